@@ -1,0 +1,159 @@
+"""Creating tensors: `tensor`, factories (`zeros`, `randn`, ...) and the global random generator.
+
+Float factories give float32 (PyTorch's default); integer `arange`/`randint` give int64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor, TensorLike, to_array
+
+float16, float32, float64 = np.float16, np.float32, np.float64
+int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uint8
+bool_ = np.bool_
+half, float, double, long = float16, float32, float64, int64
+
+_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed the generator behind rand, randn, randint, nn.init and dropout (reproducible runs)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+    return _rng
+
+
+def default_generator() -> np.random.Generator:
+    """The global numpy Generator (re-created by `manual_seed`)."""
+    return _rng
+
+
+def _shape(size: tuple) -> tuple[int, ...]:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    return tuple(int(s) for s in size)
+
+
+def _make(data: Any, requires_grad: bool) -> Tensor:
+    t = Tensor._wrap(data[()] if isinstance(data, np.ndarray) and data.ndim == 0 else data)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def tensor(data: TensorLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor holding a copy of `data` (Python floats become float32, ints int64)."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def as_tensor(data: TensorLike, dtype: Any = None) -> Tensor:
+    """`data` as a tensor, sharing memory with a numpy array when no conversion is needed."""
+    if isinstance(data, Tensor):
+        return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == np.dtype(dtype)):
+        return from_numpy(data)
+    return Tensor(data, dtype=dtype)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with `array` (no copy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._wrap(array[()] if array.ndim == 0 else array)
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    return np.dtype(np.float32 if dtype is None else dtype)
+
+
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.zeros(_shape(size), _float_dtype(dtype)), requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.ones(_shape(size), _float_dtype(dtype)), requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return zeros(*size, dtype=dtype, requires_grad=requires_grad)
+
+
+def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    if dtype is None:
+        dtype = to_array(fill_value).dtype
+    return _make(np.full(_shape((size,)), fill_value, np.dtype(dtype)), requires_grad)
+
+
+def zeros_like(t: TensorLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.zeros(np.shape(_data(t)), dtype or _dtype(t)), requires_grad)
+
+
+def ones_like(t: TensorLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.ones(np.shape(_data(t)), dtype or _dtype(t)), requires_grad)
+
+
+def full_like(t: TensorLike, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.full(np.shape(_data(t)), fill_value, dtype or _dtype(t)), requires_grad)
+
+
+def rand_like(t: TensorLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return rand(np.shape(_data(t)), dtype=dtype or _dtype(t), requires_grad=requires_grad)
+
+
+def randn_like(t: TensorLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return randn(np.shape(_data(t)), dtype=dtype or _dtype(t), requires_grad=requires_grad)
+
+
+def _data(t: TensorLike) -> Any:
+    return t._data if isinstance(t, Tensor) else to_array(t)
+
+
+def _dtype(t: TensorLike) -> np.dtype:
+    return np.result_type(_data(t))
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:
+    """Values from start (inclusive) to end (exclusive); int64 for integer arguments, else float32."""
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        integral = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if integral else np.float32
+    return _make(np.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.linspace(start, end, steps, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
+
+
+def rand(*size: Any, dtype: Any = None, requires_grad: bool = False,
+         generator: np.random.Generator | None = None) -> Tensor:
+    """Uniform samples in [0, 1)."""
+    rng = generator or _rng
+    return _make(rng.random(_shape(size)).astype(_float_dtype(dtype)), requires_grad)
+
+
+def randn(*size: Any, dtype: Any = None, requires_grad: bool = False,
+          generator: np.random.Generator | None = None) -> Tensor:
+    """Standard normal samples."""
+    rng = generator or _rng
+    return _make(rng.standard_normal(_shape(size)).astype(_float_dtype(dtype)), requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None,
+            generator: np.random.Generator | None = None) -> Tensor:
+    """Integers from low (inclusive) to high (exclusive); randint(high, size) also works."""
+    if high is None:
+        low, high = 0, low
+    rng = generator or _rng
+    return _make(rng.integers(low, high, _shape((size,)), dtype=np.dtype(dtype or np.int64)), False)
+
+
+def randperm(n: int, generator: np.random.Generator | None = None) -> Tensor:
+    return Tensor._wrap((generator or _rng).permutation(n).astype(np.int64))

@@ -1,0 +1,300 @@
+"""The backward walk: apply each node's vector-Jacobian products in reverse creation order.
+
+Nodes are numbered when they are created, and a node is always created after its inputs, so visiting the
+reachable nodes from the highest number down is a topological order. A heap keyed by that number gives it in
+one pass, without recursion (a chain of a million nodes is fine) and without first collecting the graph.
+A node is pushed when it first receives a gradient; by the time it is popped, every node that feeds it a
+gradient has a higher number and has been processed, so its gradient is complete.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from heapq import heappop, heappush
+from typing import Any
+
+import numpy as np
+
+from .tensor import Node, Tensor, format_location
+
+# The module itself (its globals hold grad mode and in-place bookkeeping). Not `from . import tensor`: the
+# package attribute `autograd.tensor` is the factory function.
+core = sys.modules[Tensor.__module__]
+
+
+def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_graph: bool | None,
+             create_graph: bool, inputs: Sequence[Tensor] | None = None) -> None:
+    """Accumulate gradients of `roots` into the `.grad` of leaves (see `Tensor.backward`)."""
+    grads = _root_gradients("backward", roots, gradients, create_graph)
+    targets = None if inputs is None else _targets("backward", inputs)
+    leaf_grads = _walk(roots, grads, create_graph if retain_graph is None else retain_graph,
+                       create_graph, targets)
+    for target, g in leaf_grads.items():
+        if targets is None:
+            _accumulate_into_leaf(target, g, create_graph)
+        elif target in targets:  # backward(inputs=...): only those, leaves or not, get .grad
+            _accumulate_into_leaf(targets[target], g, create_graph)
+
+
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False, materialize_grads: bool = False) -> tuple[Tensor | None, ...]:
+    """Gradients of `outputs` with respect to `inputs`, returned instead of accumulated into `.grad`.
+
+    `grad_outputs` are the vectors of the vector-Jacobian products (needed for non-scalar outputs).
+    With `create_graph=True` the results are themselves differentiable (gradients of gradients).
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is not None and (isinstance(grad_outputs, Tensor) or not isinstance(grad_outputs,
+                                                                                          (list, tuple))):
+        grad_outputs = [grad_outputs]
+    grads = _root_gradients("grad", outputs, grad_outputs, create_graph)
+    targets = _targets("grad", inputs)
+    found = _walk(outputs, grads, create_graph if retain_graph is None else retain_graph, create_graph,
+                  targets)
+    results: list[Tensor | None] = []
+    for i, t in enumerate(inputs):
+        g = found.get(t if t.grad_fn is None else t.grad_fn)
+        if g is None:
+            if materialize_grads:
+                results.append(Tensor._wrap(np.zeros_like(t._data)[()]))
+                continue
+            if not allow_unused:
+                raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                                   "pass allow_unused=True to get None for it")
+            results.append(None)
+        else:
+            results.append(g if isinstance(g, Tensor) else Tensor._wrap(_owned(g, set())))
+    return tuple(results)
+
+
+def _targets(caller: str, inputs: Sequence[Tensor]) -> dict:
+    targets = {}
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{caller}: inputs must be tensors, input {i} is {type(t).__name__}")
+        if not t.requires_grad:
+            raise RuntimeError(f"{caller}: input {i} (shape {t.shape}) does not require grad")
+        targets[t if t.grad_fn is None else t.grad_fn] = t
+    return targets
+
+
+def _root_gradients(caller: str, roots: Sequence[Tensor], gradients: Sequence[Any] | None,
+                    create_graph: bool) -> list:
+    if gradients is not None and len(gradients) != len(roots):
+        raise ValueError(f"{caller}: got {len(gradients)} gradients for {len(roots)} outputs")
+    result = []
+    for i, root in enumerate(roots):
+        if not isinstance(root, Tensor):
+            raise TypeError(f"{caller}: outputs must be tensors, output {i} is {type(root).__name__}")
+        if not root.requires_grad:
+            raise RuntimeError(f"{caller}: output {i} (shape {root.shape}) does not require grad: it was not "
+                               "computed from a tensor with requires_grad=True, or it was computed under "
+                               "no_grad()")
+        g = None if gradients is None else gradients[i]
+        if g is None:
+            if root._data.size != 1:
+                raise RuntimeError(f"{caller}: a gradient can only be created implicitly for a scalar output, but "
+                                   f"this output has shape {root.shape}; pass gradient=... with that shape "
+                                   "(for example ones_like(output)), or reduce it first (output.sum())")
+            g = np.ones_like(root._data)[()]
+        else:
+            g_data = g._data if isinstance(g, Tensor) else np.asarray(g, dtype=root.dtype)[()]
+            if np.shape(g_data) != root.shape:
+                raise RuntimeError(f"{caller}: the gradient has shape {np.shape(g_data)} but output {i} has "
+                                   f"shape {root.shape}; they must match")
+            g = g if create_graph and isinstance(g, Tensor) else g_data
+        if create_graph and not isinstance(g, Tensor):
+            g = Tensor._wrap(g)
+        result.append(g)
+    return result
+
+
+def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_graph: bool,
+          targets: dict | None) -> dict:
+    """Run the VJPs from `roots` down. Returns the gradients that reached leaves (keyed by the leaf tensor)
+    and, when `targets` are given, those that reached the target nodes (keyed by node)."""
+    grads: dict = {}
+    reached: dict = {}
+    heap: list = []
+    for root, g in zip(roots, root_grads):
+        key = root.grad_fn if root.grad_fn is not None else root
+        if key in grads:
+            grads[key] = grads[key] + g
+        else:
+            grads[key] = g
+            if key.__class__ is Node:
+                heappush(heap, (-key.seq, key))
+    handed: set[int] = {id(g) for g in root_grads}  # arrays a leaf must not share (see _owned)
+    prev_mode = core._grad_enabled
+    core._grad_enabled = create_graph
+    node = heappop(heap)[1] if heap else None
+    try:
+        while node is not None:
+            g = grads.pop(node)
+            if node.hooks is not None:
+                g = _run_hooks(node.hooks, g, create_graph)
+            if targets is not None and node in targets:
+                reached[node] = g
+            args = node.args
+            if args is None:
+                raise RuntimeError(_FREED_MESSAGE.format(op=node.op.name))
+            if node.seq <= core._last_write_seq:
+                _check_saved_values(node)
+            op = node.op
+            out = node.out
+            if create_graph:
+                out, args = _as_graph_tensors(node)
+            params = node.params
+            vjps = op.vjps
+            joint = op.joint_vjp(node, g, out, args) if op.joint_vjp is not None else None
+            following = None  # the next node, when it is the only one waiting: no heap needed
+            for i, edge in enumerate(node.edges):
+                if edge is None:
+                    continue
+                if joint is not None:
+                    gi = joint[i]
+                elif vjps is not None and params is None:
+                    gi = vjps[i](g, out, *args)
+                else:
+                    gi = op.vjp(i, g, out, args, params)
+                if gi is None:
+                    continue
+                if op.broadcasts and gi.shape != args[i].shape:
+                    gi = sum_to(gi, args[i].shape)
+                if core._anomaly_mode:
+                    _check_backward(node, i, gi)
+                prev = grads.get(edge)
+                if prev is not None:
+                    grads[edge] = prev + gi
+                    continue
+                grads[edge] = gi
+                if edge.__class__ is Node:
+                    if following is None and not heap:
+                        following = edge
+                    else:
+                        if following is not None:
+                            heappush(heap, (-following.seq, following))
+                            following = None
+                        heappush(heap, (-edge.seq, edge))
+            if not retain_graph:
+                node.args = None
+                node.out = None
+            node = following if following is not None else (heappop(heap)[1] if heap else None)
+    finally:
+        core._grad_enabled = prev_mode
+    for leaf, g in grads.items():  # after the walk only leaves are left in `grads`
+        if leaf._hooks is not None:
+            g = _run_hooks(leaf._hooks, g, create_graph)
+        reached[leaf] = g if create_graph else _owned(g, handed)
+    return reached
+
+
+_FREED_MESSAGE = (
+    "backward: trying to go through the graph a second time (at '{op}'): its saved values were freed by the "
+    "first backward(). Pass retain_graph=True to the first backward() if you need to backpropagate twice, or "
+    "recompute the forward pass."
+)
+
+
+def sum_to(g: Any, shape: tuple) -> Any:
+    """Undo broadcasting: sum `g` over the axes that broadcasting added to or stretched in `shape`."""
+    if isinstance(g, Tensor):
+        from .ops import sum_to as sum_to_op
+        return sum_to_op(g, shape=tuple(shape))
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if lead:
+        g = g.reshape(shape)
+    return g
+
+
+def _owned(g: Any, handed: set[int]) -> Any:
+    """A gradient array a leaf may keep: copy it if it is a view or was already handed out, so that an
+    in-place change to one `.grad` (clipping, zero_()) can never show up in another."""
+    if g.__class__ is np.ndarray:
+        if g.base is not None or id(g) in handed or not g.flags.writeable:
+            g = g.copy()
+        handed.add(id(g))
+    return g
+
+
+def _accumulate_into_leaf(leaf: Tensor, g: Any, create_graph: bool) -> None:
+    if isinstance(g, Tensor):
+        if g.dtype != leaf.dtype:
+            g = g.astype(leaf.dtype)
+        leaf.grad = g if leaf.grad is None else leaf.grad + g
+        return
+    if g.dtype != leaf.dtype:
+        g = g.astype(leaf.dtype)
+    if leaf.grad is None:
+        leaf.grad = Tensor._wrap(g)
+    elif leaf.grad.grad_fn is not None:
+        leaf.grad = leaf.grad + g
+    else:  # accumulate across backward calls, as PyTorch does; the .grad object stays the same
+        leaf.grad._data = leaf.grad._data + g
+
+
+def _run_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
+    as_tensor = g if isinstance(g, Tensor) else Tensor._wrap(g)
+    for hook in list(hooks):
+        result = hook(as_tensor)
+        if result is not None:
+            if not isinstance(result, Tensor):
+                result = Tensor._wrap(np.asarray(result)[()])
+            if result.shape != as_tensor.shape:
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
+                                   f"{result.shape}, expected {as_tensor.shape}")
+            as_tensor = result
+    return as_tensor if create_graph else as_tensor._data
+
+
+def _as_graph_tensors(node: Node) -> tuple[Any, tuple]:
+    """The node's saved values as tensors connected to the graph, so that the VJP is recorded
+    (create_graph=True). Inputs that did not require grad stay plain values."""
+    args = []
+    for edge, value in zip(node.edges, node.args):
+        if edge is None:
+            args.append(value)
+        elif edge.__class__ is Node:
+            args.append(Tensor._wrap(value, edge))
+        else:
+            args.append(edge)  # a leaf: the tensor itself
+    out = None if node.out is None else Tensor._wrap(node.out, node)
+    return out, tuple(args)
+
+
+def _check_saved_values(node: Node) -> None:
+    """Fail if an array this node's VJPs read was written in place after the node was created."""
+    op = node.op
+    saved = []
+    if getattr(op, "reads_inputs", True):
+        saved += [(f"input {i}", a) for i, a in enumerate(node.args) if isinstance(a, np.ndarray)]
+    if node.out is not None and isinstance(node.out, np.ndarray):
+        saved.append(("output", node.out))
+    for ref, seq, writer in list(core._writes.values()):
+        written = ref()
+        if written is None or seq < node.seq:
+            continue
+        for what, array in saved:
+            if np.may_share_memory(array, written) and np.shares_memory(array, written):
+                where = f" (created at {format_location(node.where)})" if node.where else ""
+                raise RuntimeError(
+                    f"backward: the {what} of '{op.name}'{where}, of shape {array.shape}, was saved for the "
+                    f"backward pass and then modified in place by '{writer}'. The gradient would be wrong. "
+                    "Modify a copy instead (t = t.clone()), or do the in-place change after backward().")
+
+
+def _check_backward(node: Node, i: int, gi: Any) -> None:
+    data = gi._data if isinstance(gi, Tensor) else gi
+    if isinstance(data, (np.ndarray, np.floating)) and data.dtype.kind == "f" and not np.isfinite(data).all():
+        from .anomaly import AnomalyError
+        kind = "nan" if np.isnan(data).any() else "inf"
+        raise AnomalyError(f"detect_anomaly: the backward of '{node.op.name}' produced {kind} in the gradient "
+                           f"of its input {i} (shape {np.shape(data)}); its forward ran at "
+                           f"{format_location(node.where)}")

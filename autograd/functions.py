@@ -1,0 +1,655 @@
+"""The functional API (`autograd.sum`, `autograd.softmax`, ...): argument checking, PyTorch's conventions,
+and composite operations built from the primitives in `ops.py`. Tensor methods call these.
+
+Nothing here has a VJP of its own; gradients come from the primitives each function is made of.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections import namedtuple
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import ops
+from .tensor import Tensor, TensorLike, as_constant
+
+# Elementwise primitives are public as they are.
+add, sub, mul, div, pow = ops.add, ops.sub, ops.mul, ops.div, ops.pow
+neg, exp, log, log1p, expm1, sqrt = ops.neg, ops.exp, ops.log, ops.log1p, ops.expm1, ops.sqrt
+sin, cos, tanh, sigmoid, relu, sign, erf = ops.sin, ops.cos, ops.tanh, ops.sigmoid, ops.relu, ops.sign, ops.erf
+abs, clone = ops.abs, ops.clone
+true_divide = divide = div
+multiply, subtract, negative = mul, sub, neg
+
+MaxMin = namedtuple("MaxMin", ["values", "indices"])  # what max(dim)/min(dim) return, like torch.return_types
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Argument normalisation
+# ---------------------------------------------------------------------------------------------------------------
+def _tensor(x: TensorLike) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(as_constant(x))[()])
+
+
+def normalize_dim(dim: int, ndim: int, op: str, extra: int = 0) -> int:
+    """A non-negative axis for `dim`, or an error naming the op and the valid range.
+    `extra` widens the range for ops that insert an axis (unsqueeze, stack)."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    size = builtins.max(ndim + extra, 1)
+    if not -size <= dim < size:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimension"
+                         f"{'s' if ndim != 1 else ''} (expected a dim in [{-size}, {size - 1}])")
+    return int(dim) % size
+
+
+def normalize_dims(dim: int | Sequence[int] | None, ndim: int, op: str) -> tuple[int, ...] | None:
+    """None (all axes) or a sorted tuple of distinct non-negative axes."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    axes = tuple(normalize_dim(d, ndim, op) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"{op}: dim {dim!r} names the same axis twice")
+    if ndim == 0:
+        return ()
+    return tuple(sorted(axes))
+
+
+def _shape_arg(shape: tuple) -> tuple:
+    """Accept f(2, 3) and f((2, 3)) alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def normalize_index(index: Any) -> tuple:
+    """A numpy index tuple: tensors and lists become integer or boolean arrays."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    for i in index:
+        if isinstance(i, Tensor):
+            i = np.asarray(i._data)
+        elif isinstance(i, (list, range)):
+            i = np.asarray(i)
+            if i.dtype == np.float64 and i.size == 0:
+                i = i.astype(np.int64)
+        if isinstance(i, np.ndarray):
+            if i.dtype.kind not in "iub":
+                raise IndexError(f"indexing: index arrays must be integers or booleans, got dtype {i.dtype}")
+            if i.ndim == 0 and i.dtype.kind != "b":
+                i = int(i)
+        out.append(i)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Elementwise
+# ---------------------------------------------------------------------------------------------------------------
+def square(x: TensorLike) -> Tensor:
+    return mul(x, x)
+
+
+def reciprocal(x: TensorLike) -> Tensor:
+    return div(1.0, x)
+
+
+def rsqrt(x: TensorLike) -> Tensor:
+    return div(1.0, sqrt(x))
+
+
+def maximum(x: TensorLike, y: TensorLike) -> Tensor:
+    """Elementwise maximum; where x == y the gradient is split evenly between the two."""
+    return ops.maximum(x, y)
+
+
+def minimum(x: TensorLike, y: TensorLike) -> Tensor:
+    return ops.minimum(x, y)
+
+
+def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
+    """Limit values to [min, max]; the gradient passes where min <= x <= max (boundaries included)."""
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = _tensor(x)
+        if min is not None:
+            out = where(out >= min, out, min)
+        if max is not None:
+            out = where(out <= max, out, max)
+        return out
+    return ops.clamp(x, min=min, max=max)
+
+
+clip = clamp
+
+
+def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> Tensor:
+    """x where condition holds, else y (all three broadcast together)."""
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != bool:
+        cond = cond.astype(bool)
+    return ops.where(cond, x, y)
+
+
+def masked_fill(x: TensorLike, mask: TensorLike, value: Any) -> Tensor:
+    return where(mask, value, x)
+
+
+def astype(x: TensorLike, dtype: Any) -> Tensor:
+    """Cast to `dtype`. Casting to a non-float type leaves the graph (integers carry no gradient)."""
+    x = _tensor(x)
+    dtype = np.dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    if dtype.kind not in "fc":
+        return Tensor._wrap(x._data.astype(dtype))
+    return ops.astype(x, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Comparisons and logic: boolean results outside the graph
+# ---------------------------------------------------------------------------------------------------------------
+def _compare(name: str, fn: np.ufunc, x: TensorLike, y: TensorLike) -> Tensor:
+    a = x._data if isinstance(x, Tensor) else as_constant(x)
+    b = y._data if isinstance(y, Tensor) else as_constant(y)
+    try:
+        return Tensor._wrap(fn(a, b))
+    except ValueError:
+        raise ValueError(f"{name}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together") from None
+
+
+def eq(x: TensorLike, y: TensorLike) -> Tensor:
+    return _compare("eq (==)", np.equal, x, y)
+
+
+def ne(x: TensorLike, y: TensorLike) -> Tensor:
+    return _compare("ne (!=)", np.not_equal, x, y)
+
+
+def lt(x: TensorLike, y: TensorLike) -> Tensor:
+    return _compare("lt (<)", np.less, x, y)
+
+
+def le(x: TensorLike, y: TensorLike) -> Tensor:
+    return _compare("le (<=)", np.less_equal, x, y)
+
+
+def gt(x: TensorLike, y: TensorLike) -> Tensor:
+    return _compare("gt (>)", np.greater, x, y)
+
+
+def ge(x: TensorLike, y: TensorLike) -> Tensor:
+    return _compare("ge (>=)", np.greater_equal, x, y)
+
+
+def logical_and(x: TensorLike, y: TensorLike) -> Tensor:
+    return _compare("logical_and (&)", np.logical_and, x, y)
+
+
+def logical_or(x: TensorLike, y: TensorLike) -> Tensor:
+    return _compare("logical_or (|)", np.logical_or, x, y)
+
+
+def logical_not(x: TensorLike) -> Tensor:
+    return Tensor._wrap(np.logical_not(_tensor(x)._data))
+
+
+def isnan(x: TensorLike) -> Tensor:
+    return Tensor._wrap(np.isnan(_tensor(x)._data))
+
+
+def isinf(x: TensorLike) -> Tensor:
+    return Tensor._wrap(np.isinf(_tensor(x)._data))
+
+
+def isfinite(x: TensorLike) -> Tensor:
+    return Tensor._wrap(np.isfinite(_tensor(x)._data))
+
+
+def allclose(x: TensorLike, y: TensorLike, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    return bool(np.allclose(_tensor(x)._data, _tensor(y)._data, rtol=rtol, atol=atol))
+
+
+def all(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    x = _tensor(x)
+    return Tensor._wrap(np.all(x._data, axis=normalize_dims(dim, x.ndim, "all"), keepdims=keepdim))
+
+
+def any(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    x = _tensor(x)
+    return Tensor._wrap(np.any(x._data, axis=normalize_dims(dim, x.ndim, "any"), keepdims=keepdim))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reductions
+# ---------------------------------------------------------------------------------------------------------------
+def sum(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+        axis: Any = None, keepdims: bool | None = None, dtype: Any = None) -> Tensor:
+    """Sum over `dim` (an int, a tuple, or None for all). `axis`/`keepdims` are accepted as numpy spells them."""
+    x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
+    if dtype is not None:
+        x = astype(x, dtype)
+    if x.dtype == bool:
+        x = astype(x, np.int64)
+    return ops.sum(x, axis=normalize_dims(dim, x.ndim, "sum"), keepdims=keepdim)
+
+
+def _numpy_aliases(dim: Any, keepdim: bool, axis: Any, keepdims: bool | None) -> tuple[Any, bool]:
+    return (dim if axis is None else axis), (keepdim if keepdims is None else keepdims)
+
+
+def mean(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+         axis: Any = None, keepdims: bool | None = None, dtype: Any = None) -> Tensor:
+    x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
+    if dtype is not None or x.dtype.kind not in "fc":
+        x = astype(x, dtype or np.float32)
+    axes = normalize_dims(dim, x.ndim, "mean")
+    count = x._data.size if axes is None else math.prod(x.shape[a] for a in axes)
+    return div(ops.sum(x, axis=axes, keepdims=keepdim), count) if count else \
+        ops.sum(x, axis=axes, keepdims=keepdim) * np.nan
+
+
+def var(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
+        keepdim: bool = False, *, correction: int | None = None, axis: Any = None,
+        keepdims: bool | None = None, ddof: int | None = None) -> Tensor:
+    """Variance sum((x - mean)^2) / (n - correction); `unbiased=True` (the default) means correction=1."""
+    x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
+    if correction is None:
+        correction = ddof if ddof is not None else (0 if unbiased is False else 1)
+    axes = normalize_dims(dim, x.ndim, "var")
+    count = x._data.size if axes is None else math.prod(x.shape[a] for a in axes)
+    centered = x - mean(x, axes, keepdim=True)
+    return div(ops.sum(centered * centered, axis=axes, keepdims=keepdim), builtins.max(count - correction, 0))
+
+
+def std(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
+        keepdim: bool = False, *, correction: int | None = None, axis: Any = None,
+        keepdims: bool | None = None, ddof: int | None = None) -> Tensor:
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof))
+
+
+def amax(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+         axis: Any = None, keepdims: bool | None = None) -> Tensor:
+    """Largest value over `dim`; tied maxima share the gradient equally."""
+    x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
+    _check_not_empty(x, dim, "amax")
+    return ops.amax(x, axis=normalize_dims(dim, x.ndim, "amax"), keepdims=keepdim)
+
+
+def amin(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+         axis: Any = None, keepdims: bool | None = None) -> Tensor:
+    x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
+    _check_not_empty(x, dim, "amin")
+    return ops.amin(x, axis=normalize_dims(dim, x.ndim, "amin"), keepdims=keepdim)
+
+
+def _check_not_empty(x: Tensor, dim: Any, op: str) -> None:
+    axes = normalize_dims(dim, x.ndim, op)
+    if (axes is None and x._data.size == 0) or (axes and builtins.any(x.shape[a] == 0 for a in axes)):
+        raise ValueError(f"{op}: cannot reduce an empty dimension (tensor of shape {x.shape}, dim={dim})")
+
+
+def _max_min(name: str, extreme: Any, arg: Any, pairwise: Any, x: TensorLike, dim: Any, keepdim: bool) -> Any:
+    x = _tensor(x)
+    if dim is None:
+        return extreme(x)
+    if isinstance(dim, Tensor):
+        return pairwise(x, dim)
+    _check_not_empty(x, dim, name)
+    axis = normalize_dim(dim, x.ndim, name)
+    if x.ndim == 0:
+        return MaxMin(clone(x), Tensor._wrap(np.int64(0)))
+    indices = arg(x._data, axis=axis, keepdims=True)
+    values = gather(x, axis, Tensor._wrap(indices))  # the gradient goes to the returned index only
+    if not keepdim:
+        values, indices = squeeze(values, axis), np.squeeze(indices, axis)
+    return MaxMin(values, Tensor._wrap(np.asarray(indices, dtype=np.int64)[()]))
+
+
+def max(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False) -> Any:
+    """max(x): the largest value (0-d; ties share the gradient). max(x, dim): (values, indices).
+    max(x, other): elementwise maximum."""
+    return _max_min("max", amax, np.argmax, maximum, x, dim, keepdim)
+
+
+def min(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False) -> Any:
+    return _max_min("min", amin, np.argmin, minimum, x, dim, keepdim)
+
+
+def argmax(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Index of the largest value (of the flattened tensor when dim is None); int64, outside the graph."""
+    x = _tensor(x)
+    if dim is None:
+        return Tensor._wrap(np.int64(np.argmax(x._data)))
+    axis = normalize_dim(dim, x.ndim, "argmax")
+    return Tensor._wrap(np.argmax(x._data, axis=axis, keepdims=keepdim).astype(np.int64)[()])
+
+
+def argmin(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    x = _tensor(x)
+    if dim is None:
+        return Tensor._wrap(np.int64(np.argmin(x._data)))
+    axis = normalize_dim(dim, x.ndim, "argmin")
+    return Tensor._wrap(np.argmin(x._data, axis=axis, keepdims=keepdim).astype(np.int64)[()])
+
+
+def prod(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
+         axis: Any = None, keepdims: bool | None = None) -> Tensor:
+    """Product over `dim`; the gradient is exact even where elements are zero."""
+    x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
+    return ops.prod(x, axis=normalize_dims(dim, x.ndim, "prod"), keepdims=keepdim)
+
+
+def logsumexp(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) computed as m + log(sum(exp(x - m))) with m the (constant) max: no overflow."""
+    x = _tensor(x)
+    axes = normalize_dims(dim, x.ndim, "logsumexp")
+    m = np.amax(x._data, axis=axes, keepdims=True) if x._data.size else np.zeros((1,) * x.ndim, x.dtype)
+    m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) rows: leave them to exp/log
+    out = log(ops.sum(exp(x - m), axis=axes, keepdims=True)) + m
+    return out if keepdim else squeeze(out, axes if axes is not None else tuple(range(x.ndim)))
+
+
+def softmax(x: TensorLike, dim: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along `dim`, shifted by the max for stability."""
+    x = _tensor(x)
+    axes = (normalize_dim(dim, x.ndim, "softmax"),) if x.ndim else None
+    e = exp(x - np.amax(x._data, axis=axes, keepdims=True))
+    return e / ops.sum(e, axis=axes, keepdims=True)
+
+
+def log_softmax(x: TensorLike, dim: int = -1) -> Tensor:
+    """x - logsumexp(x) along `dim`: finite even for logits of magnitude 1000."""
+    x = _tensor(x)
+    return x - logsumexp(x, normalize_dim(dim, x.ndim, "log_softmax"), keepdim=True)
+
+
+def norm(x: TensorLike, p: float | str = 2, dim: int | Sequence[int] | None = None,
+         keepdim: bool = False) -> Tensor:
+    """Vector p-norm over `dim` (all elements by default); its gradient at 0 is 0, as in PyTorch."""
+    x = _tensor(x)
+    if p in ("fro", 2):
+        squares = sum(x * x, dim, keepdim)
+        is_zero = squares._data == 0
+        # sqrt'(0) is infinite; route zeros around it so the gradient there is 0 instead of nan
+        return where(is_zero, 0.0, sqrt(where(is_zero, 1.0, squares)))
+    if p == 1:
+        return sum(abs(x), dim, keepdim)
+    if p in (math.inf, "inf"):
+        return amax(abs(x), dim, keepdim)
+    return sum(abs(x) ** p, dim, keepdim) ** (1.0 / p)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shape
+# ---------------------------------------------------------------------------------------------------------------
+def reshape(x: TensorLike, *shape: Any) -> Tensor:
+    x = _tensor(x)
+    shape = _shape_arg(shape)
+    if shape == x.shape:
+        return x
+    known = math.prod(s for s in shape if s != -1)
+    if shape.count(-1) > 1 or (-1 not in shape and known != x._data.size) or \
+            (-1 in shape and (known == 0 or x._data.size % known)):
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x._data.size} elements) "
+                         f"into shape {shape}")
+    return ops.reshape(x, shape=shape)
+
+
+view = reshape
+
+
+def flatten(x: TensorLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    x = _tensor(x)
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start = normalize_dim(start_dim, x.ndim, "flatten")
+    end = normalize_dim(end_dim, x.ndim, "flatten")
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return reshape(x, x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
+
+
+def squeeze(x: TensorLike, dim: int | Sequence[int] | None = None) -> Tensor:
+    """Remove size-1 axes (only those in `dim` when given; other sizes there are left alone, as in PyTorch)."""
+    x = _tensor(x)
+    axes = range(x.ndim) if dim is None else normalize_dims(dim, x.ndim, "squeeze")
+    drop = {a for a in axes if x.shape[a] == 1}
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in drop))
+
+
+def unsqueeze(x: TensorLike, dim: int) -> Tensor:
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, "unsqueeze", extra=1)
+    return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
+
+
+def permute(x: TensorLike, *dims: Any) -> Tensor:
+    x = _tensor(x)
+    axes = tuple(normalize_dim(d, x.ndim, "permute") for d in _shape_arg(dims))
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
+    if axes == tuple(range(x.ndim)):
+        return x
+    return ops.transpose(x, axes=axes)
+
+
+def transpose(x: TensorLike, dim0: int = -2, dim1: int = -1) -> Tensor:
+    """Swap two dims (PyTorch's meaning, not numpy's full permutation)."""
+    x = _tensor(x)
+    axes = list(range(x.ndim))
+    a, b = normalize_dim(dim0, x.ndim, "transpose"), normalize_dim(dim1, x.ndim, "transpose")
+    axes[a], axes[b] = axes[b], axes[a]
+    return permute(x, tuple(axes))
+
+
+def swapaxes(x: TensorLike, axis1: int, axis2: int) -> Tensor:
+    return transpose(x, axis1, axis2)
+
+
+def broadcast_to(x: TensorLike, *shape: Any) -> Tensor:
+    x = _tensor(x)
+    shape = _shape_arg(shape)
+    if shape == x.shape:
+        return x
+    try:
+        np.broadcast_shapes(x.shape, shape)
+        if len(shape) < x.ndim or np.broadcast_shapes(x.shape, shape) != shape:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"expand: a tensor of shape {x.shape} cannot be expanded to shape {shape} (only size-1 "
+                         "dims can grow, and new dims go in front)") from None
+    return ops.broadcast_to(x, shape=shape)
+
+
+def expand(x: TensorLike, *sizes: Any) -> Tensor:
+    """Broadcast to `sizes` without copying; -1 keeps a dim's size."""
+    x = _tensor(x)
+    sizes = _shape_arg(sizes)
+    lead = len(sizes) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 and i >= lead else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+def expand_as(x: TensorLike, other: Tensor) -> Tensor:
+    return broadcast_to(x, other.shape)
+
+
+def repeat(x: TensorLike, *repeats: Any) -> Tensor:
+    """Tile the tensor `repeats[i]` times along dim i (PyTorch's repeat, numpy's tile)."""
+    x = _tensor(x)
+    reps = _shape_arg(repeats)
+    if len(reps) < x.ndim:
+        raise ValueError(f"repeat: {len(reps)} repeat counts given for a tensor with {x.ndim} dims")
+    shape = (1,) * (len(reps) - x.ndim) + x.shape
+    interleaved = reshape(x, tuple(v for n in shape for v in (1, n)))
+    tiled = broadcast_to(interleaved, tuple(v for r, n in zip(reps, shape) for v in (r, n)))
+    return reshape(tiled, tuple(r * n for r, n in zip(reps, shape)))
+
+
+def flip(x: TensorLike, dims: int | Sequence[int]) -> Tensor:
+    x = _tensor(x)
+    return ops.flip(x, axis=normalize_dims(dims, x.ndim, "flip"))
+
+
+def pad(x: TensorLike, pad_width: Any, value: float = 0) -> Tensor:
+    """Constant padding with numpy's per-axis `pad_width`: an int, a (before, after) pair, or one pair per axis."""
+    x = _tensor(x)
+    try:
+        widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64).reshape(-1, 2)
+                                 if np.ndim(pad_width) else np.int64(pad_width), (x.ndim, 2))
+    except ValueError:
+        raise ValueError(f"pad: pad_width {pad_width!r} does not fit a tensor with {x.ndim} dims") from None
+    if (widths < 0).any():
+        raise ValueError(f"pad: pad widths must be non-negative, got {pad_width!r}")
+    return ops.pad(x, pad_width=tuple(map(tuple, widths.tolist())), value=value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Joining, slicing, indexing
+# ---------------------------------------------------------------------------------------------------------------
+def cat(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
+    tensors = [_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    axis = normalize_dim(dim, tensors[0].ndim, "cat")
+    for i, t in enumerate(tensors):
+        if t.ndim != tensors[0].ndim or builtins.any(
+                a != b for d, (a, b) in enumerate(zip(t.shape, tensors[0].shape)) if d != axis):
+            raise ValueError(f"cat: tensor {i} has shape {t.shape}, which does not match tensor 0's shape "
+                             f"{tensors[0].shape} outside dim {dim}")
+    return ops.cat(*tensors, axis=axis)
+
+
+concatenate = cat
+
+
+def stack(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
+    tensors = [_tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: all tensors must have the same shape; tensor {i} has {t.shape}, "
+                             f"tensor 0 has {tensors[0].shape}")
+    axis = normalize_dim(dim, tensors[0].ndim, "stack", extra=1)
+    return cat([unsqueeze(t, axis) for t in tensors], axis)
+
+
+def split(x: TensorLike, split_size_or_sections: int | Sequence[int], dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of `split_size` along dim (the last may be smaller), or of the listed sizes."""
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, "split")
+    n = x.shape[axis]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        size = int(split_size_or_sections)
+        if size <= 0:
+            raise ValueError(f"split: split_size must be positive, got {size}")
+        sizes = [builtins.min(size, n - s) for s in range(0, n, size)] or [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+        if builtins.sum(sizes) != n:
+            raise ValueError(f"split: sections {sizes} add up to {builtins.sum(sizes)}, but dim {dim} has size {n}")
+    pieces, start = [], 0
+    for s in sizes:
+        pieces.append(getitem(x, (slice(None),) * axis + (slice(start, start + s),)))
+        start += s
+    return tuple(pieces)
+
+
+def chunk(x: TensorLike, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """Split into `chunks` pieces of ceil(n / chunks) (PyTorch's rule: possibly fewer pieces)."""
+    x = _tensor(x)
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = x.shape[normalize_dim(dim, x.ndim, "chunk")]
+    return split(x, builtins.max(-(-n // chunks), 1), dim)
+
+
+def unbind(x: TensorLike, dim: int = 0) -> tuple[Tensor, ...]:
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, "unbind")
+    return tuple(getitem(x, (slice(None),) * axis + (i,)) for i in range(x.shape[axis]))
+
+
+def getitem(x: TensorLike, index: Any) -> Tensor:
+    """numpy indexing: ints, slices (any step), None, Ellipsis, boolean masks and integer arrays.
+    The gradient scatter-adds into the selected places, so a repeated index receives the sum."""
+    x = _tensor(x)
+    index = normalize_index(index)
+    try:
+        return ops.getitem(x, index=index)
+    except IndexError as err:
+        raise IndexError(f"indexing: {err} (tensor of shape {x.shape})") from None
+
+
+def index_put(x: TensorLike, value: TensorLike, index: tuple) -> Tensor:
+    """x with x[index] = value, out of place and differentiable in both x and value."""
+    return ops.index_put(x, value, index=index)
+
+
+def gather(x: TensorLike, dim: int, index: TensorLike) -> Tensor:
+    """out[i][j][k] = x[index[i][j][k]][j][k] for dim=0 (and so on): PyTorch's gather."""
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, "gather")
+    idx = np.asarray(index._data if isinstance(index, Tensor) else index)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"gather: index must be an integer tensor, got dtype {idx.dtype}")
+    if idx.ndim != x.ndim:
+        raise ValueError(f"gather: index has {idx.ndim} dims but the input (shape {x.shape}) has {x.ndim}")
+    if idx.size and (idx.min() < -x.shape[axis] or idx.max() >= x.shape[axis]):
+        bad = idx[(idx < -x.shape[axis]) | (idx >= x.shape[axis])].flat[0]
+        raise IndexError(f"gather: index {bad} is out of range for dim {dim} of size {x.shape[axis]}")
+    grids = np.ogrid[tuple(slice(n) for n in idx.shape)] if idx.ndim else []
+    full = tuple(idx if d == axis else grids[d] for d in range(x.ndim))
+    return ops.getitem(x, index=full)
+
+
+take_along_dim = gather
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Linear algebra and softmax family
+# ---------------------------------------------------------------------------------------------------------------
+def matmul(x: TensorLike, y: TensorLike) -> Tensor:
+    """Matrix product with numpy's rules: batch dims broadcast, 1-D operands are vectors."""
+    return ops.matmul(x, y)
+
+
+def _explain_matmul(datas: list, params: dict, err: Exception) -> str | None:
+    a, b = (np.shape(d) for d in datas)
+    if len(a) == 0 or len(b) == 0:
+        return f"matmul: both operands need at least 1 dimension, got shapes {a} and {b}"
+    k1, k2 = a[-1], (b[0] if len(b) == 1 else b[-2])
+    if k1 != k2:
+        return f"matmul: shapes {a} and {b} do not align: {k1} != {k2}"
+    return f"matmul: the batch dimensions of shapes {a} and {b} cannot be broadcast together"
+
+
+ops.matmul.explain = _explain_matmul
+
+
+def dot(x: TensorLike, y: TensorLike) -> Tensor:
+    x, y = _tensor(x), _tensor(y)
+    if x.ndim != 1 or y.ndim != 1:
+        raise ValueError(f"dot: expected two 1-D tensors, got shapes {x.shape} and {y.shape}")
+    return ops.matmul(x, y)
+
+
+def einsum(subscripts: str, *operands: Any) -> Tensor:
+    """Einstein summation, as numpy.einsum (ellipsis and repeated labels included)."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    tensors = [_tensor(o) for o in operands]
+    ops.parse_einsum(subscripts, [t.shape for t in tensors])  # clear errors for label/shape mismatches
+    return ops.einsum(*tensors, subscripts=subscripts)

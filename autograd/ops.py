@@ -1,0 +1,584 @@
+"""The derivative table: every primitive's numpy forward, followed by its vector-Jacobian products.
+
+Read a VJP as "given g = dL/d(out), return dL/d(input)". VJPs are written in plain numpy on purpose: in an
+ordinary backward they run on arrays, and with `create_graph=True` they run on Tensors, which numpy hands back
+to us through `__array_ufunc__`/`__array_function__`, so the backward pass is recorded and differentiable too.
+
+Two rules keep the table short:
+- Broadcasting is undone by the engine (`engine.sum_to`) for every primitive flagged `broadcasts=True`; no VJP
+  reduces a broadcast gradient by hand.
+- Everything else (softmax, var, logsumexp, max(dim), stack, conv, ...) is composed from these primitives in
+  `functions.py` and `nn`. A new primitive is added only for numerical stability or speed, and says which.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from builtins import sum as _builtin_sum
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from .tensor import Primitive, Tensor
+
+
+def primitive(name: str | None = None, symbol: str | None = None, broadcasts: bool = False,
+              saves_output: bool = False, reads_inputs: bool = True) -> Any:
+    """Decorator turning a numpy forward function into a Primitive; add its VJPs with `.defvjp(...)`."""
+    def make(forward: Any) -> Primitive:
+        return Primitive(forward, name, symbol, broadcasts, saves_output, reads_inputs)
+    return make
+
+
+def either(op: Primitive, *args: Any, **params: Any) -> Any:
+    """Call one of our primitives from inside a VJP: arrays in give arrays out (plain backward), tensors in
+    give a recorded tensor out (create_graph=True)."""
+    if any(isinstance(a, Tensor) for a in args):
+        return op(*args, **params)
+    return op.forward(*args, **params)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Arithmetic (broadcasting)
+# ---------------------------------------------------------------------------------------------------------------
+@primitive(symbol="+", broadcasts=True, reads_inputs=False)
+def add(x, y):
+    return x + y
+add.defvjp(lambda g, out, x, y: g,
+           lambda g, out, x, y: g)
+
+
+@primitive(symbol="-", broadcasts=True, reads_inputs=False)
+def sub(x, y):
+    return x - y
+sub.defvjp(lambda g, out, x, y: g,
+           lambda g, out, x, y: -g)
+
+
+@primitive(symbol="*", broadcasts=True)
+def mul(x, y):
+    return x * y
+mul.defvjp(lambda g, out, x, y: g * y,
+           lambda g, out, x, y: g * x)
+
+
+@primitive(symbol="/", broadcasts=True, saves_output=True)
+def div(x, y):
+    return x / y
+div.defvjp(lambda g, out, x, y: g / y,
+           lambda g, out, x, y: -g * out / y)        # d(x/y)/dy = -x/y^2 = -out/y
+
+
+@primitive(symbol="**", broadcasts=True, saves_output=True)
+def pow(x, y):
+    return x ** y
+
+
+def _pow_vjp_base(g, out, x, y):
+    # d(x^y)/dx = y x^(y-1). At x = 0 with y = 0 that is 0 * inf; PyTorch's convention makes it 0 (x**0 has
+    # gradient 0 at 0). The masked places compute with x = 1 so that no inf or nan leaks into higher orders.
+    if isinstance(y, (int, float)):
+        return np.zeros_like(x) if y == 0 else g * (y * x ** (y - 1))
+    corner = (y == 0) & (x == 0)
+    return g * np.where(corner, 0.0, y * np.where(corner, 1.0, x) ** (y - 1))
+
+
+def _pow_vjp_exponent(g, out, x, y):
+    # d(x^y)/dy = x^y log x; 0 where x == 0 and y >= 0 (the limit there), computed with log(1) at those places
+    corner = (x == 0) & (y >= 0)
+    return g * np.where(corner, 0.0, out * np.log(np.where(corner, 1.0, x)))
+
+
+pow.defvjp(_pow_vjp_base, _pow_vjp_exponent)
+
+
+@primitive(broadcasts=True)
+def maximum(x, y):
+    return np.maximum(x, y)
+maximum.defvjp(lambda g, out, x, y: g * ((x > y) + 0.5 * (x == y)),   # ties split the gradient evenly
+               lambda g, out, x, y: g * ((y > x) + 0.5 * (x == y)))
+
+
+@primitive(broadcasts=True)
+def minimum(x, y):
+    return np.minimum(x, y)
+minimum.defvjp(lambda g, out, x, y: g * ((x < y) + 0.5 * (x == y)),
+               lambda g, out, x, y: g * ((y < x) + 0.5 * (x == y)))
+
+
+@primitive(broadcasts=True)
+def where(condition, x, y):
+    return np.where(condition, x, y)
+where.defvjp(None,
+             lambda g, out, c, x, y: np.where(c, g, 0),
+             lambda g, out, c, x, y: np.where(c, 0, g))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Elementwise functions
+# ---------------------------------------------------------------------------------------------------------------
+@primitive(symbol="neg", reads_inputs=False)
+def neg(x):
+    return -x
+neg.defvjp(lambda g, out, x: -g)
+
+
+@primitive(saves_output=True, reads_inputs=False)
+def exp(x):
+    return np.exp(x)
+exp.defvjp(lambda g, out, x: g * out)                  # d e^x = e^x
+
+
+@primitive()
+def log(x):
+    return np.log(x)
+log.defvjp(lambda g, out, x: g / x)
+
+
+@primitive()
+def log1p(x):
+    return np.log1p(x)
+log1p.defvjp(lambda g, out, x: g / (1 + x))
+
+
+@primitive(saves_output=True, reads_inputs=False)
+def expm1(x):
+    return np.expm1(x)
+expm1.defvjp(lambda g, out, x: g * (out + 1))
+
+
+@primitive(saves_output=True, reads_inputs=False)
+def sqrt(x):
+    return np.sqrt(x)
+sqrt.defvjp(lambda g, out, x: g / (2 * out))           # d sqrt(x) = 1 / (2 sqrt(x))
+
+
+@primitive()
+def sin(x):
+    return np.sin(x)
+sin.defvjp(lambda g, out, x: g * np.cos(x))
+
+
+@primitive()
+def cos(x):
+    return np.cos(x)
+cos.defvjp(lambda g, out, x: -g * np.sin(x))
+
+
+@primitive(saves_output=True, reads_inputs=False)
+def tanh(x):
+    return np.tanh(x)
+tanh.defvjp(lambda g, out, x: g * (1 - out * out))     # d tanh = 1 - tanh^2
+
+
+@primitive(saves_output=True, reads_inputs=False)
+def sigmoid(x):
+    # A primitive for stability: 1/(1+exp(-x)) overflows for large -x; (1 + tanh(x/2)) / 2 is the same
+    # function with no overflow and a single transcendental call.
+    return (np.tanh(x * 0.5) + 1) * 0.5
+sigmoid.defvjp(lambda g, out, x: g * out * (1 - out))  # d sigmoid = s (1 - s)
+
+
+@primitive(saves_output=True, reads_inputs=False)
+def relu(x):
+    return np.maximum(x, 0)
+relu.defvjp(lambda g, out, x: g * (out > 0))           # relu'(0) = 0, as in PyTorch
+
+
+@primitive(symbol="abs")
+def abs(x):
+    return np.abs(x)
+abs.defvjp(lambda g, out, x: g * np.sign(x))           # abs'(0) = sign(0) = 0
+
+
+@primitive(reads_inputs=False)
+def sign(x):
+    return np.sign(x)
+sign.defvjp(lambda g, out, x: np.zeros_like(g))        # piecewise constant: zero gradient, stays in the graph
+
+
+_erf_scalar = np.vectorize(math.erf, otypes=[np.float64])
+
+
+@primitive()
+def erf(x):
+    # A primitive because numpy has no erf; math.erf is exact, vectorised here (used by the exact GELU).
+    return _erf_scalar(x).astype(np.result_type(x, np.float32))[()]
+erf.defvjp(lambda g, out, x: g * (2 / math.sqrt(math.pi)) * np.exp(-x * x))
+
+
+@primitive()
+def clamp(x, min=None, max=None):
+    if min is None and max is None:
+        return x.copy()
+    return np.clip(x, min, max)
+
+
+def _clamp_vjp(g, out, x, min=None, max=None):
+    inside = True                                      # the boundaries count as inside, as in PyTorch
+    if min is not None:
+        inside = inside & (x >= min)
+    if max is not None:
+        inside = inside & (x <= max)
+    return g * inside
+
+
+clamp.defvjp(_clamp_vjp)
+
+
+@primitive(reads_inputs=False)
+def clone(x):
+    return x.copy()
+clone.defvjp(lambda g, out, x: g)
+
+
+@primitive(reads_inputs=False)
+def astype(x, dtype):
+    return x.astype(dtype)
+astype.defvjp(lambda g, out, x, dtype: g.astype(x.dtype))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reductions. `axis` is None or a tuple of non-negative axes (functions.py normalises the user's `dim`).
+# ---------------------------------------------------------------------------------------------------------------
+def unreduce(g: Any, shape: tuple, axis: tuple | None, keepdims: bool) -> Any:
+    """Put back the reduced axes of `g` as size-1 axes, ready to broadcast against the input."""
+    if keepdims:
+        return g
+    return np.reshape(g, tuple(1 if axis is None or i in axis else n for i, n in enumerate(shape)))
+
+
+@primitive(reads_inputs=False)
+def sum(x, axis=None, keepdims=False):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+sum.defvjp(lambda g, out, x, axis, keepdims: np.broadcast_to(unreduce(g, x.shape, axis, keepdims), x.shape))
+
+
+def _extreme_vjp(g, out, x, axis, keepdims):
+    # The gradient goes to the elements equal to the extreme value; ties share it equally (PyTorch's rule)
+    hit = x == unreduce(out, x.shape, axis, keepdims)
+    return unreduce(g, x.shape, axis, keepdims) * hit / np.sum(hit, axis=axis, keepdims=True)
+
+
+@primitive(saves_output=True)
+def amax(x, axis=None, keepdims=False):
+    return np.amax(x, axis=axis, keepdims=keepdims)
+amax.defvjp(_extreme_vjp)
+
+
+@primitive(saves_output=True)
+def amin(x, axis=None, keepdims=False):
+    return np.amin(x, axis=axis, keepdims=keepdims)
+amin.defvjp(_extreme_vjp)
+
+
+@primitive()
+def prod(x, axis=None, keepdims=False):
+    return np.prod(x, axis=axis, keepdims=keepdims)
+
+
+def _prod_vjp(g, out, x, axis, keepdims):
+    # d prod / dx_i = product of the other elements of x_i's group: exact even when x contains zeros
+    axes = tuple(range(x.ndim)) if axis is None else axis
+    kept = [i for i in range(x.ndim) if i not in axes]
+    order = kept + list(axes)
+    moved = np.transpose(x, order)
+    groups = np.reshape(moved, moved.shape[:len(kept)] + (math.prod(moved.shape[len(kept):]),))
+    others = np.transpose(np.reshape(either(exclusive_prod, groups), moved.shape), np.argsort(order))
+    return unreduce(g, x.shape, axis, keepdims) * others
+
+
+prod.defvjp(_prod_vjp)
+
+
+@primitive()
+def exclusive_prod(x):
+    """Along the last axis, each element replaced by the product of all the others.
+
+    A primitive for exactness: out/x fails at zeros, so this multiplies the cumulative products from the left
+    and from the right instead; prod's gradient is built on it."""
+    ones = np.ones_like(x[..., :1])
+    left = np.cumprod(np.concatenate([ones, x[..., :-1]], axis=-1), axis=-1)
+    right = np.cumprod(np.concatenate([ones, x[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return left * right
+
+
+def _exclusive_prod_vjp(g, out, x):
+    # d(prod_{j != i} x_j)/dx_k = prod_{j not in {i, k}} x_j for k != i (and 0 for k == i)
+    eye = np.eye(x.shape[-1], dtype=bool)
+    others = np.where(eye, 1, np.expand_dims(x, -2))  # row i: x with x_i replaced by 1
+    pairs = either(exclusive_prod, others)              # pairs[..., i, k] = prod_{j not in {i, k}} x_j
+    return np.sum(np.where(eye, 0, np.expand_dims(g, -1) * pairs), axis=-2)
+
+
+exclusive_prod.defvjp(_exclusive_prod_vjp)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shape and layout
+# ---------------------------------------------------------------------------------------------------------------
+@primitive(reads_inputs=False)
+def reshape(x, shape):
+    return np.reshape(x, shape)
+reshape.defvjp(lambda g, out, x, shape: np.reshape(g, x.shape))
+
+
+@primitive(reads_inputs=False)
+def transpose(x, axes):
+    return np.transpose(x, axes)
+transpose.defvjp(lambda g, out, x, axes: np.transpose(g, tuple(np.argsort(axes))))
+
+
+@primitive(symbol="broadcast", reads_inputs=False)
+def broadcast_to(x, shape):
+    return np.broadcast_to(x, shape)
+broadcast_to.defvjp(lambda g, out, x, shape: engine.sum_to(g, x.shape))
+
+
+@primitive(reads_inputs=False)
+def sum_to(x, shape):
+    """Sum a broadcast array back to `shape` (the adjoint of broadcast_to; the engine's unbroadcast)."""
+    return engine.sum_to(x, shape)
+sum_to.defvjp(lambda g, out, x, shape: np.broadcast_to(g, x.shape))
+
+
+@primitive(reads_inputs=False)
+def flip(x, axis):
+    return np.flip(x, axis)
+flip.defvjp(lambda g, out, x, axis: np.flip(g, axis))
+
+
+@primitive(reads_inputs=False)
+def pad(x, pad_width, value=0):
+    return np.pad(x, pad_width, mode="constant", constant_values=value)
+pad.defvjp(lambda g, out, x, pad_width, value=0:
+           g[tuple(slice(before, n - after) for (before, after), n in zip(pad_width, g.shape))])
+
+
+@primitive(reads_inputs=False)
+def cat(*xs, axis):
+    return np.concatenate(xs, axis=axis)
+
+
+def _cat_vjp(i, g, out, *xs, axis):
+    start = _builtin_sum(x.shape[axis] for x in xs[:i])
+    return g[(slice(None),) * axis + (slice(start, start + xs[i].shape[axis]),)]
+
+
+cat.defvjp_argnum(_cat_vjp)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Indexing: getitem and its adjoint, index_add (scatter-add into zeros); index_put for assignment
+# ---------------------------------------------------------------------------------------------------------------
+def is_basic_index(index: tuple) -> bool:
+    """Only ints, slices, None and Ellipsis: no element can be selected twice."""
+    return all(i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer)) for i in index)
+
+
+@primitive(symbol="[]", reads_inputs=False)
+def getitem(x, index):
+    return x[index]
+getitem.defvjp(lambda g, out, x, index: either(index_add, g, shape=x.shape, index=index))
+
+
+@primitive(reads_inputs=False)
+def index_add(g, shape, index):
+    """zeros(shape) with g added at `index`; repeated integer indices add up (the adjoint of getitem)."""
+    out = np.zeros(shape, dtype=g.dtype)
+    if is_basic_index(index) or all(isinstance(i, np.ndarray) and i.dtype == bool for i in index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
+    return out
+index_add.defvjp(lambda gg, out, g, shape, index: gg[index])
+
+
+@primitive(broadcasts=True, reads_inputs=False)
+def index_put(x, value, index):
+    """A copy of x with x[index] = value (assignment inside the graph: t[mask] = 0)."""
+    out = x.copy() if isinstance(x, np.ndarray) else np.array(x)
+    out[index] = value
+    return out[()]
+
+
+def _index_put_vjp_value(g, out, x, value, index):
+    picked = g[index]
+    if is_basic_index(index) or all(isinstance(i, np.ndarray) and i.dtype == bool for i in index):
+        return picked
+    # A repeated index is written several times and only the last write lands: only it gets the gradient.
+    shape = np.shape(picked)
+    order = np.arange(math.prod(shape)).reshape(shape)
+    slots = np.full(np.shape(x), -1)
+    slots[index] = order
+    return np.where(slots[index] == order, picked, 0)
+
+
+index_put.defvjp(lambda g, out, x, value, index: either(index_put, g, 0, index=index),
+                 _index_put_vjp_value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sliding windows (convolution and pooling are built on these in nn) and their adjoint
+# ---------------------------------------------------------------------------------------------------------------
+def window_counts(spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    return tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(spatial, kernel, stride, dilation))
+
+
+@primitive(reads_inputs=False)
+def unfold(x, kernel_size, stride, dilation):
+    """All sliding windows over the last len(kernel_size) axes, as a view: shape (..., *counts, *kernel_size).
+    No copy is made; a following reshape or matmul materialises the windows (im2col) once."""
+    x = np.asarray(x)
+    k = len(kernel_size)
+    counts = window_counts(x.shape[-k:], kernel_size, stride, dilation)
+    if any(c <= 0 for c in counts):
+        raise ValueError(f"the window {kernel_size} (dilation {dilation}) does not fit in the input's last "
+                         f"axes {x.shape[-k:]}")
+    strides = x.strides[-k:]
+    return np.lib.stride_tricks.as_strided(
+        x, x.shape[:-k] + counts + tuple(kernel_size),
+        x.strides[:-k] + tuple(st * s for st, s in zip(strides, stride))
+        + tuple(st * d for st, d in zip(strides, dilation)), writeable=False)
+unfold.defvjp(lambda g, out, x, kernel_size, stride, dilation:
+              either(fold, g, shape=x.shape, kernel_size=kernel_size, stride=stride, dilation=dilation))
+
+
+@primitive(reads_inputs=False)
+def fold(windows, shape, kernel_size, stride, dilation):
+    """The adjoint of unfold: add every window back to where it came from (col2im)."""
+    out = np.zeros(shape, dtype=windows.dtype)
+    k = len(kernel_size)
+    counts = windows.shape[-2 * k:-k]
+    for offset in np.ndindex(*kernel_size):
+        target = tuple(slice(o * d, o * d + s * (c - 1) + 1, s)
+                       for o, d, s, c in zip(offset, dilation, stride, counts))
+        out[(Ellipsis, *target)] += windows[(Ellipsis, *offset)]
+    return out
+fold.defvjp(lambda g, out, w, shape, kernel_size, stride, dilation:
+            either(unfold, g, kernel_size=kernel_size, stride=stride, dilation=dilation))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Linear algebra
+# ---------------------------------------------------------------------------------------------------------------
+@primitive(symbol="@", broadcasts=True)
+def matmul(x, y):
+    return np.matmul(x, y)
+
+
+def _swap_last(a):
+    return a.T if a.ndim == 2 else np.swapaxes(a, -1, -2)
+
+
+def _as_matrices(g, x, y):
+    """Treat 1-D operands as matrices (a row for x, a column for y) and give g the matching axes."""
+    if x.ndim == 1:
+        x, g = np.expand_dims(x, 0), np.expand_dims(g, -2)
+    if y.ndim == 1:
+        y, g = np.expand_dims(y, 1), np.expand_dims(g, -1)
+    return g, x, y
+
+
+def _matmul_vjp_x(g, out, x, y):               # d(x @ y)/dx: g @ y^T
+    if x.ndim >= 2 and y.ndim >= 2:
+        return g @ _swap_last(y)
+    if x.ndim == 1 and y.ndim == 1:             # a dot product
+        return g * y
+    g2, _, y2 = _as_matrices(g, x, y)
+    gx = g2 @ _swap_last(y2)
+    return gx[..., 0, :] if x.ndim == 1 else gx
+
+
+def _matmul_vjp_y(g, out, x, y):               # d(x @ y)/dy: x^T @ g
+    if x.ndim >= 2 and y.ndim >= 2:
+        return _swap_last(x) @ g
+    if x.ndim == 1 and y.ndim == 1:
+        return g * x
+    g2, x2, _ = _as_matrices(g, x, y)
+    gy = _swap_last(x2) @ g2
+    return gy[..., 0] if y.ndim == 1 else gy
+
+
+matmul.defvjp(_matmul_vjp_x, _matmul_vjp_y)
+
+
+def parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
+    """Explicit labels for every operand and the output, with '...' spelled out as fresh letters."""
+    subscripts = subscripts.replace(" ", "")
+    inputs, arrow, output = subscripts.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: '{subscripts}' names {len(terms)} operands but {len(shapes)} were given")
+    used = set(subscripts) - set(".,->")
+    spare = [c for c in string.ascii_letters if c not in used]
+    widths = [len(shape) - (len(term) - 3) for term, shape in zip(terms, shapes) if "..." in term]
+    ellipsis = "".join(spare[:max(widths, default=0)])
+    labels = []
+    for term, shape in zip(terms, shapes):
+        if "..." in term:
+            width = len(shape) - (len(term) - 3)
+            term = term.replace("...", ellipsis[len(ellipsis) - width:] if width else "")
+        if len(term) != len(shape):
+            raise ValueError(f"einsum: '{term}' has {len(term)} labels for an operand of shape {shape}")
+        labels.append(term)
+    if arrow:
+        output = output.replace("...", ellipsis)
+    else:  # implicit output: the broadcast axes, then the labels used once, alphabetically (numpy's rule)
+        counts = "".join(labels)
+        output = ellipsis + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in ellipsis))
+    return labels, output
+
+
+def _einsum_forward(*operands, subscripts):
+    large = len(operands) > 2 or _builtin_sum(np.size(o) for o in operands) > 4096
+    return np.einsum(subscripts, *operands, optimize=large)
+
+
+einsum = Primitive(_einsum_forward, "einsum", broadcasts=True)
+
+
+def _einsum_vjp(i, g, out, *operands, subscripts):
+    # dL/d(operand i) contracts g with all the other operands onto operand i's labels. Two fix-ups keep it a
+    # single einsum: a label repeated in operand i (a diagonal, 'ii') gets a fresh name tied back by an
+    # identity matrix, and a label summed away by operand i alone comes back through a vector of ones.
+    labels, output = parse_einsum(subscripts, [np.shape(o) for o in operands])
+    sizes: dict[str, int] = {}
+    for term, operand in zip(labels, operands):
+        for c, n in zip(term, np.shape(operand)):
+            sizes[c] = n if sizes.get(c, 1) == 1 else sizes[c]
+    free = iter(c for c in string.ascii_letters if c not in sizes)
+    terms, values, target = [output], [g], ""
+    for j, (term, operand) in enumerate(zip(labels, operands)):
+        if j != i:
+            full = tuple(sizes[c] for c in term)
+            terms.append(term)
+            values.append(operand if np.shape(operand) == full else np.broadcast_to(operand, full))
+    for c in labels[i]:
+        if c in target:                      # repeated label: a diagonal
+            fresh = next(free)
+            terms.append(c + fresh)
+            values.append(np.eye(sizes[c], dtype=bool))
+            target += fresh
+        else:
+            target += c
+    available = set("".join(terms))
+    for c in set(labels[i]) - available:     # summed away by operand i alone
+        terms.append(c)
+        values.append(np.ones(sizes[c], dtype=bool))
+    return np.einsum(",".join(terms) + "->" + target, *values)
+
+
+einsum.defvjp_argnum(_einsum_vjp)
+
+
+# --- primitives added for nn ---
+@primitive()
+def softplus(x):
+    """log(1 + e^x), the smooth ReLU. A primitive for stability: log1p(exp(x)) overflows for large x, and the
+    usual fix relu(x) + log1p(exp(-|x|)) has the wrong gradient at x = 0 (relu'(0) = abs'(0) = 0, not 1/2).
+    numpy's logaddexp(0, x) is exact everywhere; binary_cross_entropy_with_logits and log_cosh are built on it."""
+    return np.logaddexp(0, x)
+softplus.defvjp(lambda g, out, x: g * either(sigmoid, x))    # d softplus = sigmoid

@@ -1,0 +1,1085 @@
+"""The core: `Tensor`, the graph `Node` and `Primitive`, the unit every differentiable operation is made of.
+
+A `Tensor` wraps a numpy array (a numpy scalar for 0-d tensors: ufuncs on numpy scalars are several times
+cheaper than on 0-d arrays, and that is most of the cost of a scalar graph). Every operation on tensors goes
+through `Primitive.__call__`, which runs the numpy forward and, when a gradient is wanted, records a `Node`:
+the primitive, one graph edge per input, and the values its vector-Jacobian products need. `engine.py` walks
+those nodes backwards. The Tensor methods themselves are one-liners into `functions.py`.
+"""
+
+from __future__ import annotations
+
+import linecache
+import os
+import sys
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+__all__ = ["Tensor", "Node", "Primitive", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+
+TensorLike = Union["Tensor", np.ndarray, np.generic, float, int, bool, Sequence]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Global state: grad mode, anomaly mode, creation counter and in-place bookkeeping.
+# Plain module globals: they are read on every operation and a global load is the cheapest read Python has.
+# ---------------------------------------------------------------------------------------------------------------
+_grad_enabled = True
+_anomaly_mode = False  # set by autograd.detect_anomaly(): check values, remember where each op ran
+_track_locations = False  # remember the user's line for every recorded node (anomaly mode and check_graph)
+_seq = 0  # creation counter: a node is always created after its inputs, so descending seq is a topological order
+
+# In-place bookkeeping. Instead of a version counter per tensor (a tuple to build on every op), each in-place
+# write to an array is remembered here with the counter value at that moment; a node older than the newest
+# write checks, during backward, whether any array it saved overlaps a later write. New graphs built after the
+# last write (the usual case: the optimiser updates before the next forward) pay nothing.
+_writes: dict[int, tuple[weakref.ref, int, str]] = {}
+_last_write_seq = -1
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations are being recorded for differentiation."""
+    return _grad_enabled
+
+
+def set_grad_enabled(mode: bool) -> None:
+    """Turn recording on or off globally (prefer the `no_grad`/`enable_grad` context managers)."""
+    global _grad_enabled
+    _grad_enabled = bool(mode)
+
+
+class _GradMode:
+    """Context manager and decorator that sets grad mode inside and restores it after."""
+
+    _mode = True
+
+    def __enter__(self) -> None:
+        self._prev = _grad_enabled
+        set_grad_enabled(self._mode)
+
+    def __exit__(self, *exc: object) -> None:
+        set_grad_enabled(self._prev)
+
+    def __call__(self, fn: Callable) -> Callable:
+        mode_type = type(self)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with mode_type():
+                return fn(*args, **kwargs)
+
+        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
+        wrapper.__doc__ = fn.__doc__
+        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Do not record operations (inference, optimiser updates): `with no_grad(): ...` or `@no_grad()`."""
+
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Record operations even inside `no_grad`."""
+
+    _mode = True
+
+
+def record_write(array: Any, op_name: str) -> None:
+    """Remember that `array` was just modified in place by `op_name` (see the comment on `_writes`)."""
+    global _last_write_seq
+    if not isinstance(array, np.ndarray):
+        return
+    key = id(array)
+    if key not in _writes:
+        ref = weakref.ref(array, lambda _, key=key: _writes.pop(key, None))
+    else:
+        ref = _writes[key][0]
+    _writes[key] = (ref, _seq, op_name)
+    _last_write_seq = _seq
+
+
+_PACKAGE_DIRS = tuple(
+    os.path.dirname(os.path.abspath(p)) + os.sep for p in (__file__, os.path.join(__file__, "..", "..", "nn", "x"))
+)
+
+
+def user_location() -> tuple[str, int, str] | None:
+    """(file, line, source) of the innermost stack frame outside the autograd and nn packages."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIRS):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    filename, lineno = frame.f_code.co_filename, frame.f_lineno
+    return filename, lineno, linecache.getline(filename, lineno).strip()
+
+
+def format_location(where: tuple[str, int, str] | None) -> str:
+    if where is None:
+        return "an unknown location (record it by running the forward pass inside autograd.detect_anomaly())"
+    filename, lineno, source = where
+    return f"{filename}:{lineno}" + (f": `{source}`" if source else "")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Graph nodes and primitives
+# ---------------------------------------------------------------------------------------------------------------
+class Node:
+    """One recorded operation (PyTorch calls it `grad_fn`).
+
+    op      the Primitive (or custom Function) that ran
+    edges   per input: the input's Node, the input itself if it is a leaf that requires grad, or None
+    args    the forward arguments as arrays/scalars (what the VJPs read); None once the graph is freed
+    out     the forward output, kept only when the VJP needs it (exp, tanh, ...)
+    params  keyword arguments of the forward (dim, shape, index, ...) or None
+    seq     creation counter, orders the backward walk
+    hooks   gradient hooks registered on the output tensor (register_hook / retain_grad), or None
+    where   (file, line, source) of the user's code, recorded in anomaly mode
+    label   the output tensor's label, if the user gave it one (for drawing)
+    """
+
+    __slots__ = ("op", "edges", "args", "out", "params", "seq", "hooks", "where", "label", "__weakref__")
+
+    def name(self) -> str:
+        return self.op.backward_name
+
+    @property
+    def next_functions(self) -> tuple:
+        """The nodes (or leaf tensors) this node sends gradients to, as in PyTorch."""
+        return tuple((e, 0) for e in self.edges)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+class Primitive:
+    """A differentiable operation on arrays: a numpy `forward` and one vector-Jacobian product per input.
+
+    A VJP is called as `vjp(g, out, *args, **params)`: `g` is the gradient of the output, `out` the output
+    (None unless `saves_output`), `args` the forward's arguments. It returns the gradient of one input.
+    VJPs are plain numpy; with `create_graph=True` they receive Tensors instead and numpy's dispatch protocols
+    route every call back here, so the backward pass is itself recorded and can be differentiated again.
+
+    broadcasts      the op broadcasts its inputs; the engine sums each gradient back to its input's shape
+    saves_output    the VJPs read the output (keep it alive; check it for in-place writes)
+    reads_inputs    the VJPs read input values, not just shapes (check them for in-place writes)
+    """
+
+    __slots__ = ("name", "symbol", "forward", "vjps", "vjp_argnum", "broadcasts", "saves_output",
+                 "reads_inputs", "backward_name", "explain", "doc")
+    joint_vjp = None  # custom Functions compute all input gradients in one call instead
+
+    def __init__(self, forward: Callable, name: str | None = None, symbol: str | None = None,
+                 broadcasts: bool = False, saves_output: bool = False, reads_inputs: bool = True) -> None:
+        self.forward = forward
+        self.name = name or forward.__name__
+        self.symbol = symbol or self.name
+        self.broadcasts = broadcasts
+        self.saves_output = saves_output
+        self.reads_inputs = reads_inputs
+        self.vjps: tuple[Callable, ...] | None = None
+        self.vjp_argnum: Callable | None = None
+        self.backward_name = "".join(p.capitalize() for p in self.name.split("_")) + "Backward"
+        self.explain: Callable | None = None  # optional: a clearer error message for a failed forward
+        self.doc = forward.__doc__
+
+    def defvjp(self, *vjps: Callable) -> Primitive:
+        """Give one VJP per input, in order (`None` for an input that never gets a gradient)."""
+        self.vjps = vjps
+        return self
+
+    def defvjp_argnum(self, vjp: Callable) -> Primitive:
+        """One VJP for any number of inputs: `vjp(i, g, out, *args, **params)` (cat, einsum)."""
+        self.vjp_argnum = vjp
+        return self
+
+    def vjp(self, i: int, g: Any, out: Any, args: tuple, params: dict | None) -> Any:
+        if self.vjps is not None:
+            fn = self.vjps[i]
+            if fn is None:
+                raise RuntimeError(f"{self.name}: input {i} is not differentiable")
+            return fn(g, out, *args, **params) if params else fn(g, out, *args)
+        assert self.vjp_argnum is not None, self.name
+        return self.vjp_argnum(i, g, out, *args, **(params or {}))
+
+    def __call__(self, *args: Any, **params: Any) -> Tensor:
+        if not params:
+            if len(args) == 2:
+                return apply_binary(self, args[0], args[1])
+            if len(args) == 1 and isinstance(args[0], Tensor):
+                return apply_unary(self, args[0])
+        return apply(self, args, params)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def apply(op: Primitive, args: tuple, params: dict) -> Tensor:
+    """Run `op` on tensors/arrays/scalars and record a Node when any input requires grad."""
+    datas = []
+    edges = []
+    record = False
+    for a in args:
+        if isinstance(a, Tensor):
+            datas.append(a._data)
+            if a.requires_grad:
+                record = True
+                edges.append(a.grad_fn or a)  # a non-leaf's node, or the leaf itself
+            else:
+                edges.append(None)
+        else:
+            datas.append(as_constant(a))
+            edges.append(None)
+    try:
+        out = op.forward(*datas, **params)
+    except (ValueError, TypeError, IndexError) as err:
+        raise _op_error(op, datas, params, err) from None
+    return _result(op, out, tuple(datas), tuple(edges) if record else None, params or None)
+
+
+def apply_unary(op: Primitive, x: Tensor) -> Tensor:
+    """`apply` for one tensor input and no parameters: the hot path of elementwise chains."""
+    data = x._data
+    try:
+        out = op.forward(data)
+    except (ValueError, TypeError) as err:
+        raise _op_error(op, [data], {}, err) from None
+    return _result(op, out, (data,), ((x.grad_fn or x),) if x.requires_grad else None, None)
+
+
+def apply_binary(op: Primitive, x: Any, y: Any) -> Tensor:
+    """`apply` for two inputs and no parameters (arithmetic operators)."""
+    if isinstance(x, Tensor):
+        xd = x._data
+        xe = (x.grad_fn or x) if x.requires_grad else None
+    else:
+        xd = as_constant(x)
+        xe = None
+    if isinstance(y, Tensor):
+        yd = y._data
+        ye = (y.grad_fn or y) if y.requires_grad else None
+    else:
+        yd = as_constant(y)
+        ye = None
+    try:
+        out = op.forward(xd, yd)
+    except (ValueError, TypeError) as err:
+        raise _op_error(op, [xd, yd], {}, err) from None
+    return _result(op, out, (xd, yd), None if xe is None and ye is None else (xe, ye), None)
+
+
+def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: dict | None) -> Tensor:
+    """Wrap a forward result, recording its Node when an input requires grad and grad mode is on."""
+    global _seq
+    if _anomaly_mode:
+        _check_forward(op, args, out)
+    result = _new(Tensor)
+    result._data = out
+    result.grad = None
+    result._hooks = None
+    result._label = None
+    if edges is not None and _grad_enabled:
+        node = _new(Node)
+        node.op = op
+        node.edges = edges
+        node.args = args
+        node.out = out if op.saves_output else None
+        node.params = params
+        _seq += 1
+        node.seq = _seq
+        node.hooks = None
+        node.where = user_location() if _track_locations else None
+        node.label = None
+        result.grad_fn = node
+        result.requires_grad = True
+    else:
+        result.grad_fn = None
+        result.requires_grad = False
+    return result
+
+
+_new = object.__new__
+
+
+def as_constant(value: Any) -> Any:
+    """A non-tensor operand as numpy sees it. Python numbers stay Python numbers, so they adopt the tensor's
+    dtype (float32 * 2.5 stays float32); numpy scalars become Python numbers for the same reason; sequences
+    follow `autograd.tensor`'s rule that Python floats mean float32."""
+    if isinstance(value, np.generic):  # first: np.float64 is also a Python float
+        return value.item()
+    if isinstance(value, (int, float, bool, np.ndarray)):
+        return value
+    if value is None:
+        return value
+    return to_array(value)
+
+
+def to_array(data: Any, dtype: Any = None) -> Any:
+    """numpy data for a new tensor: Python floats become float32 (PyTorch's default), ints int64."""
+    if isinstance(data, Tensor):
+        data = data._data
+    if dtype is not None:
+        arr = np.array(data, dtype=np.dtype(dtype))
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.array(data)
+    else:
+        arr = np.array(data)
+        if arr.dtype == np.float64:
+            arr = arr.astype(np.float32)
+        elif arr.dtype.kind == "i":
+            arr = arr.astype(np.int64)
+        elif arr.dtype == object:
+            raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data {data!r:.80}")
+    return arr[()] if arr.ndim == 0 else arr
+
+
+def _op_error(op: Primitive, datas: list, params: dict, err: Exception) -> Exception:
+    explained = op.explain(datas, params, err) if op.explain is not None else None
+    if explained:
+        return ValueError(explained)
+    shapes = " and ".join(str(np.shape(d)) for d in datas if not np.isscalar(d) or isinstance(d, np.generic))
+    detail = str(err)
+    if "broadcast" in detail:
+        return ValueError(f"{op.name}: shapes {shapes} cannot be broadcast together "
+                          "(dimensions must be equal, or 1, aligned from the right)")
+    extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "index")
+    return type(err)(f"{op.name}: {detail} (input shapes {shapes}{'; ' + extra if extra else ''})")
+
+
+def _check_forward(op: Primitive, datas: Sequence, out: Any) -> None:
+    """Anomaly mode: fail if this op produced a NaN or inf that none of its inputs had."""
+    if not isinstance(out, (np.ndarray, np.floating)) or out.dtype.kind != "f" or np.isfinite(out).all():
+        return
+    def bad(a: Any, test: Callable) -> bool:
+        return isinstance(a, (np.ndarray, np.floating, float)) and bool(np.any(test(a)))
+    for kind, test in (("nan", np.isnan), ("inf", np.isinf)):
+        if bad(out, test) and not any(bad(d, test) for d in datas):
+            from .anomaly import AnomalyError
+            raise AnomalyError(f"detect_anomaly: '{op.name}' produced {kind} in its forward output at "
+                               f"{format_location(user_location())} (input shapes "
+                               f"{', '.join(str(np.shape(d)) for d in datas)})")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tensor
+# ---------------------------------------------------------------------------------------------------------------
+class Tensor:
+    """An n-dimensional array that records the operations applied to it, for reverse-mode differentiation.
+
+    >>> x = Tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+    """
+
+    __slots__ = ("_data", "grad_fn", "requires_grad", "grad", "_hooks", "_label", "__weakref__")
+    __array_priority__ = 1000
+
+    def __init__(self, data: TensorLike, dtype: Any = None, requires_grad: bool = False,
+                 label: str | None = None) -> None:
+        self._data = to_array(data, dtype)
+        self.grad_fn: Node | None = None
+        self.requires_grad = False
+        self.grad: Tensor | None = None
+        self._hooks: list | None = None
+        self._label = label
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _wrap(cls, data: Any, grad_fn: Node | None = None) -> Tensor:
+        """A tensor around existing numpy data, without copying (internal)."""
+        t = _new(cls)
+        t._data = data
+        t.grad_fn = grad_fn
+        t.requires_grad = grad_fn is not None
+        t.grad = None
+        t._hooks = None
+        t._label = None
+        return t
+
+    # --- attributes -------------------------------------------------------------------------------------------
+    @property
+    def data(self) -> np.ndarray:
+        """The underlying numpy array (shared, not copied; writes to it are not tracked)."""
+        d = self._data
+        if d.__class__ is not np.ndarray:  # a 0-d tensor stores a numpy scalar; hand out a real array
+            d = self._data = np.asarray(d)
+        return d
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value._data if isinstance(value, Tensor) else to_array(value)
+
+    @property
+    def label(self) -> str | None:
+        """A name for drawings (autograd.viz); a non-leaf's label is kept on its graph node."""
+        return self._label
+
+    @label.setter
+    def label(self, value: str | None) -> None:
+        self._label = value
+        if self.grad_fn is not None:
+            self.grad_fn.label = value
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> Tensor:
+        return _F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    def size(self, dim: int | None = None) -> Any:
+        if dim is None:
+            return self._data.shape
+        return self._data.shape[_F.normalize_dim(dim, self.ndim, "size")]
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self._data.shape[0]))
+
+    def numpy(self) -> np.ndarray:
+        """The data as a numpy array (shared with the tensor, not copied)."""
+        return self.data
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        arr = np.asarray(self._data)
+        if dtype is not None and arr.dtype != dtype:
+            return arr.astype(dtype)
+        return arr.copy() if copy else arr
+
+    def item(self) -> Any:
+        if self._data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to Python scalars, "
+                             f"this one has shape {self.shape}")
+        return self._data.item() if self._data.ndim == 0 else self._data.reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors can be used as an index, not {self.dtype}")
+        return int(self.item())
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise ValueError(f"the truth value of a tensor with {self._data.size} elements (shape {self.shape}) "
+                             "is ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0 and spec:
+            return format(self._data.item(), spec)
+        return format(repr(self), spec)
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        body = np.array2string(np.asarray(self._data), separator=", ", prefix="tensor(",
+                               precision=4, suppress_small=True, threshold=200, edgeitems=3)
+        extras = []
+        if self.dtype not in (np.float32, np.int64, np.bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.name()}>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    # --- autograd ---------------------------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("requires_grad_: a non-leaf tensor always requires grad; use .detach() to get a "
+                               "tensor outside the graph")
+        if requires_grad and self.dtype.kind not in "fc":
+            raise TypeError(f"only floating-point tensors can require gradients; this tensor has dtype "
+                            f"{self.dtype}. Convert it first, e.g. t.float() or tensor(data, dtype=float32)")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def backward(self, gradient: TensorLike | None = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Sequence[Tensor] | None = None) -> None:
+        """Accumulate d(self)/d(leaf) into `leaf.grad` for every leaf that requires grad.
+
+        A non-scalar tensor needs `gradient`, the vector of the vector-Jacobian product (same shape as self).
+        The graph's saved values are freed afterwards unless `retain_graph=True`; `create_graph=True` records
+        the backward pass so that the gradients can be differentiated again.
+        """
+        _engine.backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+
+    def detach(self) -> Tensor:
+        """The same data (shared) as a new leaf that does not require grad."""
+        return Tensor._wrap(self._data)
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep `.grad` for this non-leaf tensor after backward (leaves always keep it)."""
+        if self.grad_fn is None:
+            if not self.requires_grad:
+                raise RuntimeError("retain_grad: this tensor does not require grad")
+            return
+        hooks = self.grad_fn.hooks
+        if hooks is None:
+            hooks = self.grad_fn.hooks = []
+        if not any(isinstance(h, _RetainGrad) and h.ref() is self for h in hooks):
+            hooks.append(_RetainGrad(self))
+
+    @property
+    def retains_grad(self) -> bool:
+        hooks = self.grad_fn.hooks if self.grad_fn is not None else None
+        return bool(hooks) and any(isinstance(h, _RetainGrad) and h.ref() is self for h in hooks)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> _HookHandle:
+        """Call `hook(grad)` when the gradient of this tensor is computed; a returned tensor replaces it."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
+        if self.grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            if self.grad_fn.hooks is None:
+                self.grad_fn.hooks = []
+            hooks = self.grad_fn.hooks
+        hooks.insert(sum(not isinstance(h, _RetainGrad) for h in hooks), hook)
+        return _HookHandle(hooks, hook)
+
+    @property
+    def _version_source(self) -> str:  # pragma: no cover - debugging aid
+        return "leaf" if self.grad_fn is None else self.grad_fn.name()
+
+    # --- in-place operations ----------------------------------------------------------------------------------
+    def _inplace(self, op_name: str, compute: Callable[[Tensor], Tensor], write: Callable[[np.ndarray], None]
+                 ) -> Tensor:
+        """Apply an in-place update. Outside the graph the array is written in place (views see it, and the
+        write is remembered so a backward that saved this array fails loudly). Inside the graph the result is
+        computed out of place and this tensor object takes it over, so saved values stay intact."""
+        if _grad_enabled and self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(f"{op_name}: a leaf tensor that requires grad (shape {self.shape}) cannot be "
+                               "modified in place, because its gradient is being recorded; do it under "
+                               "autograd.no_grad(), or on a copy (t.clone())")
+        result = compute(self) if _grad_enabled else None
+        if result is not None and result.grad_fn is not None:
+            if result.dtype != self.dtype:
+                result = result.astype(self.dtype)
+            self._data, self.grad_fn, self.requires_grad = result._data, result.grad_fn, True
+            return self
+        data = self._data
+        if data.__class__ is np.ndarray and data.ndim > 0:
+            if not data.flags.writeable:
+                raise RuntimeError(f"{op_name}: this tensor's data is a read-only view (from expand or "
+                                   "broadcasting); clone() it before writing to it")
+            write(data)
+            record_write(data, op_name)
+        else:  # 0-d: numpy scalars are immutable, so rebind (no saved value can be affected)
+            arr = np.array(data)
+            write(arr)
+            self._data = arr[()]
+        return self
+
+    def _arith_inplace(self, op_name: str, fn: Callable, ufunc: np.ufunc, other: Any) -> Tensor:
+        other_data = other._data if isinstance(other, Tensor) else as_constant(other)
+
+        def compute(t: Tensor) -> Tensor | None:
+            if t.requires_grad or (isinstance(other, Tensor) and other.requires_grad):
+                return fn(t, other)
+            return None
+
+        def write(arr: np.ndarray) -> None:
+            ufunc(arr, other_data, out=arr, casting="same_kind")
+
+        try:
+            return self._inplace(op_name, compute, write)
+        except (ValueError, TypeError) as err:
+            if "broadcast" in str(err) or "non-broadcastable" in str(err):
+                raise ValueError(f"{op_name}: the value of shape {np.shape(other_data)} cannot be broadcast to "
+                                 f"the tensor's shape {self.shape} (in-place results keep the tensor's shape)"
+                                 ) from None
+            raise
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._arith_inplace("add_ (+=)", _F.add, np.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._arith_inplace("sub_ (-=)", _F.sub, np.subtract, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._arith_inplace("mul_ (*=)", _F.mul, np.multiply, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._arith_inplace("div_ (/=)", _F.div, np.true_divide, other)
+
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
+        return self.__iadd__(other if alpha == 1 else other * alpha)
+
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
+        return self.__isub__(other if alpha == 1 else other * alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self.__imul__(other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self.__itruediv__(other)
+
+    def copy_(self, src: TensorLike) -> Tensor:
+        """Copy `src` (broadcast to this shape, cast to this dtype) into this tensor."""
+        src_data = src._data if isinstance(src, Tensor) else as_constant(src)
+        if np.broadcast_shapes(np.shape(src_data), self.shape) != self.shape:
+            raise ValueError(f"copy_: source of shape {np.shape(src_data)} cannot be broadcast to the "
+                             f"tensor's shape {self.shape}")
+
+        def compute(t: Tensor) -> Tensor | None:
+            if isinstance(src, Tensor) and src.requires_grad:
+                return _F.broadcast_to(src.astype(t.dtype), t.shape) + 0  # +0: a fresh, writable result
+            return None
+
+        def write(arr: np.ndarray) -> None:
+            arr[...] = src_data
+
+        if self.grad_fn is not None and _grad_enabled and not (isinstance(src, Tensor) and src.requires_grad):
+            # overwriting a graph tensor with a constant cuts it from the graph (its old value no longer matters)
+            self._data, self.grad_fn, self.requires_grad = np.array(np.broadcast_to(
+                np.asarray(src_data, dtype=self.dtype), self.shape))[()], None, False
+            return self
+        return self._inplace("copy_", compute, write)
+
+    def fill_(self, value: Any) -> Tensor:
+        return self.copy_(value)
+
+    def zero_(self) -> Tensor:
+        return self.copy_(0)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        idx = _F.normalize_index(index)
+        value_data = value._data if isinstance(value, Tensor) else as_constant(value)
+
+        def compute(t: Tensor) -> Tensor | None:
+            if t.requires_grad or (isinstance(value, Tensor) and value.requires_grad):
+                return _F.index_put(t, value, idx)
+            return None
+
+        def write(arr: np.ndarray) -> None:
+            arr[idx] = value_data
+
+        self._inplace("__setitem__", compute, write)
+
+    # --- operations as methods (see functions.py for what each does) ------------------------------------------
+    def add(self, other: Any) -> Tensor:
+        return _F.add(self, other)
+
+    def sub(self, other: Any) -> Tensor:
+        return _F.sub(self, other)
+
+    def mul(self, other: Any) -> Tensor:
+        return _F.mul(self, other)
+
+    def div(self, other: Any) -> Tensor:
+        return _F.div(self, other)
+
+    def pow(self, other: Any) -> Tensor:
+        return _F.pow(self, other)
+
+    def neg(self) -> Tensor:
+        return _F.neg(self)
+
+    def abs(self) -> Tensor:
+        return apply_unary(_ops.abs, self)
+
+    def exp(self) -> Tensor:
+        return apply_unary(_ops.exp, self)
+
+    def log(self) -> Tensor:
+        return apply_unary(_ops.log, self)
+
+    def log1p(self) -> Tensor:
+        return apply_unary(_ops.log1p, self)
+
+    def expm1(self) -> Tensor:
+        return apply_unary(_ops.expm1, self)
+
+    def sqrt(self) -> Tensor:
+        return apply_unary(_ops.sqrt, self)
+
+    def rsqrt(self) -> Tensor:
+        return _F.rsqrt(self)
+
+    def square(self) -> Tensor:
+        return _F.square(self)
+
+    def reciprocal(self) -> Tensor:
+        return _F.reciprocal(self)
+
+    def sin(self) -> Tensor:
+        return apply_unary(_ops.sin, self)
+
+    def cos(self) -> Tensor:
+        return apply_unary(_ops.cos, self)
+
+    def tanh(self) -> Tensor:
+        return apply_unary(_ops.tanh, self)
+
+    def sigmoid(self) -> Tensor:
+        return apply_unary(_ops.sigmoid, self)
+
+    def relu(self) -> Tensor:
+        return apply_unary(_ops.relu, self)
+
+    def sign(self) -> Tensor:
+        return apply_unary(_ops.sign, self)
+
+    def erf(self) -> Tensor:
+        return apply_unary(_ops.erf, self)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        return _F.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other: Any) -> Tensor:
+        return _F.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return _F.minimum(self, other)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """self where condition holds, else other (PyTorch's Tensor.where)."""
+        return _F.where(condition, self, other)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return _F.masked_fill(self, mask, value)
+
+    def sum(self, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
+        return _F.sum(self, dim, keepdim, **kwargs)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
+        return _F.mean(self, dim, keepdim, **kwargs)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
+        return _F.var(self, dim, unbiased, keepdim, **kwargs)
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
+        return _F.std(self, dim, unbiased, keepdim, **kwargs)
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _F.amax(self, dim, keepdim)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _F.amin(self, dim, keepdim)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return _F.max(self, dim, keepdim)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return _F.min(self, dim, keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return _F.argmax(self, dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return _F.argmin(self, dim, keepdim)
+
+    def prod(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _F.prod(self, dim, keepdim)
+
+    def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _F.logsumexp(self, dim, keepdim)
+
+    def softmax(self, dim: int = -1) -> Tensor:
+        return _F.softmax(self, dim)
+
+    def log_softmax(self, dim: int = -1) -> Tensor:
+        return _F.log_softmax(self, dim)
+
+    def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _F.norm(self, p, dim, keepdim)
+
+    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return _F.all(self, dim, keepdim)
+
+    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return _F.any(self, dim, keepdim)
+
+    def eq(self, other: Any) -> Tensor:
+        return _F.eq(self, other)
+
+    def ne(self, other: Any) -> Tensor:
+        return _F.ne(self, other)
+
+    def lt(self, other: Any) -> Tensor:
+        return _F.lt(self, other)
+
+    def le(self, other: Any) -> Tensor:
+        return _F.le(self, other)
+
+    def gt(self, other: Any) -> Tensor:
+        return _F.gt(self, other)
+
+    def ge(self, other: Any) -> Tensor:
+        return _F.ge(self, other)
+
+    def isnan(self) -> Tensor:
+        return _F.isnan(self)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return _F.reshape(self, *shape)
+
+    def view(self, *shape: Any) -> Tensor:
+        return _F.reshape(self, *shape)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return _F.reshape(self, other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return _F.reshape(self, other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return _F.flatten(self, start_dim, end_dim)
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        return _F.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return _F.unsqueeze(self, dim)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return _F.transpose(self, dim0, dim1)
+
+    def swapaxes(self, dim0: int, dim1: int) -> Tensor:
+        return _F.transpose(self, dim0, dim1)
+
+    def permute(self, *dims: Any) -> Tensor:
+        return _F.permute(self, *dims)
+
+    @property
+    def mT(self) -> Tensor:
+        return _F.transpose(self, -2, -1)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return _F.expand(self, *sizes)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return _F.broadcast_to(self, other.shape)
+
+    def broadcast_to(self, *shape: Any) -> Tensor:
+        return _F.broadcast_to(self, *shape)
+
+    def repeat(self, *repeats: Any) -> Tensor:
+        return _F.repeat(self, *repeats)
+
+    def flip(self, *dims: Any) -> Tensor:
+        return _F.flip(self, _F._shape_arg(dims) if len(dims) != 1 or not isinstance(dims[0], int) else dims[0])
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return _F.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return _F.chunk(self, chunks, dim)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        return _F.unbind(self, dim)
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return _F.gather(self, dim, index)
+
+    def matmul(self, other: Any) -> Tensor:
+        return _F.matmul(self, other)
+
+    def dot(self, other: Any) -> Tensor:
+        return _F.dot(self, other)
+
+    # --- casting ----------------------------------------------------------------------------------------------
+    def astype(self, dtype: Any) -> Tensor:
+        return _F.astype(self, dtype)
+
+    def to(self, dtype: Any) -> Tensor:
+        return _F.astype(self, dtype)
+
+    def type(self, dtype: Any) -> Tensor:
+        return _F.astype(self, dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return _F.astype(self, other.dtype)
+
+    def float(self) -> Tensor:
+        return _F.astype(self, np.float32)
+
+    def double(self) -> Tensor:
+        return _F.astype(self, np.float64)
+
+    def long(self) -> Tensor:
+        return _F.astype(self, np.int64)
+
+    def int(self) -> Tensor:
+        return _F.astype(self, np.int32)
+
+    def bool(self) -> Tensor:
+        return _F.astype(self, np.bool_)
+
+    def clone(self) -> Tensor:
+        return _F.clone(self)
+
+    def contiguous(self) -> Tensor:
+        return self
+
+    # --- arithmetic -------------------------------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.add, self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.add, other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.sub, self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.sub, other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.mul, self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.mul, other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.div, self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.div, other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.pow, self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.pow, other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _F.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _F.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return apply_unary(_ops.neg, self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return _F.abs(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _F.getitem(self, index)
+
+    # comparisons give boolean tensors outside the graph
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _F.eq(self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _F.ne(self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _F.lt(self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _F.le(self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _F.gt(self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _F.ge(self, other)
+
+    def __invert__(self) -> Tensor:
+        return _F.logical_not(self)
+
+    def __and__(self, other: Any) -> Tensor:
+        return _F.logical_and(self, other)
+
+    def __or__(self, other: Any) -> Tensor:
+        return _F.logical_or(self, other)
+
+    def __rand__(self, other: Any) -> Tensor:
+        return _F.logical_and(other, self)
+
+    def __ror__(self, other: Any) -> Tensor:
+        return _F.logical_or(other, self)
+
+    # numpy interoperability: np.exp(t), np.sum(t, axis=0), np.float64(2) * t ... return Tensors
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        from . import numpy_dispatch
+        return numpy_dispatch.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Callable, types: tuple, args: tuple, kwargs: dict) -> Any:
+        from . import numpy_dispatch
+        return numpy_dispatch.array_function(func, args, kwargs)
+
+
+class _RetainGrad:
+    """A node hook that stores the gradient on a non-leaf tensor (weakly referenced: no reference cycle)."""
+
+    __slots__ = ("ref",)
+
+    def __init__(self, tensor: Tensor) -> None:
+        self.ref = weakref.ref(tensor)
+
+    def __call__(self, grad: Tensor) -> None:
+        tensor = self.ref()
+        if tensor is None:
+            return
+        if tensor.grad is None:
+            tensor.grad = grad if grad.grad_fn is not None else Tensor._wrap(np.array(grad._data)[()])
+        else:
+            tensor.grad = tensor.grad + grad
+
+
+class _HookHandle:
+    def __init__(self, hooks: list, hook: Callable) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+from . import engine as _engine  # noqa: E402  (the engine and functions need Tensor defined first)
+from . import functions as _F  # noqa: E402
+from . import ops as _ops  # noqa: E402

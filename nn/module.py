@@ -1,0 +1,606 @@
+"""`Module`, the base class of every layer and model, and the containers `Sequential`, `ModuleList`, `ModuleDict`.
+
+A Module registers what is assigned to its attributes: a `Parameter` becomes a learnable weight, another Module
+a submodule, and `register_buffer` adds state that is saved but not learned (BatchNorm's running statistics).
+From those registries come `parameters()`, `named_parameters()` with PyTorch's dotted names (`features.0.weight`),
+`state_dict()`/`load_state_dict()`, `train()`/`eval()` and `to(dtype)`.
+
+    >>> class Net(Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.hidden = Linear(2, 8)
+    ...         self.out = Linear(8, 1)
+    ...     def forward(self, x):
+    ...         return self.out(self.hidden(x).relu())
+    >>> [name for name, _ in Net().named_parameters()]
+    ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
+
+Registered values are kept both in the registries and in the instance `__dict__`, so that reading `self.weight`
+in `forward` is an ordinary attribute lookup (PyTorch goes through `__getattr__` on every access).
+All tree walks are iterative.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from autograd import Tensor, no_grad
+
+from .parameter import Parameter
+
+__all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "ShapeError"]
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class ShapeError(ValueError):
+    """A layer was given an input of the wrong shape.
+
+    The message names the layer by its attribute path inside the model that was called (`features.0 (Conv2d)`):
+    each enclosing `Module.__call__` that sees the error on its way out fills in the path, so nothing is
+    computed unless an error actually happens.
+    """
+
+    def __init__(self, layer: Module, expected: str, got: tuple, detail: str = "") -> None:
+        super().__init__(expected, got, detail)
+        self.layer, self.expected, self.got, self.detail = layer, expected, tuple(got), detail
+        self.path = ""
+
+    def locate(self, container: Module) -> None:
+        """Record the layer's path inside `container` (called by every enclosing module on the way out)."""
+        if container is self.layer:
+            return
+        for name, module in container.named_modules():
+            if module is self.layer:
+                self.path = name
+                return
+
+    def __str__(self) -> str:
+        kind = type(self.layer).__name__
+        who = f"{self.path} ({kind})" if self.path else kind
+        detail = f": {self.detail}" if self.detail else ""
+        return f"{who}: expected input of shape {self.expected}, got {self.got}{detail}"
+
+
+def _addindent(text: str, spaces: int) -> str:
+    lines = text.split("\n")
+    return lines[0] + "".join("\n" + " " * spaces + line for line in lines[1:])
+
+
+class Module:
+    """Base class for layers and models: subclass it, assign layers and Parameters in `__init__`, write `forward`.
+
+    Calling the module (`model(x)`) runs `forward`. `training` is True after construction; `eval()` sets it to
+    False in the whole tree (Dropout and BatchNorm behave differently then).
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        d = self.__dict__
+        d["training"] = True
+        d["_parameters"] = {}
+        d["_buffers"] = {}
+        d["_non_persistent_buffers"] = set()
+        d["_modules"] = {}
+
+    # --- calling ----------------------------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no forward(); define forward(self, ...) in the "
+                                  "subclass")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:  # a try block costs nothing in Python 3.11+ unless an exception is raised
+            return self.forward(*args, **kwargs)
+        except ShapeError as err:
+            err.locate(self)
+            raise
+
+    # --- registration -----------------------------------------------------------------------------------------
+    def _registries(self) -> tuple[dict, dict, dict]:
+        d = self.__dict__
+        if "_parameters" not in d:
+            raise AttributeError(f"cannot assign parameters, modules or buffers to {type(self).__name__} before "
+                                 "Module.__init__() is called: put super().__init__() first in its __init__")
+        return d["_parameters"], d["_modules"], d["_buffers"]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, Parameter):
+            params, modules, buffers = self._registries()
+            modules.pop(name, None)
+            buffers.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            params, modules, buffers = self._registries()
+            params.pop(name, None)
+            buffers.pop(name, None)
+            modules[name] = value
+        else:
+            d = self.__dict__
+            if name in d.get("_parameters", ()):
+                if value is not None:
+                    raise TypeError(f"cannot assign a {type(value).__name__} to parameter '{name}' of "
+                                    f"{type(self).__name__}: wrap it in nn.Parameter(...) (or assign None)")
+                d["_parameters"][name] = None
+            elif name in d.get("_buffers", ()):
+                if value is not None and not isinstance(value, Tensor):
+                    raise TypeError(f"cannot assign a {type(value).__name__} to buffer '{name}' of "
+                                    f"{type(self).__name__}: a Tensor (or None) is expected")
+                d["_buffers"][name] = value
+            elif name in d.get("_modules", ()):
+                if value is not None:
+                    raise TypeError(f"cannot assign a {type(value).__name__} to submodule '{name}' of "
+                                    f"{type(self).__name__}: a Module (or None) is expected")
+                d["_modules"][name] = None
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        for registry in ("_parameters", "_buffers", "_modules"):
+            self.__dict__.get(registry, {}).pop(name, None)
+        self.__dict__.get("_non_persistent_buffers", set()).discard(name)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Add a parameter (or a None placeholder, as for `bias=False`) under `name`."""
+        self._check_name(name, "parameter")
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter: '{name}' must be an nn.Parameter or None, got "
+                            f"{type(param).__name__}")
+        params, modules, buffers = self._registries()
+        modules.pop(name, None)
+        buffers.pop(name, None)
+        params[name] = param
+        object.__setattr__(self, name, param)
+
+    def register_buffer(self, name: str, tensor: Tensor | None, persistent: bool = True) -> None:
+        """Add a tensor that is part of the module's state but not learned (saved in `state_dict` when
+        `persistent`)."""
+        self._check_name(name, "buffer")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer: '{name}' must be a Tensor or None, got {type(tensor).__name__}")
+        params, modules, buffers = self._registries()
+        params.pop(name, None)
+        modules.pop(name, None)
+        buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Add a submodule under `name` (`Sequential` uses "0", "1", ...)."""
+        self._check_name(name, "module")
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"add_module: '{name}' must be a Module or None, got {type(module).__name__}")
+        params, modules, buffers = self._registries()
+        params.pop(name, None)
+        buffers.pop(name, None)
+        modules[name] = module
+        object.__setattr__(self, name, module)
+
+    register_module = add_module
+
+    @staticmethod
+    def _check_name(name: Any, what: str) -> None:
+        if not isinstance(name, str):
+            raise TypeError(f"{what} name must be a string, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"{what} name {name!r} must be non-empty and contain no '.'")
+
+    # --- walking the tree -------------------------------------------------------------------------------------
+    def named_modules(self, memo: set | None = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Module]]:
+        """This module and all below it, depth first in registration order, with dotted names ('' for self)."""
+        seen = memo if memo is not None else set()
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if remove_duplicate:
+                if id(module) in seen:
+                    continue
+                seen.add(id(module))
+            yield name, module
+            children = [(f"{name}.{k}" if name else k, m) for k, m in module._modules.items() if m is not None]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        seen = set()
+        for name, module in self._modules.items():
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
+                yield name, module
+
+    def children(self) -> Iterator[Module]:
+        for _, module in self.named_children():
+            yield module
+
+    def _named_members(self, registry: str, prefix: str, recurse: bool,
+                       remove_duplicate: bool = True) -> Iterator[tuple[str, Any]]:
+        seen = set()
+        walk = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+        for module_name, module in walk:
+            for name, value in module.__dict__[registry].items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{module_name}.{name}" if module_name else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True,
+                         remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs; a parameter shared by two layers is listed once."""
+        return self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True,
+                      remove_duplicate: bool = True) -> Iterator[tuple[str, Tensor]]:
+        return self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[Tensor]:
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    def get_submodule(self, target: str) -> Module:
+        """The submodule at a dotted path, e.g. `model.get_submodule('features.0')`."""
+        module = self
+        if target == "":
+            return module
+        for i, part in enumerate(target.split(".")):
+            child = module._modules.get(part)
+            if child is None:
+                where = ".".join(target.split(".")[:i]) or type(self).__name__
+                raise AttributeError(f"get_submodule: {where} has no submodule '{part}' (path '{target}')")
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        module_path, _, name = target.rpartition(".")
+        module = self.get_submodule(module_path)
+        if module._parameters.get(name) is None:
+            raise AttributeError(f"get_parameter: '{target}' is not a parameter")
+        return module._parameters[name]
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """The number of scalar parameters (shared parameters counted once)."""
+        return int(sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only))
+
+    def apply(self, fn: Callable[[Module], Any]) -> Module:
+        """Call `fn` on every submodule (children first, as PyTorch does) and on self."""
+        for module in reversed(list(self.modules())):
+            fn(module)
+        return self
+
+    # --- modes and gradients ----------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (True) or evaluation mode (False) here and in every submodule."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train: mode must be a bool, got {type(mode).__name__}")
+        for module in self.modules():
+            module.__dict__["training"] = mode
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: `train(False)`."""
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of all parameters (to None by default, as in PyTorch)."""
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                with no_grad():
+                    p.grad = Tensor._wrap(np.zeros_like(p.grad._data)[()])
+
+    # --- state ------------------------------------------------------------------------------------------------
+    def state_dict(self, destination: dict | None = None, prefix: str = "",
+                   keep_vars: bool = False) -> OrderedDict:
+        """Parameters and persistent buffers by dotted name. Values are detached tensors sharing memory
+        with the module (copy them to keep a snapshot), or the parameters themselves with `keep_vars=True`."""
+        out = OrderedDict() if destination is None else destination
+        for module_name, module in self.named_modules(prefix=prefix.rstrip(".") if prefix else "",
+                                                      remove_duplicate=False):
+            d = module.__dict__
+            for registry in ("_parameters", "_buffers"):
+                for name, value in d[registry].items():
+                    if value is None or (registry == "_buffers" and name in d["_non_persistent_buffers"]):
+                        continue
+                    key = f"{module_name}.{name}" if module_name else name
+                    out[key] = value if keep_vars else value.detach()
+        return out
+
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
+        """Copy values into this module's parameters and buffers, keeping their dtypes.
+
+        Values may be Tensors, numpy arrays, or anything numpy can read (a PyTorch state dict works as is).
+        With `strict=True` (default) the keys must match exactly; a shape mismatch is always an error.
+        Returns the (missing_keys, unexpected_keys) lists.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected a dict of name -> tensor, got {type(state_dict).__name__}")
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        mismatched = []
+        values = {}
+        for key, target in own.items():
+            if key not in state_dict:
+                continue
+            value = state_dict[key]
+            array = value._data if isinstance(value, Tensor) else np.asarray(value)
+            if np.shape(array) != target.shape:
+                mismatched.append(f"size mismatch for {key}: copying a param with shape {np.shape(array)} from "
+                                  f"the checkpoint, the shape in the current model is {target.shape}.")
+            else:
+                values[key] = array
+        errors = list(mismatched)
+        if strict:
+            if missing:
+                errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+            if unexpected:
+                errors.insert(len(missing) > 0, "Unexpected key(s) in state_dict: "
+                              + ", ".join(f'"{k}"' for k in unexpected) + ".")
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(errors))
+        with no_grad():
+            for key, array in values.items():
+                target = own[key]
+                target.copy_(np.asarray(array, dtype=target.dtype))
+        return IncompatibleKeys(missing, unexpected)
+
+    def to(self, dtype: Any) -> Module:
+        """Convert floating-point parameters and buffers to `dtype`, in place; returns self.
+        A device string ('cpu') is accepted and ignored, so PyTorch code runs unchanged."""
+        if isinstance(dtype, str) and dtype.split(":")[0] == "cpu":
+            return self
+        target = np.dtype(dtype)
+        if target.kind != "f":
+            raise TypeError(f"Module.to: only floating-point dtypes are supported, got {target}")
+        for module in self.modules():
+            d = module.__dict__
+            for registry in ("_parameters", "_buffers"):
+                for name, value in d[registry].items():
+                    if value is None or value.dtype.kind != "f" or value.dtype == target:
+                        continue
+                    value._data = np.asarray(value._data, dtype=target)[()]
+                    if value.grad is not None:
+                        value.grad = Tensor._wrap(np.asarray(value.grad._data, dtype=target)[()])
+        return self
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def cpu(self) -> Module:
+        return self
+
+    # --- printing ---------------------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The arguments shown between the parentheses of this module's repr (override in layers)."""
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        # PyTorch's layout: one line per child, indented. Written with an explicit stack (no recursion).
+        def head(module: Module) -> str:
+            return module._get_name() + "("
+
+        # Build the text bottom-up: process modules in reverse depth-first order so children come first.
+        order = [m for _, m in self.named_modules(remove_duplicate=False)]
+        texts: dict[int, str] = {}
+        for module in reversed(order):
+            extra = module.extra_repr()
+            lines = extra.split("\n") if extra else []
+            for name, child in module._modules.items():
+                child_text = texts.get(id(child), "None") if child is not None else "None"
+                lines.append(f"({name}): " + _addindent(child_text, 2))
+            if not lines:
+                texts[id(module)] = head(module) + ")"
+            elif len(lines) == 1 and not module._modules:
+                texts[id(module)] = head(module) + lines[0] + ")"
+            else:
+                texts[id(module)] = head(module) + "\n  " + "\n  ".join(lines) + "\n)"
+        return texts[id(self)]
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(super().__dir__()))
+
+
+class Sequential(Module):
+    """Modules applied one after the other: `Sequential(Linear(2, 8), ReLU(), Linear(8, 1))`.
+
+    Children are named "0", "1", ... (or by the keys of an OrderedDict); indexing with an int gives a layer,
+    with a slice a new Sequential sharing the layers.
+    """
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, module in modules[0].items():
+                self.add_module(name, module)
+        else:
+            for i, module in enumerate(modules):
+                if not isinstance(module, Module):
+                    raise TypeError(f"Sequential: argument {i} is a {type(module).__name__}, not a Module")
+                self.add_module(str(i), module)
+
+    def forward(self, x: Any) -> Any:
+        for module in self._modules.values():
+            x = module(x)
+        return x
+
+    def _index(self, idx: int) -> str:
+        keys = list(self._modules)
+        if not -len(keys) <= idx < len(keys):
+            raise IndexError(f"{type(self).__name__}: index {idx} is out of range for {len(keys)} modules")
+        return keys[idx]
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        if isinstance(idx, slice):
+            return type(self)(OrderedDict(list(self._modules.items())[idx]))
+        return self._modules[self._index(idx)]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        setattr(self, self._index(idx), module)
+
+    def __delitem__(self, idx: int | slice) -> None:
+        keys = list(self._modules)[idx] if isinstance(idx, slice) else [self._index(idx)]
+        for key in keys:
+            delattr(self, key)
+        # renumber so the names stay 0, 1, 2, ... (PyTorch does the same)
+        items = list(self._modules.items())
+        for key, _ in items:
+            delattr(self, key)
+        for i, (_, module) in enumerate(items):
+            self.add_module(str(i), module)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Sequential:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        items = list(self._modules.values())
+        items.insert(index, module)
+        for key in list(self._modules):
+            delattr(self, key)
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (a plain Python list would hide them)."""
+
+    def __init__(self, modules: Iterable[Module] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def _key(self, idx: int) -> str:
+        n = len(self._modules)
+        if not -n <= idx < n:
+            raise IndexError(f"ModuleList: index {idx} is out of range for {n} modules")
+        return str(idx % n)
+
+    def __getitem__(self, idx: int | slice) -> Any:
+        if isinstance(idx, slice):
+            return ModuleList(list(self._modules.values())[idx])
+        return self._modules[self._key(idx)]
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        self.add_module(self._key(idx), module)
+
+    def __delitem__(self, idx: int | slice) -> None:
+        items = list(self._modules.values())
+        del items[idx]
+        for key in list(self._modules):
+            delattr(self, key)
+        for i, module in enumerate(items):
+            self.add_module(str(i), module)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
+        return self.extend(modules)
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        items = list(self._modules.values())
+        items.insert(index, module)
+        for key in list(self._modules):
+            delattr(self, key)
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleList is a container, not a layer: iterate over it in your forward()")
+
+
+class ModuleDict(Module):
+    """A dict of modules whose parameters are registered, in insertion order."""
+
+    def __init__(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]] | None = None) -> None:
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        return self._modules[key]
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        self.add_module(key, module)
+
+    def __delitem__(self, key: str) -> None:
+        delattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._modules
+
+    def keys(self) -> Iterable[str]:
+        return self._modules.keys()
+
+    def values(self) -> Iterable[Module]:
+        return self._modules.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._modules.items()
+
+    def update(self, modules: Mapping[str, Module] | Iterable[tuple[str, Module]]) -> None:
+        pairs = modules.items() if isinstance(modules, Mapping) else modules
+        for key, module in pairs:
+            self.add_module(key, module)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("ModuleDict is a container, not a layer: index it in your forward()")

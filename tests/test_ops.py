@@ -1,0 +1,439 @@
+"""Every differentiable operation, checked against central finite differences to first and second order.
+
+The table below is the test: one `Case` per operation. Hypothesis draws the shapes (broadcast pairs, 0-d,
+size-0 axes), the values (inside the op's domain, away from its kinks: the strategy avoids kinks, the
+tolerances stay tight), and the parameters (negative and tuple dims, keepdim, every kind of index).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import hypothesis.extra.numpy as hnp
+import hypothesis.strategies as st
+import numpy as np
+import pytest
+from hypothesis import given
+
+import autograd as ag
+from autograd import ops
+
+# --------------------------------------------------------------------------------------------------------------
+# Strategies
+# --------------------------------------------------------------------------------------------------------------
+MAX_SIZE = 24  # elements per input: keeps the Jacobians (and second-order checks) small
+
+
+def small(shape: tuple) -> bool:
+    return math.prod(shape) <= MAX_SIZE
+
+
+one_shape = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=3).filter(small)
+nonempty_shape = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3).filter(small)
+matrix_shape = hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=3).filter(small)
+
+
+def broadcast_shapes(n: int) -> st.SearchStrategy:
+    return hnp.mutually_broadcastable_shapes(num_shapes=n, min_dims=0, max_dims=3, min_side=0, max_side=3).map(
+        lambda r: r.input_shapes).filter(lambda shapes: all(small(s) for s in shapes))
+
+
+def values(low: float, high: float, gap: float = 0.0) -> st.SearchStrategy:
+    """Floats in [low, high] at least `gap` away from 0 (the kink of relu, abs, sign, ...)."""
+    if gap:
+        return st.floats(low, -gap) | st.floats(gap, high)
+    return st.floats(low, high)
+
+
+def dims(draw: Any, ndim: int, allow_none: bool = True, allow_tuple: bool = True) -> Any:
+    """A `dim` argument: None, a (possibly negative) int, or a tuple of distinct dims."""
+    choices = ["int"] + (["none"] if allow_none else []) + (["tuple"] if allow_tuple and ndim else [])
+    kind = draw(st.sampled_from(choices))
+    if kind == "none":
+        return None
+    if ndim == 0:
+        return draw(st.sampled_from([0, -1]))
+    if kind == "int":
+        return draw(st.integers(-ndim, ndim - 1))
+    picked = draw(st.lists(st.integers(0, ndim - 1), unique=True, max_size=ndim))
+    return tuple(draw(st.sampled_from([d, d - ndim])) for d in picked)
+
+
+def reduced_count(shape: tuple, dim: Any) -> int:
+    if dim is None:
+        return math.prod(shape)
+    axes = (dim,) if isinstance(dim, int) else dim
+    return math.prod(shape[a] for a in axes) if shape else 1
+
+
+def spread(arrays: list[np.ndarray], data: Any) -> list[np.ndarray]:
+    """Replace values by distinct ones at least 0.1 apart (no ties for max/min/sort-like ops)."""
+    out = []
+    for a in arrays:
+        ranks = np.argsort(np.argsort(a.reshape(-1), kind="stable"), kind="stable")
+        out.append((ranks * 0.1 - 0.05 * a.size + 0.013).reshape(a.shape))
+    return out
+
+
+def with_zeros(arrays: list[np.ndarray], data: Any) -> list[np.ndarray]:
+    """Set some entries exactly to zero (prod's gradient must stay exact there)."""
+    out = []
+    for a in arrays:
+        mask = data.draw(hnp.arrays(bool, a.shape))
+        out.append(np.where(mask, 0.0, a))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    name: str
+    fn: Callable[..., Any]
+    shapes: Any = None                 # strategy of a tuple of input shapes (default: one shape)
+    low: float = -2.0
+    high: float = 2.0
+    gap: float = 0.0
+    elements: tuple = ()               # per-input element strategies, overriding low/high/gap
+    params: Callable | None = None     # (draw, shapes) -> dict of keyword arguments for fn
+    prepare: Callable | None = None    # (arrays, data) -> arrays
+    second_order: bool = True
+    tags: tuple = field(default=())
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def unary(name: str, fn: Callable, **kw: Any) -> Case:
+    return Case(name, fn, **kw)
+
+
+def binary(name: str, fn: Callable, **kw: Any) -> Case:
+    return Case(name, fn, shapes=broadcast_shapes(2), **kw)
+
+
+def reduction(name: str, fn: Callable, nonempty: bool = False, min_count: int = 0, **kw: Any) -> Case:
+    def params(draw: Any, shapes: tuple) -> dict:
+        shape = shapes[0]
+        dim = dims(draw, len(shape))
+        if reduced_count(shape, dim) < min_count:
+            dim = None
+        return {"dim": dim, "keepdim": draw(st.booleans())}
+    shape = (nonempty_shape if nonempty else one_shape)
+    if min_count:
+        shape = shape.filter(lambda s: math.prod(s) >= min_count and all(n >= min_count for n in s))
+    return Case(name, fn, shapes=shape.map(lambda s: (s,)), params=params, **kw)
+
+
+def softmax_like(name: str, fn: Callable) -> Case:
+    def params(draw: Any, shapes: tuple) -> dict:
+        return {"dim": dims(draw, len(shapes[0]), allow_none=False, allow_tuple=False)}
+    return Case(name, fn, shapes=nonempty_shape.map(lambda s: (s,)), params=params)
+
+
+def index_params(draw: Any, shapes: tuple) -> dict:
+    shape = shapes[0]
+    kinds = ["basic", "mask"] + (["integer", "mixed"] if shape and all(shape) else [])
+    kind = draw(st.sampled_from(kinds if shape else ["basic"]))
+    if kind == "basic":
+        index = draw(hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=True))
+    elif kind == "integer":  # integer arrays, repeats likely: the gradient must scatter-add
+        index = draw(hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2,
+                                                                                      max_side=4)))
+    elif kind == "mask":
+        index = draw(hnp.arrays(bool, shape))
+    else:
+        index = (draw(hnp.arrays(np.int64, st.integers(1, 5), elements=st.integers(-shape[0], shape[0] - 1))),
+                 *[slice(None, None, -1)] * (len(shape) - 1))
+    return {"index": index}
+
+
+def getitem(x: ag.Tensor, index: Any) -> ag.Tensor:
+    return x[index]
+
+
+def assign(x: ag.Tensor, v: ag.Tensor, index: Any) -> ag.Tensor:
+    y = x * 1.0                      # a non-leaf, so the assignment is recorded
+    y[index] = v
+    return y
+
+
+def assign_params(draw: Any, shapes: tuple) -> dict:
+    return index_params(draw, shapes)
+
+
+def assign_shapes() -> st.SearchStrategy:
+    return one_shape.filter(lambda s: len(s) > 0).map(lambda s: (s, ()))
+
+
+def reshape_params(draw: Any, shapes: tuple) -> dict:
+    shape = shapes[0]
+    target = list(reversed(shape)) + draw(st.lists(st.just(1), max_size=1))
+    if target and draw(st.booleans()) and math.prod(shape):
+        target[draw(st.integers(0, len(target) - 1))] = -1
+        if target.count(-1) == 1 and math.prod(t for t in target if t != -1) == 0:
+            target = list(reversed(shape))
+    return {"shape": tuple(target)}
+
+
+def matmul_shapes(draw: Any) -> tuple:
+    n, k, m = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    kind = draw(st.sampled_from(["mm", "mv", "vm", "vv", "batch"]))
+    if kind == "mm":
+        return ((n, k), (k, m))
+    if kind == "mv":
+        return ((n, k), (k,))
+    if kind == "vm":
+        return ((k,), (k, m))
+    if kind == "vv":
+        return ((k,), (k,))
+    b = draw(st.integers(1, 2))
+    return draw(st.sampled_from([((b, n, k), (k, m)), ((n, k), (b, k, m)), ((b, 1, n, k), (2, k, m))]))
+
+
+EINSUMS = [
+    ("ij,jk->ik", lambda d: ((2, 3), (3, 2))),
+    ("ii->", lambda d: ((3, 3),)),
+    ("ii->i", lambda d: ((3, 3),)),
+    ("ij->ji", lambda d: ((2, 3),)),
+    ("i,j->ij", lambda d: ((2,), (3,))),
+    ("ij,ij->", lambda d: ((2, 3), (2, 3))),
+    ("bij,bjk->bik", lambda d: ((2, 2, 3), (2, 3, 2))),
+    ("...ij,...jk->...ik", lambda d: ((2, 1, 2, 3), (3, 3, 2))),
+    ("ij,j", lambda d: ((2, 3), (3,))),
+    ("ijk->j", lambda d: ((2, 3, 2),)),
+    ("iij->j", lambda d: ((2, 2, 3),)),
+    ("i,i,i->", lambda d: ((3,), (3,), (3,))),
+]
+
+
+def einsum_case(subscripts: str, shapes: Callable) -> Case:
+    return Case(f"einsum[{subscripts}]", lambda *ts: ag.einsum(subscripts, *ts),
+                shapes=st.builds(lambda: None).map(lambda _: shapes(None)))
+
+
+def pad_params(draw: Any, shapes: tuple) -> dict:
+    widths = [(draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in shapes[0]]
+    return {"pad_width": widths, "value": draw(st.sampled_from([0.0, 1.5]))}
+
+
+def unfold_params(draw: Any, shapes: tuple) -> dict:
+    shape = shapes[0]
+    k = draw(st.integers(1, 2))
+    spatial = shape[-k:]
+    kernel = tuple(draw(st.integers(1, n)) for n in spatial)
+    dilation = tuple(draw(st.integers(1, max(1, (n - 1) // max(kk - 1, 1)))) if kk > 1 else 1
+                     for n, kk in zip(spatial, kernel))
+    stride = tuple(draw(st.integers(1, 2)) for _ in spatial)
+    return {"kernel_size": kernel, "stride": stride, "dilation": dilation}
+
+
+def unfold_shapes() -> st.SearchStrategy:
+    return hnp.array_shapes(min_dims=2, max_dims=3, min_side=2, max_side=4).filter(small).map(lambda s: (s,))
+
+
+def gather_params(draw: Any, shapes: tuple) -> dict:
+    shape = shapes[0]
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    axis = dim % len(shape)
+    index_shape = tuple(draw(st.integers(1, 3)) if i == axis else draw(st.integers(1, n))
+                        for i, n in enumerate(shape))
+    index = draw(hnp.arrays(np.int64, index_shape, elements=st.integers(0, shape[axis] - 1)))
+    return {"dim": dim, "index": ag.tensor(index)}
+
+
+@st.composite
+def cat_shapes(draw: Any) -> tuple:
+    """Shapes that agree everywhere except (possibly) along one dim."""
+    base = draw(nonempty_shape.filter(lambda s: len(s) > 0))
+    dim = draw(st.integers(0, len(base) - 1))
+    sizes = draw(st.lists(st.integers(0, 2), min_size=1, max_size=3))
+    return tuple(base[:dim] + (n,) + base[dim + 1:] for n in sizes)
+
+
+def cat_params(draw: Any, shapes: tuple) -> dict:
+    candidates = [i for i in range(len(shapes[0]))
+                  if all(s[:i] + s[i + 1:] == shapes[0][:i] + shapes[0][i + 1:] for s in shapes)]
+    dim = draw(st.sampled_from(candidates))
+    return {"dim": draw(st.sampled_from([dim, dim - len(shapes[0])]))}
+
+
+def separated(low: float, high: float) -> tuple:
+    """Two element ranges that never tie (for maximum/minimum): x in +-[1, 2], y in [-0.5, 0.5]."""
+    return (values(-2, 2, gap=1.0), values(-0.5, 0.5))
+
+
+CASES: list[Case] = [
+    # arithmetic, with broadcasting and reflected forms
+    binary("add", lambda x, y: x + y),
+    binary("sub", lambda x, y: x - y),
+    binary("mul", lambda x, y: x * y),
+    binary("div", lambda x, y: x / y, elements=(values(-2, 2), values(-2, 2, gap=0.5))),
+    binary("pow", lambda x, y: x ** y, elements=(values(0.5, 2), values(-2, 2))),
+    binary("maximum", ag.maximum, elements=separated(-2, 2)),
+    binary("minimum", ag.minimum, elements=separated(-2, 2)),
+    unary("radd", lambda x: 2.5 + x),
+    unary("rsub", lambda x: 2.5 - x),
+    unary("rmul", lambda x: np.float64(3.0) * x),
+    unary("rdiv", lambda x: 1.0 / x, gap=0.5),
+    unary("rpow", lambda x: 2.0 ** x),
+    unary("pow_scalar", lambda x: x ** 3),
+    unary("pow_half", lambda x: x ** 0.5, low=0.2),
+    unary("pow_zero", lambda x: x ** 0),
+    unary("neg", lambda x: -x),
+    unary("numpy_array_left", lambda x: np.full(x.shape, 2.0) * x, tags=("float64_constant",)),
+    Case("where", lambda x, y, cond: ag.where(cond, x, y), shapes=broadcast_shapes(3).map(lambda s: s[:2]),
+         params=lambda draw, shapes: {"cond": draw(hnp.arrays(bool, np.broadcast_shapes(*shapes)))}),
+    Case("Tensor.where", lambda x, y, cond: x.where(cond, y), shapes=broadcast_shapes(2),
+         params=lambda draw, shapes: {"cond": ag.tensor(draw(hnp.arrays(bool, np.broadcast_shapes(*shapes))))}),
+    # elementwise functions
+    unary("exp", ag.exp),
+    unary("log", ag.log, low=0.1, high=3),
+    unary("log1p", ag.log1p, low=-0.5),
+    unary("expm1", ag.expm1),
+    unary("sqrt", ag.sqrt, low=0.1, high=3),
+    unary("rsqrt", ag.rsqrt, low=0.2, high=3),
+    unary("reciprocal", ag.reciprocal, gap=0.3),
+    unary("square", ag.square),
+    unary("sin", ag.sin),
+    unary("cos", ag.cos),
+    unary("tanh", ag.tanh),
+    unary("sigmoid", ag.sigmoid, low=-6, high=6),
+    unary("relu", ag.relu, gap=1e-2),
+    unary("abs", ag.abs, gap=1e-2),
+    unary("sign", ag.sign, gap=1e-2),
+    unary("erf", ag.erf),
+    unary("clone", ag.clone),
+    unary("clamp", lambda x: ag.clamp(x, -0.5, 0.7),
+          prepare=lambda arrays, data: [np.where(np.abs(a + 0.5) < 0.02, a + 0.05,
+                                                 np.where(np.abs(a - 0.7) < 0.02, a + 0.05, a)) for a in arrays]),
+    unary("clamp_min", lambda x: x.clamp(min=0.1), prepare=lambda arrays, data: [a + 0.05 * (np.abs(a - 0.1) < 0.02)
+                                                                                for a in arrays]),
+    Case("clamp_tensor_bounds", lambda x, lo: ag.clamp(x, lo, 1.0), shapes=broadcast_shapes(2),
+         elements=(values(-2, 2, gap=1.2), values(-0.5, 0.5))),
+    unary("masked_fill", lambda x: x.masked_fill(x > 0, 0.0), gap=1e-2),
+    unary("softplus_composite", lambda x: ag.log1p(ag.exp(-ag.abs(x))) + ag.relu(x), gap=1e-2),
+    # reductions
+    reduction("sum", lambda x, dim, keepdim: x.sum(dim, keepdim)),
+    reduction("mean", lambda x, dim, keepdim: x.mean(dim, keepdim), nonempty=True),
+    reduction("var", lambda x, dim, keepdim: x.var(dim, keepdim=keepdim), min_count=2, prepare=spread),
+    reduction("var_biased", lambda x, dim, keepdim: ag.var(x, dim, unbiased=False, keepdim=keepdim),
+              nonempty=True),
+    reduction("std", lambda x, dim, keepdim: x.std(dim, keepdim=keepdim), min_count=2, prepare=spread),
+    reduction("amax", lambda x, dim, keepdim: x.amax(dim, keepdim), nonempty=True, prepare=spread),
+    reduction("amin", lambda x, dim, keepdim: ag.amin(x, dim, keepdim), nonempty=True, prepare=spread),
+    reduction("prod", lambda x, dim, keepdim: x.prod(dim, keepdim), prepare=with_zeros),
+    reduction("logsumexp", lambda x, dim, keepdim: x.logsumexp(dim, keepdim), nonempty=True),
+    reduction("norm", lambda x, dim, keepdim: x.norm(2, dim, keepdim), nonempty=True, gap=0.1),
+    reduction("norm1", lambda x, dim, keepdim: ag.norm(x, 1, dim, keepdim), nonempty=True, gap=0.1),
+    Case("max_all", lambda x: x.max(), shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread),
+    Case("min_all", lambda x: ag.min(x), shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread),
+    Case("max_dim", lambda x, dim, keepdim: x.max(dim, keepdim).values, shapes=nonempty_shape.map(lambda s: (s,)),
+         prepare=spread, params=lambda draw, shapes: {"dim": dims(draw, len(shapes[0]), False, False),
+                                                      "keepdim": draw(st.booleans())}),
+    Case("min_dim", lambda x, dim: ag.min(x, dim)[0], shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread,
+         params=lambda draw, shapes: {"dim": dims(draw, len(shapes[0]), False, False)}),
+    softmax_like("softmax", lambda x, dim: x.softmax(dim)),
+    softmax_like("log_softmax", lambda x, dim: ag.log_softmax(x, dim)),
+    Case("exclusive_prod", ops.exclusive_prod, shapes=matrix_shape.map(lambda s: (s,)), prepare=with_zeros),
+    # shape
+    Case("reshape", lambda x, shape: x.reshape(shape), shapes=one_shape.map(lambda s: (s,)),
+         params=reshape_params),
+    Case("flatten", lambda x, a, b: x.flatten(a, b), shapes=matrix_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: dict(zip("ab", sorted(draw(st.lists(st.integers(0, len(shapes[0]) - 1),
+                                                                        min_size=2, max_size=2)))))),
+    Case("squeeze", lambda x, dim: x.squeeze(dim), shapes=one_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"dim": dims(draw, len(shapes[0]))}),
+    Case("unsqueeze", lambda x, dim: x.unsqueeze(dim), shapes=one_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"dim": draw(st.integers(-len(shapes[0]) - 1, len(shapes[0])))}),
+    Case("transpose", lambda x, a, b: x.transpose(a, b), shapes=matrix_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"a": draw(st.integers(-len(shapes[0]), len(shapes[0]) - 1)),
+                                      "b": draw(st.integers(-len(shapes[0]), len(shapes[0]) - 1))}),
+    Case("permute", lambda x, perm: x.permute(*perm), shapes=one_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"perm": draw(st.permutations(range(len(shapes[0]))))}),
+    Case("T", lambda x: x.T, shapes=one_shape.map(lambda s: (s,))),
+    Case("expand", lambda x, shape: x.expand(*shape), shapes=broadcast_shapes(1),
+         params=lambda draw, shapes: {"shape": (2, *tuple(2 if n == 1 else -1 for n in shapes[0]))}),
+    Case("broadcast_to", lambda x, y: x.broadcast_to(np.broadcast_shapes(x.shape, y.shape)) * y,
+         shapes=broadcast_shapes(2)),
+    Case("repeat", lambda x, reps: x.repeat(*reps), shapes=one_shape.filter(lambda s: math.prod(s) <= 8)
+         .map(lambda s: (s,)), params=lambda draw, shapes: {
+             "reps": tuple(draw(st.integers(0, 2)) for _ in range(len(shapes[0]) + draw(st.integers(0, 1))))}),
+    Case("flip", lambda x, dims_: x.flip(dims_), shapes=matrix_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"dims_": dims(draw, len(shapes[0]), allow_none=False)}),
+    Case("pad", lambda x, pad_width, value: ag.pad(x, pad_width, value), shapes=matrix_shape.map(lambda s: (s,)),
+         params=pad_params),
+    # joining, slicing, indexing
+    Case("cat", lambda *ts, dim: ag.cat(ts, dim), shapes=cat_shapes(), params=cat_params),
+    Case("stack", lambda *ts, dim: ag.stack(ts, dim), shapes=one_shape.map(lambda s: (s, s, s)),
+         params=lambda draw, shapes: {"dim": draw(st.integers(-len(shapes[0]) - 1, len(shapes[0])))}),
+    Case("split", lambda x, size, dim: x.split(size, dim), shapes=matrix_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"size": draw(st.integers(1, 3)),
+                                      "dim": draw(st.integers(-len(shapes[0]), len(shapes[0]) - 1))}),
+    Case("chunk", lambda x, n, dim: ag.chunk(x, n, dim), shapes=matrix_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"n": draw(st.integers(1, 3)),
+                                      "dim": draw(st.integers(-len(shapes[0]), len(shapes[0]) - 1))}),
+    Case("unbind", lambda x: ag.unbind(x, -1), shapes=matrix_shape.map(lambda s: (s,))),
+    Case("getitem", getitem, shapes=one_shape.map(lambda s: (s,)), params=index_params),
+    Case("setitem", assign, shapes=assign_shapes(), params=assign_params),
+    Case("gather", lambda x, dim, index: x.gather(dim, index), shapes=matrix_shape.map(lambda s: (s,)),
+         params=gather_params),
+    Case("unfold", lambda x, **p: ops.unfold(x, **p), shapes=unfold_shapes(), params=unfold_params),
+    # linear algebra
+    Case("matmul", lambda x, y: x @ y, shapes=st.composite(lambda draw: matmul_shapes(draw))()),
+    Case("dot", ag.dot, shapes=st.integers(0, 4).map(lambda n: ((n,), (n,)))),
+    *[einsum_case(s, shapes) for s, shapes in EINSUMS],
+]
+
+
+def _draw_inputs(case: Case, data: Any) -> tuple[list[np.ndarray], dict]:
+    shapes = data.draw(case.shapes if case.shapes is not None else one_shape.map(lambda s: (s,)), label="shapes")
+    arrays = []
+    for i, shape in enumerate(shapes):
+        elements = case.elements[i] if case.elements else values(case.low, case.high, case.gap)
+        arrays.append(data.draw(hnp.arrays(np.float64, shape, elements=elements), label=f"x{i}"))
+    if case.prepare is not None:
+        arrays = case.prepare(arrays, data)
+    params = case.params(data.draw, shapes) if case.params else {}
+    return arrays, params
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+@given(data=st.data())
+def test_first_and_second_order_gradients(case: Case, data: Any) -> None:
+    arrays, params = _draw_inputs(case, data)
+    inputs = [ag.tensor(a, dtype=ag.float64, requires_grad=True) for a in arrays]
+
+    def fn(*ts: ag.Tensor) -> Any:
+        return case.fn(*ts, **params)
+
+    assert ag.gradcheck(fn, inputs)
+    if case.second_order:
+        assert ag.gradgradcheck(fn, inputs)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+@given(data=st.data())
+def test_float32_in_float32_out(case: Case, data: Any) -> None:
+    """No silent upcast: float32 inputs give float32 outputs and float32 gradients."""
+    if "float64_constant" in case.tags:
+        pytest.skip("a float64 numpy constant promotes to float64, as documented")
+    arrays, params = _draw_inputs(case, data)
+    inputs = [ag.tensor(a, dtype=ag.float32, requires_grad=True) for a in arrays]
+    outs = case.fn(*inputs, **params)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    for out in outs:
+        assert out.dtype == np.float32, f"{case.name} returned {out.dtype}"
+    total = sum((o.sum() for o in outs if o.requires_grad), ag.tensor(0.0))
+    if total.requires_grad:
+        total.backward()
+    for x in inputs:
+        assert x.grad is None or x.grad.dtype == np.float32
+    inputs64 = [ag.tensor(a, dtype=ag.float64) for a in arrays]
+    outs64 = case.fn(*inputs64, **params)
+    outs64 = outs64 if isinstance(outs64, tuple) else (outs64,)
+    assert all(o.dtype == np.float64 for o in outs64)
