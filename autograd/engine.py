@@ -9,6 +9,7 @@ gradient has a higher number and has been processed, so its gradient is complete
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from heapq import heappop, heappush
@@ -94,13 +95,14 @@ def _root_gradients(caller: str, roots: Sequence[Tensor], gradients: Sequence[An
             raise RuntimeError(f"{caller}: output {i} (shape {root.shape}) does not require grad: it was not "
                                "computed from a tensor with requires_grad=True, or it was computed under "
                                "no_grad()")
+        data = root._data
         g = None if gradients is None else gradients[i]
         if g is None:
-            if root._data.size != 1:
+            if data.size != 1:
                 raise RuntimeError(f"{caller}: a gradient can only be created implicitly for a scalar output, but "
                                    f"this output has shape {root.shape}; pass gradient=... with that shape "
                                    "(for example ones_like(output)), or reduce it first (output.sum())")
-            g = np.ones_like(root._data)[()]
+            g = data.dtype.type(1) if data.ndim == 0 else np.ones_like(data)
         else:
             g_data = g._data if isinstance(g, Tensor) else np.asarray(g, dtype=root.dtype)[()]
             if np.shape(g_data) != root.shape:
@@ -129,6 +131,7 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
             if key.__class__ is Node:
                 heappush(heap, (-key.seq, key))
     handed: set[int] = {id(g) for g in root_grads}  # arrays a leaf must not share (see _owned)
+    anomaly, last_write = core._anomaly_mode, core._last_write_seq
     prev_mode = core._grad_enabled
     core._grad_enabled = create_graph
     node = heappop(heap)[1] if heap else None
@@ -142,30 +145,31 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
             args = node.args
             if args is None:
                 raise RuntimeError(_FREED_MESSAGE.format(op=node.op.name))
-            if node.seq <= core._last_write_seq:
+            if node.seq <= last_write:
                 _check_saved_values(node)
             op = node.op
             out = node.out
             if create_graph:
                 out, args = _as_graph_tensors(node)
             params = node.params
-            vjps = op.vjps
+            vjps = op.vjps if params is None else None
             joint = op.joint_vjp(node, g, out, args) if op.joint_vjp is not None else None
+            broadcasts = op.broadcasts
             following = None  # the next node, when it is the only one waiting: no heap needed
             for i, edge in enumerate(node.edges):
                 if edge is None:
                     continue
-                if joint is not None:
-                    gi = joint[i]
-                elif vjps is not None and params is None:
+                if vjps is not None:
                     gi = vjps[i](g, out, *args)
+                elif joint is not None:
+                    gi = joint[i]
                 else:
                     gi = op.vjp(i, g, out, args, params)
                 if gi is None:
                     continue
-                if op.broadcasts and gi.shape != args[i].shape:
+                if broadcasts and gi.shape != args[i].shape:
                     gi = sum_to(gi, args[i].shape)
-                if core._anomaly_mode:
+                if anomaly:
                     _check_backward(node, i, gi)
                 prev = grads.get(edge)
                 if prev is not None:
@@ -206,12 +210,33 @@ def sum_to(g: Any, shape: tuple) -> Any:
         from .ops import sum_to as sum_to_op
         return sum_to_op(g, shape=tuple(shape))
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    if lead:
-        g = g.reshape(shape)
-    return g
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if not stretched:  # only leading axes were added (a bias)
+        if not lead:
+            return g
+        if g.dtype.kind == "f" and g.flags.c_contiguous:
+            # summing the rows of a C-ordered array is a matrix-vector product: BLAS does it 3x faster
+            n = math.prod(g.shape[:lead])
+            summed = np.dot(_ones(n, g.dtype), g if lead == 1 and g.ndim == 2 else g.reshape(n, math.prod(shape)))
+            return summed if summed.shape == shape else summed.reshape(shape)
+        return g.sum(axis=tuple(range(lead)))
+    g = g.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
+    return g.reshape(shape) if lead else g
+
+
+_ONES: dict[tuple, np.ndarray] = {}
+
+
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A cached, read-only vector of ones (np.ones costs a microsecond, more than the sum it serves)."""
+    key = (n, dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        ones = _ONES[key] = np.ones(n, dtype)
+        ones.flags.writeable = False
+    return ones
 
 
 def _owned(g: Any, handed: set[int]) -> Any:
@@ -225,6 +250,14 @@ def _owned(g: Any, handed: set[int]) -> Any:
 
 
 def _accumulate_into_leaf(leaf: Tensor, g: Any, create_graph: bool) -> None:
+    if g.__class__ is not Tensor and g.dtype == leaf._data.dtype:  # the common case, first
+        if leaf.grad is None:
+            leaf.grad = Tensor._wrap(g)
+        elif leaf.grad.grad_fn is None:
+            leaf.grad._data = leaf.grad._data + g
+        else:
+            leaf.grad = leaf.grad + g
+        return
     if isinstance(g, Tensor):
         if g.dtype != leaf.dtype:
             g = g.astype(leaf.dtype)

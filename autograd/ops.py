@@ -247,30 +247,41 @@ def unreduce(g: Any, shape: tuple, axis: tuple | None, keepdims: bool) -> Any:
     """Put back the reduced axes of `g` as size-1 axes, ready to broadcast against the input."""
     if keepdims:
         return g
-    return np.reshape(g, tuple(1 if axis is None or i in axis else n for i, n in enumerate(shape)))
+    return g.reshape(tuple(1 if axis is None or i in axis else n for i, n in enumerate(shape)))
+
+
+def expand_to(g: Any, shape: tuple) -> Any:
+    """np.broadcast_to(g, shape): a read-only view. For arrays it is built directly (np.broadcast_to costs
+    several microseconds of argument checking, which dominates small backward passes)."""
+    if g.__class__ is np.ndarray and g.ndim == len(shape) and g.flags.c_contiguous:
+        strides = tuple(0 if n == 1 and m != 1 else st for n, m, st in zip(g.shape, shape, g.strides))
+        view = np.ndarray(shape, g.dtype, g, 0, strides)
+        view.flags.writeable = False
+        return view
+    return np.broadcast_to(g, shape)
 
 
 @primitive(reads_inputs=False)
 def sum(x, axis=None, keepdims=False):
-    return np.sum(x, axis=axis, keepdims=keepdims)
-sum.defvjp(lambda g, out, x, axis, keepdims: np.broadcast_to(unreduce(g, x.shape, axis, keepdims), x.shape))
+    return x.sum(axis=axis, keepdims=keepdims)
+sum.defvjp(lambda g, out, x, axis, keepdims: expand_to(unreduce(g, x.shape, axis, keepdims), x.shape))
 
 
 def _extreme_vjp(g, out, x, axis, keepdims):
     # The gradient goes to the elements equal to the extreme value; ties share it equally (PyTorch's rule)
     hit = x == unreduce(out, x.shape, axis, keepdims)
-    return unreduce(g, x.shape, axis, keepdims) * hit / np.sum(hit, axis=axis, keepdims=True)
+    return unreduce(g, x.shape, axis, keepdims) * hit / hit.sum(axis=axis, keepdims=True)
 
 
 @primitive(saves_output=True)
 def amax(x, axis=None, keepdims=False):
-    return np.amax(x, axis=axis, keepdims=keepdims)
+    return x.max(axis=axis, keepdims=keepdims)
 amax.defvjp(_extreme_vjp)
 
 
 @primitive(saves_output=True)
 def amin(x, axis=None, keepdims=False):
-    return np.amin(x, axis=axis, keepdims=keepdims)
+    return x.min(axis=axis, keepdims=keepdims)
 amin.defvjp(_extreme_vjp)
 
 
@@ -321,13 +332,13 @@ exclusive_prod.defvjp(_exclusive_prod_vjp)
 # ---------------------------------------------------------------------------------------------------------------
 @primitive(reads_inputs=False)
 def reshape(x, shape):
-    return np.reshape(x, shape)
-reshape.defvjp(lambda g, out, x, shape: np.reshape(g, x.shape))
+    return x.reshape(shape)
+reshape.defvjp(lambda g, out, x, shape: g.reshape(x.shape))
 
 
 @primitive(reads_inputs=False)
 def transpose(x, axes):
-    return np.transpose(x, axes)
+    return x.transpose(axes)
 transpose.defvjp(lambda g, out, x, axes: np.transpose(g, tuple(np.argsort(axes))))
 
 
@@ -341,7 +352,7 @@ broadcast_to.defvjp(lambda g, out, x, shape: engine.sum_to(g, x.shape))
 def sum_to(x, shape):
     """Sum a broadcast array back to `shape` (the adjoint of broadcast_to; the engine's unbroadcast)."""
     return engine.sum_to(x, shape)
-sum_to.defvjp(lambda g, out, x, shape: np.broadcast_to(g, x.shape))
+sum_to.defvjp(lambda g, out, x, shape: np.broadcast_to(g, x.shape))  # the adjoint's adjoint: broadcast
 
 
 @primitive(reads_inputs=False)
