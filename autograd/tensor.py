@@ -308,6 +308,9 @@ def as_constant(value: Any) -> Any:
     """A non-tensor operand as numpy sees it. Python numbers stay Python numbers, so they adopt the tensor's
     dtype (float32 * 2.5 stays float32); numpy scalars become Python numbers for the same reason; sequences
     follow `autograd.tensor`'s rule that Python floats mean float32."""
+    kind = value.__class__
+    if kind is float or kind is int:  # the common case, checked exactly (np.float64 subclasses float)
+        return value
     if isinstance(value, np.generic):  # first: np.float64 is also a Python float
         return value.item()
     if isinstance(value, (int, float, bool, np.ndarray)):
