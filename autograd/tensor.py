@@ -101,9 +101,8 @@ def record_write(array: Any, op_name: str) -> None:
     _last_write_seq = _seq
 
 
-_PACKAGE_DIRS = tuple(
-    os.path.dirname(os.path.abspath(p)) + os.sep for p in (__file__, os.path.join(__file__, "..", "..", "nn", "x"))
-)
+_AUTOGRAD_DIR = os.path.dirname(os.path.abspath(__file__))
+_PACKAGE_DIRS = (_AUTOGRAD_DIR + os.sep, os.path.join(os.path.dirname(_AUTOGRAD_DIR), "nn") + os.sep)
 
 
 def user_location() -> tuple[str, int, str] | None:
