@@ -14,6 +14,10 @@ derivative table: every primitive's forward and VJP), `functions.py` (the functi
 
 from __future__ import annotations
 
+from . import (
+    functional,  # vjp, jvp, jacobian, hessian, hvp (autograd.functional)
+    viz,  # drawing graphs (imports graphviz only when draw() is called)
+)
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
 from .creation import (
     arange,
@@ -52,6 +56,7 @@ from .creation import (
     zeros_like,
 )
 from .engine import grad
+from .function import Function, FunctionCtx
 from .functions import (
     MaxMin,
     abs,
@@ -145,7 +150,14 @@ from .functions import (
     view,
     where,
 )
-from .gradcheck import GradcheckError, gradcheck, gradgradcheck
+from .gradcheck import (
+    GradcheckError,
+    GradcheckWarning,
+    check_graph,
+    gradcheck,
+    gradgradcheck,
+    record_locations,
+)
 from .tensor import Node, Primitive, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __version__ = "0.1.0"

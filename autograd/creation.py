@@ -42,9 +42,10 @@ def _make(data: Any, requires_grad: bool) -> Tensor:
     return t.requires_grad_(True) if requires_grad else t
 
 
-def tensor(data: TensorLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A new leaf tensor holding a copy of `data` (Python floats become float32, ints int64)."""
-    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+def tensor(data: TensorLike, dtype: Any = None, requires_grad: bool = False, label: str | None = None) -> Tensor:
+    """A new leaf tensor holding a copy of `data` (Python floats become float32, ints int64).
+    `label` names it in drawings (autograd.viz.draw)."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad, label=label)
 
 
 def as_tensor(data: TensorLike, dtype: Any = None) -> Tensor:

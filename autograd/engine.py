@@ -302,14 +302,25 @@ def _as_graph_tensors(node: Node) -> tuple[Any, tuple]:
     return out, tuple(args)
 
 
-def _check_saved_values(node: Node) -> None:
-    """Fail if an array this node's VJPs read was written in place after the node was created."""
+def _saved_arrays(node: Node) -> list[tuple[str, Any]]:
+    """(description, array) for every array the node's VJPs will read. An op with its own notion of what it
+    saved (a custom Function's ctx.save_for_backward) says so through a `saved_arrays(node)` method."""
     op = node.op
+    custom = getattr(op, "saved_arrays", None)
+    if custom is not None:
+        return custom(node)
     saved = []
-    if getattr(op, "reads_inputs", True):
+    if op.reads_inputs:
         saved += [(f"input {i}", a) for i, a in enumerate(node.args) if isinstance(a, np.ndarray)]
     if node.out is not None and isinstance(node.out, np.ndarray):
         saved.append(("output", node.out))
+    return saved
+
+
+def _check_saved_values(node: Node) -> None:
+    """Fail if an array this node's VJPs read was written in place after the node was created."""
+    op = node.op
+    saved = _saved_arrays(node)
     for ref, seq, writer in list(core._writes.values()):
         written = ref()
         if written is None or seq < node.seq:

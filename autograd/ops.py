@@ -586,10 +586,12 @@ einsum.defvjp_argnum(_einsum_vjp)
 
 
 # --- primitives added for nn ---
-@primitive()
+@primitive(saves_output=True)
 def softplus(x):
     """log(1 + e^x), the smooth ReLU. A primitive for stability: log1p(exp(x)) overflows for large x, and the
     usual fix relu(x) + log1p(exp(-|x|)) has the wrong gradient at x = 0 (relu'(0) = abs'(0) = 0, not 1/2).
     numpy's logaddexp(0, x) is exact everywhere; binary_cross_entropy_with_logits and log_cosh are built on it."""
     return np.logaddexp(0, x)
-softplus.defvjp(lambda g, out, x: g * either(sigmoid, x))    # d softplus = sigmoid
+# d softplus = sigmoid(x) = e^x / (1 + e^x) = exp(x - softplus(x)): accurate to the last bit even where
+# sigmoid(x) is tiny (x << 0), and differentiable again through both x and the saved output.
+softplus.defvjp(lambda g, out, x: g * np.exp(x - out))
