@@ -72,6 +72,14 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
     return tuple(results)
 
 
+def inspect_gradients(outputs: Sequence[Tensor], inputs: Sequence[Tensor]) -> list[Any]:
+    """d(sum of outputs)/d(input) as arrays (None where unused), for looking at a graph without touching it:
+    nothing is freed or accumulated, and no hooks or anomaly checks run (autograd.viz uses this)."""
+    found = _walk(outputs, _root_gradients("inspect_gradients", outputs, None, False), True, False,
+                  _targets("inspect_gradients", inputs), run_hooks=False)
+    return [found.get(t if t.grad_fn is None else t.grad_fn) for t in inputs]
+
+
 def _targets(caller: str, inputs: Sequence[Tensor]) -> dict:
     targets = {}
     for i, t in enumerate(inputs):
@@ -116,9 +124,10 @@ def _root_gradients(caller: str, roots: Sequence[Tensor], gradients: Sequence[An
 
 
 def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_graph: bool,
-          targets: dict | None) -> dict:
+          targets: dict | None, run_hooks: bool = True) -> dict:
     """Run the VJPs from `roots` down. Returns the gradients that reached leaves (keyed by the leaf tensor)
-    and, when `targets` are given, those that reached the target nodes (keyed by node)."""
+    and, when `targets` are given, those that reached the target nodes (keyed by node).
+    `run_hooks=False` is the read-only mode for inspection (drawing): no hooks, no anomaly checks."""
     grads: dict = {}
     reached: dict = {}
     heap: list = []
@@ -131,14 +140,14 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
             if key.__class__ is Node:
                 heappush(heap, (-key.seq, key))
     handed: set[int] = {id(g) for g in root_grads}  # arrays a leaf must not share (see _owned)
-    anomaly, last_write = core._anomaly_mode, core._last_write_seq
+    anomaly, last_write = core._anomaly_mode and run_hooks, core._last_write_seq
     prev_mode = core._grad_enabled
     core._grad_enabled = create_graph
     node = heappop(heap)[1] if heap else None
     try:
         while node is not None:
             g = grads.pop(node)
-            if node.hooks is not None:
+            if node.hooks is not None and run_hooks:
                 g = _run_hooks(node.hooks, g, create_graph)
             if targets is not None and node in targets:
                 reached[node] = g
@@ -191,7 +200,7 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
     finally:
         core._grad_enabled = prev_mode
     for leaf, g in grads.items():  # after the walk only leaves are left in `grads`
-        if leaf._hooks is not None:
+        if leaf._hooks is not None and run_hooks:
             g = _run_hooks(leaf._hooks, g, create_graph)
         reached[leaf] = g if create_graph else _owned(g, handed)
     return reached

@@ -284,29 +284,13 @@ class _Drawing:
                    if edge is not None and not isinstance(edge, Tensor) and edge not in self.kept]
         wanted = [node for node in wanted if not _multi_output(node)]  # their output is not one tensor
         targets = [Tensor._wrap(np.float32(0), node) for node in dict.fromkeys(wanted)]
-        # Hooks would run (and retain_grad() hooks would add to .grad), anomaly mode would raise on a NaN
-        # we want to draw: switch both off for this computation and restore them after.
-        saved_hooks = [(node, node.hooks) for node in everything if node.hooks is not None]
-        saved_leaf_hooks = [(leaf, leaf._hooks) for leaf in leaves if leaf._hooks is not None]
-        anomaly = core._anomaly_mode
+        from .engine import inspect_gradients  # no hooks, no anomaly checks, nothing freed or accumulated
         try:
-            for node, _ in saved_hooks:
-                node.hooks = None
-            for leaf, _ in saved_leaf_hooks:
-                leaf._hooks = None
-            core._anomaly_mode = False
-            from .engine import grad
             with np.errstate(all="ignore"):
-                grads = grad(roots, targets, retain_graph=True, allow_unused=True)
+                grads = inspect_gradients(roots, targets)
         except RuntimeError:  # e.g. a saved value was modified in place since: draw without them
             return {}
-        finally:
-            for node, hooks in saved_hooks:
-                node.hooks = hooks
-            for leaf, hooks in saved_leaf_hooks:
-                leaf._hooks = hooks
-            core._anomaly_mode = anomaly
-        return {t.grad_fn: g._data for t, g in zip(targets, grads) if g is not None}
+        return {t.grad_fn: g for t, g in zip(targets, grads) if g is not None}
 
     # --- the collapsed rest ---------------------------------------------------------------------------------
     def _summarise_hidden(self) -> str:
