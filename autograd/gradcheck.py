@@ -245,7 +245,7 @@ def _float64_inputs(inputs: Sequence[Any]) -> Iterator[tuple[list[Any], list[np.
                 args.append(x)
                 work.append(None)
                 continue
-            data = np.array(x._data, dtype=np.float64)
+            data = np.array(x._data, dtype=np.float64, order="C")  # C order: reshape(-1) below must be a view
             if x.grad_fn is None:
                 restore.append((x, x._data))
                 x._data = data if data.ndim else data[()]

@@ -6,4 +6,37 @@ operations, so its gradient comes from the engine (and is checked by autograd.gr
 
 from __future__ import annotations
 
+# --- modules, layers, losses, init, saving (issue 5) ---
+from . import functional, init
+from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Swish, Tanh
+from .conv import Conv1d, Conv2d
+from .dropout import Dropout
+from .linear import Bilinear, Flatten, Identity, Linear, Maxout, Unflatten
+from .loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    LogCoshLoss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
+from .module import LayerError, LayerIndexError, Module, ModuleDict, ModuleList, Sequential, ShapeError
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .parameter import Parameter
+from .pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
+from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .serialization import SerializationError, load, save
+from .sparse import Embedding
+
+# --- end of issue 5 imports ---
+# isort: split
+
+# --- training: optimisers, schedules, data, regularisation (issue 6) ---
+from . import data, optim, training, utils
+from .regularization import GaussianNoise
+from .training import evaluate, fit
+# --- end of issue 6 imports ---

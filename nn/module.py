@@ -5,6 +5,7 @@ a submodule, and `register_buffer` adds state that is saved but not learned (Bat
 From those registries come `parameters()`, `named_parameters()` with PyTorch's dotted names (`features.0.weight`),
 `state_dict()`/`load_state_dict()`, `train()`/`eval()` and `to(dtype)`.
 
+    >>> from nn import Linear
     >>> class Net(Module):
     ...     def __init__(self):
     ...         super().__init__()
@@ -32,23 +33,19 @@ from autograd import Tensor, no_grad
 
 from .parameter import Parameter
 
-__all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "ShapeError"]
+__all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "LayerError", "ShapeError", "LayerIndexError"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
-class ShapeError(ValueError):
-    """A layer was given an input of the wrong shape.
+class LayerError(Exception):
+    """An error raised by a layer about its input, named by the layer's attribute path inside the model
+    that was called (`features.0 (Conv2d)`): each enclosing `Module.__call__` that sees the error on its way
+    out fills in the path, so nothing is computed unless an error actually happens."""
 
-    The message names the layer by its attribute path inside the model that was called (`features.0 (Conv2d)`):
-    each enclosing `Module.__call__` that sees the error on its way out fills in the path, so nothing is
-    computed unless an error actually happens.
-    """
-
-    def __init__(self, layer: Module, expected: str, got: tuple, detail: str = "") -> None:
-        super().__init__(expected, got, detail)
-        self.layer, self.expected, self.got, self.detail = layer, expected, tuple(got), detail
-        self.path = ""
+    def __init__(self, layer: Module, message: str) -> None:
+        super().__init__(message)
+        self.layer, self.message, self.path = layer, message, ""
 
     def locate(self, container: Module) -> None:
         """Record the layer's path inside `container` (called by every enclosing module on the way out)."""
@@ -61,9 +58,20 @@ class ShapeError(ValueError):
 
     def __str__(self) -> str:
         kind = type(self.layer).__name__
-        who = f"{self.path} ({kind})" if self.path else kind
-        detail = f": {self.detail}" if self.detail else ""
-        return f"{who}: expected input of shape {self.expected}, got {self.got}{detail}"
+        return f"{self.path} ({kind}): {self.message}" if self.path else f"{kind}: {self.message}"
+
+
+class ShapeError(LayerError, ValueError):
+    """A layer was given an input of the wrong shape: says which layer, the expected and the received shape."""
+
+    def __init__(self, layer: Module, expected: str, got: tuple, detail: str = "") -> None:
+        self.expected, self.got, self.detail = expected, tuple(got), detail
+        super().__init__(layer, f"expected input of shape {expected}, got {self.got}"
+                         + (f" ({detail})" if detail else ""))
+
+
+class LayerIndexError(LayerError, IndexError):
+    """A layer was given an index out of its range (an Embedding row, a class label)."""
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -96,7 +104,7 @@ class Module:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:  # a try block costs nothing in Python 3.11+ unless an exception is raised
             return self.forward(*args, **kwargs)
-        except ShapeError as err:
+        except LayerError as err:
             err.locate(self)
             raise
 
@@ -378,7 +386,7 @@ class Module:
         for module in self.modules():
             d = module.__dict__
             for registry in ("_parameters", "_buffers"):
-                for name, value in d[registry].items():
+                for value in d[registry].values():
                     if value is None or value.dtype.kind != "f" or value.dtype == target:
                         continue
                     value._data = np.asarray(value._data, dtype=target)[()]

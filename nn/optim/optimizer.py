@@ -4,7 +4,7 @@ An optimiser turns gradients into parameter updates. Every rule in this package 
 lives here once: for each parameter group, for each parameter that has a gradient, read the parameter and its
 gradient as numpy arrays, let the rule update the parameter array *in place*, and remember the write (so a
 backward pass that still needs the old values fails loudly instead of silently using the new ones). The rules
-themselves (`sgd.py`-style maths, one method each) are in `optimizers.py`.
+themselves, one `_update` method each with its maths in the docstring, are in `optimizers.py`.
 
 Nothing here is recorded by autograd: the updates are plain numpy on the arrays behind the tensors, run under
 `no_grad()`, exactly as PyTorch's `step()` runs under `torch.no_grad()`.
@@ -49,6 +49,9 @@ class Optimizer:
         if isinstance(params, Tensor):
             raise TypeError(f"{name}: params must be an iterable of tensors or of dicts (parameter groups), "
                             f"not a single tensor; wrap it in a list: {name}([t], ...)")
+        if isinstance(params, set):
+            raise TypeError(f"{name}: parameters must be given in an ordered collection (a list), not a set: "
+                            "the order of a set changes between runs, and so would the saved state's layout")
         groups = list(params)
         if not groups:
             raise ValueError(f"{name}: got an empty parameter list (did the model register its parameters? "

@@ -206,18 +206,18 @@ class RMSprop(Optimizer):
         alpha, momentum, eps = group["alpha"], group["momentum"], group["eps"]
         state["step"] = state.get("step", 0) + 1
         square_avg = buffer(state, "square_avg", param)
+        buf = buffer(state, "momentum_buffer", param) if momentum > 0 else None
+        grad_avg = buffer(state, "grad_avg", param) if group["centered"] else None
         grad = _weight_decay(grad, param, group["weight_decay"])
         square_avg *= alpha
         square_avg += (1 - alpha) * grad * grad
-        if group["centered"]:
-            grad_avg = buffer(state, "grad_avg", param)
+        if grad_avg is not None:
             grad_avg += (1 - alpha) * (grad - grad_avg)
             avg = np.sqrt(square_avg - grad_avg * grad_avg)
         else:
             avg = np.sqrt(square_avg)
         avg += eps
-        if momentum > 0:
-            buf = buffer(state, "momentum_buffer", param)
+        if buf is not None:
             buf *= momentum
             buf += grad / avg
             param -= group["lr"] * buf

@@ -1,0 +1,117 @@
+"""Convolution layers: `Conv1d` and `Conv2d` (the maths lives in `nn.functional.conv2d`: im2col and a matmul)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from autograd import Tensor
+
+from . import functional as F
+from . import init
+from .module import Module, ShapeError
+from .parameter import Parameter
+
+__all__ = ["Conv1d", "Conv2d"]
+
+
+class _ConvNd(Module):
+    _nd = 0
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+                 dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 dtype: Any = None) -> None:
+        super().__init__()
+        nd, name = self._nd, type(self).__name__
+        if groups < 1 or in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
+                             f"divisible by groups ({groups})")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got "
+                             f"{padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = F._ntuple(kernel_size, nd, "kernel_size", name)
+        self.stride = F._ntuple(stride, nd, "stride", name)
+        self.dilation = F._ntuple(dilation, nd, "dilation", name)
+        self.padding = padding if isinstance(padding, str) else F._ntuple(padding, nd, "padding", name)
+        # fail now, not at the first forward, on a bad padding string or 'same' with a stride
+        self._pads = F._padding_amounts(self.padding, self.kernel_size, self.stride, self.dilation, name)
+        self.padding_mode = padding_mode
+        dt = np.dtype(dtype) if dtype is not None else np.float32
+        self.weight = Parameter(np.zeros((out_channels, in_channels // groups, *self.kernel_size), dtype=dt))
+        if bias:
+            self.bias = Parameter(np.zeros((out_channels,), dtype=dt))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # PyTorch's default: kaiming_uniform_ with a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+        # fan_in = in_channels / groups * prod(kernel_size); the bias uses the same bound
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:
+        shape, nd = input.shape, self._nd
+        spatial = "L" if nd == 1 else "H, W"
+        if len(shape) not in (nd + 1, nd + 2) or shape[-nd - 1] != self.in_channels:
+            got = f"{len(shape)} dims" if len(shape) not in (nd + 1, nd + 2) else \
+                f"{shape[-nd - 1]} input channels"
+            raise ShapeError(self, f"(N, {self.in_channels}, {spatial}) or ({self.in_channels}, {spatial})",
+                             shape, f"in_channels is {self.in_channels}, the input has {got}")
+        if any(n + a + b < d * (k - 1) + 1 for n, (a, b), k, d in
+               zip(shape[-nd:], self._pads, self.kernel_size, self.dilation)):
+            raise ShapeError(self, f"spatial size at least {self.kernel_size} after padding {self._pads}", shape,
+                             "the input is smaller than the kernel")
+        if self.padding_mode != "zeros":
+            flat = [p for pair in reversed(self._pads) for p in pair]  # PyTorch's order: last dim first
+            input = F.pad(input, flat, mode=self.padding_mode)
+            return F._conv(input, self.weight, self.bias, self.stride, 0, self.dilation, self.groups, nd,
+                           type(self).__name__.lower())
+        return F._conv(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, nd,
+                       type(self).__name__.lower())
+
+    def extra_repr(self) -> str:
+        nd = self._nd
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,) * nd:
+            s += f", padding={self.padding!r}" if isinstance(self.padding, str) else f", padding={self.padding}"
+        if self.dilation != (1,) * nd:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode}"
+        return s
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C_in, L): `weight` (C_out, C_in/groups, k), `bias` (C_out,).
+
+    Output length floor((L + 2 padding - dilation (k - 1) - 1) / stride) + 1; padding may be an int,
+    'valid', 'same' or 'full'.
+    """
+
+    _nd = 1
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C_in, H, W): `weight` (C_out, C_in/groups, kH, kW), `bias` (C_out,).
+
+    Each output size is floor((n + 2 padding - dilation (k - 1) - 1) / stride) + 1. `kernel_size`, `stride`,
+    `padding` and `dilation` take an int or a pair; padding also 'valid', 'same' (stride 1) or 'full'.
+
+    >>> import autograd
+    >>> conv = Conv2d(1, 8, 3, padding=1)
+    >>> conv(autograd.zeros(64, 1, 28, 28)).shape
+    (64, 8, 28, 28)
+    """
+
+    _nd = 2

@@ -1,0 +1,829 @@
+"""`nn.functional` (imported as `F`): the functional forms of every layer, activation and loss.
+
+Everything here is a composition of autograd operations, so every gradient comes from the engine and nothing
+has a hand-written backward. Convolution is the clearest example: pad, take every window as a strided view
+(`unfold`), copy the windows into columns (im2col) with one reshape, and do a single matrix product with the
+weight reshaped to (out_channels, in_channels * kernel). Its gradient is the engine's: the matmul's two VJPs,
+and `fold` (col2im) as the adjoint of `unfold`. Pooling reduces the same windows with `amax` or `sum`.
+
+Names, argument orders and defaults are PyTorch's:
+
+    >>> import autograd, nn.functional as F
+    >>> logits = autograd.tensor([[2.0, 0.5, -1.0]], requires_grad=True)
+    >>> loss = F.cross_entropy(logits, autograd.tensor([0]))
+    >>> loss.backward()
+    >>> logits.grad                          # softmax(logits) - one_hot(target)
+    tensor([[-0.2144,  0.1753,  0.0391]])
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import autograd
+from autograd import Tensor, ops
+from autograd.creation import default_generator
+from autograd.functions import _tensor
+
+__all__ = [
+    # layers
+    "linear", "bilinear", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+    "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "batch_norm", "layer_norm", "dropout", "embedding", "one_hot", "pad",
+    # activations
+    "relu", "leaky_relu", "elu", "silu", "swish", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
+    "softplus", "logsigmoid",
+    # losses
+    "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "log_cosh_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss", "kl_div",
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Argument helpers
+# ---------------------------------------------------------------------------------------------------------------
+def _ntuple(value: Any, n: int, name: str, op: str) -> tuple[int, ...]:
+    """An int or a length-n sequence of ints as an n-tuple (PyTorch's `_pair`)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),) * n
+    try:
+        values = tuple(int(v) for v in value)
+    except TypeError:
+        raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}") from None
+    if len(values) != n:
+        raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+    return values
+
+
+def _positive(values: tuple, name: str, op: str, allow_zero: bool = False) -> None:
+    low = 0 if allow_zero else 1
+    if any(v < low for v in values):
+        raise ValueError(f"{op}: {name} must be {'non-negative' if allow_zero else 'positive'}, got {values}")
+
+
+def _float_tensor(x: Any) -> Tensor:
+    """A tensor of a floating dtype (integer data is converted to float32, as a loss target may be)."""
+    x = _tensor(x)
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Linear layers
+# ---------------------------------------------------------------------------------------------------------------
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b, for x of shape (*, in_features) and W of shape (out_features, in_features)."""
+    x = _tensor(input)
+    out_features, in_features = weight.shape
+    if x.ndim == 0 or x.shape[-1] != in_features:
+        raise ValueError(f"linear: the input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features in its "
+                         f"last dim, but the weight of shape {tuple(weight.shape)} expects {in_features}")
+    if x.ndim > 2:  # fold the batch dims into one so the product is a single matrix multiply (and its VJPs too)
+        y = (x.reshape(-1, in_features) @ weight.T).reshape(*x.shape[:-1], out_features)
+    else:
+        y = x @ weight.T
+    return y if bias is None else y + bias
+
+
+def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y_k = x1^T A_k x2 + b_k, with A of shape (out_features, in1_features, in2_features)."""
+    y = autograd.einsum("...i,kij,...j->...k", input1, weight, input2)
+    return y if bias is None else y + bias
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Convolution and pooling: windows from `unfold`, reduced by one matmul (conv) or by amax/sum (pooling)
+# ---------------------------------------------------------------------------------------------------------------
+def _padding_amounts(padding: Any, kernel: tuple, stride: tuple, dilation: tuple, op: str
+                     ) -> list[tuple[int, int]]:
+    """(before, after) per spatial dim for an int, a tuple, 'valid', 'same' or 'full'."""
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return [(0, 0)] * n
+        if padding == "same":
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
+                                 f"(stride={stride}); give the padding explicitly")
+            # total d(k-1); an odd total puts the extra element on the right, as PyTorch does
+            totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+            return [(t // 2, t - t // 2) for t in totals]
+        if padding == "full":
+            return [(d * (k - 1),) * 2 for k, d in zip(kernel, dilation)]
+        raise ValueError(f"{op}: padding must be an int, a tuple, 'valid', 'same' or 'full', got {padding!r}")
+    amounts = _ntuple(padding, n, "padding", op)
+    _positive(amounts, "padding", op, allow_zero=True)
+    return [(p, p) for p in amounts]
+
+
+def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,
+          groups: int, nd: int, op: str) -> Tensor:
+    x = _tensor(input)
+    if weight.ndim != nd + 2:
+        raise ValueError(f"{op}: the weight must have {nd + 2} dims (out_channels, in_channels/groups, "
+                         f"{'kernel' if nd == 1 else 'kH, kW'}), got shape {tuple(weight.shape)}")
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    if x.ndim != nd + 2:
+        spatial = "L" if nd == 1 else "H, W"
+        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {input.shape}")
+    out_channels, group_channels = weight.shape[:2]
+    kernel = tuple(weight.shape[2:])
+    if x.shape[1] != group_channels * groups:
+        raise ValueError(f"{op}: the input of shape {tuple(input.shape)} has {x.shape[1]} channels, but the weight "
+                         f"of shape {tuple(weight.shape)} (groups={groups}) expects {group_channels * groups}")
+    if groups < 1 or out_channels % groups:
+        raise ValueError(f"{op}: out_channels {out_channels} must be divisible by groups={groups}")
+    stride = _ntuple(stride, nd, "stride", op)
+    dilation = _ntuple(dilation, nd, "dilation", op)
+    _positive(stride, "stride", op)
+    _positive(dilation, "dilation", op)
+    pads = _padding_amounts(padding, kernel, stride, dilation, op)
+    if any(p for pair in pads for p in pair):
+        x = ops.pad(x, pad_width=((0, 0), (0, 0), *pads), value=0)
+    spatial = x.shape[2:]
+    if any(n < d * (k - 1) + 1 for n, k, d in zip(spatial, kernel, dilation)):
+        raise ValueError(f"{op}: the input's spatial size {tuple(spatial)} (after padding) is smaller than the "
+                         f"kernel {kernel} with dilation {dilation}")
+    n = x.shape[0]
+    if kernel == (1,) * nd and stride == (1,) * nd:  # a 1x1 convolution: the input already is the columns
+        out_shape = spatial
+        length = math.prod(out_shape)
+        windows = x.reshape(n, x.shape[1], *out_shape, *kernel)
+        order = tuple(range(2 + 2 * nd))
+    else:
+        windows = ops.unfold(x, kernel_size=kernel, stride=stride, dilation=dilation)  # (N, C, *out, *kernel)
+        out_shape = windows.shape[2:2 + nd]
+        length = math.prod(out_shape)
+        # im2col: (N, C, *kernel, *out) -> (N, C*K, L), one copy; the matmul then writes (N, O, L), which is
+        # already the NCHW layout (no transpose of the output), and its VJPs are two more BLAS products.
+        order = (0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
+    if groups == 1:
+        cols = windows.permute(order).reshape(n, -1, length)
+        y = weight.reshape(out_channels, -1) @ cols
+    else:
+        cols = windows.permute(order).reshape(n, groups, -1, length)
+        y = (weight.reshape(groups, out_channels // groups, -1) @ cols).reshape(n, out_channels, length)
+    if bias is not None:  # added while the spatial dims are still one long axis: numpy's inner loop runs longer
+        y = y + bias.reshape(out_channels, 1)
+    y = y.reshape(n, out_channels, *out_shape)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """1-D cross-correlation (what deep learning calls convolution) of (N, C_in, L) with (C_out, C_in/groups, k).
+
+    Output length: floor((L + 2 padding - dilation (k - 1) - 1) / stride) + 1.
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
+
+
+def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1, padding: Any = 0,
+           dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation of (N, C_in, H, W) with a weight (C_out, C_in/groups, kH, kW), plus bias (C_out,).
+
+    out[n, o, i, j] = bias[o] + sum_{c, p, q} weight[o, c, p, q] x_padded[n, c, i s + p d, j s + q d];
+    output size per spatial dim: floor((n + 2 padding - dilation (k - 1) - 1) / stride) + 1.
+    `padding` may be an int, a tuple, 'valid' (0), 'same' (output size = input size; stride 1 only) or
+    'full' (dilation (k - 1) on each side).
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def _pool_columns(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+                  pad_value: float, nd: int, op: str) -> tuple[Tensor, tuple, tuple, tuple, list]:
+    """Every pooling window of x (padded with `pad_value`) as the columns of an (N, C, K, L) tensor, K the
+    window size and L the number of windows; also the output's spatial shape, the kernel, the stride, and the
+    (before, after) pads used (`after` includes the overhang that ceil_mode adds).
+
+    Why columns: numpy reduces a short trailing axis of a strided view very slowly (an inner loop of 4
+    elements per output); with the window positions as a middle axis and the output positions contiguous after
+    it, amax and sum become elementwise passes over long rows, 20-50x faster, and so do their VJPs."""
+    kernel = _ntuple(kernel_size, nd, "kernel_size", op)
+    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+        _ntuple(stride, nd, "stride", op)
+    pads = _ntuple(padding, nd, "padding", op)
+    dilation = _ntuple(dilation, nd, "dilation", op)
+    _positive(kernel, "kernel_size", op)
+    _positive(stride, "stride", op)
+    _positive(dilation, "dilation", op)
+    _positive(pads, "padding", op, allow_zero=True)
+    if any(2 * p > k for p, k in zip(pads, kernel)):
+        raise ValueError(f"{op}: padding {pads} must be at most half the kernel size {kernel}")
+    if x.ndim != nd + 2:
+        spatial = "L" if nd == 1 else "H, W"
+        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
+    spatial = x.shape[2:]
+    widths, counts = [], []
+    for n, k, s, p, d in zip(spatial, kernel, stride, pads, dilation):
+        span = n + 2 * p - d * (k - 1) - 1
+        if span < 0:
+            raise ValueError(f"{op}: the input's spatial size {tuple(spatial)} (padding {pads}) is smaller than "
+                             f"the window {kernel} (dilation {dilation})")
+        count = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (count - 1) * s >= n + p:  # PyTorch: the last window must start inside the input
+            count -= 1
+        counts.append(count)
+        widths.append((p, max((count - 1) * s + d * (k - 1) + 1 - n - p, p)))
+    if any(a or b for a, b in widths):
+        x = ops.pad(x, pad_width=((0, 0), (0, 0), *widths), value=pad_value)
+    n, c = x.shape[:2]
+    if stride == kernel and dilation == (1,) * nd:
+        # Windows that tile the input: a reshape finds them, with no strided view and no fold in the backward.
+        used = tuple(slice(0, count * k) for count, k in zip(counts, kernel))
+        if any(count * k != size for count, k, size in zip(counts, kernel, x.shape[2:])):
+            x = x[(slice(None), slice(None), *used)]
+        tiles = x.reshape(n, c, *(v for count, k in zip(counts, kernel) for v in (count, k)))
+        order = (0, 1, *range(3, 2 + 2 * nd, 2), *range(2, 2 + 2 * nd, 2))  # kernel axes, then window axes
+    else:
+        tiles = ops.unfold(x, kernel_size=kernel, stride=stride, dilation=dilation)  # (N, C, *out, *kernel)
+        order = (0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
+    columns = tiles.permute(order).reshape(n, c, math.prod(kernel), math.prod(counts))  # im2col: one copy
+    return columns, tuple(counts), kernel, stride, widths
+
+
+def _max_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+              nd: int, op: str) -> Tensor:
+    x = _tensor(input)
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    columns, out_shape, *_ = _pool_columns(x, kernel_size, stride, padding, dilation, ceil_mode, -np.inf, nd, op)
+    # amax sends the gradient to the window's maximum; an element that is the maximum of several overlapping
+    # windows receives the sum, as in PyTorch. (Exact ties inside one window share the gradient equally,
+    # where PyTorch picks one of them.)
+    y = columns.amax(dim=2).reshape(*columns.shape[:2], *out_shape)
+    return y.squeeze(0) if unbatched else y
+
+
+def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> Tensor:
+    """The maximum over each window along the last axis of (N, C, L); padding counts as -inf."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 1, "max_pool1d")
+
+
+def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False) -> Tensor:
+    """The maximum over each kH x kW window of (N, C, H, W); stride defaults to the kernel size and padding
+    counts as -inf (it is never the maximum)."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 2, "max_pool2d")
+
+
+def _avg_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
+              count_include_pad: bool, divisor_override: int | None, nd: int, op: str) -> Tensor:
+    x = _tensor(input)
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    spatial = x.shape[2:]
+    columns, out_shape, kernel, step, widths = _pool_columns(x, kernel_size, stride, padding, 1, ceil_mode, 0.0,
+                                                             nd, op)
+    total = columns.sum(dim=2).reshape(*columns.shape[:2], *out_shape)
+    if divisor_override is not None:
+        y = total / divisor_override
+    else:
+        # How many elements each window averages: the declared padding counts when count_include_pad, the
+        # extra overhang of ceil_mode never does (PyTorch's rule). A small constant, built with numpy.
+        declared = _ntuple(padding, nd, "padding", op)
+        counted = np.zeros(tuple(n + a + b for n, (a, b) in zip(spatial, widths)), dtype=x.dtype)
+        inner = tuple(slice(a - p, a + n + p) if count_include_pad else slice(a, a + n)
+                      for n, (a, _), p in zip(spatial, widths, declared))
+        counted[inner] = 1
+        counts = ops.unfold.forward(counted, kernel_size=kernel, stride=step, dilation=(1,) * nd)
+        counts = counts.sum(axis=tuple(range(-nd, 0)))
+        y = total / counts if np.any(counts != math.prod(kernel)) else total / math.prod(kernel)
+    return y.squeeze(0) if unbatched else y
+
+
+def avg_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> Tensor:
+    """The mean over each window along the last axis of (N, C, L)."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, None, 1, "avg_pool1d")
+
+
+def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True, divisor_override: int | None = None) -> Tensor:
+    """The mean over each kH x kW window of (N, C, H, W); zero padding counts in the mean by default
+    (count_include_pad=True, as in PyTorch)."""
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override, 2,
+                     "avg_pool2d")
+
+
+def _adaptive_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
+    """(out, size) averaging matrix: row i averages input positions floor(i size / out) .. ceil((i+1) size / out)."""
+    matrix = np.zeros((out, size), dtype=dtype)
+    for i in range(out):
+        start, end = (i * size) // out, -((-(i + 1) * size) // out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def _adaptive_avg_pool(input: Tensor, output_size: Any, nd: int, op: str) -> Tensor:
+    x = _tensor(input)
+    if x.ndim not in (nd + 1, nd + 2):
+        spatial = "L" if nd == 1 else "H, W"
+        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
+    sizes = (output_size,) * nd if isinstance(output_size, int) or output_size is None else tuple(output_size)
+    if len(sizes) != nd:
+        raise ValueError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
+    spatial = x.shape[-nd:]
+    sizes = tuple(n if s is None else int(s) for s, n in zip(sizes, spatial))
+    _positive(sizes, "output_size", op)
+    # Separable: averaging over windows along each axis is a matrix product with a constant averaging matrix
+    for axis, (n, out) in enumerate(zip(spatial, sizes)):
+        if n == out:
+            continue
+        moved = x.transpose(x.ndim - nd + axis, -1)
+        x = (moved @ _adaptive_matrix(n, out, x.dtype).T).transpose(x.ndim - nd + axis, -1)
+    return x
+
+
+def adaptive_avg_pool1d(input: Tensor, output_size: Any) -> Tensor:
+    """Average pooling to a fixed output length: output i averages input positions floor(i L / out) to
+    ceil((i + 1) L / out) (PyTorch's windows)."""
+    return _adaptive_avg_pool(input, output_size, 1, "adaptive_avg_pool1d")
+
+
+def adaptive_avg_pool2d(input: Tensor, output_size: Any) -> Tensor:
+    """Average pooling to a fixed output size (H_out, W_out) whatever the input size; `(1, 1)` is global
+    average pooling. An entry None keeps that input size."""
+    return _adaptive_avg_pool(input, output_size, 2, "adaptive_avg_pool2d")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Normalisation, dropout, embedding
+# ---------------------------------------------------------------------------------------------------------------
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False,
+               momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel (dim 1) of (N, C, *) with its statistics, then scale and shift:
+
+        y = (x - mean) / sqrt(var + eps) * weight + bias
+
+    In training (or without running statistics) mean and var are the batch's, the variance biased (/ n); the
+    running estimates are updated in place with the unbiased variance (/ (n - 1)):
+    running = (1 - momentum) running + momentum batch. In evaluation the running estimates are used.
+    """
+    x = _tensor(input)
+    if x.ndim < 2:
+        raise ValueError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), got shape {x.shape}")
+    channels = x.shape[1]
+    shape = (1, channels) + (1,) * (x.ndim - 2)
+    axes = (0, *range(2, x.ndim))
+    use_batch = training or running_mean is None or running_var is None
+    if use_batch:
+        count = x._data.size // channels
+        if count <= 1:
+            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+                             f"shape {x.shape}")
+        mean = x.mean(dim=axes, keepdim=True)
+        centered = x - mean
+        var = (centered * centered).mean(dim=axes, keepdim=True)
+        if training and running_mean is not None and running_var is not None:
+            factor = momentum
+            with autograd.no_grad():
+                batch_mean = mean._data.reshape(channels)
+                unbiased = var._data.reshape(channels) * (count / (count - 1))
+                running_mean.mul_(1 - factor).add_(np.asarray(batch_mean * factor, dtype=running_mean.dtype))
+                running_var.mul_(1 - factor).add_(np.asarray(unbiased * factor, dtype=running_var.dtype))
+    else:
+        mean = running_mean.reshape(shape)
+        var = running_var.reshape(shape)
+        centered = x - mean
+    y = centered * (var + eps).rsqrt()
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise over the last len(normalized_shape) dims of each sample (biased variance), then scale and
+    shift elementwise: y = (x - mean) / sqrt(var + eps) * weight + bias."""
+    x = _tensor(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
+        raise ValueError(f"layer_norm: the input of shape {x.shape} does not end with normalized_shape {shape}")
+    axes = tuple(range(-len(shape), 0))
+    mean = x.mean(dim=axes, keepdim=True)
+    centered = x - mean
+    var = (centered * centered).mean(dim=axes, keepdim=True)
+    y = centered * (var + eps).rsqrt()
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+    """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout), so the
+    expectation is unchanged and evaluation needs no rescaling. A fresh mask is drawn on every call."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
+    x = _tensor(input)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    keep = default_generator().random(x.shape) >= p
+    return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+
+
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+    """Rows of `weight` picked by integer indices: out[..., :] = weight[input[...], :]. The gradient adds up
+    in the rows that were picked (several times for a repeated index); the `padding_idx` row gets none."""
+    idx = np.asarray(input._data if isinstance(input, Tensor) else input)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    num = weight.shape[0]
+    if idx.size and (idx.min() < 0 or idx.max() >= num):
+        bad = idx[(idx < 0) | (idx >= num)].flat[0]
+        raise IndexError(f"embedding: index {bad} is out of range for an embedding with {num} rows "
+                         f"(expected 0 <= index < {num})")
+    out = weight[idx]
+    if padding_idx is not None:
+        padding_idx = padding_idx % num
+        mask = (idx == padding_idx)[..., None]
+        if mask.any():
+            out = autograd.where(mask, out.detach(), out)  # same values, no gradient to the padding row
+    return out
+
+
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """int64 one-hot encoding with a new last dim of size num_classes (max + 1 when -1)."""
+    idx = np.asarray(tensor._data if isinstance(tensor, Tensor) else tensor)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: expected an integer tensor, got dtype {idx.dtype}")
+    if num_classes == -1:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        bad = idx[(idx < 0) | (idx >= num_classes)].flat[0]
+        raise ValueError(f"one_hot: class {bad} is out of range for num_classes={num_classes}")
+    return Tensor._wrap((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+
+
+def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad with PyTorch's flat tuple, last dim first: (left, right) pads the last dim, (left, right, top,
+    bottom) the last two, and so on. Modes: 'constant' (with `value`, default 0; negative amounts crop),
+    'reflect', 'replicate' and 'circular' (the last three are gathers, so their gradient adds up where an
+    element was copied several times)."""
+    x = _tensor(input)
+    pad = [int(p) for p in pad]
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: the padding must have an even length of at most 2 * {x.ndim} for a tensor of "
+                         f"shape {x.shape}, got {tuple(pad)}")
+    pairs = [(pad[2 * i], pad[2 * i + 1]) for i in range(len(pad) // 2)]  # last dim first
+    widths = [(0, 0)] * (x.ndim - len(pairs)) + pairs[::-1]
+    if mode == "constant":
+        crop = tuple(slice(-min(a, 0), n + min(b, 0)) for (a, b), n in zip(widths, x.shape))
+        if any(a < 0 or b < 0 for a, b in widths):
+            x = x[crop]
+        positive = tuple((max(a, 0), max(b, 0)) for a, b in widths)
+        if any(a or b for a, b in positive):
+            x = ops.pad(x, pad_width=positive, value=0.0 if value is None else value)
+        return x
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    if any(a < 0 or b < 0 for a, b in widths):
+        raise ValueError(f"pad: negative padding is only supported in 'constant' mode, got {tuple(pad)}")
+    for axis, (before, after) in enumerate(widths):
+        if not before and not after:
+            continue
+        n = x.shape[axis]
+        positions = np.arange(-before, n + after)
+        if mode == "replicate":
+            source = np.clip(positions, 0, n - 1)
+        elif mode == "circular":
+            if before > n or after > n:
+                raise ValueError(f"pad: circular padding {(before, after)} is larger than the dim of size {n}")
+            source = positions % n
+        else:  # reflect: mirror without repeating the edge element
+            if before >= n or after >= n:
+                raise ValueError(f"pad: reflect padding {(before, after)} must be smaller than the dim of size {n}")
+            period = 2 * (n - 1)
+            source = np.abs(positions) % period if period else np.zeros_like(positions)
+            source = np.where(source >= n, period - source, source)
+        x = x[(slice(None),) * axis + (source,)]
+    return x
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------------------------------------------
+def relu(input: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0); relu'(0) = 0 as in PyTorch."""
+    return ops.relu(_tensor(input))
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise."""
+    x = _tensor(input)
+    return autograd.where(x._data > 0, x, x * negative_slope)
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (e^x - 1) otherwise."""
+    x = _tensor(input)
+    positive = x._data > 0
+    # expm1 only sees the non-positive part: e^x of a large unused x would overflow and poison the gradient
+    return autograd.where(positive, x, alpha * autograd.where(positive, 0.0, x).expm1())
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (also called Swish)."""
+    x = _tensor(input)
+    return x * x.sigmoid()
+
+
+swish = silu
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x Phi(x) with Phi the standard normal CDF: 0.5 x (1 + erf(x / sqrt 2)); with approximate='tanh',
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    x = _tensor(input)
+    if approximate == "none":
+        return 0.5 * x * (1.0 + (x * (1 / math.sqrt(2))).erf())
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+def sigmoid(input: Tensor) -> Tensor:
+    """1 / (1 + e^-x), computed without overflow."""
+    return ops.sigmoid(_tensor(input))
+
+
+def tanh(input: Tensor) -> Tensor:
+    return ops.tanh(_tensor(input))
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + e^(beta x)) / beta, exact for every x (PyTorch switches to x above `threshold`; the
+    difference is below e^-threshold)."""
+    x = _tensor(input)
+    return ops.softplus(x) if beta == 1 else ops.softplus(x * beta) / beta
+
+
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), finite for any x."""
+    return -ops.softplus(-_tensor(input))
+
+
+def _softmax_dim(x: Tensor, dim: int | None, op: str) -> int:
+    if dim is None:  # PyTorch's legacy implicit choice, with its warning
+        warnings.warn(f"{op}: implicit dimension choice is deprecated; pass dim=... explicitly", stacklevel=3)
+        return 0 if x.ndim in (0, 1, 3) else 1
+    return dim
+
+
+def softmax(input: Tensor, dim: int | None = None) -> Tensor:
+    """exp(x_i) / sum_j exp(x_j) along `dim`, shifted by the max for stability."""
+    x = _tensor(input)
+    return autograd.softmax(x, _softmax_dim(x, dim, "softmax"))
+
+
+def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:
+    """x_i - logsumexp(x) along `dim`: finite even for logits of magnitude 1000."""
+    x = _tensor(input)
+    return autograd.log_softmax(x, _softmax_dim(x, dim, "log_softmax"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------------------------------
+def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _pair_up(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
+    """Input and target as float tensors; warn as PyTorch does when broadcasting will pair them up oddly."""
+    x, y = _float_tensor(input), _float_tensor(target)
+    if x.shape != y.shape:
+        try:
+            np.broadcast_shapes(x.shape, y.shape)
+        except ValueError:
+            raise ValueError(f"{op}: the input of shape {x.shape} and the target of shape {y.shape} cannot be "
+                             "broadcast together") from None
+        warnings.warn(f"{op}: the target's shape {y.shape} differs from the input's shape {x.shape}; they will be "
+                      "broadcast together, which is likely not what you want (reshape one of them)", stacklevel=3)
+    return x, y
+
+
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean squared error: mean((x - y)^2)."""
+    x, y = _pair_up(input, target, "mse_loss")
+    d = x - y
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean absolute error: mean(|x - y|)."""
+    x, y = _pair_up(input, target, "l1_loss")
+    return _reduce((x - y).abs(), reduction, "l1_loss")
+
+
+def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """0.5 d^2 where |d| < delta, delta (|d| - delta/2) elsewhere, for d = x - y."""
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    x, y = _pair_up(input, target, "huber_loss")
+    d = x - y
+    a = d.abs()
+    loss = autograd.where(a._data < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    return _reduce(loss, reduction, "huber_loss")
+
+
+def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """0.5 d^2 / beta where |d| < beta, |d| - beta/2 elsewhere (Huber divided by beta; L1 when beta = 0)."""
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    x, y = _pair_up(input, target, "smooth_l1_loss")
+    d = x - y
+    a = d.abs()
+    if beta == 0:
+        return _reduce(a, reduction, "smooth_l1_loss")
+    loss = autograd.where(a._data < beta, (0.5 / beta) * d * d, a - 0.5 * beta)
+    return _reduce(loss, reduction, "smooth_l1_loss")
+
+
+def log_cosh_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """mean(log(cosh(x - y))), computed as d + softplus(-2d) - log 2, which never overflows
+    (cosh(d) itself overflows float64 for |d| > 710); its gradient is tanh(d)."""
+    x, y = _pair_up(input, target, "log_cosh_loss")
+    d = x - y
+    return _reduce(d + ops.softplus(-2.0 * d) - math.log(2.0), reduction, "log_cosh_loss")
+
+
+def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
+    """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1]; each log is clamped at -100 as in
+    PyTorch, so p = 0 or 1 gives a finite loss."""
+    p, y = _float_tensor(input), _float_tensor(target)
+    if p.shape != y.shape:
+        raise ValueError(f"binary_cross_entropy: the target's shape {y.shape} must match the input's shape "
+                         f"{p.shape}")
+    if p._data.size and (np.min(p._data) < 0 or np.max(p._data) > 1):
+        raise ValueError("binary_cross_entropy: all elements of the input must be probabilities in [0, 1] "
+                         f"(got values from {np.min(p._data):.4g} to {np.max(p._data):.4g}); for logits use "
+                         "binary_cross_entropy_with_logits")
+    # log(max(p, e^-100)) equals max(log p, -100), and its gradient stays finite where p = 0
+    floor = math.exp(-100)
+    loss = -(y * p.clamp(min=floor).log() + (1 - y) * (1 - p).clamp(min=floor).log())
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean",
+                                     pos_weight: Any = None) -> Tensor:
+    """Binary cross-entropy of sigmoid(x), computed from the logits x without ever forming sigmoid(x):
+
+        loss = (1 - y) x + (1 + (pos_weight - 1) y) softplus(-x)
+
+    since -log sigmoid(x) = softplus(-x) and -log(1 - sigmoid(x)) = x + softplus(-x). Finite for any x."""
+    x, y = _float_tensor(input), _float_tensor(target)
+    if x.shape != y.shape:
+        raise ValueError(f"binary_cross_entropy_with_logits: the target's shape {y.shape} must match the input's "
+                         f"shape {x.shape}")
+    if pos_weight is None:
+        loss = (1 - y) * x + ops.softplus(-x)
+    else:
+        loss = (1 - y) * x + (1 + (pos_weight - 1) * y) * ops.softplus(-x)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
+
+
+def _class_targets(input: Tensor, target: Any, ignore_index: int, op: str) -> np.ndarray:
+    """Class indices as an int64 array, checked against the input's shape and number of classes."""
+    idx = np.asarray(target._data if isinstance(target, Tensor) else target)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: class-index targets must be integers, got dtype {idx.dtype} (for class "
+                        f"probabilities the target must have the input's shape {input.shape})")
+    classes = input.shape[0 if input.ndim == 1 else 1]
+    expected = () if input.ndim == 1 else (input.shape[0], *input.shape[2:])
+    if idx.shape != expected:
+        raise ValueError(f"{op}: for an input of shape {input.shape} ({classes} classes in dim "
+                         f"{0 if input.ndim == 1 else 1}) the class-index target must have shape {expected}, "
+                         f"got {idx.shape}")
+    bad = ((idx < 0) | (idx >= classes)) & (idx != ignore_index)
+    if bad.any():
+        position = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise IndexError(f"{op}: target {int(idx[position] if idx.ndim else idx)} at position {position} is out "
+                         f"of range for {classes} classes (expected 0 <= target < {classes}, or "
+                         f"ignore_index={ignore_index})")
+    return idx.astype(np.int64, copy=False)
+
+
+def _nll(logp: Tensor, idx: np.ndarray, weight: Any, ignore_index: int, reduction: str, op: str) -> Tensor:
+    """-weight[t] logp[t] per sample (0 where t == ignore_index), reduced; 'mean' divides by the total weight
+    of the counted samples, as PyTorch does."""
+    class_dim = 0 if logp.ndim == 1 else 1
+    classes = logp.shape[class_dim]
+    valid = idx != ignore_index
+    safe = np.where(valid, idx, 0)
+    # Select logp[t] with a boolean mask rather than a gather: a dense `where` is cheap next to log_softmax
+    # itself, and its VJP needs no scatter.
+    expand = (slice(None),) + (None,) * (logp.ndim - 1 - class_dim) if class_dim else (slice(None),)
+    classes_axis = np.arange(classes)[expand]
+    chosen = np.expand_dims(safe, class_dim) == classes_axis
+    picked = autograd.where(chosen, logp, 0.0).sum(dim=class_dim)
+    w = np.asarray(weight._data if isinstance(weight, Tensor) else weight, dtype=logp.dtype) \
+        if weight is not None else None
+    sample_weight = (w[safe] if w is not None else np.ones(idx.shape, dtype=logp.dtype)) * valid
+    loss = -picked * sample_weight.astype(logp.dtype)
+    if reduction == "mean":
+        return loss.sum() / sample_weight.sum()
+    return _reduce(loss, reduction, op)
+
+
+def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Tensor:
+    """Negative log-likelihood of class indices given log-probabilities (N, C) or (N, C, d1, ...):
+    loss_n = -weight[t_n] input[n, t_n]; 'mean' divides by the summed weights of the non-ignored targets."""
+    x = _float_tensor(input)
+    idx = _class_targets(x, target, ignore_index, "nll_loss")
+    return _nll(x, idx, weight, ignore_index, reduction, "nll_loss")
+
+
+def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
+    """Cross-entropy between logits (N, C) or (N, C, d1, ...) (or unbatched (C,)) and either class indices
+    (N,) / (N, d1, ...) or class probabilities of the input's shape.
+
+    With indices: loss_n = -weight[t_n] log_softmax(x_n)[t_n], and with label_smoothing e the target becomes
+    (1 - e) one_hot(t) + e / C. Computed from log_softmax (x - logsumexp(x)), so finite for logits of any size.
+    """
+    x = _float_tensor(input)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    if x.ndim == 0:
+        raise ValueError("cross_entropy: the input must have a class dimension, got a 0-d tensor")
+    class_dim = 0 if x.ndim == 1 else 1
+    classes = x.shape[class_dim]
+    logp = autograd.log_softmax(x, class_dim)
+    w = None if weight is None else np.asarray(weight._data if isinstance(weight, Tensor) else weight)
+    weight_shape = [1] * x.ndim
+    weight_shape[class_dim] = classes
+    target_data = target._data if isinstance(target, Tensor) else np.asarray(target)
+    if np.asarray(target_data).dtype.kind == "f":  # class probabilities
+        t = _float_tensor(target)
+        if t.shape != x.shape:
+            raise ValueError(f"cross_entropy: a probability target must have the input's shape {x.shape}, got "
+                             f"{t.shape} (class-index targets must be integers)")
+        if label_smoothing > 0:
+            t = t * (1 - label_smoothing) + label_smoothing / classes
+        terms = logp * t if w is None else logp * t * w.reshape(weight_shape).astype(x.dtype)
+        if reduction == "mean":
+            count = x._data.size // classes
+            return -terms.sum() / count if count else -terms.sum() * np.nan
+        return _reduce(-terms.sum(dim=class_dim), reduction, "cross_entropy")
+    idx = _class_targets(x, target, ignore_index, "cross_entropy")
+    nll = _nll(logp, idx, w, ignore_index, reduction, "cross_entropy")
+    if label_smoothing == 0:
+        return nll
+    # PyTorch's smoothing term: -sum_c weight_c logp_c / C per sample, ignored samples zeroed, and 'mean'
+    # normalised like the nll term (by the summed weights of the counted targets)
+    valid = idx != ignore_index
+    smooth = -(logp if w is None else logp * w.reshape(weight_shape).astype(x.dtype)).sum(dim=class_dim)
+    smooth = smooth * valid.astype(x.dtype)
+    if reduction == "mean":
+        denominator = w[idx[valid]].sum() if w is not None else valid.sum()
+        smooth = smooth.sum() / denominator
+    else:
+        smooth = _reduce(smooth, reduction, "cross_entropy")
+    return (1 - label_smoothing) * nll + (label_smoothing / classes) * smooth
+
+
+def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Kullback-Leibler divergence with `input` = log q and `target` = p (or log p with log_target=True):
+    pointwise p (log p - log q), taken as 0 where p = 0. Use reduction='batchmean' for the true KL
+    divergence per sample ('mean' also divides by the number of classes, as in PyTorch)."""
+    x, t = _float_tensor(input), _float_tensor(target)
+    if log_target:
+        loss = t.exp() * (t - x)
+    else:
+        positive = t._data > 0
+        safe = autograd.where(positive, t, 1.0)   # log only sees positive values: no -inf * 0 in the gradient
+        loss = autograd.where(positive, t * safe.log(), 0.0) - t * x
+    if reduction == "batchmean":
+        return loss.sum() / (x.shape[0] if x.ndim else 1)
+    if reduction == "mean":
+        warnings.warn("kl_div: reduction='mean' divides the total by the number of elements, not the batch "
+                      "size; use reduction='batchmean' for the KL divergence", stacklevel=2)
+    return _reduce(loss, reduction, "kl_div")
