@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import subprocess
 from pathlib import Path
 
@@ -39,3 +40,11 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_one():
 def test_ruff_is_clean():
     result = subprocess.run(["ruff", "check", "."], cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_readme_examples_run():
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    runnable = [b for b in blocks if "import autograd" in b]  # the self-contained ones
+    assert len(runnable) >= 2
+    for block in runnable:
+        subprocess.run([sys.executable, "-c", block], cwd=ROOT, check=True, capture_output=True, timeout=120)
