@@ -158,6 +158,9 @@ from .gradcheck import (
     gradgradcheck,
     record_locations,
 )
+from .memory import keep_freed_memory as _keep_freed_memory
 from .tensor import Node, Primitive, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+_keep_freed_memory()  # reuse freed memory instead of page-faulting it back every step (see memory.py)
 
 __version__ = "0.1.0"

@@ -472,3 +472,17 @@ def test_max_with_dim_returns_values_and_indices():
     values, indices = x.max(dim=1)
     assert values.tolist() == [5.0, 7.0] and indices.tolist() == [1, 0] and indices.dtype == np.int64
     assert x.argmax().item() == 3 and x.argmin(1).tolist() == [0, 1]
+
+
+def test_malloc_tuning_is_on_by_default_and_can_be_turned_off():
+    import os
+    import platform
+    import subprocess
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("the tuning applies to glibc only")
+    code = "import autograd.memory as m, autograd; print(m.configured)"
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "GLASSGRAD_MALLOC": "system"}).stdout
+    assert on.strip() == "True" and off.strip() == "False"
