@@ -1,0 +1,115 @@
+"""W2: one SGD step of an MLP 784-512-256-10 with ReLU and softmax cross-entropy on integer labels,
+batch 128, float32: the shape of an MNIST training step. Here the matrix products dominate (about 0.4 GFLOP
+per step), so the engine's bookkeeping should vanish next to them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import Case, grads_of, linear_params, load_parameters
+
+LR = 0.01
+
+
+def data(small: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    batch, sizes = (8, (20, 16, 12, 10)) if small else (128, (784, 512, 256, 10))
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((batch, sizes[0]), dtype=np.float32)
+    labels = rng.integers(0, sizes[-1], batch)
+    return x, labels, linear_params(rng, sizes, np.float32)
+
+
+def build_glassgrad(variant: str, small: bool = False) -> Case:
+    import autograd
+    import nn
+    import nn.functional as F
+
+    x_data, labels, params = data(small)
+    sizes = [params[f"{i}.weight"].shape[::-1] for i in (0, 2, 4)]
+    model = nn.Sequential(nn.Linear(*sizes[0]), nn.ReLU(), nn.Linear(*sizes[1]), nn.ReLU(), nn.Linear(*sizes[2]))
+    load_parameters(model.named_parameters(), params, "glassgrad")
+    opt = nn.optim.SGD(model.parameters(), lr=LR)
+    x, y = autograd.from_numpy(x_data), autograd.from_numpy(labels)
+
+    def forward_backward() -> object:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    def step() -> None:
+        forward_backward()
+        opt.step()
+
+    return Case(step, lambda: grads_of(model.named_parameters(), forward_backward()))
+
+
+def build_torch(variant: str, small: bool = False) -> Case:
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    x_data, labels, params = data(small)
+    sizes = [params[f"{i}.weight"].shape[::-1] for i in (0, 2, 4)]
+    model = nn.Sequential(nn.Linear(*sizes[0]), nn.ReLU(), nn.Linear(*sizes[1]), nn.ReLU(), nn.Linear(*sizes[2]))
+    load_parameters(model.named_parameters(), params, "torch")
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    x, y = torch.from_numpy(x_data), torch.from_numpy(labels)
+
+    def forward_backward() -> object:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss
+
+    def step() -> None:
+        forward_backward()
+        opt.step()
+
+    return Case(step, lambda: grads_of(model.named_parameters(), forward_backward()))
+
+
+def build_numpy(variant: str, small: bool = False) -> Case:
+    """The floor: forward, the hand-derived backward, and the update, in plain numpy."""
+    x, labels, params = data(small)
+    w1, b1, w2, b2, w3, b3 = params.values()  # updated in place by the step
+    n = len(x)
+    rows = np.arange(n)
+
+    def forward_backward() -> tuple[float, list[np.ndarray]]:
+        h1 = x @ w1.T
+        h1 += b1
+        np.maximum(h1, 0, out=h1)                      # ReLU in place: h1 is now the activation
+        h2 = h1 @ w2.T
+        h2 += b2
+        np.maximum(h2, 0, out=h2)
+        z = h2 @ w3.T
+        z += b3
+        z -= z.max(axis=1, keepdims=True)              # log-softmax, shifted for stability
+        e = np.exp(z)
+        total = e.sum(axis=1, keepdims=True)
+        loss = float(np.log(total).mean() - z[rows, labels].mean())
+        dz = e / total                                 # d loss / d logits = (softmax - one_hot) / n
+        dz[rows, labels] -= 1
+        dz /= n
+        d2 = dz @ w3
+        d2 *= h2 > 0                                   # relu'(0) = 0
+        d1 = d2 @ w2
+        d1 *= h1 > 0
+        grads = [d1.T @ x, d1.sum(0), d2.T @ h1, d2.sum(0), dz.T @ h2, dz.sum(0)]
+        return loss, grads
+
+    def step() -> None:
+        _, grads = forward_backward()
+        for p, g in zip((w1, b1, w2, b2, w3, b3), grads):
+            p -= LR * g
+
+    def gradients() -> dict[str, np.ndarray]:
+        loss, grads = forward_backward()
+        return {"loss": np.asarray(loss), **dict(zip(params, grads))}
+
+    return Case(step, gradients)
+
+
+BUILDERS = {"glassgrad": build_glassgrad, "numpy": build_numpy, "torch": build_torch}
