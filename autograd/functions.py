@@ -361,17 +361,14 @@ def logsumexp(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bo
 
 
 def softmax(x: TensorLike, dim: int = -1) -> Tensor:
-    """exp(x) / sum(exp(x)) along `dim`, shifted by the max for stability."""
-    x = _tensor(x)
-    axes = (normalize_dim(dim, x.ndim, "softmax"),) if x.ndim else None
-    e = exp(x - np.amax(x._data, axis=axes, keepdims=True))
-    return e / ops.sum(e, axis=axes, keepdims=True)
+    """exp(x) / sum(exp(x)) along `dim`, computed as exp(log_softmax(x)): stable for any logits."""
+    return exp(log_softmax(x, dim))
 
 
 def log_softmax(x: TensorLike, dim: int = -1) -> Tensor:
     """x - logsumexp(x) along `dim`: finite even for logits of magnitude 1000."""
     x = _tensor(x)
-    return x - logsumexp(x, normalize_dim(dim, x.ndim, "log_softmax"), keepdim=True)
+    return ops.log_softmax(x, axis=normalize_dim(dim, x.ndim, "log_softmax") if x.ndim else None)
 
 
 def norm(x: TensorLike, p: float | str = 2, dim: int | Sequence[int] | None = None,

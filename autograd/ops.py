@@ -590,7 +590,9 @@ def _einsum_vjp(i, g, out, *operands, subscripts):
 einsum.defvjp_argnum(_einsum_vjp)
 
 
-# --- primitives added for nn ---
+# ---------------------------------------------------------------------------------------------------------------
+# Fused primitives. Each could be composed from the ones above; each says why it is not.
+# ---------------------------------------------------------------------------------------------------------------
 @primitive(saves_output=True)
 def softplus(x):
     """log(1 + e^x), the smooth ReLU. A primitive for stability: log1p(exp(x)) overflows for large x, and the
@@ -600,3 +602,78 @@ def softplus(x):
 # d softplus = sigmoid(x) = e^x / (1 + e^x) = exp(x - softplus(x)): accurate to the last bit even where
 # sigmoid(x) is tiny (x << 0), and differentiable again through both x and the saved output.
 softplus.defvjp(lambda g, out, x: g * np.exp(x - out))
+
+
+@primitive(saves_output=True, reads_inputs=False)
+def log_softmax(x, axis):
+    """x - logsumexp(x) along `axis`. A primitive for speed: one node and two passes instead of eight nodes
+    (cross-entropy sits on it in every classifier), and stable for any logits (shifted by the max)."""
+    top = x.max(axis=axis, keepdims=True) if x.size else np.zeros_like(x)
+    shifted = x - np.where(np.isfinite(top), top, 0)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+# d log_softmax: g - softmax * sum(g), with softmax = exp(out); differentiable again through the saved output
+log_softmax.defvjp(lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True))
+
+
+@primitive(symbol="linear")
+def linear(x, weight, bias=None):
+    """x @ weight.T + bias for x of shape (..., in_features): nn.Linear as one node. A primitive for speed:
+    composed as x @ weight.T, the weight's gradient arrives as a transposed view that must be copied for the
+    leaf, and the bias adds a node; here the weight gradient is one contiguous BLAS product."""
+    out = x @ weight.T
+    if bias is None:
+        return out
+    if out.dtype == np.result_type(out, bias):
+        out += bias  # a fresh array: add in place
+        return out
+    return out + bias
+
+
+def _linear_vjp_weight(g, out, x, weight, bias=None):   # d/dW = g^T x, summed over every batch dim
+    rows = math.prod(x.shape[:-1])
+    return g.reshape(rows, weight.shape[0]).T @ x.reshape(rows, weight.shape[1])
+
+
+linear.defvjp(lambda g, out, x, weight, bias=None: g @ weight,
+              _linear_vjp_weight,
+              lambda g, out, x, weight, bias=None: engine.sum_to(g, bias.shape))
+
+
+def window_slices(shape: tuple, kernel_size: tuple, stride: tuple, dilation: tuple) -> list[tuple]:
+    """For each kernel offset, the strided slice of the last axes that holds that offset of every window."""
+    k = len(kernel_size)
+    counts = window_counts(shape[-k:], kernel_size, stride, dilation)
+    return [(Ellipsis, *(slice(o * d, o * d + s * (c - 1) + 1, s)
+                         for o, d, s, c in zip(offset, dilation, stride, counts)))
+            for offset in np.ndindex(*kernel_size)]
+
+
+@primitive(saves_output=True)
+def max_pool(x, kernel_size, stride, dilation):
+    """The maximum of each window over the last len(kernel_size) axes (the caller pads, with -inf).
+    A primitive for speed: a running maximum over the kernel offsets reads every element once and allocates
+    one output, where windows -> amax needs an im2col copy of the whole input and more in the backward."""
+    slices = window_slices(x.shape, kernel_size, stride, dilation)
+    out = x[slices[0]].copy()
+    for window in slices[1:]:
+        np.maximum(out, x[window], out=out)
+    return out
+
+
+def _max_pool_vjp(g, out, x, kernel_size, stride, dilation):
+    # Each window's gradient goes to its first maximum (PyTorch's rule for ties); an element that is the
+    # maximum of several overlapping windows receives their sum.
+    grad = np.zeros_like(x)
+    taken = None
+    for window in window_slices(x.shape, kernel_size, stride, dilation):
+        hit = x[window] == out
+        if taken is None:
+            taken = hit
+        else:
+            hit = hit & ~taken
+            taken = taken | hit
+        grad[window] += g * hit
+    return grad
+
+
+max_pool.defvjp(_max_pool_vjp)

@@ -78,15 +78,11 @@ def _float_tensor(x: Any) -> Tensor:
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b, for x of shape (*, in_features) and W of shape (out_features, in_features)."""
     x = _tensor(input)
-    out_features, in_features = weight.shape
+    in_features = weight.shape[1]
     if x.ndim == 0 or x.shape[-1] != in_features:
         raise ValueError(f"linear: the input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features in its "
                          f"last dim, but the weight of shape {tuple(weight.shape)} expects {in_features}")
-    if x.ndim > 2:  # fold the batch dims into one so the product is a single matrix multiply (and its VJPs too)
-        y = (x.reshape(-1, in_features) @ weight.T).reshape(*x.shape[:-1], out_features)
-    else:
-        y = x @ weight.T
-    return y if bias is None else y + bias
+    return ops.linear(x, weight, bias)  # one node: see autograd.ops.linear
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -196,15 +192,11 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
 
 
-def _pool_columns(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
-                  pad_value: float, nd: int, op: str) -> tuple[Tensor, tuple, tuple, tuple, list]:
-    """Every pooling window of x (padded with `pad_value`) as the columns of an (N, C, K, L) tensor, K the
-    window size and L the number of windows; also the output's spatial shape, the kernel, the stride, and the
-    (before, after) pads used (`after` includes the overhang that ceil_mode adds).
-
-    Why columns: numpy reduces a short trailing axis of a strided view very slowly (an inner loop of 4
-    elements per output); with the window positions as a middle axis and the output positions contiguous after
-    it, amax and sum become elementwise passes over long rows, 20-50x faster, and so do their VJPs."""
+def _pool_windows(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+                  pad_value: float, nd: int, op: str) -> tuple[Tensor, tuple, tuple, tuple, tuple, list]:
+    """x padded with `pad_value` so that its windows are exactly the pooling windows, with the output's
+    spatial shape, the kernel, stride and dilation, and the (before, after) pads used (`after` includes the
+    overhang that ceil_mode adds)."""
     kernel = _ntuple(kernel_size, nd, "kernel_size", op)
     stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
         _ntuple(stride, nd, "stride", op)
@@ -233,6 +225,20 @@ def _pool_columns(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
         widths.append((p, max((count - 1) * s + d * (k - 1) + 1 - n - p, p)))
     if any(a or b for a, b in widths):
         x = ops.pad(x, pad_width=((0, 0), (0, 0), *widths), value=pad_value)
+    return x, tuple(counts), kernel, stride, dilation, widths
+
+
+def _pool_columns(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
+                  pad_value: float, nd: int, op: str) -> tuple[Tensor, tuple, tuple, tuple, list]:
+    """Every pooling window of x (padded with `pad_value`) as the columns of an (N, C, K, L) tensor, K the
+    window size and L the number of windows; also the output's spatial shape, the kernel, the stride, and the
+    (before, after) pads used (`after` includes the overhang that ceil_mode adds).
+
+    Why columns: numpy reduces a short trailing axis of a strided view very slowly (an inner loop of 4
+    elements per output); with the window positions as a middle axis and the output positions contiguous after
+    it, amax and sum become elementwise passes over long rows, 20-50x faster, and so do their VJPs."""
+    x, counts, kernel, stride, dilation, widths = _pool_windows(x, kernel_size, stride, padding, dilation,
+                                                                ceil_mode, pad_value, nd, op)
     n, c = x.shape[:2]
     if stride == kernel and dilation == (1,) * nd:
         # Windows that tile the input: a reshape finds them, with no strided view and no fold in the backward.
@@ -254,11 +260,11 @@ def _max_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
-    columns, out_shape, *_ = _pool_columns(x, kernel_size, stride, padding, dilation, ceil_mode, -np.inf, nd, op)
-    # amax sends the gradient to the window's maximum; an element that is the maximum of several overlapping
-    # windows receives the sum, as in PyTorch. (Exact ties inside one window share the gradient equally,
-    # where PyTorch picks one of them.)
-    y = columns.amax(dim=2).reshape(*columns.shape[:2], *out_shape)
+    x, _, kernel, stride, dilation, _ = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode,
+                                                       -np.inf, nd, op)
+    # the max_pool primitive sends each window's gradient to its first maximum, as PyTorch does; an element
+    # that is the maximum of several overlapping windows receives the sum
+    y = ops.max_pool(x, kernel_size=kernel, stride=stride, dilation=dilation)
     return y.squeeze(0) if unbatched else y
 
 

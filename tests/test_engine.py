@@ -486,3 +486,13 @@ def test_malloc_tuning_is_on_by_default_and_can_be_turned_off():
     off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "GLASSGRAD_MALLOC": "system"}).stdout
     assert on.strip() == "True" and off.strip() == "False"
+
+
+def test_max_pool_sends_a_tie_to_the_first_maximum_as_pytorch_does():
+    from autograd import ops
+    x = leaf([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]])
+    ops.max_pool(x, kernel_size=(2,), stride=(2,), dilation=(1,)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 1.0, 0.0]])
+    x.grad = None  # overlapping windows: an element that is the first maximum of two windows gets both
+    ops.max_pool(x, kernel_size=(3,), stride=(1,), dilation=(1,)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0.0, 2.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])  # as torch

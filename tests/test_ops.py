@@ -195,6 +195,12 @@ def matmul_shapes(draw: Any) -> tuple:
     return draw(st.sampled_from([((b, n, k), (k, m)), ((n, k), (b, k, m)), ((b, 1, n, k), (2, k, m))]))
 
 
+def linear_shapes(draw: Any) -> tuple:
+    n_in, n_out = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    batch = draw(st.sampled_from([(), (2,), (2, 2), (0,)]))
+    return ((*batch, n_in), (n_out, n_in), (n_out,))
+
+
 EINSUMS = [
     ("ij,jk->ik", lambda d: ((2, 3), (3, 2))),
     ("ii->", lambda d: ((3, 3),)),
@@ -383,9 +389,14 @@ CASES: list[Case] = [
     Case("gather", lambda x, dim, index: x.gather(dim, index), shapes=matrix_shape.map(lambda s: (s,)),
          params=gather_params),
     Case("unfold", lambda x, **p: ops.unfold(x, **p), shapes=unfold_shapes(), params=unfold_params),
+    Case("max_pool", lambda x, **p: ops.max_pool(x, **p), shapes=unfold_shapes(), params=unfold_params,
+         prepare=spread),
     # linear algebra
     Case("matmul", lambda x, y: x @ y, shapes=st.composite(lambda draw: matmul_shapes(draw))()),
     Case("dot", ag.dot, shapes=st.integers(0, 4).map(lambda n: ((n,), (n,)))),
+    Case("linear", lambda x, w, b: ops.linear(x, w, b), shapes=st.composite(lambda draw: linear_shapes(draw))()),
+    Case("linear_no_bias", lambda x, w: ops.linear(x, w), shapes=st.composite(
+        lambda draw: linear_shapes(draw)[:2])()),
     *[einsum_case(s, shapes) for s, shapes in EINSUMS],
 ]
 
