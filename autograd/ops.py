@@ -660,20 +660,58 @@ def max_pool(x, kernel_size, stride, dilation):
     return out
 
 
-def _max_pool_vjp(g, out, x, kernel_size, stride, dilation):
-    # Each window's gradient goes to its first maximum (PyTorch's rule for ties); an element that is the
-    # maximum of several overlapping windows receives their sum.
-    grad = np.zeros_like(x)
+def first_maxima(x, out, kernel_size, stride, dilation):
+    """(window slice, mask) per kernel offset: where that offset holds its window's first maximum."""
     taken = None
     for window in window_slices(x.shape, kernel_size, stride, dilation):
         hit = x[window] == out
         if taken is None:
             taken = hit
         else:
-            hit = hit & ~taken
+            hit = hit > taken  # for booleans: hit and not taken
             taken = taken | hit
-        grad[window] += g * hit
+        yield window, hit
+
+
+def _windows_overlap(kernel_size, stride, dilation) -> bool:
+    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
+
+
+# max_pool's VJP routes each window's gradient to the window's first maximum (PyTorch's rule for ties); an
+# element that is the maximum of several overlapping windows receives their sum. That routing is linear in g,
+# so it is a primitive of its own, with its adjoint (reading g back from the maxima) as its VJP: higher orders
+# stay exact, and the plain backward gets an in-place numpy path.
+max_pool.defvjp(lambda g, out, x, kernel_size, stride, dilation:
+                either(to_maxima, g, x, out, kernel_size=kernel_size, stride=stride, dilation=dilation))
+
+
+@primitive(reads_inputs=True)
+def to_maxima(g, x, out, kernel_size, stride, dilation):
+    """zeros like x, with each window's g added at the window's first maximum."""
+    grad = np.zeros(x.shape, dtype=g.dtype)
+    overlap = _windows_overlap(kernel_size, stride, dilation)
+    for window, hit in first_maxima(x, out, kernel_size, stride, dilation):
+        if overlap:
+            grad[window] += g * hit
+        else:
+            np.multiply(g, hit, out=grad[window])  # each element belongs to one window: write in place
     return grad
 
 
-max_pool.defvjp(_max_pool_vjp)
+@primitive(reads_inputs=True)
+def from_maxima(grad, x, out, kernel_size, stride, dilation):
+    """For each window, `grad` at the window's first maximum (the adjoint of to_maxima)."""
+    picked = np.zeros(out.shape, dtype=grad.dtype)
+    for window, hit in first_maxima(x, out, kernel_size, stride, dilation):
+        picked += grad[window] * hit
+    return picked
+
+
+def _not_differentiable(*args, **params):  # the maxima's positions are piecewise constant in x
+    return None
+
+
+to_maxima.defvjp(lambda gg, o, g, x, out, **p: either(from_maxima, gg, x, out, **p),
+                 _not_differentiable, _not_differentiable)
+from_maxima.defvjp(lambda gg, o, grad, x, out, **p: either(to_maxima, gg, x, out, **p),
+                   _not_differentiable, _not_differentiable)
