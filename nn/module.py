@@ -437,7 +437,53 @@ class Module:
         return sorted(set(super().__dir__()))
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """What Sequential and ModuleList share: children named "0", "1", ... kept in order, list-like access."""
+
+    def _key(self, idx: int) -> str:
+        keys = list(self._modules)
+        if not -len(keys) <= idx < len(keys):
+            raise IndexError(f"{type(self).__name__}: index {idx} is out of range for {len(keys)} modules")
+        return keys[idx]
+
+    def _renumber(self, modules: list[Module]) -> None:
+        """Make `modules` the children, named 0, 1, 2, ... (PyTorch renumbers the same way)."""
+        for key in list(self._modules):
+            delattr(self, key)
+        for i, module in enumerate(modules):
+            self.add_module(str(i), module)
+
+    def __setitem__(self, idx: int, module: Module) -> None:
+        setattr(self, self._key(idx), module)
+
+    def __delitem__(self, idx: int | slice) -> None:
+        items = list(self._modules.values())
+        del items[idx]
+        self._renumber(items)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> Any:
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Any:
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> Any:
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._renumber(items)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Modules applied one after the other: `Sequential(Linear(2, 8), ReLU(), Linear(8, 1))`.
 
     Children are named "0", "1", ... (or by the keys of an OrderedDict); indexing with an int gives a layer,
@@ -460,57 +506,13 @@ class Sequential(Module):
             x = module(x)
         return x
 
-    def _index(self, idx: int) -> str:
-        keys = list(self._modules)
-        if not -len(keys) <= idx < len(keys):
-            raise IndexError(f"{type(self).__name__}: index {idx} is out of range for {len(keys)} modules")
-        return keys[idx]
-
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):
             return type(self)(OrderedDict(list(self._modules.items())[idx]))
-        return self._modules[self._index(idx)]
-
-    def __setitem__(self, idx: int, module: Module) -> None:
-        setattr(self, self._index(idx), module)
-
-    def __delitem__(self, idx: int | slice) -> None:
-        keys = list(self._modules)[idx] if isinstance(idx, slice) else [self._index(idx)]
-        for key in keys:
-            delattr(self, key)
-        # renumber so the names stay 0, 1, 2, ... (PyTorch does the same)
-        items = list(self._modules.items())
-        for key, _ in items:
-            delattr(self, key)
-        for i, (_, module) in enumerate(items):
-            self.add_module(str(i), module)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
-    def append(self, module: Module) -> Sequential:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> Sequential:
-        for module in modules:
-            self.append(module)
-        return self
-
-    def insert(self, index: int, module: Module) -> Sequential:
-        items = list(self._modules.values())
-        items.insert(index, module)
-        for key in list(self._modules):
-            delattr(self, key)
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
-        return self
+        return self._modules[self._key(idx)]
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (a plain Python list would hide them)."""
 
     def __init__(self, modules: Iterable[Module] | None = None) -> None:
@@ -518,53 +520,13 @@ class ModuleList(Module):
         if modules is not None:
             self.extend(modules)
 
-    def _key(self, idx: int) -> str:
-        n = len(self._modules)
-        if not -n <= idx < n:
-            raise IndexError(f"ModuleList: index {idx} is out of range for {n} modules")
-        return str(idx % n)
-
     def __getitem__(self, idx: int | slice) -> Any:
         if isinstance(idx, slice):
             return ModuleList(list(self._modules.values())[idx])
         return self._modules[self._key(idx)]
 
-    def __setitem__(self, idx: int, module: Module) -> None:
-        self.add_module(self._key(idx), module)
-
-    def __delitem__(self, idx: int | slice) -> None:
-        items = list(self._modules.values())
-        del items[idx]
-        for key in list(self._modules):
-            delattr(self, key)
-        for i, module in enumerate(items):
-            self.add_module(str(i), module)
-
-    def __len__(self) -> int:
-        return len(self._modules)
-
-    def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
-
     def __iadd__(self, modules: Iterable[Module]) -> ModuleList:
         return self.extend(modules)
-
-    def append(self, module: Module) -> ModuleList:
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules: Iterable[Module]) -> ModuleList:
-        for module in modules:
-            self.append(module)
-        return self
-
-    def insert(self, index: int, module: Module) -> None:
-        items = list(self._modules.values())
-        items.insert(index, module)
-        for key in list(self._modules):
-            delattr(self, key)
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleList is a container, not a layer: iterate over it in your forward()")

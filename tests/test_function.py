@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from custom_functions import MulAdd, Softplus
 
 import autograd
 from autograd import Function
@@ -9,20 +10,6 @@ from autograd import Function
 
 def t64(a, requires_grad=True):
     return autograd.tensor(np.asarray(a, dtype=np.float64), requires_grad=requires_grad)
-
-
-class Softplus(Function):
-    """log(1 + e^x) without overflow; d softplus = sigmoid, written with Tensor ops (differentiable again)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return autograd.tensor(np.logaddexp(0, x.data))
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * x.sigmoid()
 
 
 class SinNumpy(Function):
@@ -37,20 +24,6 @@ class SinNumpy(Function):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         return g.data * np.cos(x.data)
-
-
-class MulAdd(Function):
-    """Two outputs: (x * y, x + y)."""
-
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
-        return x * y, x + y
-
-    @staticmethod
-    def backward(ctx, g_prod, g_sum):
-        x, y = ctx.saved_tensors
-        return g_prod * y + g_sum, g_prod * x + g_sum
 
 
 class Scale(Function):

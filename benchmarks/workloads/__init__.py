@@ -145,6 +145,38 @@ def grads_of(named_parameters: object, loss: object) -> dict[str, np.ndarray]:
     return out
 
 
+def training_case(model: object, opt: object, loss_of: Callable[[], object]) -> Case:
+    """The Case of a framework with autograd (glassgrad, PyTorch): zero_grad, loss, backward, optimiser step."""
+    def forward_backward() -> object:
+        opt.zero_grad()
+        loss = loss_of()
+        loss.backward()
+        return loss
+
+    def step() -> None:
+        forward_backward()
+        opt.step()
+
+    return Case(step, lambda: grads_of(model.named_parameters(), forward_backward()))
+
+
+def numpy_sgd_case(forward_backward: Callable[[], tuple], params: dict[str, np.ndarray], lr: float) -> Case:
+    """The Case of a hand-written floor: `forward_backward()` returns (loss, gradients in the order of
+    `params`), and the step updates the parameter arrays in place with plain SGD."""
+    arrays = list(params.values())
+
+    def step() -> None:
+        _, grads = forward_backward()
+        for p, g in zip(arrays, grads):
+            p -= lr * g
+
+    def gradients() -> dict[str, np.ndarray]:
+        loss, grads = forward_backward()
+        return {"loss": np.asarray(loss), **dict(zip(params, grads))}
+
+    return Case(step, gradients)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Checking that engines compute the same thing
 # ---------------------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Case, grads_of, linear_params, load_parameters
+from . import Case, linear_params, load_parameters, numpy_sgd_case, training_case
 
 LR = 0.01
 
@@ -32,17 +32,7 @@ def build_glassgrad(variant: str, small: bool = False) -> Case:
     opt = nn.optim.SGD(model.parameters(), lr=LR)
     x, y = autograd.from_numpy(x_data), autograd.from_numpy(labels)
 
-    def forward_backward() -> object:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        return loss
-
-    def step() -> None:
-        forward_backward()
-        opt.step()
-
-    return Case(step, lambda: grads_of(model.named_parameters(), forward_backward()))
+    return training_case(model, opt, lambda: F.cross_entropy(model(x), y))
 
 
 def build_torch(variant: str, small: bool = False) -> Case:
@@ -57,17 +47,7 @@ def build_torch(variant: str, small: bool = False) -> Case:
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     x, y = torch.from_numpy(x_data), torch.from_numpy(labels)
 
-    def forward_backward() -> object:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        return loss
-
-    def step() -> None:
-        forward_backward()
-        opt.step()
-
-    return Case(step, lambda: grads_of(model.named_parameters(), forward_backward()))
+    return training_case(model, opt, lambda: F.cross_entropy(model(x), y))
 
 
 def build_numpy(variant: str, small: bool = False) -> Case:
@@ -100,16 +80,7 @@ def build_numpy(variant: str, small: bool = False) -> Case:
         grads = [d1.T @ x, d1.sum(0), d2.T @ h1, d2.sum(0), dz.T @ h2, dz.sum(0)]
         return loss, grads
 
-    def step() -> None:
-        _, grads = forward_backward()
-        for p, g in zip((w1, b1, w2, b2, w3, b3), grads):
-            p -= LR * g
-
-    def gradients() -> dict[str, np.ndarray]:
-        loss, grads = forward_backward()
-        return {"loss": np.asarray(loss), **dict(zip(params, grads))}
-
-    return Case(step, gradients)
+    return numpy_sgd_case(forward_backward, params, LR)
 
 
 BUILDERS = {"glassgrad": build_glassgrad, "numpy": build_numpy, "torch": build_torch}

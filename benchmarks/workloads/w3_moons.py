@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Case, grads_of, linear_params, load_parameters, two_moons
+from . import Case, linear_params, load_parameters, numpy_sgd_case, training_case, two_moons
 
 LR = 0.05
 
@@ -41,17 +41,7 @@ def _tensor_engine_case(framework: str, small: bool) -> Case:
     opt = optim.SGD(model.parameters(), lr=LR)
     x, y = as_tensor(x_data), as_tensor(y_data)
 
-    def forward_backward() -> object:
-        opt.zero_grad()
-        loss = F.binary_cross_entropy_with_logits(model(x), y)
-        loss.backward()
-        return loss
-
-    def step() -> None:
-        forward_backward()
-        opt.step()
-
-    return Case(step, lambda: grads_of(model.named_parameters(), forward_backward()))
+    return training_case(model, opt, lambda: F.binary_cross_entropy_with_logits(model(x), y))
 
 
 def build_glassgrad(variant: str, small: bool = False) -> Case:
@@ -79,16 +69,7 @@ def build_numpy(variant: str, small: bool = False) -> Case:
         d1 = (d2 @ w2) * (1 - a1 * a1)
         return loss, [d1.T @ x, d1.sum(0), d2.T @ a1, d2.sum(0), dz.T @ a2, dz.sum(0)]
 
-    def step() -> None:
-        _, grads = forward_backward()
-        for p, g in zip((w1, b1, w2, b2, w3, b3), grads):
-            p -= LR * g
-
-    def gradients() -> dict[str, np.ndarray]:
-        loss, grads = forward_backward()
-        return {"loss": np.asarray(loss), **dict(zip(params, grads))}
-
-    return Case(step, gradients)
+    return numpy_sgd_case(forward_backward, params, LR)
 
 
 BUILDERS = {"glassgrad": build_glassgrad, "numpy": build_numpy, "torch": build_torch}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Case, grads_of, linear_params, load_parameters
+from . import Case, linear_params, load_parameters, numpy_sgd_case, training_case
 
 LR = 0.01
 NAMES = ("0", "3", "7")  # nn.Sequential positions of the two convolutions and the linear layer
@@ -52,17 +52,7 @@ def _tensor_engine_case(framework: str, small: bool) -> Case:
     opt = optim.SGD(model.parameters(), lr=LR)
     x, y = as_tensor(x_data), as_tensor(labels)
 
-    def forward_backward() -> object:
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        return loss
-
-    def step() -> None:
-        forward_backward()
-        opt.step()
-
-    return Case(step, lambda: grads_of(model.named_parameters(), forward_backward()))
+    return training_case(model, opt, lambda: F.cross_entropy(model(x), y))
 
 
 def build_glassgrad(variant: str, small: bool = False) -> Case:
@@ -153,16 +143,7 @@ def build_numpy(variant: str, small: bool = False) -> Case:
                  dz.T @ flat, dz.sum(0)]
         return loss, grads
 
-    def step() -> None:
-        _, grads = forward_backward()
-        for p, g in zip((k1, b1, k2, b2, w3, b3), grads):
-            p -= LR * g
-
-    def gradients() -> dict[str, np.ndarray]:
-        loss, grads = forward_backward()
-        return {"loss": np.asarray(loss), **dict(zip(params, grads))}
-
-    return Case(step, gradients)
+    return numpy_sgd_case(forward_backward, params, LR)
 
 
 BUILDERS = {"glassgrad": build_glassgrad, "numpy": build_numpy, "torch": build_torch}
