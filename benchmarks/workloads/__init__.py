@@ -23,6 +23,7 @@ import importlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -143,6 +144,29 @@ def grads_of(named_parameters: object, loss: object) -> dict[str, np.ndarray]:
     for name, p in named_parameters:
         out[name] = np.array(p.grad.numpy() if hasattr(p.grad, "numpy") else p.grad, copy=True)
     return out
+
+
+@dataclass(frozen=True)
+class Framework:
+    """What user code needs from glassgrad or PyTorch: the same model code then runs on either."""
+
+    nn: Any
+    F: Any            # the functional module
+    optim: Any
+    as_tensor: Callable[[np.ndarray], Any]
+    float64: Any
+
+
+def framework(name: str) -> Framework:
+    if name == "torch":
+        import torch
+        import torch.nn.functional as torch_functional
+        from torch import nn as torch_nn
+        return Framework(torch_nn, torch_functional, torch.optim, torch.from_numpy, torch.float64)
+    import autograd
+    import nn
+    from nn import functional
+    return Framework(nn, functional, nn.optim, autograd.from_numpy, autograd.float64)
 
 
 def training_case(model: object, opt: object, loss_of: Callable[[], object]) -> Case:

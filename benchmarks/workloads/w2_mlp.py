@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Case, linear_params, load_parameters, numpy_sgd_case, training_case
+from . import Case, framework, linear_params, load_parameters, numpy_sgd_case, training_case
 
 LR = 0.01
 
@@ -20,34 +20,24 @@ def data(small: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     return x, labels, linear_params(rng, sizes, np.float32)
 
 
-def build_glassgrad(variant: str, small: bool = False) -> Case:
-    import autograd
-    import nn
-    import nn.functional as F
-
+def _tensor_engine_case(name: str, small: bool) -> Case:
+    fw = framework(name)
     x_data, labels, params = data(small)
     sizes = [params[f"{i}.weight"].shape[::-1] for i in (0, 2, 4)]
+    nn = fw.nn
     model = nn.Sequential(nn.Linear(*sizes[0]), nn.ReLU(), nn.Linear(*sizes[1]), nn.ReLU(), nn.Linear(*sizes[2]))
-    load_parameters(model.named_parameters(), params, "glassgrad")
-    opt = nn.optim.SGD(model.parameters(), lr=LR)
-    x, y = autograd.from_numpy(x_data), autograd.from_numpy(labels)
+    load_parameters(model.named_parameters(), params, name)
+    opt = fw.optim.SGD(model.parameters(), lr=LR)
+    x, y = fw.as_tensor(x_data), fw.as_tensor(labels)
+    return training_case(model, opt, lambda: fw.F.cross_entropy(model(x), y))
 
-    return training_case(model, opt, lambda: F.cross_entropy(model(x), y))
+
+def build_glassgrad(variant: str, small: bool = False) -> Case:
+    return _tensor_engine_case("glassgrad", small)
 
 
 def build_torch(variant: str, small: bool = False) -> Case:
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    x_data, labels, params = data(small)
-    sizes = [params[f"{i}.weight"].shape[::-1] for i in (0, 2, 4)]
-    model = nn.Sequential(nn.Linear(*sizes[0]), nn.ReLU(), nn.Linear(*sizes[1]), nn.ReLU(), nn.Linear(*sizes[2]))
-    load_parameters(model.named_parameters(), params, "torch")
-    opt = torch.optim.SGD(model.parameters(), lr=LR)
-    x, y = torch.from_numpy(x_data), torch.from_numpy(labels)
-
-    return training_case(model, opt, lambda: F.cross_entropy(model(x), y))
+    return _tensor_engine_case("torch", small)
 
 
 def build_numpy(variant: str, small: bool = False) -> Case:

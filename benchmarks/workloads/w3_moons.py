@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Case, linear_params, load_parameters, numpy_sgd_case, training_case, two_moons
+from . import Case, framework, linear_params, load_parameters, numpy_sgd_case, training_case, two_moons
 
 LR = 0.05
 
@@ -18,30 +18,16 @@ def data(small: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     return x, y, linear_params(rng, (2, 16, 16, 1), np.float64)
 
 
-def _model(framework: str) -> tuple:
-    if framework == "torch":
-        import torch
-        import torch.nn.functional as F
-        from torch import nn
-        dtype, optim, as_tensor = torch.float64, torch.optim, torch.from_numpy
-    else:
-        import autograd
-        import nn
-        import nn.functional as F
-        dtype, optim, as_tensor = autograd.float64, nn.optim, autograd.from_numpy
+def _tensor_engine_case(name: str, small: bool) -> Case:
+    fw = framework(name)
+    nn, dtype = fw.nn, fw.float64
+    x_data, y_data, params = data(small)
     model = nn.Sequential(nn.Linear(2, 16, dtype=dtype), nn.Tanh(), nn.Linear(16, 16, dtype=dtype), nn.Tanh(),
                           nn.Linear(16, 1, dtype=dtype))
-    return model, optim, F, as_tensor
-
-
-def _tensor_engine_case(framework: str, small: bool) -> Case:
-    x_data, y_data, params = data(small)
-    model, optim, F, as_tensor = _model(framework)
-    load_parameters(model.named_parameters(), params, framework)
-    opt = optim.SGD(model.parameters(), lr=LR)
-    x, y = as_tensor(x_data), as_tensor(y_data)
-
-    return training_case(model, opt, lambda: F.binary_cross_entropy_with_logits(model(x), y))
+    load_parameters(model.named_parameters(), params, name)
+    opt = fw.optim.SGD(model.parameters(), lr=LR)
+    x, y = fw.as_tensor(x_data), fw.as_tensor(y_data)
+    return training_case(model, opt, lambda: fw.F.binary_cross_entropy_with_logits(model(x), y))
 
 
 def build_glassgrad(variant: str, small: bool = False) -> Case:
