@@ -749,6 +749,8 @@ def _nll(logp: Tensor, idx: np.ndarray, weight: Any, ignore_index: int, reductio
     classes_axis = np.arange(classes)[expand]
     chosen = np.expand_dims(safe, class_dim) == classes_axis
     picked = autograd.where(chosen, logp, 0.0).sum(dim=class_dim)
+    if weight is None and reduction in ("mean", "sum") and valid.all():  # the common case: fewer nodes
+        return -(picked.mean() if reduction == "mean" else picked.sum())
     w = np.asarray(weight._data if isinstance(weight, Tensor) else weight, dtype=logp.dtype) \
         if weight is not None else None
     sample_weight = (w[safe] if w is not None else np.ones(idx.shape, dtype=logp.dtype)) * valid
