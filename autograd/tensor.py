@@ -590,8 +590,8 @@ class Tensor:
         return "leaf" if self.grad_fn is None else self.grad_fn.name()
 
     # --- in-place operations ----------------------------------------------------------------------------------
-    def _inplace(self, op_name: str, compute: Callable[[Tensor], Tensor], write: Callable[[np.ndarray], None]
-                 ) -> Tensor:
+    def _inplace(self, op_name: str, compute: Callable[[Tensor], Tensor | None],
+                 write: Callable[[np.ndarray], None]) -> Tensor:
         """Apply an in-place update. Outside the graph the array is written in place (views see it, and the
         write is remembered so a backward that saved this array fails loudly). Inside the graph the result is
         computed out of place and this tensor object takes it over, so saved values stay intact."""
@@ -599,11 +599,11 @@ class Tensor:
             raise RuntimeError(f"{op_name}: a leaf tensor that requires grad (shape {self.shape}) cannot be "
                                "modified in place, because its gradient is being recorded; do it under "
                                "autograd.no_grad(), or on a copy (t.clone())")
-        result = compute(self) if _grad_enabled else None
-        if result is not None and result.grad_fn is not None:
+        result = compute(self) if _grad_enabled else None  # None: nothing here requires grad
+        if result is not None:
             if result.dtype != self.dtype:
                 result = result.astype(self.dtype)
-            self._data, self.grad_fn, self.requires_grad = result._data, result.grad_fn, True
+            self._data, self.grad_fn, self.requires_grad = result._data, result.grad_fn, result.requires_grad
             return self
         data = self._data
         if data.__class__ is np.ndarray and data.ndim > 0:
@@ -672,16 +672,13 @@ class Tensor:
         def compute(t: Tensor) -> Tensor | None:
             if isinstance(src, Tensor) and src.requires_grad:
                 return _F.broadcast_to(src.astype(t.dtype), t.shape) + 0  # +0: a fresh, writable result
+            if t.requires_grad:  # a graph tensor overwritten by a constant leaves the graph
+                return Tensor._wrap(np.array(np.broadcast_to(np.asarray(src_data, t.dtype), t.shape))[()])
             return None
 
         def write(arr: np.ndarray) -> None:
             arr[...] = src_data
 
-        if self.grad_fn is not None and _grad_enabled and not (isinstance(src, Tensor) and src.requires_grad):
-            # overwriting a graph tensor with a constant cuts it from the graph (its old value no longer matters)
-            self._data, self.grad_fn, self.requires_grad = np.array(np.broadcast_to(
-                np.asarray(src_data, dtype=self.dtype), self.shape))[()], None, False
-            return self
         return self._inplace("copy_", compute, write)
 
     def fill_(self, value: Any) -> Tensor:

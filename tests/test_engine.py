@@ -496,3 +496,13 @@ def test_max_pool_sends_a_tie_to_the_first_maximum_as_pytorch_does():
     x.grad = None  # overlapping windows: an element that is the first maximum of two windows gets both
     ops.max_pool(x, kernel_size=(3,), stride=(1,), dilation=(1,)).sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [[0.0, 2.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]])  # as torch
+
+
+def test_overwriting_a_graph_tensor_with_a_constant_takes_it_out_of_the_graph():
+    x = leaf([1.0, 2.0])
+    y = x * 2
+    z = y * 3
+    y.copy_([5.0, 6.0])
+    assert not y.requires_grad and y.tolist() == [5.0, 6.0]
+    z.sum().backward()  # z was computed from the old y: its gradient is unaffected
+    np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
