@@ -400,6 +400,11 @@ def is_basic_index(index: tuple) -> bool:
     return all(i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer)) for i in index)
 
 
+def selects_once(index: tuple) -> bool:
+    """No element can be selected twice: a basic index, or boolean masks only (integer arrays may repeat)."""
+    return is_basic_index(index) or all(isinstance(i, np.ndarray) and i.dtype == bool for i in index)
+
+
 @primitive(symbol="[]", reads_inputs=False)
 def getitem(x, index):
     return x[index]
@@ -410,7 +415,7 @@ getitem.defvjp(lambda g, out, x, index: either(index_add, g, shape=x.shape, inde
 def index_add(g, shape, index):
     """zeros(shape) with g added at `index`; repeated integer indices add up (the adjoint of getitem)."""
     out = np.zeros(shape, dtype=g.dtype)
-    if is_basic_index(index) or all(isinstance(i, np.ndarray) and i.dtype == bool for i in index):
+    if selects_once(index):
         out[index] = g
     else:
         np.add.at(out, index, g)
@@ -428,7 +433,7 @@ def index_put(x, value, index):
 
 def _index_put_vjp_value(g, out, x, value, index):
     picked = g[index]
-    if is_basic_index(index) or all(isinstance(i, np.ndarray) and i.dtype == bool for i in index):
+    if selects_once(index):
         return picked
     # A repeated index is written several times and only the last write lands: only it gets the gradient.
     shape = np.shape(picked)

@@ -585,10 +585,6 @@ class Tensor:
         hooks.insert(sum(not isinstance(h, _RetainGrad) for h in hooks), hook)
         return _HookHandle(hooks, hook)
 
-    @property
-    def _version_source(self) -> str:  # pragma: no cover - debugging aid
-        return "leaf" if self.grad_fn is None else self.grad_fn.name()
-
     # --- in-place operations ----------------------------------------------------------------------------------
     def _inplace(self, op_name: str, compute: Callable[[Tensor], Tensor | None],
                  write: Callable[[np.ndarray], None]) -> Tensor:
