@@ -201,8 +201,9 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
     finally:
         core._grad_enabled = prev_mode
     for leaf, g in grads.items():  # after the walk only leaves are left in `grads`
-        if leaf._hooks is not None and run_hooks:
-            g = _run_hooks(leaf._hooks, g, create_graph)
+        hooks = getattr(leaf, "_hooks", None) if run_hooks else None  # unset unless register_hook was called
+        if hooks:
+            g = _run_hooks(hooks, g, create_graph)
         reached[leaf] = g if create_graph else _owned(g, handed)
     return reached
 
@@ -307,7 +308,7 @@ def _as_graph_tensors(node: Node) -> tuple[Any, tuple]:
     (create_graph=True). Inputs that did not require grad stay plain values."""
     args = []
     for edge, value in zip(node.edges, node.args):
-        if edge is None:
+        if edge is None or value is None:  # a constant, or an input the VJPs do not read
             args.append(value)
         elif edge.__class__ is Node:
             args.append(Tensor._wrap(value, edge))

@@ -201,8 +201,8 @@ def _make_node(op: Any, edges: tuple, args: tuple) -> Node:
     core._seq += 1
     node.seq = core._seq
     node.hooks = None
-    node.where = core.user_location() if core._track_locations else None
-    node.label = None
+    if core._track_locations:
+        node.where = core.user_location()
     return node
 
 

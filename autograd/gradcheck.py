@@ -889,7 +889,9 @@ def analytical_jacobian(fn: Callable, inputs: Sequence[Any]) -> list[list[np.nda
 # ---------------------------------------------------------------------------------------------------------------
 class record_locations:
     """Context manager: every operation recorded inside remembers the line of your code that ran it, so that
-    `check_graph` (and errors in backward) can say where a node was created. Cheaper than detect_anomaly()."""
+    `check_graph` (and errors in backward) can say where a node was created. Cheaper than detect_anomaly().
+    It also makes every node keep its inputs, even those whose VJPs read only the output (tanh, relu, ...),
+    so that `check_graph` can re-run each of them."""
 
     def __enter__(self) -> record_locations:
         self._prev = core._track_locations
@@ -913,12 +915,24 @@ def _graph_nodes(roots: Sequence[Tensor]) -> list[Node]:
     return sorted(seen.values(), key=lambda n: n.seq)
 
 
-def _node_function(node: Node) -> tuple[Callable, list[Any]]:
+def _input_value(edge: Any) -> Any:
+    """The value of an input its consumer did not keep (tanh, relu, ... need only their output): a leaf's data,
+    or the output its producer saved; None when neither is at hand."""
+    if isinstance(edge, Tensor):
+        return edge._data
+    return None if edge is None or edge.args is None else edge.out
+
+
+def _node_function(node: Node) -> tuple[Callable, list[Any]] | None:
     """The node's operation as a function of its differentiable inputs, and those inputs (fresh leaves holding
-    the values the node saw; the other arguments are bound as they were)."""
+    the values the node saw; the other arguments are bound as they were). None if an input was not kept."""
     op = node.op
     inputs: list[Any] = []
     for edge, value in zip(node.edges, node.args):
+        if value is None and edge is not None:
+            value = _input_value(edge)
+            if value is None:
+                return None
         is_float = isinstance(value, (np.ndarray, np.generic)) and np.asarray(value).dtype.kind == "f"
         if edge is not None:
             t = Tensor._wrap(np.array(value, dtype=np.float64)[()])
@@ -968,12 +982,17 @@ def check_graph(*outputs: Tensor, eps: float = 1e-6, atol: float = 1e-5, rtol: f
         raise ValueError("check_graph: the outputs were not computed from tensors that require grad: there is no "
                          "graph to check")
     failures: list[NodeFailure] = []
+    unchecked: list[Node] = []
     kink_notes = 0
     for position, node in enumerate(nodes):
         if node.args is None:
             raise RuntimeError(f"check_graph: the graph was freed by backward() (at '{node.op.name}'); call "
                                "check_graph before backward(), or pass retain_graph=True to backward()")
-        fn, inputs = _node_function(node)
+        function = _node_function(node)
+        if function is None:
+            unchecked.append(node)
+            continue
+        fn, inputs = function
         names = ([f"input {i}" for i in range(len(inputs))], [f"x{i}" for i in range(len(inputs))])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", GradcheckWarning)
@@ -982,6 +1001,12 @@ def check_graph(*outputs: Tensor, eps: float = 1e-6, atol: float = 1e-5, rtol: f
         kink_notes += len(report.kinks)
         if not report.passed:
             failures.append(NodeFailure(node, position, report))
+    if unchecked:
+        ops = ", ".join(dict.fromkeys(f"'{n.op.name}'" for n in unchecked))
+        warnings.warn(GradcheckWarning(
+            f"check_graph: {len(unchecked)} of {len(nodes)} operations were not checked ({ops}): their VJPs read "
+            "only their output, so they did not keep their inputs. Build the graph inside "
+            "autograd.record_locations() to keep every input and check them too."), stacklevel=2)
     if not failures:
         return True
     message = _graph_message(failures, len(nodes))

@@ -29,6 +29,7 @@ TensorLike = Union["Tensor", np.ndarray, np.generic, float, int, bool, Sequence]
 _grad_enabled = True
 _anomaly_mode = False  # set by autograd.detect_anomaly(): check values, remember where each op ran
 _track_locations = False  # remember the user's line for every recorded node (anomaly mode and check_graph)
+DROP_INPUTS_FROM = 1024  # bytes: see Primitive, on ops whose VJPs need only their output
 _seq = 0  # creation counter: a node is always created after its inputs, so descending seq is a topological order
 
 # In-place bookkeeping. Instead of a version counter per tensor (a tuple to build on every op), each in-place
@@ -131,16 +132,36 @@ class Node:
 
     op      the Primitive (or custom Function) that ran
     edges   per input: the input's Node, the input itself if it is a leaf that requires grad, or None
-    args    the forward arguments as arrays/scalars (what the VJPs read); None once the graph is freed
+    args    the forward arguments as arrays/scalars (what the VJPs read; None in the place of each one when
+            the VJPs need only the output); None once the graph is freed
     out     the forward output, kept only when the VJP needs it (exp, tanh, ...)
     params  keyword arguments of the forward (dim, shape, index, ...) or None
     seq     creation counter, orders the backward walk
     hooks   gradient hooks registered on the output tensor (register_hook / retain_grad), or None
-    where   (file, line, source) of the user's code, recorded in anomaly mode
-    label   the output tensor's label, if the user gave it one (for drawing)
+    where   (file, line, source) of the user's code, recorded in anomaly mode, or None
+    label   the output tensor's label, if the user gave it one (for drawing), or None
+
+    `where` and `label` are seldom set, so their slots are left empty until they are (a node is created for
+    every operation, and every store counts there); reading an empty one gives None.
     """
 
-    __slots__ = ("op", "edges", "args", "out", "params", "seq", "hooks", "where", "label", "__weakref__")
+    __slots__ = ("op", "edges", "args", "out", "params", "seq", "hooks", "_where", "_label", "__weakref__")
+
+    @property
+    def where(self) -> tuple[str, int, str] | None:
+        return getattr(self, "_where", None)
+
+    @where.setter
+    def where(self, value: tuple[str, int, str] | None) -> None:
+        self._where = value
+
+    @property
+    def label(self) -> str | None:
+        return getattr(self, "_label", None)
+
+    @label.setter
+    def label(self, value: str | None) -> None:
+        self._label = value
 
     def name(self) -> str:
         return self.op.backward_name
@@ -165,10 +186,17 @@ class Primitive:
     broadcasts      the op broadcasts its inputs; the engine sums each gradient back to its input's shape
     saves_output    the VJPs read the output (keep it alive; check it for in-place writes)
     reads_inputs    the VJPs read input values, not just shapes (check them for in-place writes)
+
+    An op whose VJPs read nothing but its output (tanh, exp, relu: saves_output, not reads_inputs, no
+    broadcasting) has `needs_inputs` False, and its node does not keep an input array of DROP_INPUTS_FROM bytes
+    or more (it stores None instead). So a layer's pre-activation is freed as soon as the activation is
+    computed, as in PyTorch, instead of living until backward. Smaller inputs are kept: they cost less than the
+    node itself, and drawings of small graphs show their values. (Inside `record_locations()` or
+    `detect_anomaly()` every input is kept, so that `check_graph` can re-run every node.)
     """
 
     __slots__ = ("name", "symbol", "forward", "vjps", "vjp_argnum", "broadcasts", "saves_output",
-                 "reads_inputs", "backward_name", "explain", "doc")
+                 "reads_inputs", "needs_inputs", "backward_name", "explain", "doc")
     joint_vjp = None  # custom Functions compute all input gradients in one call instead
 
     def __init__(self, forward: Callable, name: str | None = None, symbol: str | None = None,
@@ -179,6 +207,7 @@ class Primitive:
         self.broadcasts = broadcasts
         self.saves_output = saves_output
         self.reads_inputs = reads_inputs
+        self.needs_inputs = reads_inputs or broadcasts or not saves_output  # for values or shapes
         self.vjps: tuple[Callable, ...] | None = None
         self.vjp_argnum: Callable | None = None
         self.backward_name = "".join(p.capitalize() for p in self.name.split("_")) + "Backward"
@@ -275,23 +304,25 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
     global _seq
     if _anomaly_mode:
         _check_forward(op, args, out)
-    result = _new(Tensor)
+    result = _new(Tensor)  # its rarely used slots (_hooks, _label) stay unset: every store counts here
     result._data = out
     result.grad = None
-    result._hooks = None
-    result._label = None
     if edges is not None and _grad_enabled:
         node = _new(Node)
         node.op = op
         node.edges = edges
-        node.args = args
+        if (op.needs_inputs or _track_locations or args[0].__class__ is not np.ndarray
+                or args[0].nbytes < DROP_INPUTS_FROM):
+            node.args = args
+        else:  # the VJPs read only the output: let a large input go now (see Primitive)
+            node.args = (None,) * len(args)
         node.out = out if op.saves_output else None
         node.params = params
         _seq += 1
         node.seq = _seq
         node.hooks = None
-        node.where = user_location() if _track_locations else None
-        node.label = None
+        if _track_locations:
+            node.where = user_location()
         result.grad_fn = node
         result.requires_grad = True
     else:
@@ -399,8 +430,6 @@ class Tensor:
         t.grad_fn = grad_fn
         t.requires_grad = grad_fn is not None
         t.grad = None
-        t._hooks = None
-        t._label = None
         return t
 
     # --- attributes -------------------------------------------------------------------------------------------
@@ -419,7 +448,7 @@ class Tensor:
     @property
     def label(self) -> str | None:
         """A name for drawings (autograd.viz); a non-leaf's label is kept on its graph node."""
-        return self._label
+        return getattr(self, "_label", None)  # unset on tensors made by operations (see _result)
 
     @label.setter
     def label(self, value: str | None) -> None:
@@ -575,9 +604,9 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("register_hook: cannot register a hook on a tensor that does not require grad")
         if self.grad_fn is None:
-            if self._hooks is None:
-                self._hooks = []
-            hooks = self._hooks
+            hooks = getattr(self, "_hooks", None)
+            if hooks is None:
+                hooks = self._hooks = []
         else:
             if self.grad_fn.hooks is None:
                 self.grad_fn.hooks = []

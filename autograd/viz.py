@@ -253,7 +253,7 @@ class _Drawing:
                 value = self._leaf(edge)
             else:
                 value = self._node_value(edge, retained)
-                if value.data is _FREED and arg is not _FREED:
+                if value.data is _FREED and arg is not _FREED and arg is not None:
                     value.data = arg  # an input's value is what its consumer saved
             inputs.append(value.id)
         op_id = self.op_ids[node] = self._new_id("op")

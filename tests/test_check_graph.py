@@ -1,11 +1,13 @@
 """check_graph: re-check every node of an existing graph numerically and pin a wrong VJP to its operation."""
 
+import warnings
+
 import numpy as np
 import pytest
 from custom_functions import MulAdd
 
 import autograd
-from autograd import Function, GradcheckError, check_graph, ops, record_locations
+from autograd import Function, GradcheckError, GradcheckWarning, check_graph, ops, record_locations
 
 RNG = np.random.default_rng(0)
 W1 = autograd.tensor(RNG.standard_normal((20, 32)) * 0.3, requires_grad=True)
@@ -23,8 +25,24 @@ def mlp_loss(activation=autograd.tanh):
 
 
 def test_a_correct_model_graph_passes():
-    assert check_graph(mlp_loss())
-    assert check_graph(mlp_loss(autograd.sigmoid), fast_mode=False)
+    with record_locations():  # keeps every input, so that every node is re-checked
+        loss, loss_sigmoid = mlp_loss(), mlp_loss(autograd.sigmoid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left unchecked
+        assert check_graph(loss)
+        assert check_graph(loss_sigmoid, fast_mode=False)
+
+
+def test_nodes_that_did_not_keep_their_input_are_named_as_unchecked():
+    # tanh and log_softmax need only their output: outside record_locations() their large inputs are not kept
+    with pytest.warns(GradcheckWarning, match=r"2 of 10 operations were not checked \('tanh', 'log_softmax'\)"
+                                              r".*record_locations"):
+        assert check_graph(mlp_loss())
+    # an input that is a leaf, or the saved output of its producer, is still at hand: nothing is skipped
+    x = autograd.tensor(RNG.standard_normal((16, 32)), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_graph(x.exp().tanh().sum())
 
 
 def test_a_wrong_vjp_is_reported_at_its_node_with_its_line(monkeypatch):
