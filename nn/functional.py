@@ -597,24 +597,70 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
 
 
-def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of `weight` picked by integer indices: out[..., :] = weight[input[...], :]. The gradient adds up
-    in the rows that were picked (several times for a repeated index); the `padding_idx` row gets none."""
+    in the rows that were picked (several times for a repeated index); the `padding_idx` row gets none.
+
+    `max_norm`: before the lookup, every row that is looked up and whose `norm_type`-norm exceeds max_norm is
+    rescaled *in place in weight* (outside the graph) by `max_norm / (norm + 1e-7)`, as PyTorch does; weight
+    must then not be needed by a backward pass recorded earlier. `scale_grad_by_freq`: each row's gradient is
+    divided by how often its index occurs in `input`. `sparse=True` (sparse gradients) is not supported.
+
+        >>> import autograd
+        >>> w = autograd.tensor([[3.0, 4.0], [0.3, 0.4]])
+        >>> embedding(autograd.tensor([0]), w, max_norm=1.0).tolist(), w[0].tolist()  # row 0 had norm 5
+        ([[0.6000000238418579, 0.800000011920929]], [0.6000000238418579, 0.800000011920929])
+    """
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True (sparse gradients) is not supported; gradients are "
+                                  "always dense, use sparse=False")
     idx = np.asarray(input._data if isinstance(input, Tensor) else input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     num = weight.shape[0]
     if idx.size and (idx.min() < 0 or idx.max() >= num):
         bad = idx[(idx < 0) | (idx >= num)].flat[0]
         raise IndexError(f"embedding: index {bad} is out of range for an embedding with {num} rows "
                          f"(expected 0 <= index < {num})")
+    if padding_idx is not None and not -num <= padding_idx < num:
+        raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({num})")
+    if max_norm is not None:
+        _embedding_renorm_(weight, idx, max_norm, norm_type)
     out = weight[idx]
+    if scale_grad_by_freq and idx.size:
+        _, where, counts = np.unique(idx, return_inverse=True, return_counts=True)
+        if counts.max() > 1:
+            # same values, gradient divided by the index's frequency: out + (out - out) / count, the difference
+            # being exactly zero but carrying the scaled gradient
+            scale = (1.0 / counts)[where].reshape(*idx.shape, 1).astype(out.dtype)
+            fixed = out.detach()
+            out = fixed + (out - fixed) * scale
     if padding_idx is not None:
         padding_idx = padding_idx % num
         mask = (idx == padding_idx)[..., None]
         if mask.any():
             out = autograd.where(mask, out.detach(), out)  # same values, no gradient to the padding row
     return out
+
+
+def _embedding_renorm_(weight: Tensor, idx: np.ndarray, max_norm: float, norm_type: float) -> None:
+    """Rescale in place (no gradient) the rows of weight picked by idx whose norm exceeds max_norm."""
+    if not max_norm >= 0:
+        raise ValueError(f"embedding: max_norm must be a non-negative number, got {max_norm}")
+    rows = np.unique(idx)
+    if not rows.size:
+        return
+    values = weight._data[rows]
+    norms = np.linalg.norm(values, ord=norm_type, axis=1).astype(np.float64)
+    over = norms > max_norm
+    if over.any():
+        rows, values, norms = rows[over], values[over], norms[over]
+        scale = (max_norm / (norms + 1e-7)).astype(weight.dtype)[:, None]
+        with autograd.no_grad():
+            weight[rows] = values * scale
 
 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:

@@ -401,3 +401,38 @@ def test_max_unpool_errors():
     with pytest.raises(ValueError, match="kernel_size must be positive"):
         nn.MaxUnpool2d(0)
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# Embedding: max_norm, scale_grad_by_freq
+# ---------------------------------------------------------------------------------------------------------------
+def test_embedding_max_norm_renormalises_the_rows_looked_up_in_place():
+    w = autograd.tensor([[3.0, 4.0], [0.6, 0.8], [6.0, 8.0]], dtype=np.float64, requires_grad=True)
+    array = w.data
+    out = F.embedding(autograd.tensor([0, 0, 1]), w, max_norm=2.0)
+    scale = 2.0 / (5.0 + 1e-7)
+    np.testing.assert_allclose(out.data, [[3 * scale, 4 * scale]] * 2 + [[0.6, 0.8]], rtol=1e-15)
+    np.testing.assert_allclose(w.data, [[3 * scale, 4 * scale], [0.6, 0.8], [6, 8]], rtol=1e-15)  # row 2: not used
+    assert w.data is array and w.grad_fn is None and w.is_leaf  # changed in place, outside the graph
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [[2, 2], [1, 1], [0, 0]])  # the lookup's gradient, no renorm term
+    np.testing.assert_allclose(np.abs(F.embedding([2], w, max_norm=1.0, norm_type=1).data).sum(), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="max_norm must be a non-negative number, got -1"):
+        F.embedding([0], w, max_norm=-1)
+    with pytest.raises(IndexError, match="index 3 is out of range"):  # checked before anything is renormalised
+        F.embedding([2, 3], w, max_norm=0.1)
+    assert np.linalg.norm(w.data[2], ord=1) == pytest.approx(1.0)
+
+
+def test_embedding_scale_grad_by_freq_and_sparse():
+    w = autograd.tensor(np.arange(8.0).reshape(4, 2), requires_grad=True)
+    out = F.embedding(autograd.tensor([[1, 1, 3], [1, 0, 3]]), w, scale_grad_by_freq=True)
+    np.testing.assert_array_equal(out.data, w.data[[[1, 1, 3], [1, 0, 3]]])
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [[1, 1], [1, 1], [0, 0], [1, 1]])
+    w.grad = None
+    F.embedding(autograd.tensor([[1, 1, 3, 3, 3]]), w, padding_idx=3, scale_grad_by_freq=True).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [[0, 0], [1, 1], [0, 0], [0, 0]])
+    with pytest.raises(NotImplementedError, match="sparse=True"):
+        F.embedding([0], w, sparse=True)
+    with pytest.raises(NotImplementedError, match="sparse=True"):
+        nn.Embedding(3, 2, sparse=True)

@@ -194,6 +194,18 @@ def test_max_pool_indices_and_unpooling_layers():
     assert repr(nn.MaxUnpool1d(2)) == "MaxUnpool1d(kernel_size=(2,), stride=(2,), padding=(0,))"
 
 
+def test_embedding_max_norm_layer():
+    emb = nn.Embedding(4, 2, max_norm=1.0, _weight=nn.Parameter(autograd.tensor([[3.0, 4.0], [0.3, 0.4],
+                                                                                  [0.0, 2.0], [6.0, 8.0]])))
+    out = emb(autograd.tensor([[0, 1], [2, 1]]))
+    np.testing.assert_allclose(np.linalg.norm(out.data, axis=-1), [[1, 0.5], [1, 0.5]], rtol=1e-6)
+    np.testing.assert_allclose(emb.weight.data, [[0.6, 0.8], [0.3, 0.4], [0, 1], [6, 8]], rtol=1e-6)
+    assert repr(emb) == "Embedding(4, 2, max_norm=1.0)"
+    frozen = nn.Embedding.from_pretrained(autograd.tensor([[3.0, 4.0]]), max_norm=2.5, norm_type=1.0)
+    np.testing.assert_allclose(np.abs(frozen(autograd.tensor([0])).data).sum(), 2.5, rtol=1e-6)
+    assert not frozen.weight.requires_grad
+
+
 def test_batchnorm_statistics_and_running_estimates():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 3, 4, 5)) * np.array([1.0, 2.0, 3.0])[:, None, None] + 5

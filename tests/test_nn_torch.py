@@ -520,3 +520,45 @@ def test_max_pool_and_unpool_modules_match_pytorch():
                                   TNN.MaxUnpool1d(2)(expected, expected_indices).numpy())
     assert repr(nn.MaxUnpool1d(2)) == repr(TNN.MaxUnpool1d(2))
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# Embedding: max_norm (in-place renormalisation), scale_grad_by_freq, from_pretrained
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_max_norm_matches_pytorch(norm_type, dtype):
+    weights = (np.random.default_rng(7).standard_normal((6, 4)) * 2).astype(dtype)
+    idx = np.array([[0, 2, 2], [5, 0, 1]])
+    ours = nn.Embedding(6, 4, padding_idx=1, max_norm=1.5, norm_type=norm_type, _weight=nn.Parameter(weights))
+    theirs = TNN.Embedding(6, 4, padding_idx=1, max_norm=1.5, norm_type=norm_type,
+                           _weight=torch.tensor(weights.copy()))
+    out, expected = ours(autograd.tensor(idx)), theirs(torch.tensor(idx))
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-6 if dtype == np.float32 else 1e-12)
+    # the rows looked up were renormalised in the weight itself; rows 3 and 4 were not looked up
+    np.testing.assert_allclose(ours.weight.data, theirs.weight.detach().numpy(),
+                               rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(ours.weight.data[[3, 4]], weights[[3, 4]])
+    assert repr(ours) == repr(theirs)
+    w = np.random.default_rng(8).standard_normal(out.shape)
+    (out * autograd.tensor(w.astype(dtype))).sum().backward()
+    (expected * torch.tensor(w.astype(dtype))).sum().backward()
+    np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-6)
+
+
+def test_embedding_scale_grad_by_freq_and_from_pretrained_match_pytorch():
+    weights = np.random.default_rng(9).standard_normal((5, 3))
+    idx = np.array([[0, 2, 2, 4], [2, 0, 3, 3]])
+    ours = nn.Embedding.from_pretrained(autograd.tensor(weights), freeze=False, padding_idx=3, max_norm=1.0,
+                                        scale_grad_by_freq=True)
+    theirs = TNN.Embedding.from_pretrained(torch.tensor(weights), freeze=False, padding_idx=3, max_norm=1.0,
+                                           scale_grad_by_freq=True)
+    assert repr(ours) == repr(theirs)
+    out, expected = ours(autograd.tensor(idx)), theirs(torch.tensor(idx))
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
+    w = np.random.default_rng(10).standard_normal(out.shape)
+    (out * autograd.tensor(w)).sum().backward()
+    (expected * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-12)
+    frozen = nn.Embedding.from_pretrained(autograd.tensor(weights))
+    assert not frozen.weight.requires_grad and frozen.max_norm is None
+
