@@ -562,3 +562,50 @@ def test_embedding_scale_grad_by_freq_and_from_pretrained_match_pytorch():
     frozen = nn.Embedding.from_pretrained(autograd.tensor(weights))
     assert not frozen.weight.requires_grad and frozen.max_norm is None
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# Forward hooks: the same registrations give the same calls, in the same order, with the same replacements
+# ---------------------------------------------------------------------------------------------------------------
+def test_forward_hooks_follow_pytorch_semantics():
+    def run(lib, linear, x):
+        layer, log = linear(2, 2), []
+
+        def pre_a(module, args):
+            log.append("pre_a")
+            return args[0] * 2  # not a tuple: wrapped into one
+
+        def pre_kw(module, args, kwargs):
+            log.append(("pre_kw", sorted(kwargs)))
+
+        def pre_first(module, args):
+            log.append("pre_first")
+
+        def post(module, args, output):
+            log.append(("post", float(args[0].sum())))
+            return output + 1
+
+        def post_kw(module, args, kwargs, output):
+            log.append(("post_kw", type(kwargs).__name__))
+
+        def post_first(module, args, output):
+            log.append("post_first")
+
+        handles = [layer.register_forward_pre_hook(pre_a), layer.register_forward_pre_hook(pre_kw, with_kwargs=True),
+                   layer.register_forward_pre_hook(pre_first, prepend=True), layer.register_forward_hook(post),
+                   layer.register_forward_hook(post_kw, with_kwargs=True),
+                   layer.register_forward_hook(post_first, prepend=True)]
+        with lib.no_grad():
+            layer.weight.copy_(lib.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=layer.weight.dtype))
+            layer.bias.zero_()
+        out = layer(x)
+        handles[0].remove()
+        with handles[3]:
+            out_again = layer(x)
+        plain = layer(x)
+        return log, out.tolist(), out_again.tolist(), plain.tolist()
+
+    ours = run(autograd, nn.Linear, autograd.tensor([1.0, 2.0]))
+    theirs = run(torch, TNN.Linear, torch.tensor([1.0, 2.0]))
+    assert ours == theirs
+    assert ours[0][:6] == ["pre_first", "pre_a", ("pre_kw", []), "post_first", ("post", 6.0), ("post_kw", "dict")]
+    assert ours[1:] == ([3.0, 5.0], [2.0, 3.0], [1.0, 2.0])
