@@ -28,12 +28,12 @@ import numpy as np
 import autograd
 from autograd import Tensor, ops
 from autograd.creation import default_generator
-from autograd.functions import _tensor
+from autograd.functions import _tensor, index_put
 
 __all__ = [
     # layers
-    "linear", "bilinear", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
-    "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+    "linear", "bilinear", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d",
+    "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "batch_norm", "layer_norm", "dropout", "embedding", "one_hot", "pad",
     # activations
     "relu", "leaky_relu", "elu", "silu", "swish", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
@@ -255,30 +255,183 @@ def _pool_columns(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
 
 
 def _max_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
-              nd: int, op: str) -> Tensor:
+              nd: int, op: str, return_indices: bool = False) -> Any:
     x = _tensor(input)
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
-    x, _, kernel, stride, dilation, _ = _pool_windows(x, kernel_size, stride, padding, dilation, ceil_mode,
-                                                       -np.inf, nd, op)
+    padded, counts, kernel, stride, dilation, widths = _pool_windows(x, kernel_size, stride, padding, dilation,
+                                                                     ceil_mode, -np.inf, nd, op)
+    if return_indices:
+        indices, finite = _max_pool_indices(padded._data, x.shape[2:], counts, kernel, stride, dilation, widths)
+        if finite:
+            # the max_pool primitive sends each window's gradient to its first maximum: the element indexed
+            y = ops.max_pool(padded, kernel_size=kernel, stride=stride, dilation=dilation)
+        else:
+            # a NaN, or a window of -inf only: read the values at the indices, so that the gradient reaches
+            # exactly the element each index names (PyTorch's rule; the primitive would lose it)
+            n, c = x.shape[:2]
+            y = x.reshape(n, c, -1).gather(2, indices.reshape(n, c, -1)).reshape(n, c, *counts)
+        indices = autograd.from_numpy(indices)
+        return (y.squeeze(0), indices.squeeze(0)) if unbatched else (y, indices)
     # the max_pool primitive sends each window's gradient to its first maximum, as PyTorch does; an element
     # that is the maximum of several overlapping windows receives the sum
-    y = ops.max_pool(x, kernel_size=kernel, stride=stride, dilation=dilation)
+    y = ops.max_pool(padded, kernel_size=kernel, stride=stride, dilation=dilation)
     return y.squeeze(0) if unbatched else y
 
 
+def _max_pool_indices(padded: np.ndarray, spatial: tuple, counts: tuple, kernel: tuple, stride: tuple,
+                      dilation: tuple, widths: list) -> tuple[np.ndarray, bool]:
+    """int64 (N, C, *counts): for each window, the flat index into its (unpadded) input plane of the element
+    PyTorch picks: the first maximum in row-major window order, a NaN if there is one (the last), and for a
+    window of -inf only its first element inside the input. Also whether every maximum is finite.
+    Integer results, computed with numpy."""
+    shape = padded.shape[:2] + tuple(counts)
+    windows = ops.window_slices(padded.shape, kernel, stride, dilation)  # one strided view per kernel offset
+    lowest = np.iinfo(padded.dtype).min if padded.dtype.kind in "iu" else -np.inf
+    nans = padded.dtype.kind == "f" and bool(np.isnan(padded).any())
+    if nans:
+        # PyTorch's loop as is: `if (val > maxval || isnan(val))` takes the offset, so the last NaN wins
+        best = np.full(shape, lowest, dtype=padded.dtype)
+        chosen = np.zeros(shape, dtype=np.int64)
+        update = np.empty(shape, dtype=bool)
+        for k, window in enumerate(windows):
+            np.greater(padded[window], best, out=update)
+            update |= np.isnan(padded[window])
+            np.copyto(best, padded[window], where=update)
+            np.copyto(chosen, k, where=update)
+    else:
+        # The same choice without masked writes (slow on random masks): the running maximum, then the first
+        # offset that holds it, as min over offsets of (k where equal, else K), in branch-free integer passes
+        best = padded[windows[0]].copy()
+        for window in windows[1:]:
+            np.maximum(best, padded[window], out=best)
+        total = len(windows)
+        small = np.int16 if total < 2 ** 15 else np.int64
+        chosen = np.full(shape, total, dtype=small)
+        hit = np.empty(shape, dtype=bool)
+        for k, window in enumerate(windows):
+            np.equal(padded[window], best, out=hit)
+            np.minimum(chosen, hit * small(k - total) + small(total), out=chosen)
+    # PyTorch starts each window at its first tap inside the input, with the lowest value: a window where
+    # nothing beats that value (-inf only) keeps that tap, even when the window starts in the padding
+    won = best > lowest
+    if nans:
+        won |= np.isnan(best)
+    everywhere = bool(won.all())
+    # Input coordinates along each axis: window start * stride + offset * dilation - padding; the flat index
+    # sums coordinate * the axis's stride within a plane
+    offsets = np.array(list(np.ndindex(*kernel)), dtype=np.int64).reshape(-1, len(kernel))
+    indices = np.zeros(shape, dtype=np.int64)
+    for i, (count, s, d, (before, _)) in enumerate(zip(counts, stride, dilation, widths)):
+        start = (np.arange(count) * s - before).reshape((-1,) + (1,) * (len(counts) - 1 - i))
+        coordinate = start + np.take(offsets[:, i] * d, chosen)
+        if not everywhere:
+            first = np.where(start < 0, start + (-start + d - 1) // d * d, start)
+            coordinate = np.where(won, coordinate, first)
+        indices += coordinate * math.prod(spatial[i + 1:])
+    finite = bool(np.isfinite(best).all()) if padded.dtype.kind == "f" else True
+    return indices, finite
+
+
 def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> Tensor:
-    """The maximum over each window along the last axis of (N, C, L); padding counts as -inf."""
-    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 1, "max_pool1d")
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
+    """The maximum over each window along the last axis of (N, C, L); padding counts as -inf.
+    With return_indices=True, `(output, indices)`: indices (int64, no gradient) of the chosen elements along L,
+    for `max_unpool1d`."""
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 1, "max_pool1d", return_indices)
 
 
 def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
-               ceil_mode: bool = False) -> Tensor:
+               ceil_mode: bool = False, return_indices: bool = False) -> Any:
     """The maximum over each kH x kW window of (N, C, H, W); stride defaults to the kernel size and padding
-    counts as -inf (it is never the maximum)."""
-    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 2, "max_pool2d")
+    counts as -inf (it is never the maximum).
+
+    With return_indices=True, `(output, indices)`: indices (int64, no gradient) of the chosen elements as flat
+    positions `h * W + w` in each (unpadded) input plane, the first maximum of each window, as PyTorch gives
+    them to `max_unpool2d`:
+
+        >>> import autograd
+        >>> x = autograd.tensor([[[[1.0, 3.0], [3.0, 2.0]]]])
+        >>> max_pool2d(x, 2, return_indices=True)[1].tolist()
+        [[[[1]]]]
+    """
+    return _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 2, "max_pool2d", return_indices)
+
+
+def _max_unpool(input: Tensor, indices: Any, kernel_size: Any, stride: Any, padding: Any, output_size: Any,
+                nd: int, op: str) -> Tensor:
+    x = _tensor(input)
+    idx = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
+    if x.ndim not in (nd + 1, nd + 2):
+        spatial = "L" if nd == 1 else "H, W"
+        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: indices must be integers (from max_pool{nd}d(..., return_indices=True)), got "
+                        f"dtype {idx.dtype}")
+    if idx.shape != x.shape:
+        raise ValueError(f"{op}: indices of shape {idx.shape} do not match the input of shape {x.shape}")
+    kernel = _ntuple(kernel_size, nd, "kernel_size", op)
+    stride = kernel if stride is None else _ntuple(stride, nd, "stride", op)
+    pads = _ntuple(padding, nd, "padding", op)
+    _positive(kernel, "kernel_size", op)
+    _positive(stride, "stride", op)
+    _positive(pads, "padding", op, allow_zero=True)
+    default = tuple((n - 1) * s + k - 2 * p for n, k, s, p in zip(x.shape[-nd:], kernel, stride, pads))
+    if output_size is None:
+        size = default
+    else:
+        size = tuple(int(v) for v in output_size)
+        if len(size) == nd + 2:
+            size = size[-nd:]
+        if len(size) != nd:
+            raise ValueError(f"{op}: output_size must have {nd} or {nd + 2} elements, got {output_size!r}")
+        for d, (got, want, s) in enumerate(zip(size, default, stride)):
+            if not want - s < got < want + s:
+                raise ValueError(f"{op}: invalid output_size {size}: dim {d} must be between {want - s} and "
+                                 f"{want + s} (exclusive) for an input of shape {x.shape} with kernel_size "
+                                 f"{kernel}, stride {stride}, padding {pads}")
+    if any(v <= 0 for v in size):
+        raise ValueError(f"{op}: the output size {size} must be positive (input shape {x.shape}, kernel_size "
+                         f"{kernel}, stride {stride}, padding {pads})")
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x, idx = x.unsqueeze(0), idx[None]
+    n, c = x.shape[:2]
+    plane = math.prod(size)
+    flat = idx.reshape(n, c, -1)
+    if flat.size and (flat.min() < 0 or flat.max() >= plane):
+        bad = flat[(flat < 0) | (flat >= plane)].flat[0]
+        raise IndexError(f"{op}: index {bad} is out of range for an output plane of size {size} "
+                         f"(expected 0 <= index < {plane}); check output_size")
+    # out[n, c, indices[n, c, k]] = input[n, c, k]: an assignment into zeros, differentiable in the input (a
+    # repeated index is written twice and only the last write, which lands, receives the gradient)
+    target = (np.arange(n)[:, None, None], np.arange(c)[None, :, None], flat)
+    out = autograd.zeros(n, c, plane, dtype=x.dtype)
+    out = index_put(out, x.reshape(n, c, -1), target).reshape(n, c, *size)
+    return out.squeeze(0) if unbatched else out
+
+
+def max_unpool1d(input: Tensor, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The partial inverse of max_pool1d: zeros of length `(L - 1) * stride - 2 * padding + kernel_size` (or
+    `output_size`), with each input value put back at its index from `max_pool1d(..., return_indices=True)`."""
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 1, "max_unpool1d")
+
+
+def max_unpool2d(input: Tensor, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 output_size: Any = None) -> Tensor:
+    """The partial inverse of max_pool2d: a zero (N, C, H_out, W_out) plane with each input value put back at
+    the flat index `h * W_out + w` that `max_pool2d(..., return_indices=True)` returned; the output size is
+    `(H - 1) * stride - 2 * padding + kernel_size` per axis, or `output_size` (which picks among the sizes a
+    pooling could have come from).
+
+        >>> import autograd
+        >>> y, i = max_pool2d(autograd.tensor([[[[1.0, 3.0], [3.0, 2.0]]]]), 2, return_indices=True)
+        >>> max_unpool2d(y, i, 2).tolist()
+        [[[[0.0, 3.0], [0.0, 0.0]]]]
+    """
+    return _max_unpool(input, indices, kernel_size, stride, padding, output_size, 2, "max_unpool2d")
 
 
 def _avg_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, ceil_mode: bool,
@@ -444,24 +597,70 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
 
 
-def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
+              norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False) -> Tensor:
     """Rows of `weight` picked by integer indices: out[..., :] = weight[input[...], :]. The gradient adds up
-    in the rows that were picked (several times for a repeated index); the `padding_idx` row gets none."""
+    in the rows that were picked (several times for a repeated index); the `padding_idx` row gets none.
+
+    `max_norm`: before the lookup, every row that is looked up and whose `norm_type`-norm exceeds max_norm is
+    rescaled *in place in weight* (outside the graph) by `max_norm / (norm + 1e-7)`, as PyTorch does; weight
+    must then not be needed by a backward pass recorded earlier. `scale_grad_by_freq`: each row's gradient is
+    divided by how often its index occurs in `input`. `sparse=True` (sparse gradients) is not supported.
+
+        >>> import autograd
+        >>> w = autograd.tensor([[3.0, 4.0], [0.3, 0.4]])
+        >>> embedding(autograd.tensor([0]), w, max_norm=1.0).tolist(), w[0].tolist()  # row 0 had norm 5
+        ([[0.6000000238418579, 0.800000011920929]], [0.6000000238418579, 0.800000011920929])
+    """
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True (sparse gradients) is not supported; gradients are "
+                                  "always dense, use sparse=False")
     idx = np.asarray(input._data if isinstance(input, Tensor) else input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     num = weight.shape[0]
     if idx.size and (idx.min() < 0 or idx.max() >= num):
         bad = idx[(idx < 0) | (idx >= num)].flat[0]
         raise IndexError(f"embedding: index {bad} is out of range for an embedding with {num} rows "
                          f"(expected 0 <= index < {num})")
+    if padding_idx is not None and not -num <= padding_idx < num:
+        raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({num})")
+    if max_norm is not None:
+        _embedding_renorm_(weight, idx, max_norm, norm_type)
     out = weight[idx]
+    if scale_grad_by_freq and idx.size:
+        _, where, counts = np.unique(idx, return_inverse=True, return_counts=True)
+        if counts.max() > 1:
+            # same values, gradient divided by the index's frequency: out + (out - out) / count, the difference
+            # being exactly zero but carrying the scaled gradient
+            scale = (1.0 / counts)[where].reshape(*idx.shape, 1).astype(out.dtype)
+            fixed = out.detach()
+            out = fixed + (out - fixed) * scale
     if padding_idx is not None:
         padding_idx = padding_idx % num
         mask = (idx == padding_idx)[..., None]
         if mask.any():
             out = autograd.where(mask, out.detach(), out)  # same values, no gradient to the padding row
     return out
+
+
+def _embedding_renorm_(weight: Tensor, idx: np.ndarray, max_norm: float, norm_type: float) -> None:
+    """Rescale in place (no gradient) the rows of weight picked by idx whose norm exceeds max_norm."""
+    if not max_norm >= 0:
+        raise ValueError(f"embedding: max_norm must be a non-negative number, got {max_norm}")
+    rows = np.unique(idx)
+    if not rows.size:
+        return
+    values = weight._data[rows]
+    norms = np.linalg.norm(values, ord=norm_type, axis=1).astype(np.float64)
+    over = norms > max_norm
+    if over.any():
+        rows, values, norms = rows[over], values[over], norms[over]
+        scale = (max_norm / (norms + 1e-7)).astype(weight.dtype)[:, None]
+        with autograd.no_grad():
+            weight[rows] = values * scale
 
 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:

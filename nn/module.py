@@ -3,7 +3,8 @@
 A Module registers what is assigned to its attributes: a `Parameter` becomes a learnable weight, another Module
 a submodule, and `register_buffer` adds state that is saved but not learned (BatchNorm's running statistics).
 From those registries come `parameters()`, `named_parameters()` with PyTorch's dotted names (`features.0.weight`),
-`state_dict()`/`load_state_dict()`, `train()`/`eval()` and `to(dtype)`.
+`state_dict()`/`load_state_dict()`, `train()`/`eval()` and `to(dtype)`. Forward hooks
+(`register_forward_pre_hook`, `register_forward_hook`) watch or change a module's inputs and outputs.
 
     >>> from nn import Linear
     >>> class Net(Module):
@@ -23,6 +24,8 @@ All tree walks are iterative.
 
 from __future__ import annotations
 
+import itertools
+import weakref
 from collections import OrderedDict, namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -33,7 +36,8 @@ from autograd import Tensor, no_grad
 
 from .parameter import Parameter
 
-__all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "LayerError", "ShapeError", "LayerIndexError"]
+__all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "LayerError", "ShapeError", "LayerIndexError",
+           "RemovableHandle"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -74,6 +78,34 @@ class LayerIndexError(LayerError, IndexError):
     """A layer was given an index out of its range (an Embedding row, a class label)."""
 
 
+class RemovableHandle:
+    """What `register_forward_hook` and `register_forward_pre_hook` return: `handle.remove()` unregisters the
+    hook (removing twice is harmless); as a context manager it removes the hook on exit:
+
+        with model.register_forward_hook(record):
+            model(x)            # record sees this call only
+    """
+
+    _ids = itertools.count()
+
+    def __init__(self, module: Module, registry: str) -> None:
+        self.id = next(RemovableHandle._ids)
+        self._module: Callable[[], Module | None] = weakref.ref(module)  # a handle does not keep a model alive
+        self._registry = registry
+
+    def remove(self) -> None:
+        module = self._module()
+        if module is not None and module.__dict__.get(self._registry, {}).pop(self.id, None) is not None:
+            d = module.__dict__
+            d["_has_hooks"] = bool(d.get("_forward_pre_hooks") or d.get("_forward_hooks"))
+
+    def __enter__(self) -> RemovableHandle:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.remove()
+
+
 def _addindent(text: str, spaces: int) -> str:
     lines = text.split("\n")
     return lines[0] + "".join("\n" + " " * spaces + line for line in lines[1:])
@@ -87,6 +119,7 @@ class Module:
     """
 
     training: bool
+    _has_hooks = False  # True while a forward hook or pre-hook is registered: __call__ checks only this
 
     def __init__(self) -> None:
         d = self.__dict__
@@ -102,11 +135,87 @@ class Module:
                                   "subclass")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._has_hooks:
+            return self._call_with_hooks(args, kwargs)
         try:  # a try block costs nothing in Python 3.11+ unless an exception is raised
             return self.forward(*args, **kwargs)
         except LayerError as err:
             err.locate(self)
             raise
+
+    def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
+        """__call__ when hooks are registered: pre-hooks, forward, forward hooks, each in order (PyTorch's)."""
+        d = self.__dict__
+        try:
+            for hook, with_kwargs in list(d.get("_forward_pre_hooks", {}).values()):
+                if with_kwargs:
+                    result = hook(self, args, kwargs)
+                    if result is not None:
+                        if not (isinstance(result, tuple) and len(result) == 2):
+                            raise RuntimeError(f"{type(self).__name__}: a forward pre-hook registered with "
+                                               "with_kwargs=True must return None or a tuple (new_args, "
+                                               f"new_kwargs), got {type(result).__name__}")
+                        args, kwargs = result
+                else:
+                    result = hook(self, args)
+                    if result is not None:
+                        args = result if isinstance(result, tuple) else (result,)
+            output = self.forward(*args, **kwargs)
+            for hook, with_kwargs in list(d.get("_forward_hooks", {}).values()):
+                result = hook(self, args, kwargs, output) if with_kwargs else hook(self, args, output)
+                if result is not None:
+                    output = result
+            return output
+        except LayerError as err:
+            err.locate(self)
+            raise
+
+    def _add_hook(self, registry: str, hook: Callable, prepend: bool, with_kwargs: bool, op: str) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"{op}: the hook must be callable, got {type(hook).__name__}")
+        d = self.__dict__
+        hooks = d.setdefault(registry, OrderedDict())
+        handle = RemovableHandle(self, registry)
+        hooks[handle.id] = (hook, bool(with_kwargs))
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        d["_has_hooks"] = True
+        return handle
+
+    def register_forward_pre_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                                  with_kwargs: bool = False) -> RemovableHandle:
+        """Call `hook(module, args)` before every `forward`; a non-None result replaces the positional
+        arguments (a value that is not a tuple is wrapped into one). With `with_kwargs=True` the hook is
+        `hook(module, args, kwargs)` and may return a pair `(args, kwargs)`. Hooks run in registration order
+        (`prepend=True` puts this one first). Returns a handle whose `remove()` unregisters it.
+
+            >>> from nn import Linear
+            >>> import autograd
+            >>> layer = Linear(2, 2)
+            >>> with layer.register_forward_pre_hook(lambda module, args: args[0] * 0):
+            ...     float(layer(autograd.ones(2)).sum()) == float(layer.bias.sum())
+            True
+        """
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs, "register_forward_pre_hook")
+
+    def register_forward_hook(self, hook: Callable[..., Any], *, prepend: bool = False,
+                              with_kwargs: bool = False) -> RemovableHandle:
+        """Call `hook(module, args, output)` after every `forward` (args as given to forward, after any
+        pre-hooks); a non-None result replaces the output. With `with_kwargs=True` the hook is
+        `hook(module, args, kwargs, output)`. Hooks run in registration order (`prepend=True` puts this one
+        first). Returns a handle whose `remove()` unregisters it (also on leaving a `with` block).
+
+            >>> from nn import ReLU
+            >>> import autograd
+            >>> relu, shapes = ReLU(), []
+            >>> handle = relu.register_forward_hook(lambda module, args, output: shapes.append(output.shape))
+            >>> _ = relu(autograd.zeros(2, 3))
+            >>> handle.remove()
+            >>> _ = relu(autograd.zeros(4))
+            >>> shapes
+            [(2, 3)]
+        """
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs, "register_forward_hook")
 
     # --- registration -----------------------------------------------------------------------------------------
     def _registries(self) -> tuple[dict, dict, dict]:

@@ -324,3 +324,115 @@ def test_embedding_and_dropout_functions():
     assert F.dropout(x, 0.5, training=False) is x
     with pytest.raises(ValueError, match="probability"):
         F.dropout(x, -0.1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Max pooling with indices and max unpooling
+# ---------------------------------------------------------------------------------------------------------------
+def _pooled(shape, kernel, stride, padding, nd, seed=0):
+    """A float64 pooled tensor and its indices (distinct input values: no ties)."""
+    x = np.random.default_rng(seed).permutation(math.prod(shape)).reshape(shape).astype(np.float64)
+    pool = F.max_pool1d if nd == 1 else F.max_pool2d
+    out, indices = pool(autograd.tensor(x), kernel, stride, padding, return_indices=True)
+    return autograd.tensor(out.data * 0.1, requires_grad=True), indices
+
+
+# (input shape before pooling, kernel, stride, padding); the overlapping ones make repeated indices
+UNPOOL_GRADCHECK = {
+    "1d": ((2, 2, 6), 2, None, 0),
+    "1d-overlap-pad": ((1, 2, 7), 3, 2, 1),
+    "2d": ((1, 2, 4, 4), 2, None, 0),
+    "2d-unbatched-overlap": ((2, 5, 5), 3, 2, 1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNPOOL_GRADCHECK))
+def test_max_unpool_gradients(case):
+    shape, kernel, stride, padding = UNPOOL_GRADCHECK[case]
+    nd = 1 if case.startswith("1d") else 2
+    y, indices = _pooled(shape, kernel, stride, padding, nd)
+    unpool = F.max_unpool1d if nd == 1 else F.max_unpool2d
+
+    def fn(v):
+        return unpool(v, indices, kernel, stride, padding, output_size=shape[-nd:])
+
+    assert fn(y).shape == shape
+    assert autograd.gradcheck(fn, (y,))
+    assert autograd.gradgradcheck(fn, (y,))
+
+
+def test_max_pool_with_indices_gradients():
+    x = np.random.default_rng(1).permutation(50).reshape(1, 2, 5, 5) * 0.1
+    xt = autograd.tensor(x, requires_grad=True)
+    assert autograd.gradcheck(lambda v: F.max_pool2d(v, 3, 2, 1, return_indices=True)[0], (xt,))
+    assert autograd.gradgradcheck(lambda v: F.max_pool1d(v.flatten(2), 4, 3, 2, ceil_mode=True,
+                                                         return_indices=True)[0], (xt,))
+
+
+def test_max_pool_indices_closed_form():
+    x = autograd.tensor([[[[1.0, 3.0, 3.0, 0.0], [2.0, 3.0, 4.0, 4.0], [0.0, 0.0, 5.0, 1.0]]]])
+    out, indices = F.max_pool2d(x, 2, return_indices=True)
+    np.testing.assert_array_equal(out.data, [[[[3, 4]]]])
+    np.testing.assert_array_equal(indices.data, [[[[1, 6]]]])  # ties: the first maximum in row-major order
+    out, indices = F.max_pool2d(x, 2, padding=1, return_indices=True)  # padding never wins; indices unpadded
+    np.testing.assert_array_equal(indices.data, [[[[0, 1, 3], [4, 10, 7]]]])
+    out, indices = F.max_pool1d(x[0, 0], 3, 1, dilation=1, return_indices=True)  # unbatched (C, L)
+    np.testing.assert_array_equal(indices.data, [[1, 1], [2, 2], [2, 2]])
+    unpooled = F.max_unpool1d(out, indices, 3, 1)
+    np.testing.assert_array_equal(unpooled.data, [[0, 3, 0, 0], [0, 0, 4, 0], [0, 0, 5, 0]])
+
+
+def test_max_unpool_errors():
+    y, indices = _pooled((1, 1, 4, 4), 2, None, 0, 2)
+    with pytest.raises(ValueError, match=r"max_unpool2d: invalid output_size \(6, 4\): dim 0 must be between 2 and "
+                                         r"6 \(exclusive\)"):
+        F.max_unpool2d(y, indices, 2, output_size=(6, 4))
+    with pytest.raises(ValueError, match="output_size must have 2 or 4 elements, got"):
+        F.max_unpool2d(y, indices, 2, output_size=(1, 4, 4))
+    with pytest.raises(ValueError, match=r"indices of shape \(1, 1, 2, 1\) do not match the input of shape "
+                                         r"\(1, 1, 2, 2\)"):
+        F.max_unpool2d(y, indices[..., :1], 2)
+    with pytest.raises(TypeError, match="indices must be integers"):
+        F.max_unpool2d(y, indices.astype(np.float32), 2)
+    with pytest.raises(IndexError, match=r"index 13 is out of range for an output plane of size \(3, 3\)"):
+        F.max_unpool2d(y, autograd.tensor([[[[0, 1], [4, 13]]]]), 2, output_size=(3, 3))
+    with pytest.raises(ValueError, match=r"expected an input of shape \(N, C, L\) or \(C, L\)"):
+        F.max_unpool1d(y, indices, 2)
+    with pytest.raises(ValueError, match="kernel_size must be positive"):
+        nn.MaxUnpool2d(0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Embedding: max_norm, scale_grad_by_freq
+# ---------------------------------------------------------------------------------------------------------------
+def test_embedding_max_norm_renormalises_the_rows_looked_up_in_place():
+    w = autograd.tensor([[3.0, 4.0], [0.6, 0.8], [6.0, 8.0]], dtype=np.float64, requires_grad=True)
+    array = w.data
+    out = F.embedding(autograd.tensor([0, 0, 1]), w, max_norm=2.0)
+    scale = 2.0 / (5.0 + 1e-7)
+    np.testing.assert_allclose(out.data, [[3 * scale, 4 * scale]] * 2 + [[0.6, 0.8]], rtol=1e-15)
+    np.testing.assert_allclose(w.data, [[3 * scale, 4 * scale], [0.6, 0.8], [6, 8]], rtol=1e-15)  # row 2: not used
+    assert w.data is array and w.grad_fn is None and w.is_leaf  # changed in place, outside the graph
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [[2, 2], [1, 1], [0, 0]])  # the lookup's gradient, no renorm term
+    np.testing.assert_allclose(np.abs(F.embedding([2], w, max_norm=1.0, norm_type=1).data).sum(), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="max_norm must be a non-negative number, got -1"):
+        F.embedding([0], w, max_norm=-1)
+    with pytest.raises(IndexError, match="index 3 is out of range"):  # checked before anything is renormalised
+        F.embedding([2, 3], w, max_norm=0.1)
+    assert np.linalg.norm(w.data[2], ord=1) == pytest.approx(1.0)
+
+
+def test_embedding_scale_grad_by_freq_and_sparse():
+    w = autograd.tensor(np.arange(8.0).reshape(4, 2), requires_grad=True)
+    out = F.embedding(autograd.tensor([[1, 1, 3], [1, 0, 3]]), w, scale_grad_by_freq=True)
+    np.testing.assert_array_equal(out.data, w.data[[[1, 1, 3], [1, 0, 3]]])
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [[1, 1], [1, 1], [0, 0], [1, 1]])
+    w.grad = None
+    F.embedding(autograd.tensor([[1, 1, 3, 3, 3]]), w, padding_idx=3, scale_grad_by_freq=True).sum().backward()
+    np.testing.assert_array_equal(w.grad.data, [[0, 0], [1, 1], [0, 0], [0, 0]])
+    with pytest.raises(NotImplementedError, match="sparse=True"):
+        F.embedding([0], w, sparse=True)
+    with pytest.raises(NotImplementedError, match="sparse=True"):
+        nn.Embedding(3, 2, sparse=True)

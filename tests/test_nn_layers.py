@@ -172,6 +172,40 @@ def test_pooling_values():
     np.testing.assert_array_equal(x.grad.data[0, 0], [[0, 0, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0], [0, 1, 0, 1]])
 
 
+def test_max_pool_indices_and_unpooling_layers():
+    x = autograd.tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
+    pool = nn.MaxPool2d(2, 2, 0, 1, True)  # PyTorch's positional order: (..., dilation, return_indices, ceil_mode)
+    assert pool.return_indices and not pool.ceil_mode
+    out, indices = pool(x)
+    np.testing.assert_array_equal(out.data, [[[[5, 7], [13, 15]]]])
+    np.testing.assert_array_equal(indices.data, [[[[5, 7], [13, 15]]]])
+    restored = nn.MaxUnpool2d(2)(out, indices)
+    np.testing.assert_array_equal(restored.data, np.where(np.isin(np.arange(16), [5, 7, 13, 15]), np.arange(16),
+                                                          0).reshape(1, 1, 4, 4))
+    restored.sum().backward()  # pool -> unpool passes the gradient to the maxima only
+    np.testing.assert_array_equal(x.grad.data[0, 0], [[0, 0, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0], [0, 1, 0, 1]])
+    # an odd size pools to the same shape as the even one below it: output_size says which
+    odd = autograd.tensor(np.arange(10.0).reshape(2, 5))
+    out, indices = nn.MaxPool1d(2, return_indices=True)(odd)
+    np.testing.assert_array_equal(indices.data, [[1, 3], [1, 3]])
+    assert nn.MaxUnpool1d(2)(out, indices).shape == (2, 4)
+    np.testing.assert_array_equal(nn.MaxUnpool1d(2)(out, indices, output_size=[5]).data,
+                                  [[0, 1, 0, 3, 0], [0, 6, 0, 8, 0]])
+    assert repr(nn.MaxUnpool1d(2)) == "MaxUnpool1d(kernel_size=(2,), stride=(2,), padding=(0,))"
+
+
+def test_embedding_max_norm_layer():
+    emb = nn.Embedding(4, 2, max_norm=1.0, _weight=nn.Parameter(autograd.tensor([[3.0, 4.0], [0.3, 0.4],
+                                                                                  [0.0, 2.0], [6.0, 8.0]])))
+    out = emb(autograd.tensor([[0, 1], [2, 1]]))
+    np.testing.assert_allclose(np.linalg.norm(out.data, axis=-1), [[1, 0.5], [1, 0.5]], rtol=1e-6)
+    np.testing.assert_allclose(emb.weight.data, [[0.6, 0.8], [0.3, 0.4], [0, 1], [6, 8]], rtol=1e-6)
+    assert repr(emb) == "Embedding(4, 2, max_norm=1.0)"
+    frozen = nn.Embedding.from_pretrained(autograd.tensor([[3.0, 4.0]]), max_norm=2.5, norm_type=1.0)
+    np.testing.assert_allclose(np.abs(frozen(autograd.tensor([0])).data).sum(), 2.5, rtol=1e-6)
+    assert not frozen.weight.requires_grad
+
+
 def test_batchnorm_statistics_and_running_estimates():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((16, 3, 4, 5)) * np.array([1.0, 2.0, 3.0])[:, None, None] + 5

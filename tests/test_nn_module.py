@@ -250,10 +250,108 @@ def test_apply_and_requires_grad():
 
 
 def test_module_call_overhead_is_small():
-    """Calling a module adds only a try block around forward (no hooks machinery, no global state)."""
+    """Calling a module without hooks adds one attribute test and a try block around forward (no global state)."""
     layer = nn.Identity()
     x = autograd.zeros(1)
-    assert layer(x) is x
+    assert layer(x) is x and not layer._has_hooks
+    with layer.register_forward_hook(lambda module, args, output: None):
+        assert layer._has_hooks
+    assert not layer._has_hooks  # the fast path is back once the last hook is removed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Forward hooks
+# ---------------------------------------------------------------------------------------------------------------
+class Scale(nn.Module):
+    def forward(self, x, factor=1.0):
+        return x * factor
+
+
+def test_forward_pre_hook_sees_and_replaces_the_arguments():
+    layer, seen = Scale(), []
+    handle = layer.register_forward_pre_hook(lambda module, args: seen.append((module, args)))
+    x = autograd.tensor([1.0, 2.0])
+    assert layer(x).tolist() == [1.0, 2.0]
+    assert seen[0][0] is layer and seen[0][1][0] is x and isinstance(seen[0][1], tuple)
+    handle.remove()
+    handle.remove()  # removing twice is harmless
+    layer.register_forward_pre_hook(lambda module, args: args[0] + 1)  # not a tuple: becomes (args[0] + 1,)
+    layer.register_forward_pre_hook(lambda module, args: (args[0], 3.0))  # runs second, sees the first's result
+    assert layer(x).tolist() == [6.0, 9.0]
+    assert len(seen) == 1
+
+
+def test_forward_hook_sees_the_final_arguments_and_replaces_the_output():
+    layer, log = Scale(), []
+    layer.register_forward_pre_hook(lambda module, args: args[0] * 10)
+    layer.register_forward_hook(lambda module, args, output: log.append(("first", args[0].tolist(), output.tolist())))
+    layer.register_forward_hook(lambda module, args, output: output - 1)
+    layer.register_forward_hook(lambda module, args, output: log.append(("third", output.tolist())))
+    layer.register_forward_hook(lambda module, args, output: log.append("prepended"), prepend=True)
+    assert layer(autograd.tensor([1.0])).tolist() == [9.0]
+    assert log == ["prepended", ("first", [10.0], [10.0]), ("third", [9.0])]
+
+
+def test_hooks_with_kwargs():
+    layer, log = Scale(), []
+
+    def pre(module, args, kwargs):
+        return args, {**kwargs, "factor": kwargs.get("factor", 1.0) * 2}
+
+    def post(module, args, kwargs, output):
+        log.append(kwargs)
+
+    layer.register_forward_pre_hook(pre, with_kwargs=True)
+    layer.register_forward_hook(post, with_kwargs=True)
+    assert layer(autograd.tensor([1.0]), factor=3.0).tolist() == [6.0]
+    assert log == [{"factor": 6.0}]
+    layer.register_forward_pre_hook(lambda module, args, kwargs: args, with_kwargs=True)
+    with pytest.raises(RuntimeError, match=r"Scale: a forward pre-hook registered with with_kwargs=True must return "
+                                           r"None or a tuple \(new_args, new_kwargs\), got tuple"):
+        layer(autograd.tensor([1.0]))
+
+
+def test_hook_handles_remove_on_exit_and_do_not_keep_the_module_alive():
+    import gc
+    import weakref
+
+    layer, calls = Scale(), []
+    with layer.register_forward_hook(lambda *a: calls.append("post")) as handle:
+        with layer.register_forward_pre_hook(lambda *a: calls.append("pre")):
+            layer(autograd.ones(1))
+        layer(autograd.ones(1))
+    layer(autograd.ones(1))
+    assert calls == ["pre", "post", "post"] and isinstance(handle.id, int)
+    handle = layer.register_forward_hook(lambda *a: None)
+    ref = weakref.ref(layer)
+    del layer
+    gc.collect()
+    assert ref() is None
+    handle.remove()  # the module is gone: nothing to do
+
+
+def test_hooks_are_not_state_and_work_in_containers():
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    shapes = {}
+    for name, module in model.named_modules():
+        module.register_forward_hook(lambda m, args, out, name=name: shapes.__setitem__(name, out.shape))
+    model(autograd.zeros(4, 2))
+    assert shapes == {"": (4, 1), "0": (4, 3), "1": (4, 3), "2": (4, 1)}
+    assert list(model.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    clone = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    clone.load_state_dict(model.state_dict())
+    assert not any(m._has_hooks for m in clone.modules())
+    assert repr(model) == repr(clone)
+    with pytest.raises(TypeError, match="register_forward_hook: the hook must be callable, got int"):
+        model.register_forward_hook(3)
+
+
+def test_errors_inside_hooked_modules_still_name_the_layer():
+    model = nn.Sequential(nn.Linear(2, 3))
+    model[0].register_forward_hook(lambda m, args, out: None)
+    model.register_forward_pre_hook(lambda m, args: None)
+    with pytest.raises(ValueError, match=r"^0 \(Linear\)"):
+        model(autograd.zeros(4, 5))
 
 
 def test_deepcopy_gives_an_independent_model():

@@ -394,3 +394,218 @@ def test_default_initialisation_matches_pytorch_distribution():
                                        err_msg=name)
             np.testing.assert_allclose(a.std(), b.std(), rtol=0.1 if b.size > 100 else 1.0, atol=1e-12,
                                        err_msg=name)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Max pooling with indices, max unpooling
+# ---------------------------------------------------------------------------------------------------------------
+# (input shape, kernel_size, stride, padding, dilation, ceil_mode); integer-valued inputs make ties common
+POOL_INDICES = {
+    "1d": ((2, 3, 9), 3, 2, 0, 1, False),
+    "1d-unbatched-pad-ceil": ((3, 10), 3, 2, 1, 1, True),
+    "1d-dilated-overlap": ((2, 2, 11), 3, 1, 1, 2, False),
+    "2d": ((2, 3, 6, 7), 2, None, 0, 1, False),
+    "2d-unbatched": ((3, 6, 6), 2, None, 0, 1, False),
+    "2d-overlap-pad": ((2, 2, 7, 8), 3, 2, 1, 1, False),
+    "2d-ceil-pad": ((2, 2, 6, 9), 3, 2, 1, 1, True),
+    "2d-ceil-dilation": ((1, 2, 8, 7), 2, 2, 0, 2, True),
+    "2d-rectangular": ((2, 2, 9, 8), (3, 2), (2, 1), (1, 0), (2, 3), True),
+    "2d-unbatched-dilated-pad": ((2, 7, 7), 3, 1, 1, 2, False),
+}
+
+
+def _pool_pair(nd):
+    return (F.max_pool1d, TF.max_pool1d) if nd == 1 else (F.max_pool2d, TF.max_pool2d)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # the test's loss sums +inf and -inf
+@pytest.mark.parametrize("values", ["ties", "random", "nonfinite"])
+@pytest.mark.parametrize("case", sorted(POOL_INDICES))
+def test_max_pool_indices_match_pytorch(case, values):
+    shape, kernel, stride, padding, dilation, ceil_mode = POOL_INDICES[case]
+    nd = 1 if case.startswith("1d") else 2
+    rng = np.random.default_rng(len(case))
+    x = rng.integers(0, 3, shape).astype(np.float64) if values != "random" else rng.standard_normal(shape)
+    if values == "nonfinite":  # PyTorch picks a NaN over any number, and the first in-input element of -inf only
+        x.reshape(-1, *shape[-nd:])[0].flat[:3] = np.nan
+        x.reshape(-1, *shape[-nd:])[-1] = -np.inf
+    ours_fn, theirs_fn = _pool_pair(nd)
+    ours_x, theirs_x = autograd.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out, indices = ours_fn(ours_x, kernel, stride, padding, dilation, ceil_mode=ceil_mode, return_indices=True)
+    expected, expected_indices = theirs_fn(theirs_x, kernel, stride, padding, dilation, ceil_mode=ceil_mode,
+                                           return_indices=True)
+    assert indices.dtype == np.int64 and not indices.requires_grad
+    np.testing.assert_array_equal(indices.data, expected_indices.numpy())
+    np.testing.assert_array_equal(out.data, expected.detach().numpy())
+    # the gradient reaches exactly the indexed elements, as in PyTorch
+    w = rng.standard_normal(out.shape)
+    (out * autograd.tensor(w)).sum().backward()
+    (expected * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(ours_x.grad.data, theirs_x.grad.numpy(), atol=1e-12)
+    if values != "nonfinite":  # without return_indices the values and gradient are the same
+        plain = autograd.tensor(x, requires_grad=True)
+        plain_out = ours_fn(plain, kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+        np.testing.assert_array_equal(plain_out.data, out.data)
+        (plain_out * autograd.tensor(w)).sum().backward()
+        np.testing.assert_allclose(plain.grad.data, ours_x.grad.data, atol=1e-12)
+
+
+UNPOOL = {  # (pooled input shape, kernel_size, stride, padding, ceil_mode)
+    "1d": ((2, 3, 10), 2, None, 0, False),
+    "1d-unbatched-pad-ceil": ((3, 10), 3, 3, 1, True),
+    "2d": ((2, 3, 6, 7), 2, None, 0, False),
+    "2d-unbatched": ((3, 6, 6), 2, None, 0, False),
+    "2d-rectangular-pad-ceil": ((2, 2, 9, 8), (3, 2), (3, 2), (1, 1), True),
+    "1d-overlap": ((2, 3, 11), 3, 2, 1, False),
+    "2d-overlap": ((2, 2, 7, 8), 3, 2, 1, False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNPOOL))
+def test_max_unpool_matches_pytorch(case):
+    """Forward as PyTorch. Backward as PyTorch where each index occurs once in its plane; where overlapping
+    windows chose the same element, only the write that lands (the last) gets the gradient, which is the
+    derivative of the forward (PyTorch gives it to every copy: the README lists this difference)."""
+    shape, kernel, stride, padding, ceil_mode = UNPOOL[case]
+    nd = 1 if case.startswith("1d") else 2
+    x = np.random.default_rng(3).standard_normal(shape)
+    _, theirs_fn = _pool_pair(nd)
+    pooled, indices = theirs_fn(torch.tensor(x), kernel, stride, padding, ceil_mode=ceil_mode, return_indices=True)
+    ours_unpool, theirs_unpool = (F.max_unpool1d, TF.max_unpool1d) if nd == 1 else (F.max_unpool2d, TF.max_unpool2d)
+    ours_in = autograd.tensor(pooled.numpy(), requires_grad=True)
+    theirs_in = pooled.clone().requires_grad_()
+    # which pooled values are overwritten by a later one with the same index (they get no gradient)
+    planes = indices.numpy().reshape(-1, indices.shape[-nd:].numel())
+    overwritten = np.zeros(planes.shape, dtype=bool)
+    for plane, mask in zip(planes, overwritten):
+        _, last = np.unique(plane[::-1], return_index=True)
+        mask[:] = True
+        mask[len(plane) - 1 - last] = False
+    assert overwritten.any() == ("overlap" in case)
+    for output_size in (None, shape[-nd:], shape):
+        if len(shape) == nd + 1 and output_size is shape:
+            continue  # PyTorch takes nd or nd + 2 entries
+        ours_in.grad, theirs_in.grad = None, None
+        kwargs = {} if output_size is None else {"output_size": output_size}
+        try:
+            expected = theirs_unpool(theirs_in, indices, kernel, stride, padding, **kwargs)
+        except RuntimeError:  # the default size is too small for these indices: ours says so too
+            with pytest.raises(IndexError, match="out of range for an output plane"):
+                ours_unpool(ours_in, autograd.from_numpy(indices.numpy()), kernel, stride, padding, **kwargs)
+            continue
+        out = ours_unpool(ours_in, autograd.from_numpy(indices.numpy()), kernel, stride, padding, **kwargs)
+        np.testing.assert_array_equal(out.data, expected.detach().numpy())
+        w = np.random.default_rng(4).standard_normal(out.shape)
+        (out * autograd.tensor(w)).sum().backward()
+        (expected * torch.tensor(w)).sum().backward()
+        expected_grad = np.where(overwritten.reshape(pooled.shape), 0.0, theirs_in.grad.numpy())
+        np.testing.assert_array_equal(ours_in.grad.data, expected_grad)
+
+
+def test_max_pool_and_unpool_modules_match_pytorch():
+    x = np.random.default_rng(5).integers(0, 4, (2, 3, 8, 9)).astype(np.float64)
+    ours_pool, theirs_pool = nn.MaxPool2d(3, 2, 1, return_indices=True), TNN.MaxPool2d(3, 2, 1, return_indices=True)
+    ours_unpool, theirs_unpool = nn.MaxUnpool2d(3, 2, 1), TNN.MaxUnpool2d(3, 2, 1)
+    out, indices = ours_pool(autograd.tensor(x))
+    expected, expected_indices = theirs_pool(torch.tensor(x))
+    np.testing.assert_array_equal(indices.data, expected_indices.numpy())
+    np.testing.assert_array_equal(ours_unpool(out, indices, output_size=x.shape).data,
+                                  theirs_unpool(expected, expected_indices, output_size=x.shape).numpy())
+    assert repr(ours_unpool) == repr(theirs_unpool)
+    x1 = np.random.default_rng(6).standard_normal((2, 2, 10))
+    out, indices = nn.MaxPool1d(2, return_indices=True)(autograd.tensor(x1))
+    expected, expected_indices = TNN.MaxPool1d(2, return_indices=True)(torch.tensor(x1))
+    np.testing.assert_array_equal(indices.data, expected_indices.numpy())
+    np.testing.assert_array_equal(nn.MaxUnpool1d(2)(out, indices).data,
+                                  TNN.MaxUnpool1d(2)(expected, expected_indices).numpy())
+    assert repr(nn.MaxUnpool1d(2)) == repr(TNN.MaxUnpool1d(2))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Embedding: max_norm (in-place renormalisation), scale_grad_by_freq, from_pretrained
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_max_norm_matches_pytorch(norm_type, dtype):
+    weights = (np.random.default_rng(7).standard_normal((6, 4)) * 2).astype(dtype)
+    idx = np.array([[0, 2, 2], [5, 0, 1]])
+    ours = nn.Embedding(6, 4, padding_idx=1, max_norm=1.5, norm_type=norm_type, _weight=nn.Parameter(weights))
+    theirs = TNN.Embedding(6, 4, padding_idx=1, max_norm=1.5, norm_type=norm_type,
+                           _weight=torch.tensor(weights.copy()))
+    out, expected = ours(autograd.tensor(idx)), theirs(torch.tensor(idx))
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-6 if dtype == np.float32 else 1e-12)
+    # the rows looked up were renormalised in the weight itself; rows 3 and 4 were not looked up
+    np.testing.assert_allclose(ours.weight.data, theirs.weight.detach().numpy(),
+                               rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(ours.weight.data[[3, 4]], weights[[3, 4]])
+    assert repr(ours) == repr(theirs)
+    w = np.random.default_rng(8).standard_normal(out.shape)
+    (out * autograd.tensor(w.astype(dtype))).sum().backward()
+    (expected * torch.tensor(w.astype(dtype))).sum().backward()
+    np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-6)
+
+
+def test_embedding_scale_grad_by_freq_and_from_pretrained_match_pytorch():
+    weights = np.random.default_rng(9).standard_normal((5, 3))
+    idx = np.array([[0, 2, 2, 4], [2, 0, 3, 3]])
+    ours = nn.Embedding.from_pretrained(autograd.tensor(weights), freeze=False, padding_idx=3, max_norm=1.0,
+                                        scale_grad_by_freq=True)
+    theirs = TNN.Embedding.from_pretrained(torch.tensor(weights), freeze=False, padding_idx=3, max_norm=1.0,
+                                           scale_grad_by_freq=True)
+    assert repr(ours) == repr(theirs)
+    out, expected = ours(autograd.tensor(idx)), theirs(torch.tensor(idx))
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-12)
+    w = np.random.default_rng(10).standard_normal(out.shape)
+    (out * autograd.tensor(w)).sum().backward()
+    (expected * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-12)
+    frozen = nn.Embedding.from_pretrained(autograd.tensor(weights))
+    assert not frozen.weight.requires_grad and frozen.max_norm is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Forward hooks: the same registrations give the same calls, in the same order, with the same replacements
+# ---------------------------------------------------------------------------------------------------------------
+def test_forward_hooks_follow_pytorch_semantics():
+    def run(lib, linear, x):
+        layer, log = linear(2, 2), []
+
+        def pre_a(module, args):
+            log.append("pre_a")
+            return args[0] * 2  # not a tuple: wrapped into one
+
+        def pre_kw(module, args, kwargs):
+            log.append(("pre_kw", sorted(kwargs)))
+
+        def pre_first(module, args):
+            log.append("pre_first")
+
+        def post(module, args, output):
+            log.append(("post", float(args[0].sum())))
+            return output + 1
+
+        def post_kw(module, args, kwargs, output):
+            log.append(("post_kw", type(kwargs).__name__))
+
+        def post_first(module, args, output):
+            log.append("post_first")
+
+        handles = [layer.register_forward_pre_hook(pre_a), layer.register_forward_pre_hook(pre_kw, with_kwargs=True),
+                   layer.register_forward_pre_hook(pre_first, prepend=True), layer.register_forward_hook(post),
+                   layer.register_forward_hook(post_kw, with_kwargs=True),
+                   layer.register_forward_hook(post_first, prepend=True)]
+        with lib.no_grad():
+            layer.weight.copy_(lib.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=layer.weight.dtype))
+            layer.bias.zero_()
+        out = layer(x)
+        handles[0].remove()
+        with handles[3]:
+            out_again = layer(x)
+        plain = layer(x)
+        return log, out.tolist(), out_again.tolist(), plain.tolist()
+
+    ours = run(autograd, nn.Linear, autograd.tensor([1.0, 2.0]))
+    theirs = run(torch, TNN.Linear, torch.tensor([1.0, 2.0]))
+    assert ours == theirs
+    assert ours[0][:6] == ["pre_first", "pre_a", ("pre_kw", []), "post_first", ("post", 6.0), ("post_kw", "dict")]
+    assert ours[1:] == ([3.0, 5.0], [2.0, 3.0], [1.0, 2.0])
