@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine
+from . import _special, engine
 from .tensor import Primitive, Tensor
 
 
@@ -200,16 +200,11 @@ def sign(x):
 sign.defvjp(lambda g, out, x: np.zeros_like(g))        # piecewise constant: zero gradient, stays in the graph
 
 
-try:  # numpy has no erf; scipy's is fast and exact, and is used when it happens to be installed
-    from scipy.special import erf as _erf_array
-except ImportError:  # pragma: no cover - depends on the environment
-    _erf_array = np.vectorize(math.erf, otypes=[np.float64])  # exact too, about 50x slower
-
-
 @primitive()
 def erf(x):
-    # A primitive because numpy has no erf (the exact GELU needs it).
-    return np.asarray(_erf_array(x)).astype(np.result_type(x, np.float32))[()]
+    # A primitive because numpy has no erf (the exact GELU needs it): ours, in plain numpy and float64, so that
+    # results do not depend on whether scipy is installed.
+    return _special.erf(x).astype(np.result_type(x, np.float32))[()]
 erf.defvjp(lambda g, out, x: g * (2 / math.sqrt(math.pi)) * np.exp(-x * x))
 
 

