@@ -260,8 +260,9 @@ def _max_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
+    lowest = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf  # padding never wins a window
     padded, counts, kernel, stride, dilation, widths = _pool_windows(x, kernel_size, stride, padding, dilation,
-                                                                     ceil_mode, -np.inf, nd, op)
+                                                                     ceil_mode, lowest, nd, op)
     if return_indices:
         indices, finite = _max_pool_indices(padded._data, x.shape[2:], counts, kernel, stride, dilation, widths)
         if finite:

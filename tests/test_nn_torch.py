@@ -521,6 +521,16 @@ def test_max_pool_and_unpool_modules_match_pytorch():
     assert repr(nn.MaxUnpool1d(2)) == repr(TNN.MaxUnpool1d(2))
 
 
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=2, padding=1,
+                                                                                  ceil_mode=True)])
+def test_max_pool_of_integers_with_padding_matches_pytorch(kwargs):
+    x = np.random.default_rng(8).integers(-5, 5, (2, 3, 7, 7))  # the padding is the dtype's minimum, not -inf
+    ours = nn.functional.max_pool2d(autograd.tensor(x), **kwargs)
+    theirs = torch.nn.functional.max_pool2d(torch.tensor(x), **kwargs)
+    assert ours.dtype == np.int64
+    np.testing.assert_array_equal(ours.data, theirs.numpy())
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Embedding: max_norm (in-place renormalisation), scale_grad_by_freq, from_pretrained
 # ---------------------------------------------------------------------------------------------------------------
