@@ -7,7 +7,7 @@
     >>> x.grad            # 2x + cos(x)
     tensor(3.5839)
 
-Where things live: `tensor.py` (Tensor, Node, Primitive), `engine.py` (the backward walk), `ops.py` (the
+Where things live: `core.py` (Tensor, Node, Primitive), `engine.py` (the backward walk), `ops.py` (the
 derivative table: every primitive's forward and VJP), `functions.py` (the functional API and composite ops),
 `creation.py` (factories), `numpy_dispatch.py` (numpy interoperability), `anomaly.py` (NaN hunting).
 """
@@ -19,6 +19,7 @@ from . import (
     viz,  # drawing graphs (imports graphviz only when draw() is called)
 )
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
+from .core import Node, Primitive, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
     arange,
     as_tensor,
@@ -159,7 +160,6 @@ from .gradcheck import (
     record_locations,
 )
 from .memory import keep_freed_memory as _keep_freed_memory
-from .tensor import Node, Primitive, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 _keep_freed_memory()  # reuse freed memory instead of page-faulting it back every step (see memory.py)
 

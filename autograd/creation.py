@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .tensor import Tensor, TensorLike, to_array
+from .core import Tensor, TensorLike, to_array
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uint8

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import math
 import string
-import sys
 from collections.abc import Sequence
 from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
 
-from .tensor import Node, Tensor, format_location
-
-# The module itself (its globals hold grad mode and in-place bookkeeping). Not `from . import tensor`: the
-# package attribute `autograd.tensor` is the factory function.
-core = sys.modules[Tensor.__module__]
+from . import core  # its globals hold grad mode and the in-place bookkeeping
+from .core import Node, Tensor, format_location
 
 
 def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_graph: bool | None,

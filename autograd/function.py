@@ -34,16 +34,13 @@ asking for a second-order derivative through them raises an error that says so, 
 from __future__ import annotations
 
 import inspect
-import sys
 import weakref
 from typing import Any
 
 import numpy as np
 
-from . import engine
-from .tensor import Node, Tensor, no_grad
-
-core = sys.modules[Node.__module__]  # the tensor module (`autograd.tensor` is also the name of a factory)
+from . import core, engine
+from .core import Node, Tensor, no_grad
 
 __all__ = ["Function", "FunctionCtx", "FunctionBackward"]
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import engine, functions, ops
-from .tensor import Tensor, enable_grad
+from .core import Tensor, enable_grad
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .tensor import Tensor, TensorLike, as_constant
+from .core import Tensor, TensorLike, as_constant
 
 # Elementwise primitives are public as they are.
 add, sub, mul, div, pow = ops.add, ops.sub, ops.mul, ops.div, ops.pow

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,11 +40,10 @@ from typing import Any
 
 import numpy as np
 
+from . import core
+from .core import Node, Tensor, enable_grad, format_location, no_grad
 from .engine import grad
 from .function import FunctionBackward, _NotDifferentiable, _Select
-from .tensor import Node, Tensor, enable_grad, format_location, no_grad
-
-core = sys.modules[Node.__module__]  # the tensor module (`autograd.tensor` is also the name of a factory)
 
 __all__ = ["gradcheck", "gradgradcheck", "check_graph", "record_locations", "numerical_jacobian",
            "analytical_jacobian", "GradcheckError", "GradcheckWarning", "GradcheckReport"]

@@ -9,17 +9,14 @@ it refuses tensors that require grad, rather than silently dropping their gradie
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from . import creation
+from . import core, creation
 from . import functions as F
-from .tensor import Tensor
-
-core = sys.modules[Tensor.__module__]  # the module, not the autograd.tensor factory function
+from .core import Tensor
 
 UFUNCS: dict[np.ufunc, Callable] = {
     np.add: F.add, np.subtract: F.sub, np.multiply: F.mul, np.true_divide: F.div, np.power: F.pow,

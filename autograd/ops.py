@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _special, engine
-from .tensor import Primitive, Tensor
+from .core import Primitive, Tensor
 
 
 def primitive(name: str | None = None, symbol: str | None = None, broadcasts: bool = False,

@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import tensor as core
-from .tensor import Tensor, _RetainGrad
+from . import core
+from .core import Tensor, _RetainGrad
 
 if TYPE_CHECKING:  # graphviz is optional: imported when draw() is called
     import graphviz

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor
-from autograd.tensor import to_array
+from autograd.core import to_array
 
 
 class Parameter(Tensor):

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor, enable_grad, no_grad
-from autograd.tensor import record_write
+from autograd.core import record_write
 
 __all__ = ["Optimizer", "ParamsT", "buffer"]
 
