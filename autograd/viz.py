@@ -121,13 +121,14 @@ def draw(*roots: Tensor, names: Mapping[str, Tensor] | Iterable[tuple[str, Tenso
 class _Value:
     """One tensor box: its role, its name, what is known of its value and gradient, and its DOT id."""
 
-    __slots__ = ("id", "kind", "name", "data", "grad", "wants_grad", "collapsed_input")
+    __slots__ = ("id", "kind", "name", "data", "grad", "wants_grad", "collapsed_input", "not_kept")
 
     def __init__(self, id_: str, kind: str, name: str | None, data: Any, grad: Any = None,
                  wants_grad: bool = False) -> None:
         self.id, self.kind, self.name, self.data, self.grad = id_, kind, name, data, grad
         self.wants_grad = wants_grad      # a leaf that requires grad: say "grad None" when it has none
         self.collapsed_input = False      # also feeds operations hidden in the summary node
+        self.not_kept: tuple | None = None  # (shape, dtype) of a value its consumer let go in the forward pass
 
 
 class _Drawing:
@@ -150,9 +151,12 @@ class _Drawing:
         # Names: the user's dict first, then labels. Keyed by id(); `names` keeps the objects alive.
         self.name_of: dict[int, str] = {}
         self.name_rank = {name: i for i, (name, _) in enumerate(names)}
+        self.named_output: dict[Any, Tensor] = {}  # Node -> a named tensor it produced: its data is at hand
         for name, t in names:
             self.name_of.setdefault(id(t.grad_fn) if t.grad_fn is not None else id(t), name)
-            if t.grad_fn is None:
+            if t.grad_fn is not None:
+                self.named_output.setdefault(t.grad_fn, t)
+            else:
                 self.name_of.setdefault(id(t._data), name)  # a tensor that is not in the graph: by its data
 
         self.roots = roots
@@ -209,6 +213,8 @@ class _Drawing:
             return value
         root = self.root_of.get(node)
         kept_tensor = retained.get(node)
+        if kept_tensor is None:
+            kept_tensor = self.named_output.get(node)
         name = self.name_of.get(id(node)) or getattr(node, "label", None)
         if name is None and root is not None:
             name = root.label
@@ -253,8 +259,11 @@ class _Drawing:
                 value = self._leaf(edge)
             else:
                 value = self._node_value(edge, retained)
-                if value.data is _FREED and arg is not _FREED and arg is not None:
-                    value.data = arg  # an input's value is what its consumer saved
+                if value.data is _FREED and arg is not _FREED:
+                    if arg is not None:
+                        value.data = arg  # an input's value is what its consumer saved
+                    elif node.out is not None:  # not kept (tanh, relu, ...: see Primitive): same shape as out
+                        value.not_kept = (node.out.shape, node.out.dtype)
             inputs.append(value.id)
         op_id = self.op_ids[node] = self._new_id("op")
         self.edges += [(value_id, op_id, {}) for value_id in inputs]
@@ -653,6 +662,9 @@ def _value_label(value: _Value, show_values: bool, show_grad: bool, fill: str) -
     if not freed:
         data = np.asarray(data)
     meta = "" if freed else (str(data.dtype) if data.ndim == 0 else f"{data.shape} {data.dtype}")
+    if freed and value.not_kept is not None:
+        shape, dtype = value.not_kept
+        meta = f"{shape} {dtype}"
     scalar = not freed and data.ndim == 0
     if meta:
         header += ("<BR/>" if header else "") + f'<FONT POINT-SIZE="8" COLOR="{MUTED}">{meta}</FONT>'
@@ -660,7 +672,8 @@ def _value_label(value: _Value, show_values: bool, show_grad: bool, fill: str) -
         cells.append(header)
     if show_values:
         if freed:
-            cells.append(f'<FONT COLOR="{MUTED}"><I>data freed</I></FONT>')
+            why = "not kept" if value.not_kept is not None else "freed"  # by its consumer, or by backward()
+            cells.append(f'<FONT COLOR="{MUTED}"><I>data {why}</I></FONT>')
         else:
             text, is_bad = _summary(data, gradient=False)
             cells.append(_cell("data", text, is_bad))

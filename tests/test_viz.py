@@ -487,6 +487,17 @@ def test_after_a_freeing_backward_what_is_left_is_drawn():
     assert operations(source) == ["*", "exp", "*", "sin", "+"]
 
 
+def test_an_input_its_consumer_did_not_keep_shows_its_shape_or_the_named_tensor():
+    x = autograd.tensor(np.ones((64, 32)), requires_grad=True)
+    h = x * 2.0
+    h.label = "h"
+    y = h.tanh().sum()  # tanh needs only its output: it lets its large input go
+    box = node_with(viz.draw(y).source, "<B>h</B>")[1]
+    assert "(64, 32) float64" in box and "data not kept" in box
+    box = node_with(viz.draw(y, names={"h": h}).source, "<B>h</B>")[1]  # the user still holds it
+    assert "data mean 2.0000" in box
+
+
 def test_saved_values_modified_in_place_skip_the_computed_gradients():
     w = autograd.tensor([1.0, 2.0], requires_grad=True, label="w")
     h = w * w
