@@ -450,3 +450,39 @@ def test_float32_in_float32_out(case: Case, data: Any) -> None:
     outs64 = case.fn(*inputs64, **params)
     outs64 = outs64 if isinstance(outs64, tuple) else (outs64,)
     assert all(o.dtype == np.float64 for o in outs64)
+
+
+# --- the branch-free selection behind `where` (large operands) -------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_select_picks_the_same_bits_as_np_where(dtype):
+    rng = np.random.default_rng(1)
+    n = 3 * ops._SELECT_FROM
+    condition = rng.random(n) > 0.5
+    x = rng.standard_normal(n).astype(dtype)
+    y = rng.standard_normal(n).astype(dtype)
+    x[:6] = y[-6:] = [np.inf, -np.inf, np.nan, -0.0, 0.0, 1e-8]
+    bits = ops._UNSIGNED[np.dtype(dtype).itemsize]
+    for a, b in [(x, y), (x, 0), (0, y), (x, -0.0), (2.5, y)]:
+        ours, numpy_where = ops.select(condition, a, b), np.where(condition, a, b)
+        assert ours.dtype == numpy_where.dtype == dtype
+        np.testing.assert_array_equal(ours.view(bits), numpy_where.view(bits))
+    wide = condition.reshape(-1, 8)  # broadcasting: a (n/8, 8) mask against a row and a column
+    np.testing.assert_array_equal(ops.select(wide, x[:8], y[: n // 8, None]), np.where(wide, x[:8], y[: n // 8, None]))
+
+
+def test_where_and_sigmoid_on_large_tensors_match_the_plain_formulas():
+    rng = np.random.default_rng(2)
+    shape = (64, 2 * ops._SELECT_FROM // 64)
+    condition = rng.random(shape) > 0.5
+    x = ag.tensor(rng.standard_normal(shape), requires_grad=True)
+    y = ag.tensor(rng.standard_normal(shape), requires_grad=True)
+    out = ag.where(condition, x, y)
+    np.testing.assert_array_equal(out.data, np.where(condition, x.data, y.data))
+    g = rng.standard_normal(shape)
+    g[0, :4] = [np.inf, -np.inf, np.nan, 1.0]  # a gradient of inf or nan still gives exact zeros elsewhere
+    out.backward(ag.tensor(g))
+    np.testing.assert_array_equal(x.grad.data, np.where(condition, g, 0))
+    np.testing.assert_array_equal(y.grad.data, np.where(condition, 0, g))
+    z = np.concatenate([rng.standard_normal(20000) * 30, [np.inf, -np.inf, np.nan, 0.0, -0.0, 800, -800]])
+    e = np.exp(-np.abs(z))
+    np.testing.assert_array_equal(ops.sigmoid(ag.tensor(z)).data, np.where(z >= 0, 1, e) / (1 + e))
