@@ -680,20 +680,93 @@ def window_slices(shape: tuple, kernel_size: tuple, stride: tuple, dilation: tup
             for offset in np.ndindex(*kernel_size)]
 
 
+def max_pool_pad_value(dtype: Any) -> Any:
+    """What max pooling pads with: a value no element beats (-inf, or an integer dtype's minimum)."""
+    dtype = np.dtype(dtype)
+    return np.iinfo(dtype).min if dtype.kind in "iu" else -np.inf
+
+
 @primitive(saves_output=True)
-def max_pool(x, kernel_size, stride, dilation):
-    """The maximum of each window over the last len(kernel_size) axes (the caller pads, with -inf).
+def max_pool(x, kernel_size, stride, dilation, padding=None):
+    """The maximum of each window over the last len(kernel_size) axes. The caller pads x with
+    max_pool_pad_value and says how in `padding`, the (before, after) widths per pooled axis (None: no padding);
+    the forward does not need them, the choice of the element that gets the gradient does (max_pool_choice).
+    A NaN in a window makes its maximum NaN, and a window of -inf only has the maximum -inf, as in PyTorch.
     A primitive for speed: a running maximum over the kernel offsets reads every element once and allocates
     one output, where windows -> amax needs an im2col copy of the whole input and more in the backward."""
     slices = window_slices(x.shape, kernel_size, stride, dilation)
     out = x[slices[0]].copy()
     for window in slices[1:]:
-        np.maximum(out, x[window], out=out)
+        np.maximum(out, x[window], out=out)  # propagates NaN
     return out
 
 
-def first_maxima(x, out, kernel_size, stride, dilation):
-    """(window slice, mask) per kernel offset: where that offset holds its window's first maximum."""
+def _maxima_are_numbers(out: np.ndarray) -> bool:
+    """Whether every window's maximum is a number above the padding value. Then the element PyTorch picks is
+    the window's first maximum, an element of the input, and equality with the maximum finds it. One
+    reduction over the output: min is NaN if any maximum is (numpy's min propagates NaN) and NaN > v is False."""
+    return out.size == 0 or bool(out.min() > max_pool_pad_value(out.dtype))
+
+
+def max_pool_choice(x: np.ndarray, out: np.ndarray, kernel_size: tuple, stride: tuple, dilation: tuple,
+                    padding: tuple | None = None) -> np.ndarray:
+    """For each window of max_pool(x) = out, the row-major kernel offset k of the element PyTorch picks (its
+    index from return_indices, and the element that gets the window's gradient):
+
+    - the first element equal to the maximum, when that is a number above the padding value;
+    - otherwise PyTorch's CPU loop as is: over the taps inside the input in row-major order, from maxval =
+      -inf and the first such tap, take a tap `if (val > maxval || isnan(val))`. So the LAST NaN of a window
+      wins, and a window of -inf only (or of an integer dtype's minimum) keeps its first tap inside the input,
+      even where the window starts in the padding. A window with no tap inside the input (a dilated window
+      that steps over a 1-element input) gets K, the kernel size: no element.
+
+    An integer array (int16 when K allows) shaped like `out`."""
+    windows = window_slices(x.shape, kernel_size, stride, dilation)
+    total = len(windows)
+    small = np.int16 if total < 2 ** 15 else np.int64
+    if _maxima_are_numbers(out):
+        # the first offset that holds the maximum, as min over offsets of (k where equal, else K), in branch-free
+        # integer passes (masked writes are slow on random masks)
+        chosen = np.full(out.shape, total, dtype=small)
+        hit = np.empty(out.shape, dtype=bool)
+        for k, window in enumerate(windows):
+            np.equal(x[window], out, out=hit)
+            np.minimum(chosen, hit * small(k - total) + small(total), out=chosen)
+        return chosen
+    # The first tap inside the input, per axis: window start s*i (in padded coordinates) plus the first offset o
+    # with s*i + o*d >= before, o = ceil((before - s*i) / d); it must also be a tap (o < k) before the trailing
+    # padding. The flat row-major offset is sum_axis o * prod(later kernel sizes); K where some axis has none.
+    nd = len(kernel_size)
+    counts = out.shape[-nd:]
+    widths = padding if padding is not None else ((0, 0),) * nd
+    first, inside = 0, True
+    for axis, (count, size, k, s, d, (before, after)) in enumerate(zip(counts, x.shape[-nd:], kernel_size, stride,
+                                                                        dilation, widths)):
+        start = (np.arange(count) * s).reshape((-1,) + (1,) * (nd - 1 - axis))  # along this axis of the output
+        o = np.maximum(-((start - before) // d), 0)
+        first = first + o * math.prod(kernel_size[axis + 1:])
+        inside = inside & (o < k) & (start + o * d < size - after)
+    chosen = np.broadcast_to(np.where(inside, first, total).astype(small), out.shape).copy()
+    # padding never updates: it is the lowest value and no NaN
+    best = np.full(out.shape, max_pool_pad_value(x.dtype), dtype=x.dtype)
+    update = np.empty(out.shape, dtype=bool)
+    for k, window in enumerate(windows):
+        np.greater(x[window], best, out=update)
+        if x.dtype.kind in "fc":
+            update |= np.isnan(x[window])
+        np.copyto(best, x[window], where=update)
+        np.copyto(chosen, small(k), where=update)
+    return chosen
+
+
+def first_maxima(x, out, kernel_size, stride, dilation, padding=None):
+    """(window slice, mask) per kernel offset: where that offset holds the element of its window that PyTorch
+    picks (max_pool_choice); in the common case, every maximum a number, that is the window's first maximum."""
+    if not _maxima_are_numbers(out):  # a NaN, or a window of -inf only: PyTorch's loop, rare, so kept simple
+        chosen = max_pool_choice(x, out, kernel_size, stride, dilation, padding)
+        for k, window in enumerate(window_slices(x.shape, kernel_size, stride, dilation)):
+            yield window, chosen == k
+        return
     taken = None  # (arrays only: to_maxima and from_maxima are primitives, their forwards see arrays)
     for window in window_slices(x.shape, kernel_size, stride, dilation):
         hit = np.equal(x[window], out)
@@ -709,20 +782,22 @@ def _windows_overlap(kernel_size, stride, dilation) -> bool:
     return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
 
 
-# max_pool's VJP routes each window's gradient to the window's first maximum (PyTorch's rule for ties); an
-# element that is the maximum of several overlapping windows receives their sum. That routing is linear in g,
+# max_pool's VJP routes each window's gradient to the element PyTorch picks: the window's first maximum (PyTorch's
+# rule for ties), the last NaN, or for -inf only the first element inside the input (max_pool_choice); an
+# element picked by several overlapping windows receives their sum. That routing is linear in g,
 # so it is a primitive of its own, with its adjoint (reading g back from the maxima) as its VJP: higher orders
 # stay exact, and the plain backward gets an in-place numpy path.
-max_pool.defvjp(lambda g, out, x, kernel_size, stride, dilation:
-                either(to_maxima, g, x, out, kernel_size=kernel_size, stride=stride, dilation=dilation))
+max_pool.defvjp(lambda g, out, x, kernel_size, stride, dilation, padding=None:
+                either(to_maxima, g, x, out, kernel_size=kernel_size, stride=stride, dilation=dilation,
+                       padding=padding))
 
 
 @primitive(reads_inputs=True)
-def to_maxima(g, x, out, kernel_size, stride, dilation):
-    """zeros like x, with each window's g added at the window's first maximum."""
+def to_maxima(g, x, out, kernel_size, stride, dilation, padding=None):
+    """zeros like x, with each window's g added at the element PyTorch picks (first_maxima)."""
     grad = np.zeros(x.shape, dtype=g.dtype)
     overlap = _windows_overlap(kernel_size, stride, dilation)
-    for window, hit in first_maxima(x, out, kernel_size, stride, dilation):
+    for window, hit in first_maxima(x, out, kernel_size, stride, dilation, padding):
         if overlap:
             grad[window] += g * hit
         else:
@@ -731,10 +806,10 @@ def to_maxima(g, x, out, kernel_size, stride, dilation):
 
 
 @primitive(reads_inputs=True)
-def from_maxima(grad, x, out, kernel_size, stride, dilation):
-    """For each window, `grad` at the window's first maximum (the adjoint of to_maxima)."""
+def from_maxima(grad, x, out, kernel_size, stride, dilation, padding=None):
+    """For each window, `grad` at the element PyTorch picks (the adjoint of to_maxima)."""
     picked = np.zeros(out.shape, dtype=grad.dtype)
-    for window, hit in first_maxima(x, out, kernel_size, stride, dilation):
+    for window, hit in first_maxima(x, out, kernel_size, stride, dilation, padding):
         picked += grad[window] * hit
     return picked
 

@@ -260,79 +260,43 @@ def _max_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
-    lowest = np.iinfo(x.dtype).min if x.dtype.kind in "iu" else -np.inf  # padding never wins a window
-    padded, counts, kernel, stride, dilation, widths = _pool_windows(x, kernel_size, stride, padding, dilation,
-                                                                     ceil_mode, lowest, nd, op)
+    lowest = ops.max_pool_pad_value(x.dtype)  # padding never wins a window
+    padded, _, kernel, stride, dilation, widths = _pool_windows(x, kernel_size, stride, padding, dilation,
+                                                                ceil_mode, lowest, nd, op)
+    # The primitive sends each window's gradient to the element PyTorch picks: the first maximum (ties), the
+    # last NaN, or for a window of -inf only its first element inside the input, which is why it is told the
+    # padding; an element picked by several overlapping windows receives the sum. The indices name the same
+    # elements (ops.max_pool_choice), so the two paths agree.
+    widths = tuple((before, after) for before, after in widths)
+    y = ops.max_pool(padded, kernel_size=kernel, stride=stride, dilation=dilation, padding=widths)
     if return_indices:
-        indices, finite = _max_pool_indices(padded._data, x.shape[2:], counts, kernel, stride, dilation, widths)
-        if finite:
-            # the max_pool primitive sends each window's gradient to its first maximum: the element indexed
-            y = ops.max_pool(padded, kernel_size=kernel, stride=stride, dilation=dilation)
-        else:
-            # a NaN, or a window of -inf only: read the values at the indices, so that the gradient reaches
-            # exactly the element each index names (PyTorch's rule; the primitive would lose it)
-            n, c = x.shape[:2]
-            y = x.reshape(n, c, -1).gather(2, indices.reshape(n, c, -1)).reshape(n, c, *counts)
-        indices = autograd.from_numpy(indices)
+        chosen = ops.max_pool_choice(padded._data, y._data, kernel, stride, dilation, widths)
+        indices = autograd.from_numpy(_max_pool_indices(chosen, x.shape[2:], kernel, stride, dilation, widths))
         return (y.squeeze(0), indices.squeeze(0)) if unbatched else (y, indices)
-    # the max_pool primitive sends each window's gradient to its first maximum, as PyTorch does; an element
-    # that is the maximum of several overlapping windows receives the sum
-    y = ops.max_pool(padded, kernel_size=kernel, stride=stride, dilation=dilation)
     return y.squeeze(0) if unbatched else y
 
 
-def _max_pool_indices(padded: np.ndarray, spatial: tuple, counts: tuple, kernel: tuple, stride: tuple,
-                      dilation: tuple, widths: list) -> tuple[np.ndarray, bool]:
+def _max_pool_indices(chosen: np.ndarray, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple,
+                      widths: tuple) -> np.ndarray:
     """int64 (N, C, *counts): for each window, the flat index into its (unpadded) input plane of the element
-    PyTorch picks: the first maximum in row-major window order, a NaN if there is one (the last), and for a
-    window of -inf only its first element inside the input. Also whether every maximum is finite.
-    Integer results, computed with numpy."""
-    shape = padded.shape[:2] + tuple(counts)
-    windows = ops.window_slices(padded.shape, kernel, stride, dilation)  # one strided view per kernel offset
-    lowest = np.iinfo(padded.dtype).min if padded.dtype.kind in "iu" else -np.inf
-    nans = padded.dtype.kind == "f" and bool(np.isnan(padded).any())
-    if nans:
-        # PyTorch's loop as is: `if (val > maxval || isnan(val))` takes the offset, so the last NaN wins
-        best = np.full(shape, lowest, dtype=padded.dtype)
-        chosen = np.zeros(shape, dtype=np.int64)
-        update = np.empty(shape, dtype=bool)
-        for k, window in enumerate(windows):
-            np.greater(padded[window], best, out=update)
-            update |= np.isnan(padded[window])
-            np.copyto(best, padded[window], where=update)
-            np.copyto(chosen, k, where=update)
-    else:
-        # The same choice without masked writes (slow on random masks): the running maximum, then the first
-        # offset that holds it, as min over offsets of (k where equal, else K), in branch-free integer passes
-        best = padded[windows[0]].copy()
-        for window in windows[1:]:
-            np.maximum(best, padded[window], out=best)
-        total = len(windows)
-        small = np.int16 if total < 2 ** 15 else np.int64
-        chosen = np.full(shape, total, dtype=small)
-        hit = np.empty(shape, dtype=bool)
-        for k, window in enumerate(windows):
-            np.equal(padded[window], best, out=hit)
-            np.minimum(chosen, hit * small(k - total) + small(total), out=chosen)
-    # PyTorch starts each window at its first tap inside the input, with the lowest value: a window where
-    # nothing beats that value (-inf only) keeps that tap, even when the window starts in the padding
-    won = best > lowest
-    if nans:
-        won |= np.isnan(best)
-    everywhere = bool(won.all())
+    at kernel offset `chosen` (row-major; ops.max_pool_choice). Integer results, computed with numpy."""
+    counts = chosen.shape[2:]
+    total = math.prod(kernel)
     # Input coordinates along each axis: window start * stride + offset * dilation - padding; the flat index
     # sums coordinate * the axis's stride within a plane
     offsets = np.array(list(np.ndindex(*kernel)), dtype=np.int64).reshape(-1, len(kernel))
-    indices = np.zeros(shape, dtype=np.int64)
+    nowhere = chosen == total  # windows with no tap inside the input (a dilated window over a 1-element input)
+    missing = bool(nowhere.any())
+    indices = np.zeros(chosen.shape, dtype=np.int64)
     for i, (count, s, d, (before, _)) in enumerate(zip(counts, stride, dilation, widths)):
         start = (np.arange(count) * s - before).reshape((-1,) + (1,) * (len(counts) - 1 - i))
-        coordinate = start + np.take(offsets[:, i] * d, chosen)
-        if not everywhere:
-            first = np.where(start < 0, start + (-start + d - 1) // d * d, start)
-            coordinate = np.where(won, coordinate, first)
+        coordinate = start + np.take(offsets[:, i] * d, np.minimum(chosen, total - 1))
+        if missing:
+            # PyTorch's index there: its loop's start, the first tap at or after 0 along each axis (the
+            # value is -inf and the index is past the input's end; no gradient goes anywhere)
+            coordinate = np.where(nowhere, np.where(start < 0, start + (-start + d - 1) // d * d, start), coordinate)
         indices += coordinate * math.prod(spatial[i + 1:])
-    finite = bool(np.isfinite(best).all()) if padded.dtype.kind == "f" else True
-    return indices, finite
+    return indices
 
 
 def max_pool1d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,

@@ -382,6 +382,23 @@ def test_max_pool_indices_closed_form():
     np.testing.assert_array_equal(unpooled.data, [[0, 3, 0, 0], [0, 0, 4, 0], [0, 0, 5, 0]])
 
 
+def test_max_pool_of_nan_and_minus_inf_closed_form():
+    """As PyTorch: a NaN window is NaN and its gradient goes to its last NaN; a window of -inf only is -inf
+    and its gradient goes to its first element inside the input (here after the padding); with or without
+    return_indices."""
+    nan, inf = np.nan, np.inf
+    x = np.array([[[[nan, 1.0, nan, -inf], [2.0, 0.0, -inf, -inf], [-inf, -inf, 3.0, nan]]]])
+    for return_indices in (False, True):
+        xt = autograd.tensor(x, requires_grad=True)
+        out = F.max_pool2d(xt, 2, padding=1, return_indices=return_indices)
+        if return_indices:
+            out, indices = out
+            np.testing.assert_array_equal(indices.data, [[[[0, 2, 3], [4, 10, 11]]]])
+        np.testing.assert_array_equal(out.data, [[[[nan, nan, -inf], [2.0, 3.0, nan]]]])
+        out.backward(autograd.tensor([[[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]]]))
+        np.testing.assert_array_equal(xt.grad.data, [[[[1, 0, 2, 3], [4, 0, 0, 0], [0, 0, 5, 6]]]])
+
+
 def test_max_unpool_errors():
     y, indices = _pooled((1, 1, 4, 4), 2, None, 0, 2)
     with pytest.raises(ValueError, match=r"max_unpool2d: invalid output_size \(6, 4\): dim 0 must be between 2 and "

@@ -442,12 +442,94 @@ def test_max_pool_indices_match_pytorch(case, values):
     (out * autograd.tensor(w)).sum().backward()
     (expected * torch.tensor(w)).sum().backward()
     np.testing.assert_allclose(ours_x.grad.data, theirs_x.grad.numpy(), atol=1e-12)
-    if values != "nonfinite":  # without return_indices the values and gradient are the same
-        plain = autograd.tensor(x, requires_grad=True)
-        plain_out = ours_fn(plain, kernel, stride, padding, dilation, ceil_mode=ceil_mode)
-        np.testing.assert_array_equal(plain_out.data, out.data)
-        (plain_out * autograd.tensor(w)).sum().backward()
-        np.testing.assert_allclose(plain.grad.data, ours_x.grad.data, atol=1e-12)
+    # without return_indices the values and gradient are the same
+    plain = autograd.tensor(x, requires_grad=True)
+    plain_out = ours_fn(plain, kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+    np.testing.assert_array_equal(plain_out.data, out.data)
+    (plain_out * autograd.tensor(w)).sum().backward()
+    np.testing.assert_allclose(plain.grad.data, ours_x.grad.data, atol=1e-12)
+
+
+def _nans(*positions):
+    return lambda x: x.__setitem__(tuple(np.array(positions).T), np.nan)
+
+
+def _minus_inf(*regions):
+    def fill(x):
+        for region in regions:
+            x[region] = -np.inf
+    return fill
+
+
+# (input shape, kernel_size, stride, padding, dilation, ceil_mode, fill): NaN windows (PyTorch picks the last NaN),
+# windows of -inf only (PyTorch picks the first element inside the input, also where the window starts in the
+# padding or hangs off the edge in ceil_mode), and both together
+POOL_NONFINITE = {
+    "1d-one-nan": ((2, 2, 9), 3, 2, 0, 1, False, _nans((0, 1, 4))),
+    "1d-nans-overlapping": ((1, 2, 10), 3, 1, 1, 1, False, _nans((0, 0, 2), (0, 0, 3), (0, 0, 5), (0, 1, 9))),
+    "1d-dilated-nans": ((1, 1, 11), 3, 2, 1, 2, True, _nans((0, 0, 1), (0, 0, 5), (0, 0, 7), (0, 0, 8))),
+    "1d-inf-pad": ((2, 1, 8), 3, 2, 1, 1, False, _minus_inf(np.s_[0, 0, :2], np.s_[1, 0, :])),
+    "1d-inf-ceil": ((1, 2, 8), 3, 3, 1, 1, True, _minus_inf(np.s_[:, :, 5:], np.s_[0, 1, :3])),
+    "2d-one-nan": ((1, 2, 6, 6), 2, None, 0, 1, False, _nans((0, 1, 3, 2))),
+    "2d-nans-overlapping": ((2, 1, 7, 7), 3, 2, 1, 1, False,
+                            _nans((0, 0, 1, 1), (0, 0, 2, 2), (0, 0, 2, 0), (1, 0, 4, 4), (1, 0, 0, 6))),
+    "2d-inf-pad": ((1, 2, 6, 7), 3, 2, 1, 1, False, _minus_inf(np.s_[0, 0, :3, :3], np.s_[0, 1, :, :])),
+    "2d-inf-ceil": ((1, 1, 7, 8), 3, 2, 1, 1, True, _minus_inf(np.s_[0, 0, 4:, :], np.s_[0, 0, :, 5:])),
+    "2d-inf-dilated-rectangular": ((1, 2, 9, 8), (3, 2), (2, 1), (1, 0), (2, 3), True,
+                                   _minus_inf(np.s_[0, 0, :5, :6], np.s_[0, 1, 3:, :])),
+    "2d-nan-and-inf": ((2, 2, 6, 6), 3, 2, 1, 1, True,
+                       lambda x: (_minus_inf(np.s_[0, :, :4, :4], np.s_[1, 1, :, 3:])(x),
+                                  _nans((0, 0, 0, 0), (0, 1, 3, 3), (1, 1, 5, 5), (1, 1, 1, 4))(x))),
+    "2d-plus-inf": ((1, 1, 5, 6), 2, 2, 1, 1, True,
+                    lambda x: (x.__setitem__(np.s_[0, 0, 1:3, 1:4], np.inf), _nans((0, 0, 2, 2))(x))),
+}
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")
+@pytest.mark.parametrize("return_indices", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(POOL_NONFINITE))
+def test_max_pool_of_nan_and_minus_inf_matches_pytorch(case, dtype, return_indices):
+    """Values (NaN where PyTorch has NaN), indices and input gradients equal PyTorch's exactly: the gradient of a
+    NaN window reaches its last NaN, that of a window of -inf only its first element inside the input."""
+    shape, kernel, stride, padding, dilation, ceil_mode, fill = POOL_NONFINITE[case]
+    nd = 1 if case.startswith("1d") else 2
+    rng = np.random.default_rng(len(case))
+    x = rng.integers(-3, 3, shape).astype(dtype)  # ties too
+    fill(x)
+    ours_fn, theirs_fn = _pool_pair(nd)
+    ours_x, theirs_x = autograd.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    args = (kernel, stride, padding, dilation)
+    out = ours_fn(ours_x, *args, ceil_mode=ceil_mode, return_indices=return_indices)
+    expected = theirs_fn(theirs_x, *args, ceil_mode=ceil_mode, return_indices=return_indices)
+    if return_indices:
+        (out, indices), (expected, expected_indices) = out, expected
+        np.testing.assert_array_equal(indices.data, expected_indices.numpy())
+    assert out.dtype == dtype
+    np.testing.assert_array_equal(out.data, expected.detach().numpy())  # NaN where PyTorch has NaN
+    assert np.isnan(out.data).any() or np.isneginf(out.data).any()
+    w = rng.integers(1, 9, out.shape).astype(dtype)  # integers: sums over overlapping windows are exact
+    out.backward(autograd.tensor(w))
+    expected.backward(torch.tensor(w))
+    np.testing.assert_array_equal(ours_x.grad.data, theirs_x.grad.numpy())
+    assert ours_x.grad.data.sum() == w.sum()  # every window's gradient reaches an element
+
+
+def test_max_pool_window_outside_the_input_matches_pytorch():
+    """A dilated window that steps over a 1-element input holds padding only: PyTorch gives -inf, the index
+    its loop starts at (1, past the end) and no gradient; so do we (this used to raise from a gather)."""
+    x = np.array([[[5.0]]])
+    ours_x, theirs_x = autograd.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    for return_indices in (False, True):
+        out = F.max_pool1d(ours_x, 2, 1, 1, 2, return_indices=return_indices)
+        expected = TF.max_pool1d(theirs_x, 2, 1, 1, 2, return_indices=return_indices)
+        if return_indices:
+            (out, indices), (expected, expected_indices) = out, expected
+            np.testing.assert_array_equal(indices.data, expected_indices.numpy())
+        np.testing.assert_array_equal(out.data, expected.detach().numpy())
+        out.sum().backward()
+        expected.sum().backward()
+        np.testing.assert_array_equal(ours_x.grad.data, theirs_x.grad.numpy())
 
 
 UNPOOL = {  # (pooled input shape, kernel_size, stride, padding, ceil_mode)
