@@ -19,7 +19,7 @@ from . import (
     viz,  # drawing graphs (imports graphviz only when draw() is called)
 )
 from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
-from .core import Node, Primitive, Tensor, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .core import Node, Primitive, Tensor, Unkept, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .creation import (
     arange,
     as_tensor,

@@ -29,7 +29,7 @@ TensorLike = Union["Tensor", np.ndarray, np.generic, float, int, bool, Sequence]
 _grad_enabled = True
 _anomaly_mode = False  # set by autograd.detect_anomaly(): check values, remember where each op ran
 _track_locations = False  # remember the user's line for every recorded node (anomaly mode and check_graph)
-DROP_INPUTS_FROM = 1024  # bytes: see Primitive, on ops whose VJPs need only their output
+DROP_INPUTS_FROM = 1024  # bytes: see Primitive, on ops whose VJPs do not read their inputs
 _seq = 0  # creation counter: a node is always created after its inputs, so descending seq is a topological order
 
 # In-place bookkeeping. Instead of a version counter per tensor (a tuple to build on every op), each in-place
@@ -132,8 +132,8 @@ class Node:
 
     op      the Primitive (or custom Function) that ran
     edges   per input: the input's Node, the input itself if it is a leaf that requires grad, or None
-    args    the forward arguments as arrays/scalars (what the VJPs read; None in the place of each one when
-            the VJPs need only the output); None once the graph is freed
+    args    the forward arguments as arrays/scalars (what the VJPs read; an `Unkept` in the place of a large
+            array the VJPs do not read); None once the graph is freed
     out     the forward output, kept only when the VJP needs it (exp, tanh, ...)
     params  keyword arguments of the forward (dim, shape, index, ...) or None
     seq     creation counter, orders the backward walk
@@ -175,6 +175,26 @@ class Node:
         return f"<{self.name()}>"
 
 
+class Unkept:
+    """What a node keeps of an input array its VJPs do not read: the shape and dtype (see Primitive)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.shape, self.dtype = array.shape, array.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __repr__(self) -> str:
+        return f"<not kept: {self.shape} {self.dtype}>"
+
+
 class Primitive:
     """A differentiable operation on arrays: a numpy `forward` and one vector-Jacobian product per input.
 
@@ -187,16 +207,16 @@ class Primitive:
     saves_output    the VJPs read the output (keep it alive; check it for in-place writes)
     reads_inputs    the VJPs read input values, not just shapes (check them for in-place writes)
 
-    An op whose VJPs read nothing but its output (tanh, exp, relu: saves_output, not reads_inputs, no
-    broadcasting) has `needs_inputs` False, and its node does not keep an input array of DROP_INPUTS_FROM bytes
-    or more (it stores None instead). So a layer's pre-activation is freed as soon as the activation is
-    computed, as in PyTorch, instead of living until backward. Smaller inputs are kept: they cost less than the
-    node itself, and drawings of small graphs show their values. (Inside `record_locations()` or
-    `detect_anomaly()` every input is kept, so that `check_graph` can re-run every node.)
+    The VJPs of an op that does not read its inputs (tanh and relu read their output, add and reshape only the
+    inputs' shapes) do not need the input arrays, so when the output is DROP_INPUTS_FROM bytes or more, the node
+    keeps each such input as an `Unkept` (its shape and dtype) instead of the array. A layer's pre-activation, or
+    the array under a reshape, is then freed as soon as nothing else needs it, as in PyTorch, instead of living
+    until backward. Small arrays are kept: they cost less than the node itself, and drawings of small graphs show
+    their values. (Inside `record_locations()` or `detect_anomaly()` every input is kept, for `check_graph`.)
     """
 
     __slots__ = ("name", "symbol", "forward", "vjps", "vjp_argnum", "broadcasts", "saves_output",
-                 "reads_inputs", "needs_inputs", "backward_name", "explain", "doc")
+                 "reads_inputs", "backward_name", "explain", "doc")
     joint_vjp = None  # custom Functions compute all input gradients in one call instead
 
     def __init__(self, forward: Callable, name: str | None = None, symbol: str | None = None,
@@ -207,7 +227,6 @@ class Primitive:
         self.broadcasts = broadcasts
         self.saves_output = saves_output
         self.reads_inputs = reads_inputs
-        self.needs_inputs = reads_inputs or broadcasts or not saves_output  # for values or shapes
         self.vjps: tuple[Callable, ...] | None = None
         self.vjp_argnum: Callable | None = None
         self.backward_name = "".join(p.capitalize() for p in self.name.split("_")) + "Backward"
@@ -311,11 +330,11 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
         node = _new(Node)
         node.op = op
         node.edges = edges
-        if (op.needs_inputs or _track_locations or args[0].__class__ is not np.ndarray
-                or args[0].nbytes < DROP_INPUTS_FROM):
+        if op.reads_inputs or _track_locations or out.__class__ is not np.ndarray or out.nbytes < DROP_INPUTS_FROM:
             node.args = args
-        else:  # the VJPs read only the output: let a large input go now (see Primitive)
-            node.args = (None,) * len(args)
+        else:  # the VJPs need only the inputs' shapes: let large input arrays go now (see Primitive)
+            node.args = tuple(Unkept(a) if a.__class__ is np.ndarray and a.nbytes >= DROP_INPUTS_FROM else a
+                              for a in args)
         node.out = out if op.saves_output else None
         node.params = params
         _seq += 1

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import core  # its globals hold grad mode and the in-place bookkeeping
-from .core import Node, Tensor, format_location
+from .core import Node, Tensor, Unkept, format_location
 
 
 def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_graph: bool | None,
@@ -304,7 +304,7 @@ def _as_graph_tensors(node: Node) -> tuple[Any, tuple]:
     (create_graph=True). Inputs that did not require grad stay plain values."""
     args = []
     for edge, value in zip(node.edges, node.args):
-        if edge is None or value is None:  # a constant, or an input the VJPs do not read
+        if edge is None or value.__class__ is Unkept:  # a constant, or an input the VJPs do not read
             args.append(value)
         elif edge.__class__ is Node:
             args.append(Tensor._wrap(value, edge))

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from . import core
-from .core import Node, Tensor, enable_grad, format_location, no_grad
+from .core import Node, Tensor, Unkept, enable_grad, format_location, no_grad
 from .engine import grad
 from .function import FunctionBackward, _NotDifferentiable, _Select
 
@@ -914,8 +914,8 @@ def _graph_nodes(roots: Sequence[Tensor]) -> list[Node]:
 
 
 def _input_value(edge: Any) -> Any:
-    """The value of an input its consumer did not keep (tanh, relu, ... need only their output): a leaf's data,
-    or the output its producer saved; None when neither is at hand."""
+    """The value of an input its consumer did not keep (see Primitive): a leaf's data, or the output its
+    producer saved; None when neither is at hand."""
     if isinstance(edge, Tensor):
         return edge._data
     return None if edge is None or edge.args is None else edge.out
@@ -927,7 +927,7 @@ def _node_function(node: Node) -> tuple[Callable, list[Any]] | None:
     op = node.op
     inputs: list[Any] = []
     for edge, value in zip(node.edges, node.args):
-        if value is None and edge is not None:
+        if value.__class__ is Unkept:
             value = _input_value(edge)
             if value is None:
                 return None
@@ -1002,8 +1002,8 @@ def check_graph(*outputs: Tensor, eps: float = 1e-6, atol: float = 1e-5, rtol: f
     if unchecked:
         ops = ", ".join(dict.fromkeys(f"'{n.op.name}'" for n in unchecked))
         warnings.warn(GradcheckWarning(
-            f"check_graph: {len(unchecked)} of {len(nodes)} operations were not checked ({ops}): their VJPs read "
-            "only their output, so they did not keep their inputs. Build the graph inside "
+            f"check_graph: {len(unchecked)} of {len(nodes)} operations were not checked ({ops}): their VJPs do not "
+            "read their inputs, so they did not keep large ones. Build the graph inside "
             "autograd.record_locations() to keep every input and check them too."), stacklevel=2)
     if not failures:
         return True

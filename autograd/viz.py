@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import core
-from .core import Tensor, _RetainGrad
+from .core import Tensor, Unkept, _RetainGrad
 
 if TYPE_CHECKING:  # graphviz is optional: imported when draw() is called
     import graphviz
@@ -249,6 +249,9 @@ class _Drawing:
             if edge is None:
                 if arg is _FREED:
                     value = self._freed_input()
+                elif arg.__class__ is Unkept:
+                    value = self._freed_input()
+                    value.not_kept = (arg.shape, arg.dtype)
                 elif arg is None:
                     continue
                 elif isinstance(arg, (np.ndarray, np.generic)):
@@ -260,10 +263,10 @@ class _Drawing:
             else:
                 value = self._node_value(edge, retained)
                 if value.data is _FREED and arg is not _FREED:
-                    if arg is not None:
+                    if arg.__class__ is Unkept:  # let go in the forward pass (see Primitive): only its shape
+                        value.not_kept = (arg.shape, arg.dtype)
+                    else:
                         value.data = arg  # an input's value is what its consumer saved
-                    elif node.out is not None:  # not kept (tanh, relu, ...: see Primitive): same shape as out
-                        value.not_kept = (node.out.shape, node.out.dtype)
             inputs.append(value.id)
         op_id = self.op_ids[node] = self._new_id("op")
         self.edges += [(value_id, op_id, {}) for value_id in inputs]

@@ -52,7 +52,7 @@ def test_small_inputs_and_inputs_under_record_locations_are_kept():
     small = leaf([0.5, 1.5]) * 2.0
     assert small.tanh().grad_fn.args[0] is small._data  # cheaper than its node; drawings show its values
     big = leaf(np.ones((64, 32))) * 2.0
-    assert big.tanh().grad_fn.args == (None,)
+    assert isinstance(big.tanh().grad_fn.args[0], ag.Unkept)
     with ag.record_locations():
         assert big.tanh().grad_fn.args[0] is big._data  # for check_graph
 
@@ -60,7 +60,7 @@ def test_small_inputs_and_inputs_under_record_locations_are_kept():
 def test_higher_order_gradients_through_an_op_that_did_not_keep_its_input():
     x = leaf(np.linspace(-1, 1, 40 * 8).reshape(40, 8))
     y = (x * 1.5).tanh()
-    assert y.grad_fn.args == (None,)
+    assert isinstance(y.grad_fn.args[0], ag.Unkept)
     (g,) = ag.grad(y.sum(), x, create_graph=True)
     (gg,) = ag.grad(g.sum(), x)
     t = np.tanh(1.5 * x.numpy())
