@@ -647,6 +647,41 @@ def log_softmax(x, axis):
 log_softmax.defvjp(lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True))
 
 
+def class_index(target: np.ndarray, axis: int) -> tuple:
+    """The index picking x[n, t_n, d1, ...] for integer targets t of shape (N, d1, ...) and classes on `axis`:
+    the targets at `axis`, and an arange (shaped to broadcast with them) for every other axis."""
+    grids = [np.arange(n).reshape((n,) + (1,) * (target.ndim - 1 - i)) for i, n in enumerate(target.shape)]
+    grids.insert(axis, target)
+    return tuple(grids)
+
+
+@primitive(reads_inputs=False)
+def nll(logp, target, scale, axis, reduce):
+    """The negative log-likelihood of integer class targets t (classes on `axis`): loss_n = -scale_n logp[n, t_n],
+    summed over the samples when `reduce`. `scale` (a number, or one per sample in logp's dtype) carries the class
+    weights, the zeros of ignored targets and the 1/count of a mean. cross_entropy is nll(log_softmax(x)).
+    A primitive for speed: composed it is a gather, a product and a sum (three nodes, or a one-hot mask and
+    `where` instead of the gather), for a loss that ends every classifier's step. Kept apart from log_softmax,
+    not fused with it: log_softmax's VJP reuses its saved output, where a fused VJP would recompute the softmax
+    (a row-wise max, exp and sum) from the logits."""
+    losses = logp[class_index(target, axis)] * -scale
+    return losses.sum() if reduce else losses
+
+
+def _nll_vjp(g, out, logp, target, scale, axis, reduce):
+    # d loss / d logp[n, c] = -scale_n [c == t_n] g_n (g is one number when reduced): a one-hot constant times g,
+    # so with create_graph the product is recorded and the gradient stays differentiable in g
+    one_hot = np.zeros(logp.shape, dtype=bool)
+    one_hot[class_index(target, axis)] = True
+    gs = g * scale
+    if gs.ndim:  # one coefficient per sample: give it back the class axis, to broadcast along it
+        gs = gs.reshape(logp.shape[:axis] + (1,) + logp.shape[axis + 1:])
+    return one_hot * -gs
+
+
+nll.defvjp(_nll_vjp)
+
+
 @primitive(symbol="linear")
 def linear(x, weight, bias=None):
     """x @ weight.T + bias for x of shape (..., in_features): nn.Linear as one node. A primitive for speed:

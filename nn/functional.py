@@ -879,8 +879,10 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 
-def _class_targets(input: Tensor, target: Any, ignore_index: int, op: str) -> np.ndarray:
-    """Class indices as an int64 array, checked against the input's shape and number of classes."""
+def _class_targets(input: Tensor, target: Any, ignore_index: int, op: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Class indices as an int64 array, checked against the input's shape and number of classes, and the mask of
+    the counted targets (those != ignore_index), or None when all of them count. The common case costs one
+    min/max: every target in [0, classes) and ignore_index outside [min, max] means nothing is ignored."""
     idx = np.asarray(target._data if isinstance(target, Tensor) else target)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: class-index targets must be integers, got dtype {idx.dtype} (for class "
@@ -891,37 +893,46 @@ def _class_targets(input: Tensor, target: Any, ignore_index: int, op: str) -> np
         raise ValueError(f"{op}: for an input of shape {input.shape} ({classes} classes in dim "
                          f"{0 if input.ndim == 1 else 1}) the class-index target must have shape {expected}, "
                          f"got {idx.shape}")
-    bad = ((idx < 0) | (idx >= classes)) & (idx != ignore_index)
+    idx = idx.astype(np.int64, copy=False)
+    if not idx.size:
+        return idx, None
+    low, high = idx.min(), idx.max()
+    if low >= 0 and high < classes and not low <= ignore_index <= high:
+        return idx, None
+    counted = idx != ignore_index
+    bad = ((idx < 0) | (idx >= classes)) & counted
     if bad.any():
         position = tuple(int(i) for i in np.argwhere(bad)[0])
         raise IndexError(f"{op}: target {int(idx[position] if idx.ndim else idx)} at position {position} is out "
                          f"of range for {classes} classes (expected 0 <= target < {classes}, or "
                          f"ignore_index={ignore_index})")
-    return idx.astype(np.int64, copy=False)
+    return idx, counted
 
 
-def _nll(logp: Tensor, idx: np.ndarray, weight: Any, ignore_index: int, reduction: str, op: str) -> Tensor:
-    """-weight[t] logp[t] per sample (0 where t == ignore_index), reduced; 'mean' divides by the total weight
-    of the counted samples, as PyTorch does."""
-    class_dim = 0 if logp.ndim == 1 else 1
-    classes = logp.shape[class_dim]
-    valid = idx != ignore_index
-    safe = np.where(valid, idx, 0)
-    # Select logp[t] with a boolean mask rather than a gather: a dense `where` is cheap next to log_softmax
-    # itself, and its VJP needs no scatter.
-    expand = (slice(None),) + (None,) * (logp.ndim - 1 - class_dim) if class_dim else (slice(None),)
-    classes_axis = np.arange(classes)[expand]
-    chosen = np.expand_dims(safe, class_dim) == classes_axis
-    picked = autograd.where(chosen, logp, 0.0).sum(dim=class_dim)
-    if weight is None and reduction in ("mean", "sum") and valid.all():  # the common case: fewer nodes
-        return -(picked.mean() if reduction == "mean" else picked.sum())
-    w = np.asarray(weight._data if isinstance(weight, Tensor) else weight, dtype=logp.dtype) \
-        if weight is not None else None
-    sample_weight = (w[safe] if w is not None else np.ones(idx.shape, dtype=logp.dtype)) * valid
-    loss = -picked * sample_weight.astype(logp.dtype)
-    if reduction == "mean":
-        return loss.sum() / sample_weight.sum()
-    return _reduce(loss, reduction, op)
+def _sample_weights(idx: np.ndarray, counted: np.ndarray | None, weight: Any, reduction: str, dtype: np.dtype,
+                    op: str) -> tuple[np.ndarray, float | np.ndarray, float]:
+    """How PyTorch weighs the per-sample losses l_n of class-index targets, as coefficients s_n: the loss is
+    sum_n s_n l_n ('mean', 'sum') or s_n l_n ('none'), with s_n = weight[t_n] (1 without weights), 0 for an
+    ignored target, and for 'mean' divided by the sum of the counted weights, D = sum_n weight[t_n] [t_n counted].
+
+    Returns the targets with ignored ones replaced by class 0 (their s_n is 0, so any class will do), the
+    coefficients (one number when they are all equal), and the divisor D ('mean') or 1 ('sum', 'none'). D = 0
+    (nothing counted) leaves the s_n undivided: they are all 0, and the caller makes the loss 0/0 = nan."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    mean = reduction == "mean"
+    if counted is None and weight is None:  # the common case: a plain mean or sum
+        return idx, (1.0 / idx.size if mean and idx.size else 1.0), (idx.size if mean else 1)
+    safe = idx if counted is None else np.where(counted, idx, 0)
+    if weight is None:
+        w = counted.astype(dtype)
+    else:
+        w = np.asarray(weight._data if isinstance(weight, Tensor) else weight, dtype=dtype)[safe]
+        w = w if counted is None else w * counted
+    if not mean:
+        return safe, w, 1
+    total = w.sum()
+    return safe, (w / total if total else w), total
 
 
 def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
@@ -929,8 +940,10 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
     """Negative log-likelihood of class indices given log-probabilities (N, C) or (N, C, d1, ...):
     loss_n = -weight[t_n] input[n, t_n]; 'mean' divides by the summed weights of the non-ignored targets."""
     x = _float_tensor(input)
-    idx = _class_targets(x, target, ignore_index, "nll_loss")
-    return _nll(x, idx, weight, ignore_index, reduction, "nll_loss")
+    idx, counted = _class_targets(x, target, ignore_index, "nll_loss")
+    safe, scale, divisor = _sample_weights(idx, counted, weight, reduction, x.dtype, "nll_loss")
+    loss = ops.nll(x, target=safe, scale=scale, axis=0 if x.ndim == 1 else 1, reduce=reduction != "none")
+    return loss if divisor else loss + math.nan  # a mean over nothing counted: 0/0 (its gradient is still 0)
 
 
 def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: int = -100,
@@ -940,6 +953,9 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
 
     With indices: loss_n = -weight[t_n] log_softmax(x_n)[t_n], and with label_smoothing e the target becomes
     (1 - e) one_hot(t) + e / C. Computed from log_softmax (x - logsumexp(x)), so finite for logits of any size.
+
+    >>> round(cross_entropy(autograd.tensor([[2.0, 0.0], [0.0, 2.0]]), [0, 0]).item(), 4)  # (0.1269 + 2.1269) / 2
+    1.1269
     """
     x = _float_tensor(input)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -948,7 +964,6 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
         raise ValueError("cross_entropy: the input must have a class dimension, got a 0-d tensor")
     class_dim = 0 if x.ndim == 1 else 1
     classes = x.shape[class_dim]
-    logp = autograd.log_softmax(x, class_dim)
     w = None if weight is None else np.asarray(weight._data if isinstance(weight, Tensor) else weight)
     weight_shape = [1] * x.ndim
     weight_shape[class_dim] = classes
@@ -960,26 +975,27 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
                              f"{t.shape} (class-index targets must be integers)")
         if label_smoothing > 0:
             t = t * (1 - label_smoothing) + label_smoothing / classes
+        logp = autograd.log_softmax(x, class_dim)
         terms = logp * t if w is None else logp * t * w.reshape(weight_shape).astype(x.dtype)
         if reduction == "mean":
             count = x._data.size // classes
             return -terms.sum() / count if count else -terms.sum() * np.nan
         return _reduce(-terms.sum(dim=class_dim), reduction, "cross_entropy")
-    idx = _class_targets(x, target, ignore_index, "cross_entropy")
-    nll = _nll(logp, idx, w, ignore_index, reduction, "cross_entropy")
-    if label_smoothing == 0:
-        return nll
-    # PyTorch's smoothing term: -sum_c weight_c logp_c / C per sample, ignored samples zeroed, and 'mean'
-    # normalised like the nll term (by the summed weights of the counted targets)
-    valid = idx != ignore_index
-    smooth = -(logp if w is None else logp * w.reshape(weight_shape).astype(x.dtype)).sum(dim=class_dim)
-    smooth = smooth * valid.astype(x.dtype)
-    if reduction == "mean":
-        denominator = w[idx[valid]].sum() if w is not None else valid.sum()
-        smooth = smooth.sum() / denominator
-    else:
-        smooth = _reduce(smooth, reduction, "cross_entropy")
-    return (1 - label_smoothing) * nll + (label_smoothing / classes) * smooth
+    idx, counted = _class_targets(x, target, ignore_index, "cross_entropy")
+    safe, scale, divisor = _sample_weights(idx, counted, w, reduction, x.dtype, "cross_entropy")
+    # two nodes: log_softmax and nll, both primitives (see autograd.ops.nll for why they are not fused)
+    logp = autograd.log_softmax(x, class_dim)
+    loss = ops.nll(logp, target=safe, scale=scale, axis=class_dim, reduce=reduction != "none")
+    if label_smoothing:
+        # PyTorch's smoothing term: -sum_c weight_c logp_c / C per sample, ignored samples zeroed, and 'mean'
+        # divided by the same D as the nll term (the summed weights of the counted targets)
+        smooth = -(logp if w is None else logp * w.reshape(weight_shape).astype(x.dtype)).sum(dim=class_dim)
+        if counted is not None:
+            smooth = smooth * counted.astype(x.dtype)
+        if reduction != "none":
+            smooth = smooth.sum() / divisor if divisor else smooth.sum()
+        loss = (1 - label_smoothing) * loss + (label_smoothing / classes) * smooth
+    return loss if divisor else loss + math.nan  # a mean over nothing counted: 0/0 (its gradient is still 0)
 
 
 def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool = False) -> Tensor:

@@ -313,6 +313,21 @@ LOSSES = {
         lambda r: (r.standard_normal((6, 4)), np.array([0, 3, 2, 3, 1, 2]))),
     "cross_entropy-spatial": ("cross_entropy", "cross_entropy", {"weight": np.array([1.0, 2.0, 0.5])},
                               lambda r: (r.standard_normal((2, 3, 4, 5)), r.integers(0, 3, (2, 4, 5)))),
+    "cross_entropy-spatial-smoothing-weight-ignore": (
+        "cross_entropy", "cross_entropy",
+        {"weight": np.array([1.0, 2.0, 0.5]), "ignore_index": 2, "label_smoothing": 0.2},
+        lambda r: (r.standard_normal((2, 3, 4, 5)), r.integers(0, 3, (2, 4, 5)))),
+    "cross_entropy-unbatched-weight": ("cross_entropy", "cross_entropy", {"weight": np.array([0.2, 1.0, 3.0, 0.5])},
+                                       lambda r: (r.standard_normal(4), np.int64(2))),
+    "cross_entropy-unbatched-ignored": ("cross_entropy", "cross_entropy", {"ignore_index": 2},
+                                        lambda r: (r.standard_normal(4), np.int64(2))),
+    "cross_entropy-ignore-no-weight": ("cross_entropy", "cross_entropy", {"ignore_index": 0},
+                                       lambda r: (r.standard_normal((6, 4)), np.array([0, 1, 2, 3, 0, 2]))),
+    "cross_entropy-all-ignored": ("cross_entropy", "cross_entropy",
+                                  {"weight": np.array([0.2, 1.0, 3.0, 0.5]), "label_smoothing": 0.1},
+                                  lambda r: (r.standard_normal((3, 4)), np.full(3, -100))),
+    "cross_entropy-empty": ("cross_entropy", "cross_entropy", {},
+                            lambda r: (r.standard_normal((0, 4)), np.zeros(0, dtype=np.int64))),
     "cross_entropy-probs": ("cross_entropy", "cross_entropy", {},
                             lambda r: (r.standard_normal((5, 4)), _probabilities((5, 4), 7))),
     "cross_entropy-probs-smoothing-weight": (
@@ -322,6 +337,10 @@ LOSSES = {
     "nll-weight-ignore-spatial": (
         "nll_loss", "nll_loss", {"weight": np.array([1.0, 2.0, 0.5]), "ignore_index": 0},
         lambda r: (np.log(_probabilities((2, 3, 4), 2)), r.integers(0, 3, (2, 4)))),
+    "nll-all-ignored": ("nll_loss", "nll_loss", {"ignore_index": 1},
+                        lambda r: (np.log(_probabilities((3, 4), 1)), np.ones(3, dtype=np.int64))),
+    "nll-unbatched-weight": ("nll_loss", "nll_loss", {"weight": np.array([1.0, 2.0, 0.5])},
+                             lambda r: (np.log(_probabilities((3,), 2, axis=0)), np.int64(1))),
     "kl_div": ("kl_div", "kl_div", {}, lambda r: (np.log(_probabilities((4, 5), 3)), _probabilities((4, 5), 4))),
     "kl_div-zeros": ("kl_div", "kl_div", {}, lambda r: (np.log(_probabilities((2, 3), 3)),
                                                         np.array([[0.0, 0.3, 0.7], [1.0, 0.0, 0.0]]))),
@@ -353,6 +372,44 @@ def test_loss_matches_pytorch(case, reduction):
     np.testing.assert_allclose(our_x.grad.data, their_x.grad.numpy(), atol=1e-10, rtol=1e-8)
     if grads_for_target:
         np.testing.assert_allclose(our_y.grad.data, their_y.grad.numpy(), atol=1e-10, rtol=1e-8)
+
+
+CROSS_ENTROPY_SECOND_ORDER = {
+    "plain": ((5, 4), {}),
+    "weight-ignore-smoothing": ((6, 4), {"weight": np.array([0.2, 1.0, 3.0, 0.5]), "ignore_index": 1,
+                                         "label_smoothing": 0.2}),
+    "spatial-weight": ((2, 3, 2, 2), {"weight": np.array([1.0, 2.0, 0.5])}),
+    "unbatched": ((4,), {}),
+}
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("case", sorted(CROSS_ENTROPY_SECOND_ORDER))
+def test_cross_entropy_second_order_matches_pytorch(case, reduction):
+    """Hessian-vector products of cross_entropy in the logits (integer targets) against PyTorch's, and a
+    gradgradcheck of ours."""
+    shape, kwargs = CROSS_ENTROPY_SECOND_ORDER[case]
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape)
+    classes = shape[0 if len(shape) == 1 else 1]
+    target = rng.integers(0, classes, shape[:1] + shape[2:] if len(shape) > 1 else ())
+    v = rng.standard_normal(shape)
+    our_kwargs = {k: autograd.tensor(a) if isinstance(a, np.ndarray) else a for k, a in kwargs.items()}
+    their_kwargs = {k: torch.tensor(a) if isinstance(a, np.ndarray) else a for k, a in kwargs.items()}
+
+    def ours(logits):
+        return F.cross_entropy(logits, target, reduction=reduction, **our_kwargs)
+
+    our_x, their_x = autograd.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    out_weights = rng.standard_normal(ours(our_x).shape)
+    (g,) = autograd.grad((ours(our_x) * autograd.tensor(out_weights)).sum(), our_x, create_graph=True)
+    (g * autograd.tensor(v)).sum().backward()
+    theirs = TF.cross_entropy(their_x, torch.tensor(target), reduction=reduction, **their_kwargs)
+    (their_g,) = torch.autograd.grad((theirs * torch.tensor(out_weights)).sum(), their_x, create_graph=True)
+    (their_g * torch.tensor(v)).sum().backward()
+    np.testing.assert_allclose(g.data, their_g.detach().numpy(), atol=1e-10, rtol=1e-8)
+    np.testing.assert_allclose(our_x.grad.data, their_x.grad.numpy(), atol=1e-10, rtol=1e-8)
+    assert autograd.gradgradcheck(ours, autograd.tensor(x, requires_grad=True))
 
 
 def test_kl_div_batchmean_matches_pytorch():

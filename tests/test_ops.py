@@ -269,6 +269,28 @@ def cat_params(draw: Any, shapes: tuple) -> dict:
     return {"dim": draw(st.sampled_from([dim, dim - len(shapes[0])]))}
 
 
+def class_shapes() -> st.SearchStrategy:
+    """Logits (C,), (N, C) or (N, C, d1, ...): at least one class, any other axis possibly empty."""
+    return hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=3).filter(
+        lambda s: small(s) and s[min(1, len(s) - 1)] > 0).map(lambda s: (s,))
+
+
+def nll_params(draw: Any, shapes: tuple) -> dict:
+    """Integer targets in range, and a scale: one number, or one per sample with some zeros (ignored targets)."""
+    shape = shapes[0]
+    axis = min(1, len(shape) - 1)
+    target_shape = shape[:axis] + shape[axis + 1:]
+    target = draw(hnp.arrays(np.int64, target_shape, elements=st.integers(0, shape[axis] - 1)))
+    scale = draw(st.floats(0.1, 2) | hnp.arrays(np.float64, target_shape, elements=st.sampled_from([0.0, 0.5, 1.5])))
+    return {"target": target, "scale": scale, "axis": axis, "reduce": draw(st.booleans())}
+
+
+def nll(x: ag.Tensor, target: np.ndarray, scale: Any, axis: int, reduce: bool, log_softmax: bool = False) -> Any:
+    scale = scale.astype(x.dtype) if isinstance(scale, np.ndarray) else scale  # in x's dtype, as nn passes it
+    logp = ag.log_softmax(x, axis) if log_softmax else x
+    return ops.nll(logp, target=target, scale=scale, axis=axis, reduce=reduce)
+
+
 def separated(low: float, high: float) -> tuple:
     """Two element ranges that never tie (for maximum/minimum): x in +-[1, 2], y in [-0.5, 0.5]."""
     return (values(-2, 2, gap=1.0), values(-0.5, 0.5))
@@ -346,6 +368,9 @@ CASES: list[Case] = [
          params=lambda draw, shapes: {"dim": dims(draw, len(shapes[0]), False, False)}),
     softmax_like("softmax", lambda x, dim: x.softmax(dim)),
     softmax_like("log_softmax", lambda x, dim: ag.log_softmax(x, dim)),
+    Case("nll", nll, shapes=class_shapes(), params=nll_params),
+    Case("nll_log_softmax", lambda x, **p: nll(x, **p, log_softmax=True), shapes=class_shapes(), params=nll_params,
+         low=-4, high=4),
     Case("exclusive_prod", ops.exclusive_prod, shapes=matrix_shape.map(lambda s: (s,)), prepare=with_zeros),
     # shape
     Case("reshape", lambda x, shape: x.reshape(shape), shapes=one_shape.map(lambda s: (s,)),
