@@ -30,6 +30,7 @@ _grad_enabled = True
 _anomaly_mode = False  # set by autograd.detect_anomaly(): check values, remember where each op ran
 _track_locations = False  # remember the user's line for every recorded node (anomaly mode and check_graph)
 DROP_INPUTS_FROM = 1024  # bytes: see Primitive, on ops whose VJPs do not read their inputs
+UNKEPT_FROM = 65536  # bytes: the same, for ops that read their inputs' shapes (an Unkept costs ~0.4 us)
 _seq = 0  # creation counter: a node is always created after its inputs, so descending seq is a topological order
 
 # In-place bookkeeping. Instead of a version counter per tensor (a tuple to build on every op), each in-place
@@ -132,8 +133,8 @@ class Node:
 
     op      the Primitive (or custom Function) that ran
     edges   per input: the input's Node, the input itself if it is a leaf that requires grad, or None
-    args    the forward arguments as arrays/scalars (what the VJPs read; an `Unkept` in the place of a large
-            array the VJPs do not read); None once the graph is freed
+    args    the forward arguments as arrays/scalars (what the VJPs read; None or an `Unkept` in the place of
+            a large array the VJPs do not read, see Primitive); None once the graph is freed
     out     the forward output, kept only when the VJP needs it (exp, tanh, ...)
     params  keyword arguments of the forward (dim, shape, index, ...) or None
     seq     creation counter, orders the backward walk
@@ -207,16 +208,18 @@ class Primitive:
     saves_output    the VJPs read the output (keep it alive; check it for in-place writes)
     reads_inputs    the VJPs read input values, not just shapes (check them for in-place writes)
 
-    The VJPs of an op that does not read its inputs (tanh and relu read their output, add and reshape only the
-    inputs' shapes) do not need the input arrays, so when the output is DROP_INPUTS_FROM bytes or more, the node
-    keeps each such input as an `Unkept` (its shape and dtype) instead of the array. A layer's pre-activation, or
-    the array under a reshape, is then freed as soon as nothing else needs it, as in PyTorch, instead of living
-    until backward. Small arrays are kept: they cost less than the node itself, and drawings of small graphs show
-    their values. (Inside `record_locations()` or `detect_anomaly()` every input is kept, for `check_graph`.)
+    An op that does not read its inputs lets large input arrays go, so that a layer's pre-activation, or the
+    array under a reshape, is freed as soon as nothing else needs it (as in PyTorch) instead of living until
+    backward. `output_only` ops (tanh, relu, exp, ...: saves_output, not reads_inputs, no broadcasting) read
+    nothing of their inputs: when the output is DROP_INPUTS_FROM bytes or more, the node stores None for them,
+    at no cost. Other such ops (add, reshape, sum, ...) read their inputs' shapes: from UNKEPT_FROM bytes, the
+    node keeps an `Unkept` (shape and dtype) for each large input. Small arrays are kept: they cost less than
+    the node itself (or than making an Unkept), and drawings of small graphs show their values. Inside
+    `record_locations()` or `detect_anomaly()` every input is kept, so that `check_graph` can re-run every node.
     """
 
     __slots__ = ("name", "symbol", "forward", "vjps", "vjp_argnum", "broadcasts", "saves_output",
-                 "reads_inputs", "backward_name", "explain", "doc")
+                 "reads_inputs", "output_only", "backward_name", "explain", "doc")
     joint_vjp = None  # custom Functions compute all input gradients in one call instead
 
     def __init__(self, forward: Callable, name: str | None = None, symbol: str | None = None,
@@ -227,6 +230,7 @@ class Primitive:
         self.broadcasts = broadcasts
         self.saves_output = saves_output
         self.reads_inputs = reads_inputs
+        self.output_only = saves_output and not reads_inputs and not broadcasts  # see above
         self.vjps: tuple[Callable, ...] | None = None
         self.vjp_argnum: Callable | None = None
         self.backward_name = "".join(p.capitalize() for p in self.name.split("_")) + "Backward"
@@ -332,9 +336,10 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
         node.edges = edges
         if op.reads_inputs or _track_locations or out.__class__ is not np.ndarray or out.nbytes < DROP_INPUTS_FROM:
             node.args = args
-        else:  # the VJPs need only the inputs' shapes: let large input arrays go now (see Primitive)
-            node.args = tuple(Unkept(a) if a.__class__ is np.ndarray and a.nbytes >= DROP_INPUTS_FROM else a
-                              for a in args)
+        elif op.output_only:  # the VJPs read nothing of the inputs: let them go (see Primitive)
+            node.args = (None,) * len(args)
+        else:  # the VJPs read only the inputs' shapes: keep those of large arrays instead of the arrays
+            node.args = _let_go(args) if out.nbytes >= UNKEPT_FROM else args
         node.out = out if op.saves_output else None
         node.params = params
         _seq += 1
@@ -351,6 +356,18 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
 
 
 _new = object.__new__
+
+
+def _let_go(args: tuple) -> tuple:
+    """`args` with every large array replaced by an Unkept, its shape and dtype (see Primitive)."""
+    kept = []
+    for a in args:
+        if a.__class__ is np.ndarray and a.nbytes >= DROP_INPUTS_FROM:
+            unkept = _new(Unkept)  # not Unkept(a): this runs on every large op, and __init__ costs a call
+            unkept.shape, unkept.dtype = a.shape, a.dtype
+            a = unkept
+        kept.append(a)
+    return tuple(kept)
 
 
 def as_constant(value: Any) -> Any:

@@ -304,7 +304,7 @@ def _as_graph_tensors(node: Node) -> tuple[Any, tuple]:
     (create_graph=True). Inputs that did not require grad stay plain values."""
     args = []
     for edge, value in zip(node.edges, node.args):
-        if edge is None or value.__class__ is Unkept:  # a constant, or an input the VJPs do not read
+        if edge is None or value is None or value.__class__ is Unkept:  # a constant, or an input not kept
             args.append(value)
         elif edge.__class__ is Node:
             args.append(Tensor._wrap(value, edge))

@@ -927,7 +927,7 @@ def _node_function(node: Node) -> tuple[Callable, list[Any]] | None:
     op = node.op
     inputs: list[Any] = []
     for edge, value in zip(node.edges, node.args):
-        if value.__class__ is Unkept:
+        if value is None or value.__class__ is Unkept:
             value = _input_value(edge)
             if value is None:
                 return None

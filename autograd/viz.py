@@ -265,6 +265,9 @@ class _Drawing:
                 if value.data is _FREED and arg is not _FREED:
                     if arg.__class__ is Unkept:  # let go in the forward pass (see Primitive): only its shape
                         value.not_kept = (arg.shape, arg.dtype)
+                    elif arg is None:  # let go by an op that reads only its output, of the input's shape
+                        if node.out is not None:
+                            value.not_kept = (node.out.shape, node.out.dtype)
                     else:
                         value.data = arg  # an input's value is what its consumer saved
             inputs.append(value.id)

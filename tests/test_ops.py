@@ -443,12 +443,12 @@ def _draw_inputs(case: Case, data: Any) -> tuple[list[np.ndarray], dict]:
 def every_unread_input_let_go() -> Iterator[None]:
     """Nodes keep no input array their VJPs do not read, however small (normally only large ones are let go):
     the VJPs must then work from shapes alone, to first and second order."""
-    threshold = core.DROP_INPUTS_FROM
-    core.DROP_INPUTS_FROM = 0
+    thresholds = core.DROP_INPUTS_FROM, core.UNKEPT_FROM
+    core.DROP_INPUTS_FROM = core.UNKEPT_FROM = 0
     try:
         yield
     finally:
-        core.DROP_INPUTS_FROM = threshold
+        core.DROP_INPUTS_FROM, core.UNKEPT_FROM = thresholds
 
 
 @pytest.mark.parametrize("unread_inputs", ["kept", "let go"])
