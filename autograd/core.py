@@ -313,7 +313,7 @@ def apply_binary(op: Primitive, x: Any, y: Any) -> Tensor:
         yd = y._data
         ye = (y.grad_fn or y) if y.requires_grad else None
     else:
-        yd = as_constant(y)
+        yd = y if y.__class__ is float or y.__class__ is int else as_constant(y)  # `x + 0.5`: skip the call
         ye = None
     try:
         out = op.forward(xd, yd)
@@ -334,7 +334,7 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
         node = _new(Node)
         node.op = op
         node.edges = edges
-        if op.reads_inputs or _track_locations or out.__class__ is not np.ndarray or out.nbytes < DROP_INPUTS_FROM:
+        if op.reads_inputs or out.__class__ is not np.ndarray or out.nbytes < DROP_INPUTS_FROM or _track_locations:
             node.args = args
         elif op.output_only:  # the VJPs read nothing of the inputs: let them go (see Primitive)
             node.args = (None,) * len(args)
