@@ -213,8 +213,9 @@ class Primitive:
     backward. `output_only` ops (tanh, relu, exp, ...: saves_output, not reads_inputs, no broadcasting) read
     nothing of their inputs: when the output is DROP_INPUTS_FROM bytes or more, the node stores None for them,
     at no cost. Other such ops (add, reshape, sum, ...) read their inputs' shapes: from UNKEPT_FROM bytes, the
-    node keeps an `Unkept` (shape and dtype) for each large input. Small arrays are kept: they cost less than
-    the node itself (or than making an Unkept), and drawings of small graphs show their values. Inside
+    node keeps an `Unkept` (shape and dtype) for each large input. Both are judged by the output's size, one
+    check per op (so a sum of a large array keeps it). Small arrays are kept: they cost less than the node
+    itself (or than making an Unkept), and drawings of small graphs show their values. Inside
     `record_locations()` or `detect_anomaly()` every input is kept, so that `check_graph` can re-run every node.
     """
 
