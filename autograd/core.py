@@ -18,7 +18,7 @@ from typing import Any, Union
 
 import numpy as np
 
-__all__ = ["Tensor", "Node", "Primitive", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+__all__ = ["Tensor", "Node", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 
 TensorLike = Union["Tensor", np.ndarray, np.generic, float, int, bool, Sequence]
 
@@ -179,10 +179,7 @@ class Node:
 class Unkept:
     """What a node keeps of an input array its VJPs do not read: the shape and dtype (see Primitive)."""
 
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, array: np.ndarray) -> None:
-        self.shape, self.dtype = array.shape, array.dtype
+    __slots__ = ("shape", "dtype")  # made by _let_go, without an __init__ call (it runs on every large op)
 
     @property
     def ndim(self) -> int:
@@ -364,7 +361,7 @@ def _let_go(args: tuple) -> tuple:
     kept = []
     for a in args:
         if a.__class__ is np.ndarray and a.nbytes >= DROP_INPUTS_FROM:
-            unkept = _new(Unkept)  # not Unkept(a): this runs on every large op, and __init__ costs a call
+            unkept = _new(Unkept)
             unkept.shape, unkept.dtype = a.shape, a.dtype
             a = unkept
         kept.append(a)

@@ -927,7 +927,7 @@ def _node_function(node: Node) -> tuple[Callable, list[Any]] | None:
     op = node.op
     inputs: list[Any] = []
     for edge, value in zip(node.edges, node.args):
-        if value is None or value.__class__ is Unkept:
+        if value.__class__ is Unkept or (value is None and edge is not None):  # not kept (a None constant is)
             value = _input_value(edge)
             if value is None:
                 return None

@@ -38,6 +38,10 @@ def test_nodes_that_did_not_keep_their_input_are_named_as_unchecked():
     with pytest.warns(GradcheckWarning, match=r"2 of 10 operations were not checked \('tanh', 'log_softmax'\)"
                                               r".*record_locations"):
         assert check_graph(mlp_loss())
+    # a None argument (linear without bias) is a constant, not an input that was let go
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_graph(ops.linear(W1.T @ W1, B1.reshape(1, -1) * W1, None).sum())
     # an input that is a leaf, or the saved output of its producer, is still at hand: nothing is skipped
     x = autograd.tensor(RNG.standard_normal((16, 32)), requires_grad=True)
     with warnings.catch_warnings():
