@@ -106,6 +106,11 @@ LAYERS = {
     "conv2d-1x1": (lambda: nn.Conv2d(3, 4, 1), lambda: TNN.Conv2d(3, 4, 1), [(2, 3, 4, 5)]),
     "conv2d-1x1-strided-padded": (lambda: nn.Conv2d(3, 4, 1, stride=2, padding=1),
                                   lambda: TNN.Conv2d(3, 4, 1, stride=2, padding=1), [(2, 3, 4, 5)]),
+    # output rows of 48 or more: the NCHW layout (shorter rows take the batch-last one, nn.functional._conv)
+    "conv2d-wide-rows": (lambda: nn.Conv2d(2, 3, 3, padding=1), lambda: TNN.Conv2d(2, 3, 3, padding=1),
+                         [(2, 2, 3, 50)]),
+    "conv1d-long": (lambda: nn.Conv1d(2, 3, 5, stride=2, dilation=2), lambda: TNN.Conv1d(2, 3, 5, stride=2, dilation=2),
+                    [(2, 2, 120)]),
     "conv2d-groups": (lambda: nn.Conv2d(4, 6, 3, groups=2, bias=False),
                       lambda: TNN.Conv2d(4, 6, 3, groups=2, bias=False), [(2, 4, 6, 5)]),
     "conv2d-unbatched": (lambda: nn.Conv2d(2, 3, 2, stride=2), lambda: TNN.Conv2d(2, 3, 2, stride=2),
