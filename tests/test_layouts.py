@@ -140,11 +140,11 @@ def test_in_layout_of():
 
 # --- blocked matrix products ------------------------------------------------------------------------------------
 GEMM_SHAPES = [
-    ((8, 9), (9, 4 * ops.GEMM_BLOCK + 77)),      # a short side against a very long one: blocks of columns
-    ((8, 4 * ops.GEMM_BLOCK + 77), (4 * ops.GEMM_BLOCK + 77, 9)),  # a long contraction into 8 x 9: blocks added
+    ((8, 9), (9, 40077)),      # a short side against a very long one: blocks of columns
+    ((8, 40077), (40077, 9)),  # a long contraction into 8 x 9: blocks added
     ((16, 3000), (3000, 72)),                     # a small result of a long contraction: the other orientation
     ((5, 7), (7, 3)),                             # one plain call
-    ((0, 9), (9, 4 * ops.GEMM_BLOCK)),            # empty
+    ((0, 9), (9, 40000)),            # empty
 ]
 
 
