@@ -763,8 +763,10 @@ def window_slices(shape: tuple, kernel_size: tuple, stride: tuple, dilation: tup
 
 
 def max_pool_pad_value(dtype: Any) -> Any:
-    """What max pooling pads with: a value no element beats (-inf, or an integer dtype's minimum)."""
+    """What max pooling pads with: a value no element beats (-inf, an integer dtype's minimum, or False)."""
     dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return False
     return np.iinfo(dtype).min if dtype.kind in "iu" else -np.inf
 
 

@@ -2,9 +2,11 @@
 
 Everything here is a composition of autograd operations, so every gradient comes from the engine and nothing
 has a hand-written backward. Convolution is the clearest example: pad, take every window as a strided view
-(`unfold`), copy the windows into columns (im2col) with one reshape, and do a single matrix product with the
-weight reshaped to (out_channels, in_channels * kernel). Its gradient is the engine's: the matmul's two VJPs,
-and `fold` (col2im) as the adjoint of `unfold`. Pooling reduces the same windows with `amax` or `sum`.
+(`unfold`), copy the windows into columns (im2col) with one reshape, and multiply by the weight reshaped to
+(out_channels, in_channels * kernel). Its gradient is the engine's: the matmul's two VJPs, and `fold` (col2im)
+as the adjoint of `unfold`. For speed, a convolution with short output rows works on its input transposed to
+(C, *spatial, N) ("batch-last"), so that numpy's loops run over long rows (see `_conv`); its output is the usual
+(N, C, *spatial) tensor, a view of that memory. Pooling reduces the same windows with a max or a mean.
 
 Names, argument orders and defaults are PyTorch's:
 

@@ -369,6 +369,14 @@ def test_max_pool_with_indices_gradients():
                                                          return_indices=True)[0], (xt,))
 
 
+def test_max_pool_of_booleans_pads_with_false():
+    x = autograd.tensor(np.array([[[[True, False], [False, False]]]]))
+    out, indices = F.max_pool2d(x, 2, padding=1, return_indices=True)
+    assert out.dtype == np.bool_
+    np.testing.assert_array_equal(out.data, [[[[True, False], [False, False]]]])
+    np.testing.assert_array_equal(indices.data, [[[[0, 1], [2, 3]]]])  # an all-False window: its element inside
+
+
 def test_max_pool_indices_closed_form():
     x = autograd.tensor([[[[1.0, 3.0, 3.0, 0.0], [2.0, 3.0, 4.0, 4.0], [0.0, 0.0, 5.0, 1.0]]]])
     out, indices = F.max_pool2d(x, 2, return_indices=True)
