@@ -325,6 +325,12 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
     global _seq
     if _anomaly_mode:
         _check_forward(op, args, out)
+    kind = out.__class__  # (identity checks of module constants first: this runs for every op)
+    if kind is _ndarray:
+        if out.dtype is _FLOAT64 and op.name != "astype":
+            out, args = _pytorch_float_width(out, args)
+    elif kind is _float64 and op.name != "astype":
+        out, args = _pytorch_float_width(out, args)
     result = _new(Tensor)  # its rarely used slots (_hooks, _label) stay unset: every store counts here
     result._data = out
     result.grad = None
@@ -354,6 +360,32 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
 
 
 _new = object.__new__
+_FLOAT64 = np.dtype(np.float64)
+_ndarray, _float64 = np.ndarray, np.float64
+
+
+def _pytorch_float_width(out: Any, args: tuple) -> tuple[Any, tuple]:
+    """`out` (float64) in the float type PyTorch gives, and the args for the node. numpy widens an integer or
+    boolean array that meets a float32 array, or a Python float, to float64, and so do its float functions of
+    integers (np.exp, true division); PyTorch keeps the float operand's type, or its default float32 when every
+    tensor operand is an integer or boolean. So float64 stays only when some operand is float64 (or complex).
+    The node gets the integer operands in that type too, so that the VJPs (g * y) stay in it."""
+    target = None
+    for a in args:
+        dtype = getattr(a, "dtype", None)  # Python numbers are weak in both: they never decide the type
+        if dtype is None:
+            continue
+        if dtype.kind == "f":
+            if dtype.itemsize >= 8:
+                return out, args
+            if target is None or dtype.itemsize > target.itemsize:
+                target = dtype
+        elif dtype.kind == "c":
+            return out, args
+    target = target or np.dtype(np.float32)
+    args = tuple(a.astype(target) if getattr(a, "dtype", None) is not None and a.dtype.kind in "iu" else a
+                 for a in args)
+    return out.astype(target), args
 
 
 def _let_go(args: tuple) -> tuple:

@@ -458,6 +458,59 @@ def test_dtype_rules():
     assert f32.grad.dtype == np.float32  # x.grad has the leaf's dtype
 
 
+# Integers and booleans meeting floats: PyTorch's types, where numpy's would widen to float64
+INTEGER_FLOAT_CASES = {
+    "int + float32": (lambda i, b, f, h, d: i + f, np.float32),
+    "float32 * int": (lambda i, b, f, h, d: f * i, np.float32),
+    "int * 0.5": (lambda i, b, f, h, d: i * 0.5, np.float32),
+    "int / int": (lambda i, b, f, h, d: i / i, np.float32),
+    "int / 2": (lambda i, b, f, h, d: i / 2, np.float32),
+    "int ** 0.5": (lambda i, b, f, h, d: i ** 0.5, np.float32),
+    "exp(int)": (lambda i, b, f, h, d: i.exp(), np.float32),
+    "sqrt(int)": (lambda i, b, f, h, d: i.sqrt(), np.float32),
+    "sigmoid(int)": (lambda i, b, f, h, d: i.sigmoid(), np.float32),
+    "erf(int)": (lambda i, b, f, h, d: i.erf(), np.float32),
+    "bool * 0.5": (lambda i, b, f, h, d: b * 0.5, np.float32),
+    "where(bool, int, float32)": (lambda i, b, f, h, d: ag.where(b, i, f), np.float32),
+    "int + float16": (lambda i, b, f, h, d: i + h, np.float16),
+    "int + float64": (lambda i, b, f, h, d: i + d, np.float64),
+    "int + int": (lambda i, b, f, h, d: i + i, np.int64),
+    "int.double()": (lambda i, b, f, h, d: i.double(), np.float64),
+    "float32 * bool": (lambda i, b, f, h, d: f * b, np.float32),
+}
+
+
+@pytest.mark.parametrize("name", INTEGER_FLOAT_CASES)
+def test_integers_meeting_floats_take_pytorchs_type(name):
+    expression, expected = INTEGER_FLOAT_CASES[name]
+    i, b = tensor([1, 4, 9]), tensor([True, False, True])
+    values = np.array([0.5, 2.0, -1.0])
+    f, h, d = tensor(values.astype(np.float32)), tensor(values.astype(np.float16)), tensor(values)
+    out = expression(i, b, f, h, d)
+    assert out.dtype == expected
+    # the values are numpy's, rounded to that type
+    wide = expression(*(tensor(v.numpy().astype(np.float64 if v.dtype.kind == "f" else v.dtype))
+                        for v in (i, b, f, h, d)))
+    np.testing.assert_allclose(out.numpy(), wide.numpy().astype(expected),
+                               rtol=1e-3 if expected == np.float16 else 1e-6)
+    torch = pytest.importorskip("torch")
+    if name != "int.double()":
+        as_torch = [torch.from_numpy(v.numpy().copy()) for v in (i, b, f, h, d)]
+        reference = {"where(bool, int, float32)": lambda: torch.where(as_torch[1], as_torch[0], as_torch[2]),
+                     "erf(int)": lambda: torch.erf(as_torch[0])}.get(name, lambda: expression(*as_torch))()
+        assert str(reference.dtype) == f"torch.{np.dtype(expected).name}"
+
+
+def test_gradients_through_integer_operands_keep_the_float_type():
+    x = leaf([1.0, 2.0, 3.0], dtype=ag.float32)
+    hidden = x * 2
+    hidden.retain_grad()
+    scaled = hidden * tensor([1, 0, 2])
+    scaled.sum().backward()
+    assert scaled.dtype == hidden.grad.dtype == x.grad.dtype == np.float32
+    assert x.grad.tolist() == [2.0, 0.0, 4.0]
+
+
 def test_casts_are_differentiable_and_keep_the_grad_dtype():
     x = leaf([1.0, 2.0], dtype=ag.float32)
     y = x.double() * 3
