@@ -522,7 +522,9 @@ fold.defvjp(lambda g, out, w, shape, kernel_size, stride, dilation:
 # ---------------------------------------------------------------------------------------------------------------
 @primitive(symbol="@", broadcasts=True)
 def matmul(x, y):
-    return gemm(x, y) if np.ndim(x) == 2 and np.ndim(y) == 2 else np.matmul(x, y)
+    if x.__class__ is np.ndarray and y.__class__ is np.ndarray and x.ndim == 2 and y.ndim == 2:
+        return gemm(x, y)
+    return np.matmul(x, y)
 
 
 GEMM_BLOCK_ELEMENTS = 98304  # elements of both operands in one block: 384 KB of float32, cache-sized
@@ -550,7 +552,7 @@ def gemm(a: Any, b: Any) -> Any:
         for start in range(block, k, block):
             out += a[:, start:start + block] @ b[start:start + block]
         return out
-    if n > m and k > 8 * n:
+    if n > m and k > 8 * n:  # a small result of a long contraction: the operand of more rows first
         return (b.T @ a.T).T
     return a @ b
 
