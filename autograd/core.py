@@ -326,11 +326,12 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
     if _anomaly_mode:
         _check_forward(op, args, out)
     kind = out.__class__  # (identity checks of module constants first: this runs for every op)
-    if kind is _ndarray:
-        if out.dtype is _FLOAT64 and op.name != "astype":
-            out, args = _pytorch_float_width(out, args)
-    elif kind is _float64 and op.name != "astype":
-        out, args = _pytorch_float_width(out, args)
+    if (kind is _ndarray or kind is _float64) and out.dtype is _FLOAT64:
+        for arg in args:  # float64 in, float64 out: the usual case, decided at the first argument
+            if getattr(arg, "dtype", None) is _FLOAT64:
+                break
+        else:
+            out, args = _pytorch_float_width(op, out, args)
     result = _new(Tensor)  # its rarely used slots (_hooks, _label) stay unset: every store counts here
     result._data = out
     result.grad = None
@@ -338,7 +339,7 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
         node = _new(Node)
         node.op = op
         node.edges = edges
-        if op.reads_inputs or out.__class__ is not np.ndarray or out.nbytes < DROP_INPUTS_FROM or _track_locations:
+        if op.reads_inputs or kind is not _ndarray or out.nbytes < DROP_INPUTS_FROM or _track_locations:
             node.args = args
         elif op.output_only:  # the VJPs read nothing of the inputs: let them go (see Primitive)
             node.args = (None,) * len(args)
@@ -364,12 +365,15 @@ _FLOAT64 = np.dtype(np.float64)
 _ndarray, _float64 = np.ndarray, np.float64
 
 
-def _pytorch_float_width(out: Any, args: tuple) -> tuple[Any, tuple]:
+def _pytorch_float_width(op: Primitive, out: Any, args: tuple) -> tuple[Any, tuple]:
     """`out` (float64) in the float type PyTorch gives, and the args for the node. numpy widens an integer or
     boolean array that meets a float32 array, or a Python float, to float64, and so do its float functions of
     integers (np.exp, true division); PyTorch keeps the float operand's type, or its default float32 when every
     tensor operand is an integer or boolean. So float64 stays only when some operand is float64 (or complex).
-    The node gets the integer operands in that type too, so that the VJPs (g * y) stay in it."""
+    The node gets the integer operands in that type too, so that the VJPs (g * y) stay in it. (`astype` says
+    its type itself.)"""
+    if op.name == "astype":
+        return out, args
     target = None
     for a in args:
         dtype = getattr(a, "dtype", None)  # Python numbers are weak in both: they never decide the type
