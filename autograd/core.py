@@ -1052,7 +1052,13 @@ class Tensor:
         return _F.clone(self)
 
     def contiguous(self) -> Tensor:
-        return self
+        """self if its array is row-major (C-contiguous), else a row-major copy in the graph, as in PyTorch.
+        (A convolution on small images returns a batch-last view: see nn.functional._conv.)"""
+        return self if self.is_contiguous() else _F.clone(self)
+
+    def is_contiguous(self) -> bool:
+        data = self._data
+        return data.__class__ is not np.ndarray or data.flags.c_contiguous
 
     # --- arithmetic -------------------------------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:

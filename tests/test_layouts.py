@@ -78,6 +78,21 @@ def test_which_layout_a_convolution_takes():
     assert _is_batch_last(pooled.numpy())
 
 
+def test_contiguous_makes_a_batch_last_output_row_major():
+    x = autograd.randn(4, 2, 10, 10, requires_grad=True)
+    y = nn.Conv2d(2, 3, 3, padding=1)(x)
+    assert not y.is_contiguous()
+    row_major = y.contiguous()
+    assert row_major.is_contiguous() and row_major.numpy().flags.c_contiguous
+    np.testing.assert_array_equal(row_major.numpy(), y.numpy())
+    assert row_major.contiguous() is row_major and autograd.tensor(2.0).is_contiguous()
+    (row_major * row_major).sum().backward(retain_graph=True)  # in the graph: the gradient flows through the copy
+    through_copy = x.grad.numpy().copy()
+    x.grad = None
+    (y * y).sum().backward()
+    np.testing.assert_allclose(through_copy, x.grad.numpy(), rtol=1e-6)
+
+
 def test_a_small_cnn_trains_the_same_in_both_layouts(monkeypatch):
     rng = np.random.default_rng(3)
     x, labels = rng.standard_normal((8, 1, 12, 12)), rng.integers(0, 4, 8)
