@@ -130,7 +130,7 @@ def _batch_last(x: Tensor, out_shape: tuple, one_by_one: bool) -> bool:
 
 def _is_batch_last(a: np.ndarray) -> bool:
     """Whether (N, C, *spatial) lies in memory as (C, *spatial, N) (with N > 1: else either layout is)."""
-    return a.shape[0] > 1 and np.moveaxis(a, 0, -1).flags.c_contiguous
+    return a.shape[0] > 1 and a.transpose(*range(1, a.ndim), 0).flags.c_contiguous
 
 
 def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,
