@@ -124,7 +124,7 @@ def _batch_last(x: Tensor, out_shape: tuple, one_by_one: bool) -> bool:
     over the batch is slower than NCHW's per-image products, which wins on long rows). A 1x1 convolution
     takes the layout its input already has: either way its input is its columns, with no copy."""
     if one_by_one:
-        return x.ndim > 2 and _is_batch_last(x._data)
+        return x.ndim > 2 and _is_batch_last(x.data)
     return out_shape[-1] < 48
 
 

@@ -169,11 +169,18 @@ def framework(name: str) -> Framework:
     return Framework(nn, functional, nn.optim, autograd.from_numpy, autograd.float64)
 
 
-def training_case(model: object, opt: object, loss_of: Callable[[], object]) -> Case:
-    """The Case of a framework with autograd (glassgrad, PyTorch): zero_grad, loss, backward, optimiser step."""
+def training_case(name: str, model: object, params: dict[str, np.ndarray], lr: float, inputs: np.ndarray,
+                  targets: np.ndarray, loss_fn: Callable[[object, object], object]) -> Case:
+    """The Case of a framework with autograd (glassgrad or PyTorch, by `name`): the model starts from the shared
+    `params`; a step is zero_grad, loss_fn(model(inputs), targets), backward and a plain SGD step."""
+    fw = framework(name)
+    load_parameters(model.named_parameters(), params, name)
+    opt = fw.optim.SGD(model.parameters(), lr=lr)
+    x, y = fw.as_tensor(inputs), fw.as_tensor(targets)
+
     def forward_backward() -> object:
         opt.zero_grad()
-        loss = loss_of()
+        loss = loss_fn(model(x), y)
         loss.backward()
         return loss
 

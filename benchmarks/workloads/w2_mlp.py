@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Case, framework, linear_params, load_parameters, numpy_sgd_case, training_case
+from . import Case, framework, linear_params, numpy_sgd_case, training_case
 
 LR = 0.01
 
@@ -26,10 +26,7 @@ def _tensor_engine_case(name: str, small: bool) -> Case:
     sizes = [params[f"{i}.weight"].shape[::-1] for i in (0, 2, 4)]
     nn = fw.nn
     model = nn.Sequential(nn.Linear(*sizes[0]), nn.ReLU(), nn.Linear(*sizes[1]), nn.ReLU(), nn.Linear(*sizes[2]))
-    load_parameters(model.named_parameters(), params, name)
-    opt = fw.optim.SGD(model.parameters(), lr=LR)
-    x, y = fw.as_tensor(x_data), fw.as_tensor(labels)
-    return training_case(model, opt, lambda: fw.F.cross_entropy(model(x), y))
+    return training_case(name, model, params, LR, x_data, labels, fw.F.cross_entropy)
 
 
 def build_glassgrad(variant: str, small: bool = False) -> Case:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Case, framework, linear_params, load_parameters, numpy_sgd_case, training_case, two_moons
+from . import Case, framework, linear_params, numpy_sgd_case, training_case, two_moons
 
 LR = 0.05
 
@@ -24,10 +24,7 @@ def _tensor_engine_case(name: str, small: bool) -> Case:
     x_data, y_data, params = data(small)
     model = nn.Sequential(nn.Linear(2, 16, dtype=dtype), nn.Tanh(), nn.Linear(16, 16, dtype=dtype), nn.Tanh(),
                           nn.Linear(16, 1, dtype=dtype))
-    load_parameters(model.named_parameters(), params, name)
-    opt = fw.optim.SGD(model.parameters(), lr=LR)
-    x, y = fw.as_tensor(x_data), fw.as_tensor(y_data)
-    return training_case(model, opt, lambda: fw.F.binary_cross_entropy_with_logits(model(x), y))
+    return training_case(name, model, params, LR, x_data, y_data, fw.F.binary_cross_entropy_with_logits)
 
 
 def build_glassgrad(variant: str, small: bool = False) -> Case:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import Case, framework, linear_params, load_parameters, numpy_sgd_case, training_case
+from . import Case, framework, linear_params, numpy_sgd_case, training_case
 
 LR = 0.01
 NAMES = ("0", "3", "7")  # nn.Sequential positions of the two convolutions and the linear layer
@@ -34,17 +34,13 @@ def data(small: bool) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
 
 def _tensor_engine_case(name: str, small: bool) -> Case:
     fw = framework(name)
-    nn, F, optim, as_tensor = fw.nn, fw.F, fw.optim, fw.as_tensor
+    nn = fw.nn
     x_data, labels, params = data(small)
     model = nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(784, 10))
-    load_parameters(model.named_parameters(), params, name)
-    opt = optim.SGD(model.parameters(), lr=LR)
-    x, y = as_tensor(x_data), as_tensor(labels)
-
-    return training_case(model, opt, lambda: F.cross_entropy(model(x), y))
+    return training_case(name, model, params, LR, x_data, labels, fw.F.cross_entropy)
 
 
 def build_glassgrad(variant: str, small: bool = False) -> Case:
