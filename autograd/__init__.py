@@ -18,8 +18,14 @@ from . import (
     functional,  # vjp, jvp, jacobian, hessian, hvp (autograd.functional)
     viz,  # drawing graphs (imports graphviz only when draw() is called)
 )
-from .anomaly import AnomalyError, detect_anomaly, is_anomaly_enabled
-from .core import Node, Primitive, Tensor, Unkept, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .anomaly import (
+    AnomalyError,
+    detect_anomaly,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
+from .core import Node, Primitive, Tensor, Unkept
 from .creation import (
     arange,
     as_tensor,
@@ -150,6 +156,13 @@ from .functions import (
     var,
     view,
     where,
+)
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
 )
 from .gradcheck import (
     GradcheckError,

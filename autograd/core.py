@@ -18,20 +18,24 @@ from typing import Any, Union
 
 import numpy as np
 
+from . import grad_mode as _modes
+from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
 __all__ = ["Tensor", "Node", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
 
 TensorLike = Union["Tensor", np.ndarray, np.generic, float, int, bool, Sequence]
 
 # ---------------------------------------------------------------------------------------------------------------
-# Global state: grad mode, anomaly mode, creation counter and in-place bookkeeping.
+# Global state: creation counter and in-place bookkeeping. (Grad mode, anomaly mode and location recording are
+# per thread, in grad_mode.py.)
 # Plain module globals: they are read on every operation and a global load is the cheapest read Python has.
 # ---------------------------------------------------------------------------------------------------------------
-_grad_enabled = True
-_anomaly_mode = False  # set by autograd.detect_anomaly(): check values, remember where each op ran
-_track_locations = False  # remember the user's line for every recorded node (anomaly mode and check_graph)
 DROP_INPUTS_FROM = 1024  # bytes: see Primitive, on ops whose VJPs do not read their inputs
 UNKEPT_FROM = 65536  # bytes: the same, for ops that read their inputs' shapes (an Unkept costs ~0.4 us)
-_seq = 0  # creation counter: a node is always created after its inputs, so descending seq is a topological order
+# Creation counter: a node is always created after its inputs, so descending seq is a topological order. It is
+# shared by all threads; `_seq += 1` followed by reading it is never split by a thread switch under the GIL (no
+# call or backward jump in between), so numbers stay unique and increasing across threads.
+_seq = 0
 
 # In-place bookkeeping. Instead of a version counter per tensor (a tuple to build on every op), each in-place
 # write to an array is remembered here with the counter value at that moment; a node older than the newest
@@ -41,52 +45,26 @@ _writes: dict[int, tuple[weakref.ref, int, str]] = {}
 _last_write_seq = -1
 
 
-def is_grad_enabled() -> bool:
-    """Whether operations are being recorded for differentiation."""
-    return _grad_enabled
+def next_seq() -> int:
+    """A fresh creation number for a node made outside `Primitive` (custom Functions)."""
+    global _seq
+    _seq += 1
+    return _seq
 
 
-def set_grad_enabled(mode: bool) -> None:
-    """Turn recording on or off globally (prefer the `no_grad`/`enable_grad` context managers)."""
-    global _grad_enabled
-    _grad_enabled = bool(mode)
+def last_write_seq() -> int:
+    """The creation counter at the newest in-place write (see `_writes`)."""
+    return _last_write_seq
 
 
-class _GradMode:
-    """Context manager and decorator that sets grad mode inside and restores it after."""
-
-    _mode = True
-
-    def __enter__(self) -> None:
-        self._prev = _grad_enabled
-        set_grad_enabled(self._mode)
-
-    def __exit__(self, *exc: object) -> None:
-        set_grad_enabled(self._prev)
-
-    def __call__(self, fn: Callable) -> Callable:
-        mode_type = type(self)
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with mode_type():
-                return fn(*args, **kwargs)
-
-        wrapper.__name__ = getattr(fn, "__name__", "wrapper")
-        wrapper.__doc__ = fn.__doc__
-        wrapper.__wrapped__ = fn  # type: ignore[attr-defined]
-        return wrapper
-
-
-class no_grad(_GradMode):
-    """Do not record operations (inference, optimiser updates): `with no_grad(): ...` or `@no_grad()`."""
-
-    _mode = False
-
-
-class enable_grad(_GradMode):
-    """Record operations even inside `no_grad`."""
-
-    _mode = True
+def writes_after(seq: int) -> list[tuple[Any, str]]:
+    """(array, op name) of every live array written in place after node number `seq`."""
+    found = []
+    for ref, when, writer in list(_writes.values()):
+        written = ref()
+        if written is not None and when >= seq:
+            found.append((written, writer))
+    return found
 
 
 def record_write(array: Any, op_name: str) -> None:
@@ -323,8 +301,14 @@ def apply_binary(op: Primitive, x: Any, y: Any) -> Tensor:
 def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: dict | None) -> Tensor:
     """Wrap a forward result, recording its Node when an input requires grad and grad mode is on."""
     global _seq
-    if _anomaly_mode:
-        _check_forward(op, args, out)
+    locations = False
+    if _modes.any_changed:  # some thread left the default modes: apply this thread's (see grad_mode)
+        modes = _modes.this_thread()
+        if modes.check_nan:
+            _check_forward(op, args, out)
+        if not modes.grad_enabled:
+            edges = None
+        locations = modes.locations or modes.anomaly
     kind = out.__class__  # (identity checks of module constants first: this runs for every op)
     if (kind is _ndarray or kind is _float64) and out.dtype is _FLOAT64:
         for arg in args:  # float64 in, float64 out: the usual case, decided at the first argument
@@ -335,11 +319,11 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
     result = _new(Tensor)  # its rarely used slots (_hooks, _label) stay unset: every store counts here
     result._data = out
     result.grad = None
-    if edges is not None and _grad_enabled:
+    if edges is not None:
         node = _new(Node)
         node.op = op
         node.edges = edges
-        if op.reads_inputs or kind is not _ndarray or out.nbytes < DROP_INPUTS_FROM or _track_locations:
+        if op.reads_inputs or kind is not _ndarray or out.nbytes < DROP_INPUTS_FROM or locations:
             node.args = args
         elif op.output_only:  # the VJPs read nothing of the inputs: let them go (see Primitive)
             node.args = (None,) * len(args)
@@ -350,7 +334,7 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
         _seq += 1
         node.seq = _seq
         node.hooks = None
-        if _track_locations:
+        if locations:
             node.where = user_location()
         result.grad_fn = node
         result.requires_grad = True
@@ -690,11 +674,12 @@ class Tensor:
         """Apply an in-place update. Outside the graph the array is written in place (views see it, and the
         write is remembered so a backward that saved this array fails loudly). Inside the graph the result is
         computed out of place and this tensor object takes it over, so saved values stay intact."""
-        if _grad_enabled and self.requires_grad and self.grad_fn is None:
+        recording = is_grad_enabled()
+        if recording and self.requires_grad and self.grad_fn is None:
             raise RuntimeError(f"{op_name}: a leaf tensor that requires grad (shape {self.shape}) cannot be "
                                "modified in place, because its gradient is being recorded; do it under "
                                "autograd.no_grad(), or on a copy (t.clone())")
-        result = compute(self) if _grad_enabled else None  # None: nothing here requires grad
+        result = compute(self) if recording else None  # None: nothing here requires grad
         if result is not None:
             if result.dtype != self.dtype:
                 result = result.astype(self.dtype)

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from . import core  # its globals hold grad mode and the in-place bookkeeping
+from . import core
 from .core import Node, Tensor, Unkept, format_location
+from .grad_mode import is_anomaly_check_nan_enabled, swap_grad_enabled
 
 
 def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_graph: bool | None,
@@ -137,10 +138,11 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
             if key.__class__ is Node:
                 heappush(heap, (-key.seq, key))
     handed: set[int] = {id(g) for g in root_grads}  # arrays a leaf must not share (see _owned)
-    anomaly, last_write = core._anomaly_mode and run_hooks, core._last_write_seq
-    prev_mode = core._grad_enabled
-    core._grad_enabled = create_graph
+    anomaly, last_write = run_hooks and is_anomaly_check_nan_enabled(), core.last_write_seq()
     node = heappop(heap)[1] if heap else None
+    # The VJPs run in grad mode iff create_graph, as in PyTorch (hooks and custom Functions see it): this
+    # thread's mode only, restored at the end even on an error; other threads are not affected.
+    previous_mode = swap_grad_enabled(create_graph)
     try:
         while node is not None:
             g = grads.pop(node)
@@ -195,7 +197,7 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                 node.out = None
             node = following if following is not None else (heappop(heap)[1] if heap else None)
     finally:
-        core._grad_enabled = prev_mode
+        swap_grad_enabled(previous_mode)
     for leaf, g in grads.items():  # after the walk only leaves are left in `grads`
         hooks = getattr(leaf, "_hooks", None) if run_hooks else None  # unset unless register_hook was called
         if hooks:
@@ -333,10 +335,7 @@ def _check_saved_values(node: Node) -> None:
     """Fail if an array this node's VJPs read was written in place after the node was created."""
     op = node.op
     saved = _saved_arrays(node)
-    for ref, seq, writer in list(core._writes.values()):
-        written = ref()
-        if written is None or seq < node.seq:
-            continue
+    for written, writer in core.writes_after(node.seq):
         for what, array in saved:
             if np.may_share_memory(array, written) and np.shares_memory(array, written):
                 where = f" (created at {format_location(node.where)})" if node.where else ""

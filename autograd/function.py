@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 
 from . import core, engine
-from .core import Node, Tensor, no_grad
+from .core import Node, Tensor
+from .grad_mode import is_anomaly_check_nan_enabled, is_grad_enabled, is_recording_locations, no_grad
 
 __all__ = ["Function", "FunctionCtx", "FunctionBackward"]
 
@@ -121,7 +122,7 @@ class Function:
             args = bound.args[1:]
         name = cls.__name__
         needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        record = core._grad_enabled and any(needs)
+        record = is_grad_enabled() and any(needs)
         ctx = FunctionCtx(name, needs if record else (False,) * len(args))
         with no_grad():
             setup_context = getattr(cls, "setup_context", None)
@@ -154,7 +155,7 @@ def _record(cls: type, ctx: FunctionCtx, args: tuple, raw: Any, outputs: list, s
     op = FunctionBackward(cls, ctx, args, outputs)
     node = _make_node(op, edges, datas)
     ctx._node = weakref.ref(node)
-    if core._anomaly_mode:
+    if is_anomaly_check_nan_enabled():
         for o in outputs:
             if isinstance(o, Tensor):
                 core._check_forward(op, datas, o._data)
@@ -195,10 +196,9 @@ def _make_node(op: Any, edges: tuple, args: tuple) -> Node:
     node.args = args
     node.out = None
     node.params = None
-    core._seq += 1
-    node.seq = core._seq
+    node.seq = core.next_seq()
     node.hooks = None
-    if core._track_locations:
+    if is_recording_locations():
         node.where = core.user_location()
     return node
 
@@ -248,7 +248,7 @@ class FunctionBackward(_OpInfo):
         return Tensor._wrap(data, grad_fn)  # rebound by an in-graph in-place op: the value forward saw
 
     def joint_vjp(self, node: Node, g: Any, out: Any, args: tuple) -> list:
-        create_graph = core._grad_enabled  # the engine runs backward in grad mode iff create_graph
+        create_graph = is_grad_enabled()  # the engine runs backward in grad mode iff create_graph
         grad_outputs = self._grad_outputs(g, create_graph)
         result = self.cls.backward(self.ctx, *grad_outputs)
         return self._input_grads(result, node, create_graph)

@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from . import core
-from .core import Node, Tensor, Unkept, enable_grad, format_location, no_grad
+from .core import Node, Tensor, Unkept, format_location
 from .engine import grad
 from .function import FunctionBackward, _NotDifferentiable, _Select
+from .grad_mode import Mode, enable_grad, no_grad
 
 __all__ = ["gradcheck", "gradgradcheck", "check_graph", "record_locations", "numerical_jacobian",
            "analytical_jacobian", "GradcheckError", "GradcheckWarning", "GradcheckReport"]
@@ -885,19 +885,14 @@ def analytical_jacobian(fn: Callable, inputs: Sequence[Any]) -> list[list[np.nda
 # ---------------------------------------------------------------------------------------------------------------
 # Checking a graph that was already built, node by node
 # ---------------------------------------------------------------------------------------------------------------
-class record_locations:
-    """Context manager: every operation recorded inside remembers the line of your code that ran it, so that
-    `check_graph` (and errors in backward) can say where a node was created. Cheaper than detect_anomaly().
-    It also makes every node keep its inputs, even those whose VJPs read only the output (tanh, relu, ...),
-    so that `check_graph` can re-run each of them."""
+class record_locations(Mode):
+    """Context manager (and decorator): every operation recorded inside, in the calling thread, remembers the
+    line of your code that ran it, so that `check_graph` (and errors in backward) can say where a node was
+    created. Cheaper than detect_anomaly(). It also makes every node keep its inputs, even those whose VJPs
+    read only the output (tanh, relu, ...), so that `check_graph` can re-run each of them."""
 
-    def __enter__(self) -> record_locations:
-        self._prev = core._track_locations
-        core._track_locations = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        core._track_locations = self._prev
+    def __init__(self) -> None:
+        super().__init__({"locations": True})
 
 
 def _graph_nodes(roots: Sequence[Tensor]) -> list[Node]:

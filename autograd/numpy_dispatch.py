@@ -17,6 +17,7 @@ import numpy as np
 from . import core, creation
 from . import functions as F
 from .core import Tensor
+from .grad_mode import is_grad_enabled
 
 UFUNCS: dict[np.ufunc, Callable] = {
     np.add: F.add, np.subtract: F.sub, np.multiply: F.mul, np.true_divide: F.div, np.power: F.pow,
@@ -115,7 +116,7 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
     fn = UFUNCS.get(ufunc)
     if method == "__call__" and fn is not None and not kwargs:
         return fn(*inputs)
-    if core._grad_enabled and (_needs_grad(inputs) or _needs_grad(kwargs)):
+    if is_grad_enabled() and (_needs_grad(inputs) or _needs_grad(kwargs)):
         raise _refuse(f"{ufunc.__name__}{'' if method == '__call__' else '.' + method}")
     out = kwargs.get("out")
     if out is not None:  # writing into a tensor: write into its array, and remember the write
@@ -132,6 +133,6 @@ def array_function(func: Callable, args: tuple, kwargs: dict) -> Any:
     fn = FUNCTIONS.get(func)
     if fn is not None:
         return fn(*args, **kwargs)
-    if core._grad_enabled and (_needs_grad(args) or _needs_grad(kwargs)):
+    if is_grad_enabled() and (_needs_grad(args) or _needs_grad(kwargs)):
         raise _refuse(func.__name__)
     return func(*_plain(args), **_plain(kwargs))
