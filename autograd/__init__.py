@@ -62,6 +62,9 @@ from .creation import (
     zeros,
     zeros_like,
 )
+from .creation import (
+    bool_ as bool,
+)
 from .engine import grad
 from .function import Function, FunctionCtx
 from .functions import (
@@ -76,6 +79,12 @@ from .functions import (
     argmax,
     argmin,
     astype,
+    bitwise_and,
+    bitwise_left_shift,
+    bitwise_not,
+    bitwise_or,
+    bitwise_right_shift,
+    bitwise_xor,
     broadcast_to,
     cat,
     chunk,
@@ -109,6 +118,7 @@ from .functions import (
     logical_and,
     logical_not,
     logical_or,
+    logical_xor,
     logsumexp,
     lt,
     masked_fill,

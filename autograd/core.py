@@ -252,7 +252,7 @@ def apply(op: Primitive, args: tuple, params: dict) -> Tensor:
     for a in args:
         if isinstance(a, Tensor):
             datas.append(a._data)
-            if a.requires_grad:
+            if a._requires_grad:
                 record = True
                 edges.append(a.grad_fn or a)  # a non-leaf's node, or the leaf itself
             else:
@@ -274,20 +274,20 @@ def apply_unary(op: Primitive, x: Tensor) -> Tensor:
         out = op.forward(data)
     except (ValueError, TypeError) as err:
         raise _op_error(op, [data], {}, err) from None
-    return _result(op, out, (data,), ((x.grad_fn or x),) if x.requires_grad else None, None)
+    return _result(op, out, (data,), ((x.grad_fn or x),) if x._requires_grad else None, None)
 
 
 def apply_binary(op: Primitive, x: Any, y: Any) -> Tensor:
     """`apply` for two inputs and no parameters (arithmetic operators)."""
     if isinstance(x, Tensor):
         xd = x._data
-        xe = (x.grad_fn or x) if x.requires_grad else None
+        xe = (x.grad_fn or x) if x._requires_grad else None
     else:
         xd = as_constant(x)
         xe = None
     if isinstance(y, Tensor):
         yd = y._data
-        ye = (y.grad_fn or y) if y.requires_grad else None
+        ye = (y.grad_fn or y) if y._requires_grad else None
     else:
         yd = y if y.__class__ is float or y.__class__ is int else as_constant(y)  # `x + 0.5`: skip the call
         ye = None
@@ -309,13 +309,18 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
         if not modes.grad_enabled:
             edges = None
         locations = modes.locations or modes.anomaly
-    kind = out.__class__  # (identity checks of module constants first: this runs for every op)
-    if (kind is _ndarray or kind is _float64) and out.dtype is _FLOAT64:
-        for arg in args:  # float64 in, float64 out: the usual case, decided at the first argument
-            if getattr(arg, "dtype", None) is _FLOAT64:
-                break
-        else:
-            out, args = _pytorch_float_width(op, out, args)
+    # Results other than float32 have rules to follow: PyTorch's float widths, no complex values in a graph.
+    # (Identity checks of module constants, float32 scalars first: each bytecode here costs ~0.2% of W1.)
+    kind = out.__class__
+    if kind is not _float32 and (kind is not _ndarray or out.dtype is not _FLOAT32):
+        if (kind is _ndarray or kind is _float64) and out.dtype is _FLOAT64:
+            for arg in args:  # float64 in, float64 out: the usual case, decided at the first argument
+                if getattr(arg, "dtype", None) is _FLOAT64:
+                    break
+            else:
+                out, args = _pytorch_float_width(op, out, args)
+        elif edges is not None and getattr(out, "dtype", _FLOAT64).kind == "c":
+            raise _complex_in_graph(op, args, out)
     result = _new(Tensor)  # its rarely used slots (_hooks, _label) stay unset: every store counts here
     result._data = out
     result.grad = None
@@ -337,16 +342,25 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
         if locations:
             node.where = user_location()
         result.grad_fn = node
-        result.requires_grad = True
+        result._requires_grad = True
     else:
         result.grad_fn = None
-        result.requires_grad = False
+        result._requires_grad = False
     return result
 
 
 _new = object.__new__
-_FLOAT64 = np.dtype(np.float64)
-_ndarray, _float64 = np.ndarray, np.float64
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+_ndarray, _float32, _float64 = np.ndarray, np.float32, np.float64
+
+
+def _complex_in_graph(op: Primitive, args: tuple, out: Any) -> TypeError:
+    """Complex autograd is not supported: PyTorch's convention conjugates in every VJP, ours do not, so a
+    complex value inside a graph would give wrong real gradients. Refused where it would enter the graph."""
+    dtypes = ", ".join(str(np.result_type(a)) for a in args)
+    return TypeError(f"{op.name}: complex autograd is not supported: this operation on inputs that require grad "
+                     f"(dtypes {dtypes}) gives a {out.dtype} result. Compute with real tensors, or take the "
+                     "complex part outside the graph (under autograd.no_grad(), or on t.detach())")
 
 
 def _pytorch_float_width(op: Primitive, out: Any, args: tuple) -> tuple[Any, tuple]:
@@ -401,26 +415,100 @@ def as_constant(value: Any) -> Any:
         return value
     if value is None:
         return value
-    return to_array(value)
+    return to_array(value, caller="an operand")
 
 
-def to_array(data: Any, dtype: Any = None) -> Any:
-    """numpy data for a new tensor: Python floats become float32 (PyTorch's default), ints int64."""
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_TWO_63 = 2.0**63
+
+
+def to_array(data: Any, dtype: Any = None, caller: str = "tensor") -> Any:
+    """numpy data for a new tensor: Python floats become float32 (PyTorch's default), ints int64. Data that is
+    not numbers (strings, None, objects) and integers outside int64 (or outside `dtype`) are refused at once,
+    naming what is wrong, as PyTorch does: they would otherwise fail far away, or turn into floats."""
     if isinstance(data, Tensor):
         data = data._data
-    if dtype is not None:
-        arr = np.array(data, dtype=np.dtype(dtype))
-    elif isinstance(data, (np.ndarray, np.generic)):
-        arr = np.array(data)
-    else:
-        arr = np.array(data)
-        if arr.dtype == np.float64:
-            arr = arr.astype(np.float32)
-        elif arr.dtype.kind == "i":
+    if isinstance(data, (np.ndarray, np.generic)):
+        check_numeric_dtype(caller, data.dtype)
+        arr = np.array(data, dtype=None if dtype is None else np.dtype(dtype))
+        return arr[()] if arr.ndim == 0 else arr
+    if isinstance(data, (str, bytes)) or data is None:
+        raise TypeError(f"{caller}: cannot build a tensor from {data!r:.60} (of type {type(data).__name__})")
+    try:
+        arr = np.array(data, dtype=None if dtype is None else np.dtype(dtype))
+    except OverflowError as err:  # a Python int (or float) outside the range of `dtype`
+        raise OverflowError(f"{caller}: a value is out of range for {np.dtype(dtype)} "
+                            f"({_integer_range(np.dtype(dtype))}): {err}") from None
+    except (TypeError, ValueError) as err:
+        _check_numbers(caller, data)
+        raise type(err)(f"{caller}: {err}") from None
+    if dtype is None:
+        kind = arr.dtype.kind
+        if kind == "f":
+            if arr.dtype == np.float64:
+                if arr.size and not (arr.min() >= -_TWO_63 and arr.max() < _TWO_63):
+                    _check_python_ints(caller, data)  # [2**63, -1] is float64 to numpy
+                arr = arr.astype(np.float32)
+        elif kind == "i":
             arr = arr.astype(np.int64)
-        elif arr.dtype == object:
-            raise TypeError(f"tensor: cannot build a tensor from {type(data).__name__} data {data!r:.80}")
+        elif kind == "u":  # numpy's type for Python ints from 2**63 up
+            _check_python_ints(caller, data)
+        elif kind == "O":  # ints beyond 64 bits, or objects
+            _check_numbers(caller, data)
+            _check_python_ints(caller, data)
+            arr = np.array(data, dtype=np.float64).astype(np.float32)  # floats and ints beyond int64 (PyTorch)
+        elif kind not in "bc":
+            _check_numbers(caller, data)  # strings
+            check_numeric_dtype(caller, arr.dtype)
     return arr[()] if arr.ndim == 0 else arr
+
+
+def check_numeric_dtype(caller: str, dtype: np.dtype) -> None:
+    if dtype.kind not in "biufc":
+        what = {"O": "Python objects", "U": "strings", "S": "bytes", "V": "structured records",
+                "M": "dates", "m": "time deltas"}.get(dtype.kind, "non-numbers")
+        raise TypeError(f"{caller}: cannot build a tensor from an array of {what} (dtype {dtype}); only "
+                        "boolean, integer, floating-point and complex arrays can")
+
+
+def _integer_range(dtype: np.dtype) -> str:
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return f"{info.min} to {info.max}"
+    return str(dtype)
+
+
+def _flat(data: Any) -> Iterator[Any]:
+    """The leaves of nested lists/tuples, iteratively."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        else:
+            yield item
+
+
+def _check_numbers(caller: str, data: Any) -> None:
+    """Refuse data (nested lists) holding anything but numbers, naming the first such thing and its type."""
+    for v in _flat(data):
+        if not isinstance(v, (int, float, complex, np.number, np.bool_)) and not (
+                isinstance(v, (np.ndarray, Tensor)) and v.dtype.kind in "biufc"):
+            raise TypeError(f"{caller}: cannot build a tensor from data holding {v!r:.60} (of type "
+                            f"{type(v).__name__}); only numbers and booleans, or nested lists of them, can be")
+
+
+def _check_python_ints(caller: str, data: Any) -> None:
+    """Refuse Python ints outside int64 in data of integers, as PyTorch does (numpy would make them uint64,
+    float64 or objects); with a float among them the data is floats, and large ints are fine."""
+    values = list(_flat(data))
+    if any(isinstance(v, (float, np.floating)) for v in values):
+        return
+    for v in values:
+        if isinstance(v, int) and not isinstance(v, bool) and not _INT64_MIN <= v <= _INT64_MAX:
+            raise OverflowError(f"{caller}: the integer {v} does not fit in int64 (the range is {_INT64_MIN} to "
+                                f"{_INT64_MAX}); pass dtype=float32 (or float64) to store it as a float, or "
+                                "dtype=uint64 for values up to 2**64 - 1")
 
 
 def _op_error(op: Primitive, datas: list, params: dict, err: Exception) -> Exception:
@@ -462,14 +550,14 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("_data", "grad_fn", "requires_grad", "grad", "_hooks", "_label", "__weakref__")
+    __slots__ = ("_data", "grad_fn", "_requires_grad", "grad", "_hooks", "_label", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data: TensorLike, dtype: Any = None, requires_grad: bool = False,
                  label: str | None = None) -> None:
         self._data = to_array(data, dtype)
         self.grad_fn: Node | None = None
-        self.requires_grad = False
+        self._requires_grad = False
         self.grad: Tensor | None = None
         self._hooks: list | None = None
         self._label = label
@@ -482,7 +570,7 @@ class Tensor:
         t = _new(cls)
         t._data = data
         t.grad_fn = grad_fn
-        t.requires_grad = grad_fn is not None
+        t._requires_grad = grad_fn is not None
         t.grad = None
         return t
 
@@ -607,14 +695,32 @@ class Tensor:
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
     # --- autograd ---------------------------------------------------------------------------------------------
+    @property
+    def requires_grad(self) -> bool:
+        """Whether gradients are computed for this tensor. Setting it checks what `requires_grad_()` checks."""
+        return self._requires_grad  # (internal code on the hot path reads the slot itself)
+
+    @requires_grad.setter
+    def requires_grad(self, requires_grad: bool) -> None:
+        self.requires_grad_(requires_grad)
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Make this leaf require gradients (or not). Only floating-point tensors can: an integer tensor's
+        gradient would be truncated, and complex autograd is not supported."""
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError("requires_grad_: a non-leaf tensor always requires grad; use .detach() to get a "
                                "tensor outside the graph")
-        if requires_grad and self.dtype.kind not in "fc":
-            raise TypeError(f"only floating-point tensors can require gradients; this tensor has dtype "
-                            f"{self.dtype}. Convert it first, e.g. t.float() or tensor(data, dtype=float32)")
-        self.requires_grad = bool(requires_grad)
+        if requires_grad:
+            kind = self.dtype.kind
+            if kind == "c":
+                raise TypeError(f"complex autograd is not supported: a tensor of dtype {self.dtype} cannot require "
+                                "gradients (PyTorch's complex gradients follow a conjugate convention this "
+                                "library does not implement). Work with the real and imaginary parts as two real "
+                                "tensors")
+            if kind != "f":
+                raise TypeError(f"only floating-point tensors can require gradients; this tensor has dtype "
+                                f"{self.dtype}. Convert it first, e.g. t.float() or tensor(data, dtype=float32)")
+        self._requires_grad = bool(requires_grad)
         return self
 
     def backward(self, gradient: TensorLike | None = None, retain_graph: bool | None = None,
@@ -633,7 +739,7 @@ class Tensor:
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
-        self.requires_grad = False
+        self._requires_grad = False
         return self
 
     def retain_grad(self) -> None:
@@ -683,7 +789,7 @@ class Tensor:
         if result is not None:
             if result.dtype != self.dtype:
                 result = result.astype(self.dtype)
-            self._data, self.grad_fn, self.requires_grad = result._data, result.grad_fn, result.requires_grad
+            self._data, self.grad_fn, self._requires_grad = result._data, result.grad_fn, result._requires_grad
             return self
         data = self._data
         if data.__class__ is np.ndarray and data.ndim > 0:
@@ -942,7 +1048,8 @@ class Tensor:
         return _F.reshape(self, *shape)
 
     def view(self, *shape: Any) -> Tensor:
-        return _F.reshape(self, *shape)
+        """A reshape (`view(2, -1)`), or the same bytes read as another dtype (`view(autograd.int32)`)."""
+        return _F.view(self, *shape)
 
     def view_as(self, other: Tensor) -> Tensor:
         return _F.reshape(self, other.shape)
@@ -1113,20 +1220,111 @@ class Tensor:
     def __ge__(self, other: Any) -> Tensor:
         return _F.ge(self, other)
 
+    # bitwise operators: bitwise on integers, logical on booleans, an error on floats (outside the graph)
     def __invert__(self) -> Tensor:
-        return _F.logical_not(self)
+        return _F.bitwise_not(self)
 
     def __and__(self, other: Any) -> Tensor:
-        return _F.logical_and(self, other)
+        return _F.bitwise_and(self, other)
 
     def __or__(self, other: Any) -> Tensor:
-        return _F.logical_or(self, other)
+        return _F.bitwise_or(self, other)
+
+    def __xor__(self, other: Any) -> Tensor:
+        return _F.bitwise_xor(self, other)
+
+    def __lshift__(self, other: Any) -> Tensor:
+        return _F.bitwise_left_shift(self, other)
+
+    def __rshift__(self, other: Any) -> Tensor:
+        return _F.bitwise_right_shift(self, other)
 
     def __rand__(self, other: Any) -> Tensor:
-        return _F.logical_and(other, self)
+        return _F.bitwise_and(other, self)
 
     def __ror__(self, other: Any) -> Tensor:
-        return _F.logical_or(other, self)
+        return _F.bitwise_or(other, self)
+
+    def __rxor__(self, other: Any) -> Tensor:
+        return _F.bitwise_xor(other, self)
+
+    def __rlshift__(self, other: Any) -> Tensor:
+        return _F.bitwise_left_shift(other, self)
+
+    def __rrshift__(self, other: Any) -> Tensor:
+        return _F.bitwise_right_shift(other, self)
+
+    def __iand__(self, other: Any) -> Tensor:
+        return self._bitwise_inplace("bitwise_and_ (&=)", _F.bitwise_and, other)
+
+    def __ior__(self, other: Any) -> Tensor:
+        return self._bitwise_inplace("bitwise_or_ (|=)", _F.bitwise_or, other)
+
+    def __ixor__(self, other: Any) -> Tensor:
+        return self._bitwise_inplace("bitwise_xor_ (^=)", _F.bitwise_xor, other)
+
+    def __ilshift__(self, other: Any) -> Tensor:
+        return self._bitwise_inplace("bitwise_left_shift_ (<<=)", _F.bitwise_left_shift, other)
+
+    def __irshift__(self, other: Any) -> Tensor:
+        return self._bitwise_inplace("bitwise_right_shift_ (>>=)", _F.bitwise_right_shift, other)
+
+    def _bitwise_inplace(self, op_name: str, fn: Callable, other: Any) -> Tensor:
+        """`t &= other` and friends: the result, cast back to t's dtype, written into t's array (integer and
+        boolean tensors are never in the graph)."""
+        result = fn(self, other)._data
+        if np.result_type(result) != self.dtype:
+            if not np.can_cast(np.result_type(result), self.dtype, "same_kind"):
+                raise TypeError(f"{op_name}: the result has dtype {np.result_type(result)}, which cannot be "
+                                f"stored in this {self.dtype} tensor")
+            result = np.asarray(result).astype(self.dtype)
+
+        def write(arr: np.ndarray) -> None:
+            arr[...] = result
+
+        if np.shape(result) != self.shape:
+            raise ValueError(f"{op_name}: the result of shape {np.shape(result)} does not fit the tensor's shape "
+                             f"{self.shape} (in-place results keep the tensor's shape)")
+        return self._inplace(op_name, lambda t: None, write)
+
+    def bitwise_and(self, other: Any) -> Tensor:
+        return _F.bitwise_and(self, other)
+
+    def bitwise_or(self, other: Any) -> Tensor:
+        return _F.bitwise_or(self, other)
+
+    def bitwise_xor(self, other: Any) -> Tensor:
+        return _F.bitwise_xor(self, other)
+
+    def bitwise_not(self) -> Tensor:
+        return _F.bitwise_not(self)
+
+    def bitwise_left_shift(self, other: Any) -> Tensor:
+        return _F.bitwise_left_shift(self, other)
+
+    def bitwise_right_shift(self, other: Any) -> Tensor:
+        return _F.bitwise_right_shift(self, other)
+
+    def bitwise_and_(self, other: Any) -> Tensor:
+        return self.__iand__(other)
+
+    def bitwise_or_(self, other: Any) -> Tensor:
+        return self.__ior__(other)
+
+    def bitwise_xor_(self, other: Any) -> Tensor:
+        return self.__ixor__(other)
+
+    def logical_and(self, other: Any) -> Tensor:
+        return _F.logical_and(self, other)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return _F.logical_or(self, other)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return _F.logical_xor(self, other)
+
+    def logical_not(self) -> Tensor:
+        return _F.logical_not(self)
 
     # numpy interoperability: np.exp(t), np.sum(t, axis=0), np.float64(2) * t ... return Tensors
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:

@@ -114,6 +114,8 @@ def minimum(x: TensorLike, y: TensorLike) -> Tensor:
 
 def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
     """Limit values to [min, max]; the gradient passes where min <= x <= max (boundaries included)."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of 'min' or 'max' must not be None (as in PyTorch)")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = _tensor(x)
         if min is not None:
@@ -187,15 +189,86 @@ def ge(x: TensorLike, y: TensorLike) -> Tensor:
 
 
 def logical_and(x: TensorLike, y: TensorLike) -> Tensor:
-    return _compare("logical_and (&)", np.logical_and, x, y)
+    """Elementwise `x and y` of the truth values (nonzero is True), as booleans, for any dtypes."""
+    return _compare("logical_and", np.logical_and, x, y)
 
 
 def logical_or(x: TensorLike, y: TensorLike) -> Tensor:
-    return _compare("logical_or (|)", np.logical_or, x, y)
+    return _compare("logical_or", np.logical_or, x, y)
+
+
+def logical_xor(x: TensorLike, y: TensorLike) -> Tensor:
+    return _compare("logical_xor", np.logical_xor, x, y)
 
 
 def logical_not(x: TensorLike) -> Tensor:
     return Tensor._wrap(np.logical_not(_tensor(x)._data))
+
+
+# Bitwise operators, as PyTorch has them: on integers bitwise, on booleans logical (the same thing on one bit),
+# on floats an error. Outside the graph: integers carry no gradient.
+def _bit_operand(name: str, value: Any, other: Any) -> Any:
+    """An operand's data. A Python int meeting an integer tensor takes the tensor's dtype, wrapping around as
+    in PyTorch (`uint8_tensor & -1` masks with 255; numpy would raise), so that masks like 0xFFFFFFFF work."""
+    if isinstance(value, Tensor):
+        data = value._data
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        data = int(value)
+        kind = other._data.dtype if isinstance(other, Tensor) else None
+        if kind is not None and kind.kind in "iu":
+            if not -(2**63) <= data < 2**64:
+                raise OverflowError(f"{name}: the integer {data} does not fit in 64 bits")
+            data = np.array(data & (2**64 - 1), np.uint64).astype(kind)[()]  # two's complement wrap-around
+        return data
+    else:
+        data = as_constant(value)
+    dtype = np.result_type(data)
+    if dtype.kind not in "biu":
+        raise TypeError(f"{name}: only integer and boolean tensors have bits to combine, got {dtype} (PyTorch "
+                        "does not define bitwise operations on floats either); for truth values use "
+                        "logical_and/logical_or/logical_xor, or compare first (x > 0)")
+    return data
+
+
+def _bitwise(name: str, ufunc: np.ufunc, x: Any, y: Any) -> Tensor:
+    a, b = _bit_operand(name, x, y), _bit_operand(name, y, x)
+    if ufunc in (np.left_shift, np.right_shift) and np.result_type(a).kind == "b" and np.result_type(b).kind == "b":
+        raise TypeError(f"{name}: cannot shift booleans by booleans; convert one to an integer (t.long())")
+    try:
+        return Tensor._wrap(ufunc(a, b))
+    except ValueError:
+        raise ValueError(f"{name}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together") from None
+
+
+def bitwise_and(x: TensorLike, y: TensorLike) -> Tensor:
+    """`x & y`: bitwise AND of integers, logical AND of booleans (outside the graph)."""
+    return _bitwise("bitwise_and (&)", np.bitwise_and, x, y)
+
+
+def bitwise_or(x: TensorLike, y: TensorLike) -> Tensor:
+    """`x | y`: bitwise OR of integers, logical OR of booleans."""
+    return _bitwise("bitwise_or (|)", np.bitwise_or, x, y)
+
+
+def bitwise_xor(x: TensorLike, y: TensorLike) -> Tensor:
+    """`x ^ y`: bitwise XOR of integers, logical XOR of booleans."""
+    return _bitwise("bitwise_xor (^)", np.bitwise_xor, x, y)
+
+
+def bitwise_not(x: TensorLike) -> Tensor:
+    """`~x`: bitwise NOT of integers (-x - 1 for signed ones), logical NOT of booleans."""
+    return Tensor._wrap(np.invert(_bit_operand("bitwise_not (~)", _tensor(x), None)))
+
+
+def bitwise_left_shift(x: TensorLike, y: TensorLike) -> Tensor:
+    """`x << y`: x times 2**y, in x's integer type (bits shifted out are lost; a shift by the width or more,
+    or by a negative amount, gives 0, as in PyTorch)."""
+    return _bitwise("bitwise_left_shift (<<)", np.left_shift, x, y)
+
+
+def bitwise_right_shift(x: TensorLike, y: TensorLike) -> Tensor:
+    """`x >> y`: arithmetic shift (floor division by 2**y; the sign is kept), as in PyTorch."""
+    return _bitwise("bitwise_right_shift (>>)", np.right_shift, x, y)
 
 
 def isnan(x: TensorLike) -> Tensor:
@@ -403,7 +476,45 @@ def reshape(x: TensorLike, *shape: Any) -> Tensor:
     return ops.reshape(x, shape=shape)
 
 
-view = reshape
+def view(x: TensorLike, *shape_or_dtype: Any) -> Tensor:
+    """`view(*shape)` is `reshape`; `view(dtype)` reinterprets the bytes as another dtype (see `view_as_dtype`)."""
+    if len(shape_or_dtype) == 1 and _is_dtype(shape_or_dtype[0]):
+        return view_as_dtype(x, shape_or_dtype[0])
+    return reshape(x, *shape_or_dtype)
+
+
+def _is_dtype(value: Any) -> bool:
+    return isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic))
+
+
+def view_as_dtype(x: TensorLike, dtype: Any) -> Tensor:
+    """The same memory read as `dtype` (`t.view(autograd.int32)` gives the bits of float32 values), as PyTorch's
+    `Tensor.view(dtype)`: with an equal item size the shape stays; with a different one the last dim is
+    rescaled (float32 (2, 4) viewed as float16 is (2, 8)), which needs a last dim with unit stride, of a size
+    divisible by the ratio when the item grows, and a tensor with at least one dim. Outside the graph, as in
+    PyTorch: the result never requires grad, even between float types (bits have no derivative)."""
+    x = _tensor(x)
+    target = np.dtype(dtype)
+    data, source = x._data, x.dtype
+    if target == source:
+        return Tensor._wrap(data)
+    name = f"view({target})"
+    if target.itemsize != source.itemsize:
+        if data.ndim == 0:
+            raise ValueError(f"{name}: a 0-d tensor of {source} cannot be viewed as {target}, whose items have a "
+                             f"different size ({source.itemsize} and {target.itemsize} bytes)")
+        if data.strides[-1] != source.itemsize and data.shape[-1] != 1:
+            raise ValueError(f"{name}: the last dim must be contiguous (stride 1) to view {source} as {target} "
+                             f"(items of different sizes), but its stride is {data.strides[-1] // source.itemsize}; "
+                             "use .contiguous() first")
+        if target.itemsize > source.itemsize and data.shape[-1] * source.itemsize % target.itemsize:
+            raise ValueError(f"{name}: the last dim ({data.shape[-1]}) must be divisible by "
+                             f"{target.itemsize // source.itemsize} to view {source} as {target}")
+    try:
+        viewed = data.view(target) if data.ndim else np.asarray(data).view(target)[()]
+    except ValueError as err:  # offsets or strides numpy cannot reinterpret
+        raise ValueError(f"{name}: cannot view this {source} tensor of shape {x.shape} as {target}: {err}") from None
+    return Tensor._wrap(viewed)
 
 
 def flatten(x: TensorLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:

@@ -24,7 +24,16 @@ from .loss import (
     NLLLoss,
     SmoothL1Loss,
 )
-from .module import LayerError, LayerIndexError, Module, ModuleDict, ModuleList, Sequential, ShapeError
+from .module import (
+    InputTypeError,
+    LayerError,
+    LayerIndexError,
+    Module,
+    ModuleDict,
+    ModuleList,
+    Sequential,
+    ShapeError,
+)
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .parameter import Parameter
 from .pooling import (

@@ -24,6 +24,7 @@ All tree walks are iterative.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import weakref
 from collections import OrderedDict, namedtuple
@@ -37,7 +38,7 @@ from autograd import Tensor, no_grad
 from .parameter import Parameter
 
 __all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "LayerError", "ShapeError", "LayerIndexError",
-           "RemovableHandle"]
+           "InputTypeError", "RemovableHandle"]
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
@@ -76,6 +77,67 @@ class ShapeError(LayerError, ValueError):
 
 class LayerIndexError(LayerError, IndexError):
     """A layer was given an index out of its range (an Embedding row, a class label)."""
+
+
+class InputTypeError(LayerError, TypeError):
+    """A layer was given something that is not a tensor (None, a string, a list of other things) where it
+    needs one: says which layer, which argument and what it got."""
+
+    def __init__(self, layer: Module, argument: str, got: Any) -> None:
+        self.got = got
+        super().__init__(layer, f"expected a Tensor (or a numpy array) as {argument}, got {_describe(got)}")
+
+
+def _describe(value: Any) -> str:
+    """What a wrong input is, for an error message: its type, and for a list what it holds."""
+    if isinstance(value, (list, tuple)):
+        kind = type(value).__name__
+        stack, seen = [value], 0
+        while stack and seen < 10_000:  # iteratively, and not forever on a huge list
+            item = stack.pop()
+            seen += 1
+            if isinstance(item, (list, tuple)):
+                stack.extend(reversed(item))
+            elif not isinstance(item, (int, float, complex, np.number, np.bool_, Tensor, np.ndarray)):
+                return f"a {kind} holding {type(item).__name__} ({item!r:.40})"
+        return f"a {kind} of numbers (convert it with autograd.tensor(...) first)"
+    if isinstance(value, (int, float, complex, np.number)):
+        return f"{type(value).__name__} ({value!r}; wrap it with autograd.tensor(...))"
+    return f"{type(value).__name__} ({value!r:.40})"
+
+
+def _input_type_error(module: Module, args: tuple, kwargs: dict, err: Exception) -> InputTypeError | None:
+    """The InputTypeError to raise instead of `err` (a TypeError or AttributeError from `forward`), when it
+    comes from an argument that is not a tensor; None when the arguments are not at fault. Built only when an
+    error happens, so the call path stays free. An argument is blamed when the AttributeError is about that
+    very object (`None.shape`), or, for nn's own layers, whose first argument is always a tensor, when the
+    first argument is not one. Tensors and numpy arrays are never blamed (layers take arrays), nor None for a
+    parameter whose default is None (RNN's hx)."""
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        parameters = []
+    named = [(p.name, p.default) for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    candidates = [(i, named[i] if i < len(named) else (f"argument {i + 1}", inspect.Parameter.empty), value)
+                  for i, value in enumerate(args)]
+    defaults = dict(named)
+    candidates += [(None, (name, defaults.get(name, inspect.Parameter.empty)), value)
+                   for name, value in kwargs.items()]
+    first = named[0][0] if named else None
+    ours = type(module).__module__.split(".")[0] == "nn"
+    for position, (name, default), value in candidates:
+        if isinstance(value, (Tensor, np.ndarray)) or (value is None and default is None):
+            continue
+        is_input = position == 0 or name == first
+        about_it = isinstance(err, AttributeError) and getattr(err, "obj", _MISSING) is value
+        if about_it or (ours and is_input):
+            argument = "input" if is_input else name if position is not None and name.startswith("argument") \
+                else f"'{name}'"
+            return InputTypeError(module, argument, value)
+    return None
+
+
+_MISSING = object()
 
 
 class RemovableHandle:
@@ -142,6 +204,11 @@ class Module:
         except LayerError as err:
             err.locate(self)
             raise
+        except (TypeError, AttributeError) as err:  # None, a string, ... given for a tensor?
+            wrong_input = _input_type_error(self, args, kwargs, err)
+            if wrong_input is None:
+                raise
+            raise wrong_input from err
 
     def _call_with_hooks(self, args: tuple, kwargs: dict) -> Any:
         """__call__ when hooks are registered: pre-hooks, forward, forward hooks, each in order (PyTorch's)."""
@@ -169,6 +236,11 @@ class Module:
         except LayerError as err:
             err.locate(self)
             raise
+        except (TypeError, AttributeError) as err:
+            wrong_input = _input_type_error(self, args, kwargs, err)
+            if wrong_input is None:
+                raise
+            raise wrong_input from err
 
     def _add_hook(self, registry: str, hook: Callable, prepend: bool, with_kwargs: bool, op: str) -> RemovableHandle:
         if not callable(hook):

@@ -10,7 +10,7 @@ from autograd import Tensor, no_grad
 
 from . import functional as F
 from . import init
-from .module import LayerIndexError, Module, ShapeError
+from .module import InputTypeError, LayerIndexError, Module, ShapeError
 from .parameter import Parameter
 
 __all__ = ["Embedding"]
@@ -79,6 +79,8 @@ class Embedding(Module):
 
     def forward(self, input: Any) -> Tensor:
         idx = np.asarray(input._data if isinstance(input, Tensor) else input)
+        if idx.dtype.kind not in "biufc":  # None, strings, lists of other things: not indices at all
+            raise InputTypeError(self, "input", input)
         if idx.dtype.kind not in "iu":
             raise ShapeError(self, "integer indices of any shape", idx.shape,
                              f"the indices have dtype {idx.dtype}; convert them with .long()")
