@@ -9,7 +9,8 @@
 
 Where things live: `core.py` (Tensor, Node, Primitive), `engine.py` (the backward walk), `ops.py` (the
 derivative table: every primitive's forward and VJP), `functions.py` (the functional API and composite ops),
-`creation.py` (factories), `numpy_dispatch.py` (numpy interoperability), `anomaly.py` (NaN hunting).
+`creation.py` (factories), `numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other
+modes, per thread), `anomaly.py` (NaN hunting).
 """
 
 from __future__ import annotations

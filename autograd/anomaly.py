@@ -24,7 +24,7 @@ class detect_anomaly(Mode):
 
     def __init__(self, check_nan: bool = True) -> None:
         self.check_nan = check_nan
-        super().__init__({"anomaly": True, "check_nan": bool(check_nan)})
+        self._changes = {"anomaly": True, "check_nan": bool(check_nan)}
 
 
 class set_detect_anomaly(Mode):
@@ -33,4 +33,5 @@ class set_detect_anomaly(Mode):
 
     def __init__(self, mode: bool, check_nan: bool = True) -> None:
         on = bool(mode)
-        super().__init__({"anomaly": on, "check_nan": on and bool(check_nan)}, now=True)
+        self._changes = {"anomaly": on, "check_nan": on and bool(check_nan)}
+        self._set_now()

@@ -302,8 +302,8 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
     """Wrap a forward result, recording its Node when an input requires grad and grad mode is on."""
     global _seq
     locations = False
-    if _modes.any_changed:  # some thread left the default modes: apply this thread's (see grad_mode)
-        modes = _modes.this_thread()
+    if _modes.any_changed and (edges is not None or _modes.any_checks):  # apply this thread's modes (grad_mode)
+        modes = _thread_local.modes
         if modes.check_nan:
             _check_forward(op, args, out)
         if not modes.grad_enabled:
@@ -350,6 +350,7 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
 
 
 _new = object.__new__
+_thread_local = _modes.local
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
 _ndarray, _float32, _float64 = np.ndarray, np.float32, np.float64
 

@@ -140,13 +140,17 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
     handed: set[int] = {id(g) for g in root_grads}  # arrays a leaf must not share (see _owned)
     anomaly, last_write = run_hooks and is_anomaly_check_nan_enabled(), core.last_write_seq()
     node = heappop(heap)[1] if heap else None
-    # The VJPs run in grad mode iff create_graph, as in PyTorch (hooks and custom Functions see it): this
-    # thread's mode only, restored at the end even on an error; other threads are not affected.
-    previous_mode = swap_grad_enabled(create_graph)
+    # The walk runs with grad mode = create_graph, as in PyTorch: in this thread only, restored at the end even
+    # on an error. Without create_graph the VJPs compute on arrays and record nothing in either mode: only
+    # user code sees the mode (hooks, custom Functions' backward), so it is set just before the first of those
+    # runs. Most graphs have none and skip the two changes (~5,000 instructions, 0.5% of a W3 step).
+    mode_before = swap_grad_enabled(True) if create_graph else None
     try:
         while node is not None:
             g = grads.pop(node)
             if node.hooks is not None and run_hooks:
+                if mode_before is None:
+                    mode_before = swap_grad_enabled(create_graph)
                 g = _run_hooks(node.hooks, g, create_graph)
             if targets is not None and node in targets:
                 reached[node] = g
@@ -161,7 +165,11 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                 out, args = _as_graph_tensors(node)
             params = node.params
             vjps = op.vjps if params is None else None
-            joint = op.joint_vjp(node, g, out, args) if op.joint_vjp is not None else None
+            joint = None
+            if op.joint_vjp is not None:  # a custom Function: the user's backward
+                if mode_before is None:
+                    mode_before = swap_grad_enabled(create_graph)
+                joint = op.joint_vjp(node, g, out, args)
             broadcasts = op.broadcasts
             following = None  # the next node, when it is the only one waiting: no heap needed
             for i, edge in enumerate(node.edges):
@@ -196,13 +204,16 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                 node.args = None
                 node.out = None
             node = following if following is not None else (heappop(heap)[1] if heap else None)
+        for leaf, g in grads.items():  # after the walk only leaves are left in `grads`
+            hooks = getattr(leaf, "_hooks", None) if run_hooks else None  # unset unless register_hook was called
+            if hooks:
+                if mode_before is None:
+                    mode_before = swap_grad_enabled(create_graph)
+                g = _run_hooks(hooks, g, create_graph)
+            reached[leaf] = g if create_graph else _owned(g, handed)
     finally:
-        swap_grad_enabled(previous_mode)
-    for leaf, g in grads.items():  # after the walk only leaves are left in `grads`
-        hooks = getattr(leaf, "_hooks", None) if run_hooks else None  # unset unless register_hook was called
-        if hooks:
-            g = _run_hooks(hooks, g, create_graph)
-        reached[leaf] = g if create_graph else _owned(g, handed)
+        if mode_before is not None:
+            swap_grad_enabled(mode_before)
     return reached
 
 

@@ -9,16 +9,18 @@ Every mode is set through `Mode`, one small base that is both a context manager 
 `record_locations` (gradcheck.py) only say which settings they make. This module owns the state; nothing
 else writes it.
 
-Speed. The modes are read by every operation (core._result), and a `threading.local` attribute costs about
-800 instructions to read where a module attribute costs a few dozen (a scalar op costs about 15,000). So
-operations first look at `any_changed`, which is True while some thread, any thread, has modes that differ
-from the defaults, and read their own thread's modes only then. In the usual single-threaded training loop
-the defaults hold during every forward pass and the modes cost nothing. The test is conservative: it may be
-True while this thread is in the defaults (another thread evaluates under no_grad()), but never False while
-this thread is not, so reading this thread's modes whenever it is True is always right. `any_changed` is
-`bool(changed_threads)`, the set of threads not in the defaults, both updated under one lock, so that it can
-never be stale: a set alone would do without the lock, but testing a set's truth costs 55 instructions per
-operation (0.4% of W1's 0-d chain) where a bool costs nothing, and the lock is taken only when a mode changes.
+Speed. The modes are read by every operation (core._result). Operations first test `any_changed`, a module
+attribute that is True while some thread, any thread, is out of the defaults: in the usual single-threaded
+training loop the defaults hold during every forward pass, and the modes cost nothing more than that test.
+Only then do operations read their own thread's modes, `local.modes` (a `threading.local`: ~600 instructions,
+where a scalar op costs ~15,000; a dict keyed by `threading.get_ident()` costs ~800). The test is
+conservative: it may be True while this thread is in the defaults (another thread evaluates under no_grad()),
+but never False while this thread is not. `any_changed` is `bool(changed_modes)` (the modes of the threads
+out of the defaults, by thread id), and the two change together under one lock, so that the test is never
+stale. (A non-empty dict would do without the lock, but testing its truth costs 55 instructions per
+operation, 0.4% of W1's 0-d chain, where a bool costs nothing; the lock is taken only when a mode changes.)
+A thread that ends out of the defaults (`set_grad_enabled(False)` never undone) is forgotten when it ends,
+by a guard among its thread-local values, before its id can be reused.
 """
 
 from __future__ import annotations
@@ -27,25 +29,17 @@ import functools
 import inspect
 import threading
 from collections.abc import Callable, Generator
-from typing import Any
-
-_get_ident = threading.get_ident
+from typing import Any, ClassVar
 
 __all__ = ["Mode", "no_grad", "enable_grad", "set_grad_enabled", "inference_mode", "is_grad_enabled",
            "is_anomaly_enabled", "is_anomaly_check_nan_enabled", "is_recording_locations", "this_thread",
-           "ThreadModes", "any_changed", "swap_grad_enabled"]
+           "ThreadModes", "local", "any_changed", "any_checks", "swap_grad_enabled"]
 
-
-changed_threads: set[int] = set()  # ids of the ThreadModes of the threads not in the defaults
-any_changed = False  # bool(changed_threads), kept in step under _lock
-_lock = threading.RLock()  # (reentrant: a thread's modes may be freed, and uncounted, anywhere)
+get_ident = threading.get_ident
 
 
 class ThreadModes:
-    """One thread's modes: what every new thread starts with, until a `Mode` changes them. Read them with
-    `this_thread()`. While they differ from the defaults their id is in `changed_threads`; a thread that ends
-    in a non-default mode (`set_grad_enabled(False)` never undone) drops them, and they leave the set then, so
-    that operations in other threads do not keep paying for the per-thread read."""
+    """One thread's modes. A new one holds the defaults, which every new thread starts with."""
 
     __slots__ = ("grad_enabled", "anomaly", "check_nan", "locations")
 
@@ -55,67 +49,110 @@ class ThreadModes:
         self.check_nan = False  # check every forward output and every gradient for NaN/inf
         self.locations = False  # remember the user's line for every node, keep every input (record_locations)
 
-    def __del__(self) -> None:
-        if _lock is not None:  # (None: the interpreter is exiting, and nothing counts any more)
-            _uncount(id(self))
+    def is_default(self) -> bool:
+        return self.grad_enabled and not (self.anomaly or self.check_nan or self.locations)
 
     def __repr__(self) -> str:
         return (f"ThreadModes(grad_enabled={self.grad_enabled}, anomaly={self.anomaly}, "
                 f"check_nan={self.check_nan}, locations={self.locations})")
 
 
-class _PerThread(threading.local):
-    def __init__(self) -> None:  # runs once in every thread that reads `modes` (threading.local's rule)
-        self.modes = ThreadModes()
+DEFAULTS = ThreadModes()  # (never changed)
 
 
-_per_thread = _PerThread()  # a threading.local attribute costs ~800 instructions: read it once, then slots
+class _Local(threading.local):
+    modes = DEFAULTS  # a thread that never left the defaults reads this; one that did has its own ThreadModes
+
+
+local = _Local()  # local.modes: the calling thread's modes
+changed_modes: dict[int, ThreadModes] = {}  # thread id -> its modes, for the threads out of the defaults
+any_changed = False  # bool(changed_modes), kept in step under _lock
+any_checks = False  # some thread checks values or records locations (anomaly mode, record_locations)
+_lock = threading.RLock()  # (reentrant: a guard may be freed, and its thread forgotten, anywhere)
+
+
+class _Guard:
+    """Kept among a thread's thread-local values from the first time it leaves the defaults: when the thread
+    ends they are freed, and this forgets the thread's modes."""
+
+    __slots__ = ("ident",)
+
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
+
+    def __del__(self) -> None:
+        if _lock is not None:  # (None: the interpreter is exiting, and nothing needs forgetting)
+            _forget(self.ident)
+
+
+def _own_modes() -> ThreadModes:
+    """This thread's own modes object, made the first time it changes a mode."""
+    modes = local.modes
+    if modes is DEFAULTS:
+        modes = local.modes = ThreadModes()
+        local.guard = _Guard(get_ident())
+    return modes
+
+
+def _remember(modes: ThreadModes, checks: bool = True) -> None:
+    """Put this thread in `changed_modes` (`checks=False`: its anomaly and location modes did not change)."""
+    global any_changed, any_checks
+    with _lock:
+        changed_modes[get_ident()] = modes
+        any_changed = True
+        if checks:
+            any_checks = _any_checks()
+
+
+def _forget(ident: int, checks: bool = True) -> None:
+    global any_changed, any_checks
+    with _lock:
+        changed_modes.pop(ident, None)
+        any_changed = bool(changed_modes)
+        if checks:
+            any_checks = _any_checks()
+
+
+def _any_checks() -> bool:
+    return any(m.anomaly or m.check_nan or m.locations for m in changed_modes.values())
 
 
 def this_thread() -> ThreadModes:
     """The calling thread's modes (read them; change them only through a `Mode`)."""
-    return _per_thread.modes
+    return local.modes if any_changed else DEFAULTS
 
 
 def _apply(changes: dict[str, bool]) -> dict[str, bool]:
-    """Set some of this thread's modes; return their previous values (for restoring)."""
-    modes = _per_thread.modes
+    """Set some of this thread's modes; return their previous values (what restores them)."""
+    modes = _own_modes()
+    was_default = modes.is_default()
     previous = {}
     for name, value in changes.items():
         previous[name] = getattr(modes, name)
         setattr(modes, name, value)
-    _count(modes)
+    if modes.is_default():
+        if not was_default:
+            _forget(get_ident())
+    elif was_default or len(changes) > 1 or "grad_enabled" not in changes:  # (then any_checks may change)
+        _remember(modes)  # before this thread runs any operation in the new modes
     return previous
 
 
-def _count(modes: ThreadModes) -> None:
-    """Put this thread's modes in `changed_threads` or take them out, after a change (before this thread
-    runs any operation in the new modes)."""
-    global any_changed
-    if modes.grad_enabled and not (modes.anomaly or modes.check_nan or modes.locations):
-        _uncount(id(modes))
-    else:
-        with _lock:
-            changed_threads.add(id(modes))
-            any_changed = True
-
-
-def _uncount(key: int) -> None:
-    global any_changed
-    with _lock:
-        changed_threads.discard(key)
-        any_changed = bool(changed_threads)
-
-
 def swap_grad_enabled(mode: bool) -> bool:
-    """Set this thread's grad mode and return the previous one: `set_grad_enabled` without the context-manager
-    object, for the backward walk (which sets it to create_graph and back on every backward: a `with
-    set_grad_enabled(...)` block costs 18,000 instructions, 0.6% of W1's 0-d forward+backward)."""
-    modes = _per_thread.modes
+    """Set this thread's grad mode and return the previous one. What no_grad(), enable_grad() and
+    set_grad_enabled() do, without a dict of changes (a no_grad() entered and left costs ~10,000 instructions
+    this way, 22,000 through the general path)."""
+    modes = local.modes
     previous = modes.grad_enabled
     if mode != previous:
+        if modes is DEFAULTS:
+            modes = _own_modes()
         modes.grad_enabled = mode
-        _count(modes)
+        if not mode:
+            if not (modes.anomaly or modes.check_nan or modes.locations):  # it was in the defaults
+                _remember(modes, checks=False)
+        elif not (modes.anomaly or modes.check_nan or modes.locations):  # back in the defaults
+            _forget(get_ident(), checks=False)
     return previous
 
 
@@ -124,72 +161,101 @@ def swap_grad_enabled(mode: bool) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 def is_grad_enabled() -> bool:
     """Whether operations in this thread are being recorded for differentiation."""
-    return _per_thread.modes.grad_enabled if any_changed else True
+    return local.modes.grad_enabled if any_changed else True
 
 
 def is_anomaly_enabled() -> bool:
     """Whether this thread is in anomaly mode (`detect_anomaly()`)."""
-    return _per_thread.modes.anomaly if any_changed else False
+    return this_thread().anomaly
 
 
 def is_anomaly_check_nan_enabled() -> bool:
     """Whether anomaly mode checks every output and gradient of this thread for NaN/inf (check_nan=True)."""
-    return _per_thread.modes.check_nan if any_changed else False
+    return this_thread().check_nan
 
 
 def is_recording_locations() -> bool:
     """Whether nodes recorded in this thread remember the user's line (record_locations, detect_anomaly)."""
-    if not any_changed:
-        return False
-    modes = _per_thread.modes
+    modes = this_thread()
     return modes.locations or modes.anomaly
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # The base: a context manager and a decorator
 # ---------------------------------------------------------------------------------------------------------------
+def _enter(grad: bool | None, changes: dict[str, bool]) -> Any:
+    """Apply a mode's changes to this thread; return what restores them (grad mode alone: a bool)."""
+    return _apply(changes) if grad is None else swap_grad_enabled(grad)
+
+
+def _leave(grad: bool | None, previous: Any) -> None:
+    if grad is None:
+        _apply(previous)
+    else:
+        swap_grad_enabled(previous)
+
+
 class Mode:
     """Sets some of the calling thread's modes inside `with`, and restores them after (even on an error).
 
-    `changes` maps mode names (`grad_enabled`, `anomaly`, `check_nan`, `locations`) to values. With
-    `now=True` they take effect at construction, so that a plain call works (`set_grad_enabled(False)`), and
-    a `with` block restores the previous values on exit. An instance is also a decorator: `@no_grad()` runs
-    every call of the function in the mode (a generator function in the mode whenever it runs, not while it
-    is suspended, as in PyTorch). An instance may be nested and entered by several threads at once: what each
-    entry restores is kept per thread.
+    A subclass says what it sets in `_changes`, a dict from mode name (`grad_enabled`, `anomaly`, `check_nan`,
+    `locations`) to value (`_grad` repeats the value when grad mode is all it sets: a faster path), as class
+    attributes or in its constructor; one that calls `_set_now()` in its constructor takes effect at once, so
+    that a plain call works (`set_grad_enabled(False)`), and a `with` block restores the previous values on
+    exit. An instance is also a decorator: `@no_grad()` runs every call of the function in the mode (a
+    generator function in the mode whenever it runs, not while it is suspended, as in PyTorch). An instance
+    may be nested, and entered by several threads at once: each exit restores what its own thread's entry saw.
     """
 
-    def __init__(self, changes: dict[str, bool], now: bool = False) -> None:
-        self._changes = changes
-        self._saved: dict[int, list] = {}  # per thread: what each entry restores
-        self._previous = _apply(changes) if now else None
+    _changes: ClassVar[dict[str, bool]] = {}
+    _grad: bool | None = None
+    _previous: Any = None  # what restores the modes, for a mode set at construction until it is entered
+
+    def _set_now(self) -> None:
+        self._previous = _enter(self._grad, self._changes)
 
     def __enter__(self) -> None:
         previous = self._previous
         if previous is None:
-            previous = _apply(self._changes)
+            previous = _enter(self._grad, self._changes)
         else:  # set at construction, so already applied
             self._previous = None
-        self._saved.setdefault(_get_ident(), []).append(previous)
+        self.__dict__.setdefault("_entries", []).append((get_ident(), previous))
 
     def __exit__(self, *exc: object) -> None:
-        stack = self._saved[_get_ident()]
-        _apply(stack.pop())
-        if not stack:
-            del self._saved[_get_ident()]
+        entries, ident = self._entries, get_ident()
+        last = len(entries) - 1
+        while entries[last][0] != ident:  # another thread entered this instance since (rare)
+            last -= 1
+        _leave(self._grad, entries.pop(last)[1])
 
     def __call__(self, fn: Callable) -> Callable:
         if self._previous is not None:  # decorating is not running: undo what the constructor applied
-            _apply(self._previous)
+            _leave(self._grad, self._previous)
             self._previous = None
-        changes = self._changes
+        grad, changes = self._grad, self._changes
         if inspect.isgeneratorfunction(fn):
-            return _wrap_generator(fn, changes)
+            return _wrap_generator(fn, grad, changes)
+
+        # (No Mode object per call, and grad mode alone set directly: an optimiser's step() runs here.)
+        if grad is not None:
+            @functools.wraps(fn)
+            def in_grad_mode(*args: Any, **kwargs: Any) -> Any:
+                previous = swap_grad_enabled(grad)
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    swap_grad_enabled(previous)
+
+            return in_grad_mode
 
         @functools.wraps(fn)
         def in_mode(*args: Any, **kwargs: Any) -> Any:
-            with Mode(changes):
+            previous = _apply(changes)
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                _apply(previous)
 
         return in_mode
 
@@ -197,36 +263,33 @@ class Mode:
         return f"{type(self).__name__}()"
 
 
-def _wrap_generator(fn: Callable, changes: dict[str, bool]) -> Callable:
+def _wrap_generator(fn: Callable, grad: bool | None, changes: dict[str, bool]) -> Callable:
     """A generator function whose body runs in the mode whenever it runs, and not while it is suspended."""
+
+    def step(action: Callable[[], Any]) -> tuple[bool, Any]:
+        previous = _enter(grad, changes)
+        try:
+            return False, action()
+        except StopIteration as stop:
+            return True, stop.value
+        finally:
+            _leave(grad, previous)
 
     @functools.wraps(fn)
     def in_mode(*args: Any, **kwargs: Any) -> Generator:
-        with Mode(changes):
-            gen = fn(*args, **kwargs)
-            try:
-                value = next(gen)
-            except StopIteration as stop:
-                return stop.value
-        while True:  # pass values and exceptions through
+        gen = step(lambda: fn(*args, **kwargs))[1]
+        done, value = step(lambda: next(gen))
+        while not done:  # pass values and exceptions through
             try:
                 sent = yield value
             except GeneratorExit:
-                with Mode(changes):
-                    gen.close()
+                step(gen.close)
                 raise
             except BaseException as err:
-                with Mode(changes):
-                    try:
-                        value = gen.throw(err)
-                    except StopIteration as stop:
-                        return stop.value
+                done, value = step(lambda err=err: gen.throw(err))
             else:
-                with Mode(changes):
-                    try:
-                        value = gen.send(sent)
-                    except StopIteration as stop:
-                        return stop.value
+                done, value = step(lambda sent=sent: gen.send(sent))
+        return value
 
     return in_mode
 
@@ -236,7 +299,7 @@ class _NoArgumentDecorator(Mode):
 
     def __new__(cls, fn: Callable | None = None) -> Any:
         if fn is None:
-            return super().__new__(cls)
+            return object.__new__(cls)
         return cls()(fn)
 
 
@@ -252,15 +315,13 @@ class no_grad(_NoArgumentDecorator):
     False
     """
 
-    def __init__(self, fn: Callable | None = None) -> None:
-        super().__init__({"grad_enabled": False})
+    _changes, _grad = {"grad_enabled": False}, False
 
 
 class enable_grad(_NoArgumentDecorator):
     """Record operations even inside `no_grad()` (in the calling thread)."""
 
-    def __init__(self, fn: Callable | None = None) -> None:
-        super().__init__({"grad_enabled": True})
+    _changes, _grad = {"grad_enabled": True}, True
 
 
 class inference_mode(Mode):
@@ -270,10 +331,11 @@ class inference_mode(Mode):
     def __new__(cls, mode: Any = True) -> Any:
         if callable(mode):  # @inference_mode without parentheses
             return cls()(mode)
-        return super().__new__(cls)
+        return object.__new__(cls)
 
     def __init__(self, mode: Any = True) -> None:
-        super().__init__({"grad_enabled": not mode})
+        self._grad = not mode
+        self._changes = {"grad_enabled": self._grad}
 
 
 class set_grad_enabled(Mode):
@@ -281,7 +343,9 @@ class set_grad_enabled(Mode):
     `with set_grad_enabled(is_training): ...` to restore the previous mode on exit (also a decorator)."""
 
     def __init__(self, mode: bool) -> None:
-        super().__init__({"grad_enabled": bool(mode)}, now=True)
+        self._grad = bool(mode)
+        self._changes = {"grad_enabled": self._grad}
+        self._set_now()
 
     def __repr__(self) -> str:
-        return f"set_grad_enabled(mode={self._changes['grad_enabled']})"
+        return f"set_grad_enabled(mode={self._grad})"

@@ -36,7 +36,7 @@ import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -891,8 +891,7 @@ class record_locations(Mode):
     created. Cheaper than detect_anomaly(). It also makes every node keep its inputs, even those whose VJPs
     read only the output (tanh, relu, ...), so that `check_graph` can re-run each of them."""
 
-    def __init__(self) -> None:
-        super().__init__({"locations": True})
+    _changes: ClassVar[dict[str, bool]] = {"locations": True}
 
 
 def _graph_nodes(roots: Sequence[Tensor]) -> list[Node]:

@@ -303,6 +303,14 @@ def test_detect_anomaly_modes_and_set_detect_anomaly():
     assert not ag.is_anomaly_enabled() and not grad_mode.any_changed
 
 
+def test_anomaly_mode_inside_no_grad_still_checks_every_operation():
+    """Modes nest in any order: anomaly mode entered inside no_grad checks operations on plain data too."""
+    with ag.no_grad(), ag.detect_anomaly(), np.errstate(divide="ignore"), \
+            pytest.raises(ag.AnomalyError, match="'log' produced inf"):
+        ag.tensor([0.0]).log()
+    assert not grad_mode.any_changed and not grad_mode.any_checks
+
+
 def test_record_locations_is_also_a_decorator():
     @ag.record_locations()
     def build():
