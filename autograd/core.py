@@ -420,17 +420,20 @@ def as_constant(value: Any) -> Any:
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_TWO_63 = 2.0**63
 
 
 def to_array(data: Any, dtype: Any = None, caller: str = "tensor") -> Any:
     """numpy data for a new tensor: Python floats become float32 (PyTorch's default), ints int64. Data that is
     not numbers (strings, None, objects) and integers outside int64 (or outside `dtype`) are refused at once,
     naming what is wrong, as PyTorch does: they would otherwise fail far away, or turn into floats."""
+    kind = data.__class__
+    if kind is float and dtype is None:  # the commonest case first: a Python float is a float32 scalar
+        return _float32(data)
     if isinstance(data, Tensor):
         data = data._data
     if isinstance(data, (np.ndarray, np.generic)):
-        check_numeric_dtype(caller, data.dtype)
+        if data.dtype.kind not in "biufc":
+            check_numeric_dtype(caller, data.dtype)
         arr = np.array(data, dtype=None if dtype is None else np.dtype(dtype))
         return arr[()] if arr.ndim == 0 else arr
     if isinstance(data, (str, bytes)) or data is None:
@@ -447,8 +450,11 @@ def to_array(data: Any, dtype: Any = None, caller: str = "tensor") -> Any:
         kind = arr.dtype.kind
         if kind == "f":
             if arr.dtype == np.float64:
-                if arr.size and not (arr.min() >= -_TWO_63 and arr.max() < _TWO_63):
-                    _check_python_ints(caller, data)  # [2**63, -1] is float64 to numpy
+                first = data  # [2**63, -1] is float64 to numpy; data that starts with a float is floats
+                while first.__class__ is list or first.__class__ is tuple:
+                    first = first[0] if first else 0.0
+                if first.__class__ is not float:
+                    _check_python_ints(caller, data)
                 arr = arr.astype(np.float32)
         elif kind == "i":
             arr = arr.astype(np.int64)
@@ -502,14 +508,16 @@ def _check_numbers(caller: str, data: Any) -> None:
 def _check_python_ints(caller: str, data: Any) -> None:
     """Refuse Python ints outside int64 in data of integers, as PyTorch does (numpy would make them uint64,
     float64 or objects); with a float among them the data is floats, and large ints are fine."""
-    values = list(_flat(data))
-    if any(isinstance(v, (float, np.floating)) for v in values):
-        return
-    for v in values:
-        if isinstance(v, int) and not isinstance(v, bool) and not _INT64_MIN <= v <= _INT64_MAX:
-            raise OverflowError(f"{caller}: the integer {v} does not fit in int64 (the range is {_INT64_MIN} to "
-                                f"{_INT64_MAX}); pass dtype=float32 (or float64) to store it as a float, or "
-                                "dtype=uint64 for values up to 2**64 - 1")
+    too_large = None
+    for v in _flat(data):
+        if isinstance(v, (float, np.floating)):
+            return
+        if too_large is None and isinstance(v, int) and not _INT64_MIN <= v <= _INT64_MAX:
+            too_large = v
+    if too_large is not None:
+        raise OverflowError(f"{caller}: the integer {too_large} does not fit in int64 (the range is {_INT64_MIN} "
+                            f"to {_INT64_MAX}); pass dtype=float32 (or float64) to store it as a float, or "
+                            "dtype=uint64 for values up to 2**64 - 1")
 
 
 def _op_error(op: Primitive, datas: list, params: dict, err: Exception) -> Exception:
