@@ -426,8 +426,7 @@ def to_array(data: Any, dtype: Any = None, caller: str = "tensor") -> Any:
     """numpy data for a new tensor: Python floats become float32 (PyTorch's default), ints int64. Data that is
     not numbers (strings, None, objects) and integers outside int64 (or outside `dtype`) are refused at once,
     naming what is wrong, as PyTorch does: they would otherwise fail far away, or turn into floats."""
-    kind = data.__class__
-    if kind is float and dtype is None:  # the commonest case first: a Python float is a float32 scalar
+    if data.__class__ is float and dtype is None:  # the commonest case first: a Python float is float32
         return _float32(data)
     if isinstance(data, Tensor):
         data = data._data
@@ -471,6 +470,7 @@ def to_array(data: Any, dtype: Any = None, caller: str = "tensor") -> Any:
 
 
 def check_numeric_dtype(caller: str, dtype: np.dtype) -> None:
+    """Refuse arrays of things that are not numbers (objects, strings, dates), naming the dtype."""
     if dtype.kind not in "biufc":
         what = {"O": "Python objects", "U": "strings", "S": "bytes", "V": "structured records",
                 "M": "dates", "m": "time deltas"}.get(dtype.kind, "non-numbers")

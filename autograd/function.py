@@ -170,9 +170,9 @@ def _record(cls: type, ctx: FunctionCtx, args: tuple, raw: Any, outputs: list, s
         if o.dtype.kind == "c":  # (see core._complex_in_graph)
             raise TypeError(f"{cls.__name__}: output {k} is complex ({o.dtype}), and complex autograd is not "
                             "supported; return real outputs, or mark it with ctx.mark_non_differentiable(...)")
-        o.grad_fn = node if single else _make_node(_Select(op, k), (node,), ())
+        grad_fn = node if single else _make_node(_Select(op, k), (node,), ())
+        o.grad_fn = grad_fn
         o.requires_grad = True
-        grad_fn = o.grad_fn
         selectors.append(None if single else weakref.ref(grad_fn))
     op.selectors = selectors
     datas.saved = tuple(_pack(t, args, raws, outputs) for t in ctx._to_save)
