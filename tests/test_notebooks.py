@@ -23,7 +23,8 @@ def test_notebook_runs_and_stored_outputs_are_current(path: Path) -> None:
     stored = nbformat.read(path, as_version=4)
     fresh = execute.execute(path)  # raises CellExecutionError, with the failing cell and its traceback
     problems = execute.stored_outputs_match(stored, fresh)
-    assert not problems, f"{path.name}: re-run with `python notebooks/execute.py {path.stem}`\n" + "\n".join(problems)
+    assert not problems, (f"{path.name}: re-run with `python notebooks/execute.py {path.stem}`\n"
+                          + "\n".join(problems))
 
 
 def test_there_are_notebooks() -> None:
@@ -34,4 +35,5 @@ def test_output_comparison_tolerates_rounding_but_not_other_numbers() -> None:
     assert execute._same_text("loss 0.1234567 after 3 steps", "loss 0.12345670000001 after 3 steps")
     assert not execute._same_text("loss 0.1234567 after 3 steps", "loss 0.1234 after 3 steps")
     assert not execute._same_text("loss 0.5", "loss 0.5 (diverged)")
-    assert execute._same_text("created at /tmp/ipykernel_29286/1572753714.py:8", "created at /tmp/ipykernel_5971/42.py:8")
+    assert execute._same_text("created at /tmp/ipykernel_29286/1572753714.py:8",
+                              "created at /tmp/ipykernel_5971/42.py:8")
