@@ -140,7 +140,8 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
             raise ValueError(f"{op}: attn_mask of shape {bias.shape} cannot be broadcast to the attention "
                              f"scores' shape {full} (..., L, S)")
         scores = scores + bias
-    weights = _safe_softmax(scores) if is_causal or attn_mask is not None else autograd.softmax(scores, -1)
+    # only a mask can hide every key from a query (a causal one always leaves key 0)
+    weights = _safe_softmax(scores) if attn_mask is not None else autograd.softmax(scores, -1)
     if dropout_p > 0:
         weights = F.dropout(weights, dropout_p, training=True)
     return weights @ v
