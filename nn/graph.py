@@ -7,7 +7,9 @@ initialisation (Glorot weights, zero bias), and the same results. A graph is giv
 - an edge index: an integer tensor of shape (2, E), row 0 the source and row 1 the target of each edge (messages
   flow from source to target), with optional `edge_weight` (E,); or
 - a dense adjacency: a float (or boolean) tensor (N, N) (or (B, N, N) for a batch of graphs), entry [i, j] the
-  weight of the edge from node j to node i (row i lists what node i gathers from: PyG's `adj_t`).
+  weight of the edge from node j to node i (row i lists what node i gathers from: PyG's `adj_t`). Self loops
+  replace its diagonal (weight 1, or 2 when `improved`), as PyG's DenseGCNConv does; on an edge index an existing
+  self loop keeps its weight (PyG's add_remaining_self_loops).
 
 The layer computes X' = D^-1/2 (A + I) D^-1/2 X W + b with D the (weighted) degrees of A + I. On an edge index this
 is message passing: each edge carries norm_e * (X W)[source] and `index_add` sums the messages into their targets,
@@ -163,9 +165,8 @@ class GCNConv(Module):
             raise GraphError(self, f"a dense adjacency must have shape (N, N) or (B, N, N) with N = {nodes} "
                                        f"nodes (x's dim -2), got {adjacency.shape}")
         a = adjacency.astype(h.dtype)
-        if self.add_self_loops:  # a zero diagonal entry becomes a self loop of weight 1 (2 if improved)
-            missing = (np.eye(nodes, dtype=bool)) & (a.data == 0)
-            a = autograd.where(missing, 2.0 if self.improved else 1.0, a)
+        if self.add_self_loops:  # the diagonal becomes 1 (2 if improved): PyG's DenseGCNConv and fill_diag
+            a = autograd.where(np.eye(nodes, dtype=bool), 2.0 if self.improved else 1.0, a)
         if self.normalize:
             scale = _inverse_sqrt_degree(a.sum(-1))
             a = scale.unsqueeze(-1) * a * scale.unsqueeze(-2)

@@ -145,6 +145,8 @@ def test_a_dense_adjacency_gives_the_edge_index_result():
         dense = conv(autograd.tensor(x), autograd.tensor(adjacency))
         sparse = conv(autograd.tensor(x), autograd.tensor(edges), autograd.tensor(weights))
         np.testing.assert_allclose(dense.data, sparse.data, atol=1e-13)
+    replaced = conv(autograd.tensor(x), autograd.tensor(adjacency + np.diag(np.full(n, 5.0))))
+    np.testing.assert_allclose(replaced.data, dense.data, atol=1e-13)  # self loops replace the diagonal
     batched = np.stack([adjacency, adjacency.T])
     out = conv(autograd.tensor(x), autograd.tensor(batched))
     np.testing.assert_allclose(out.data[1], conv(autograd.tensor(x[1]), autograd.tensor(adjacency.T)).data,
