@@ -20,10 +20,10 @@ def test_transformer_example_learns_to_sort(tmp_path, capsys):
     assert inputs.tolist() == [[3, 1, 4, 1, 5, 9, 1, 1, 3, 4, 5]]
     assert targets.tolist() == [[-100, -100, -100, -100, -100, 1, 1, 3, 4, 5, 9]]
     # a short run already sorts many held-out sequences exactly (chance: about 1e-6)
-    status = transformer.main(["--out", str(tmp_path), "--steps", "80", "--warmup", "10", "--test-size", "200"])
+    status = transformer.main(["--out", str(tmp_path), "--steps", "60", "--warmup", "10", "--test-size", "100"])
     output = capsys.readouterr().out
-    accuracy = float(output.split("exact match on 200 held-out problems: ")[1].split("%")[0])
-    assert accuracy >= 10, output
+    accuracy = float(output.split("exact match on 100 held-out problems: ")[1].split("%")[0])
+    assert accuracy >= 20, output  # 51% measured
     assert status == (0 if accuracy >= 99 else 1)
     assert "->" in output and "ms each" in output
     assert (tmp_path / "transformer_loss.png").stat().st_size > 0

@@ -155,7 +155,7 @@ def train(model: GPT, steps: int, batch_size: int, lr: float, warmup: int, seed:
         if log_every and (step % log_every == 0 or step == steps):
             recent = np.mean(history["loss"][-log_every:])
             print(f"step {step:5d}/{steps}: loss {recent:.4f}, lr {history['lr'][-1]:.2e}, "
-                  f"{time.perf_counter() - started:.1f} s")
+                  f"{time.perf_counter() - started:.1f} s", flush=True)
     return history
 
 
