@@ -11,6 +11,7 @@ checks that the printed numbers still match the stored ones (`stored_outputs_mat
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
@@ -39,9 +40,27 @@ def execute(path: Path, timeout: int = 300) -> Any:
 
 
 def strip_volatile_metadata(notebook: Any) -> None:
-    """Drop what changes on every run without meaning anything (execution timestamps)."""
+    """Drop what changes on every run without meaning anything (execution timestamps), and join the pieces of
+    printed text that the kernel happened to send separately (see `_join_streams`)."""
     for cell in notebook.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = _join_streams(cell.outputs)
+
+
+def _join_streams(outputs: list) -> list:
+    """Consecutive stream outputs of the same stream as one. The kernel flushes stdout on a timer, so under load
+    one print can arrive as two outputs ('...0.693147' and '\\n...'): how the text was cut is not part of it."""
+    joined: list = []
+    for output in outputs:
+        if (output.get("output_type") == "stream" and joined and joined[-1].get("output_type") == "stream"
+                and joined[-1].get("name") == output.get("name")):
+            merged = copy.copy(joined[-1])         # keeps the NotebookNode type; the stored cell is not changed
+            merged["text"] = joined[-1].get("text", "") + output.get("text", "")
+            joined[-1] = merged
+        else:
+            joined.append(output)
+    return joined
 
 
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
@@ -49,13 +68,13 @@ _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 # (/tmp/ipykernel_29286/1572753714.py), scratch directories and object addresses.
 _VOLATILE = [(re.compile(r"/tmp/ipykernel_\d+/\d+\.py"), "<cell>"),
              (re.compile(re.escape(tempfile.gettempdir()) + r"/[\w.-]+"), "<tmp>"),
-             (re.compile(r"0x[0-9a-f]{6,}"), "<address>")]
+             (re.compile(r"0x[0-9a-f]{6,}", re.IGNORECASE), "<address>")]
 
 
 def _text_outputs(cell: Any) -> list[str]:
     """The printed text of a code cell: streams, plain-text results and errors (pictures are not compared)."""
     texts = []
-    for output in cell.get("outputs", []):
+    for output in _join_streams(cell.get("outputs", [])):
         kind = output.get("output_type")
         if kind == "stream":
             texts.append(f"[{output.get('name')}] {output.get('text', '')}")
