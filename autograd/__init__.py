@@ -93,6 +93,7 @@ from .functions import (
     gather,
     ge,
     gt,
+    index_add,
     isfinite,
     isinf,
     isnan,

@@ -1014,6 +1014,9 @@ class Tensor:
     def gather(self, dim: int, index: Any) -> Tensor:
         return _F.gather(self, dim, index)
 
+    def index_add(self, dim: int, index: Any, source: Any, alpha: Any = 1) -> Tensor:
+        return _F.index_add(self, dim, index, source, alpha=alpha)
+
     def matmul(self, other: Any) -> Tensor:
         return _F.matmul(self, other)
 

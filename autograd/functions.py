@@ -615,6 +615,41 @@ def gather(x: TensorLike, dim: int, index: TensorLike) -> Tensor:
 take_along_dim = gather
 
 
+def index_add(x: TensorLike, dim: int, index: TensorLike, source: TensorLike, alpha: Any = 1) -> Tensor:
+    """x with alpha * source added along `dim` at the positions `index` names (PyTorch's index_add, out of place):
+    out[..., index[i], ...] = x[..., index[i], ...] + alpha * source[..., i, ...], a repeated index receiving the
+    sum of its rows (a scatter-add: graph networks sum their messages into nodes with it). Differentiable in x
+    (the identity) and in source (the gradient gathered back at `index`).
+
+    >>> import autograd
+    >>> autograd.index_add(autograd.zeros(3), 0, autograd.tensor([0, 2, 2]), autograd.tensor([1.0, 2.0, 3.0]))
+    tensor([1., 0., 5.])
+    """
+    x, src = _tensor(x), _tensor(source)
+    axis = normalize_dim(dim, x.ndim, "index_add")
+    idx = np.asarray(index._data if isinstance(index, Tensor) else index)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"index_add: the index must be an integer tensor, got dtype {idx.dtype}")
+    if idx.ndim > 1:
+        raise IndexError(f"index_add: the index must be a vector, got shape {idx.shape}")
+    idx = idx.reshape(-1)
+    if src.dtype != x.dtype:
+        raise TypeError(f"index_add: the input ({x.dtype}) and the source ({src.dtype}) must have the same dtype")
+    expected = x.shape[:axis] + (idx.size,) + x.shape[axis + 1:] if x.ndim else ()
+    if src.shape != expected or (x.ndim == 0 and idx.size != 1):
+        raise ValueError(f"index_add: the source of shape {src.shape} does not fit the input of shape {x.shape} "
+                         f"with {idx.size} indices along dim {dim} (expected a source of shape {expected})")
+    size = x.shape[axis] if x.ndim else 1
+    if idx.size and (idx.min() < 0 or idx.max() >= size):
+        bad = idx[(idx < 0) | (idx >= size)][0]
+        raise IndexError(f"index_add: index {bad} is out of range for dim {dim} of size {size}")
+    if alpha != 1:
+        src = src * alpha
+    if x.ndim == 0:
+        return x + src
+    return x + ops.index_add(src, shape=x.shape, index=(slice(None),) * axis + (idx.astype(np.intp),))
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Linear algebra and softmax family
 # ---------------------------------------------------------------------------------------------------------------

@@ -1048,3 +1048,108 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
         warnings.warn("kl_div: reduction='mean' divides the total by the number of elements, not the batch "
                       "size; use reduction='batchmean' for the KL divergence", stacklevel=2)
     return _reduce(loss, reduction, "kl_div")
+
+
+
+def _as_float(x: Any) -> Tensor:
+    t = x if isinstance(x, Tensor) else autograd.as_tensor(x)
+    return t if t.dtype.kind == "f" else t.astype(np.float32)
+
+
+def gaussian_nll_loss(input: Tensor, target: Any, var: Any, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """The negative log-likelihood of `target` under Gaussians of mean `input` and variance `var` (PyTorch's):
+
+        loss = 0.5 * (log(max(var, eps)) + (input - target)^2 / max(var, eps))   (+ 0.5 log(2 pi) if full)
+
+    `var` has the input's shape (one variance per prediction), or one dim fewer, or size 1 in one dim (shared
+    along it), or is a number. As in PyTorch the clamp at eps only changes the value: the gradient with respect
+    to var is that of the formula at the clamped value, even below eps (PyTorch clamps in place outside the graph).
+    Negative variances are an error."""
+    op = "gaussian_nll_loss"
+    x, y = _as_float(input), _as_float(target)
+    if isinstance(var, (int, float)) and not isinstance(var, bool):
+        if var < 0:
+            raise ValueError(f"{op}: var has negative entry/entries (got {var})")
+        v = autograd.full(x.shape, float(var), dtype=x.dtype)
+    else:
+        v = _as_float(var)
+        if (v.data < 0).any():
+            raise ValueError(f"{op}: var has negative entry/entries")
+    if v.shape != x.shape:
+        if x.shape[:-1] == v.shape:  # one variance per sample, shared by its last dim
+            v = v.unsqueeze(-1)
+        elif not (x.ndim == v.ndim and sum(b for a, b in zip(x.shape, v.shape) if a != b) == 1):
+            raise ValueError(f"{op}: var of shape {v.shape} does not fit the input's shape {x.shape} (expected the "
+                             "input's shape, its shape without the last dim, or size 1 in one dim)")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    # value max(var, eps), gradient the identity: (v - v.data) is exactly 0 and carries v's gradient
+    clamped = (v - v.data) + np.maximum(v.data, eps)
+    d = x - y
+    loss = 0.5 * (clamped.log() + d * d / clamped)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction, op)
+
+
+def wasserstein_distance(u_values: Any, v_values: Any, u_weights: Any = None, v_weights: Any = None) -> Tensor:
+    """The 1-D Wasserstein-1 (earth mover's) distance between two empirical distributions, with the values of
+    scipy.stats.wasserstein_distance: the area between their cumulative distribution functions,
+
+        W1(u, v) = integral |U(t) - V(t)| dt = sum_k |U(t_k) - V(t_k)| (t_(k+1) - t_k)
+
+    over the sorted pooled values t_k (weights, if given, make the CDFs weighted). Differentiable in the values:
+    the sort is the data's argsort followed by indexing, which is exactly sort's gradient (the order itself is
+    piecewise constant), and the CDFs depend on the order only. Not differentiable in the weights (an error if
+    they require grad).
+
+    >>> import autograd
+    >>> float(wasserstein_distance(autograd.tensor([0.0, 1.0, 3.0]), autograd.tensor([5.0, 6.0, 8.0])))
+    5.0
+    """
+    op = "wasserstein_distance"
+    u, v = _as_float(u_values), _as_float(v_values)
+    if u.ndim != 1 or v.ndim != 1:
+        raise ValueError(f"{op}: expected 1-D values, got shapes {u.shape} and {v.shape}")
+    if u.shape[0] == 0 or v.shape[0] == 0:
+        raise ValueError(f"{op}: a distribution cannot be empty (got {u.shape[0]} and {v.shape[0]} values)")
+    dtype = np.result_type(u.dtype, v.dtype)
+    u, v = u.astype(dtype), v.astype(dtype)
+    pooled = autograd.cat([u, v])
+    order = np.argsort(pooled.data, kind="mergesort")
+    t = pooled[order]                      # the pooled values, sorted: differentiable through the indexing
+    widths = t[1:] - t[:-1]
+    points = t.data[:-1]
+    difference = _cdf(u.data, u_weights, points, op) - _cdf(v.data, v_weights, points, op)
+    return (widths * np.abs(difference).astype(dtype)).sum()
+
+
+def _cdf(values: np.ndarray, weights: Any, points: np.ndarray, op: str) -> np.ndarray:
+    """The (weighted) empirical CDF of `values` at `points`: the share of the weight at values <= each point."""
+    order = np.argsort(values)
+    count = np.searchsorted(values[order], points, side="right")
+    if weights is None:
+        return count / values.size
+    if isinstance(weights, Tensor) and weights.requires_grad:
+        raise ValueError(f"{op}: the distance is differentiable in the values only; pass weights that do not "
+                         "require grad (weights.detach())")
+    w = np.asarray(weights.data if isinstance(weights, Tensor) else weights, dtype=np.float64)
+    if w.shape != values.shape:
+        raise ValueError(f"{op}: the weights of shape {w.shape} must match the values' shape {values.shape}")
+    if (w < 0).any():
+        raise ValueError(f"{op}: all weights must be non-negative")
+    total = w.sum()
+    if not 0 < total < np.inf:
+        raise ValueError(f"{op}: the weights must sum to a positive finite value, got {total}")
+    cumulative = np.concatenate([[0.0], np.cumsum(w[order])])
+    return cumulative[count] / cumulative[-1]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attention (issue 16): defined in nn/attention.py, where MultiheadAttention uses them
+# ---------------------------------------------------------------------------------------------------------------
+from .attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
+
+__all__ += ["scaled_dot_product_attention", "multi_head_attention_forward", "gaussian_nll_loss",
+            "wasserstein_distance"]

@@ -269,6 +269,24 @@ def cat_params(draw: Any, shapes: tuple) -> dict:
     return {"dim": draw(st.sampled_from([dim, dim - len(shapes[0])]))}
 
 
+@st.composite
+def index_add_shapes(draw: Any) -> tuple:
+    """The input's shape and the source's: equal except along one dim, where the source has one entry per
+    index (0 to 4 of them, so that indices repeat)."""
+    shape = draw(matrix_shape)
+    dim = draw(st.integers(0, len(shape) - 1))
+    n = draw(st.integers(0, 4))
+    return shape, shape[:dim] + (n,) + shape[dim + 1:]
+
+
+def index_add_params(draw: Any, shapes: tuple) -> dict:
+    x, src = shapes
+    dim = draw(st.sampled_from([d for d in range(len(x)) if x[:d] + x[d + 1:] == src[:d] + src[d + 1:]]))
+    index = draw(hnp.arrays(np.int64, (src[dim],), elements=st.integers(0, x[dim] - 1)))
+    return {"dim": draw(st.sampled_from([dim, dim - len(x)])), "index": ag.tensor(index),
+            "alpha": draw(st.sampled_from([1, -2.5]))}
+
+
 def class_shapes() -> st.SearchStrategy:
     """Logits (C,), (N, C) or (N, C, d1, ...): at least one class, any other axis possibly empty."""
     return hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=3).filter(
@@ -414,6 +432,8 @@ CASES: list[Case] = [
     Case("setitem", assign, shapes=assign_shapes(), params=assign_params),
     Case("gather", lambda x, dim, index: x.gather(dim, index), shapes=matrix_shape.map(lambda s: (s,)),
          params=gather_params),
+    Case("index_add", lambda x, src, dim, index, alpha: x.index_add(dim, index, src, alpha=alpha),
+         shapes=index_add_shapes(), params=index_add_params),
     Case("unfold", lambda x, **p: ops.unfold(x, **p), shapes=unfold_shapes(), params=unfold_params),
     Case("max_pool", lambda x, **p: ops.max_pool(x, **p), shapes=unfold_shapes(), params=unfold_params,
          prepare=spread),
