@@ -373,7 +373,8 @@ def log_softmax(x: TensorLike, dim: int = -1) -> Tensor:
 
 def norm(x: TensorLike, p: float | str = 2, dim: int | Sequence[int] | None = None,
          keepdim: bool = False) -> Tensor:
-    """Vector p-norm over `dim` (all elements by default); its gradient at 0 is 0, as in PyTorch."""
+    """Vector p-norm (sum |x|^p)^(1/p) over `dim` (all elements by default); p may also be inf (max |x|), -inf
+    (min |x|) and 0 (the count of nonzeros, gradient 0). Its gradient at 0 is 0, as in PyTorch."""
     x = _tensor(x)
     if p in ("fro", 2):
         squares = sum(x * x, dim, keepdim)
@@ -384,7 +385,14 @@ def norm(x: TensorLike, p: float | str = 2, dim: int | Sequence[int] | None = No
         return sum(abs(x), dim, keepdim)
     if p in (math.inf, "inf"):
         return amax(abs(x), dim, keepdim)
-    return sum(abs(x) ** p, dim, keepdim) ** (1.0 / p)
+    if p in (-math.inf, "-inf"):
+        return amin(abs(x), dim, keepdim)
+    if p == 0:
+        return sum(sign(abs(x)), dim, keepdim)  # sign has gradient 0 and stays in the graph
+    total = sum(abs(x) ** p, dim, keepdim)
+    is_zero = total._data == 0
+    # (total)^(1/p) has an infinite derivative at 0 for p > 1: the same detour as for p = 2
+    return where(is_zero, 0.0, where(is_zero, 1.0, total) ** (1.0 / p))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -472,15 +472,6 @@ def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
                      "avg_pool2d")
 
 
-def _adaptive_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
-    """(out, size) averaging matrix: row i averages input positions floor(i size / out) .. ceil((i+1) size / out)."""
-    matrix = np.zeros((out, size), dtype=dtype)
-    for i in range(out):
-        start, end = (i * size) // out, -((-(i + 1) * size) // out)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
-
-
 def _adaptive_avg_pool(input: Tensor, output_size: Any, nd: int, op: str) -> Tensor:
     x = _tensor(input)
     if x.ndim not in (nd + 1, nd + 2):
@@ -492,12 +483,24 @@ def _adaptive_avg_pool(input: Tensor, output_size: Any, nd: int, op: str) -> Ten
     spatial = x.shape[-nd:]
     sizes = tuple(n if s is None else int(s) for s, n in zip(sizes, spatial))
     _positive(sizes, "output_size", op)
-    # Separable: averaging over windows along each axis is a matrix product with a constant averaging matrix
+    # Separable: average over the windows of one axis at a time. (Not a product with a constant averaging
+    # matrix: its zeros would turn an infinite gradient into inf * 0 = nan outside the windows.)
     for axis, (n, out) in enumerate(zip(spatial, sizes)):
+        dim = x.ndim - nd + axis
         if n == out:
             continue
-        moved = x.transpose(x.ndim - nd + axis, -1)
-        x = (moved @ _adaptive_matrix(n, out, x.dtype).T).transpose(x.ndim - nd + axis, -1)
+        if n % out == 0:  # windows of n / out that tile the axis
+            x = x.reshape(*x.shape[:dim], out, n // out, *x.shape[dim + 1:]).mean(dim=dim + 1)
+            continue
+        # window i covers positions floor(i n / out) .. ceil((i + 1) n / out) - 1, PyTorch's windows (they may
+        # overlap): gathered as (out, width), the positions past a shorter window's end selected away
+        starts = np.arange(out) * n // out
+        ends = -(-(np.arange(out) + 1) * n // out)
+        positions = starts[:, None] + np.arange(int((ends - starts).max()))
+        inside = (positions < ends[:, None]).reshape(positions.shape + (1,) * (x.ndim - dim - 1))
+        windows = x[(slice(None),) * dim + (np.minimum(positions, n - 1),)]
+        total = autograd.where(inside, windows, 0.0).sum(dim=dim + 1)
+        x = total / (ends - starts).astype(x.dtype).reshape((out,) + (1,) * (x.ndim - dim - 1))
     return x
 
 
@@ -592,7 +595,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p == 1:
         return x * 0.0
     keep = default_generator().random(x.shape) >= p
-    return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+    # selected, not multiplied by a 0/1 mask: a dropped element is 0 and gets gradient 0 even when it (or its
+    # gradient) is infinite, where inf * 0 would make a nan
+    return autograd.where(keep, x * (1.0 / (1.0 - p)), 0.0)
 
 
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
@@ -875,18 +880,17 @@ def log_cosh_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor
 
 def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1]; each log is clamped at -100 as in
-    PyTorch, so p = 0 or 1 gives a finite loss."""
+    PyTorch, so p = 0 or 1 gives a finite loss, and the gradient there is PyTorch's,
+    (p - y) / max(p (1 - p), 1e-12) (see autograd.ops.binary_cross_entropy)."""
     p, y = _float_tensor(input), _float_tensor(target)
     if p.shape != y.shape:
         raise ValueError(f"binary_cross_entropy: the target's shape {y.shape} must match the input's shape "
                          f"{p.shape}")
-    if p._data.size and (np.min(p._data) < 0 or np.max(p._data) > 1):
+    if p._data.size and not (np.min(p._data) >= 0 and np.max(p._data) <= 1):  # (NaN fails too)
         raise ValueError("binary_cross_entropy: all elements of the input must be probabilities in [0, 1] "
                          f"(got values from {np.min(p._data):.4g} to {np.max(p._data):.4g}); for logits use "
                          "binary_cross_entropy_with_logits")
-    # log(max(p, e^-100)) equals max(log p, -100), and its gradient stays finite where p = 0
-    floor = math.exp(-100)
-    loss = -(y * p.clamp(min=floor).log() + (1 - y) * (1 - p).clamp(min=floor).log())
+    loss = ops.binary_cross_entropy(p, y)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -1023,8 +1027,8 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
         # PyTorch's smoothing term: -sum_c weight_c logp_c / C per sample, ignored samples zeroed, and 'mean'
         # divided by the same D as the nll term (the summed weights of the counted targets)
         smooth = -(logp if w is None else logp * w.reshape(weight_shape).astype(x.dtype)).sum(dim=class_dim)
-        if counted is not None:
-            smooth = smooth * counted.astype(x.dtype)
+        if counted is not None:  # (selected: an ignored sample passes no gradient, not even inf * 0 = nan)
+            smooth = autograd.where(counted, smooth, 0.0)
         if reduction != "none":
             smooth = smooth.sum() / divisor if divisor else smooth.sum()
         loss = (1 - label_smoothing) * loss + (label_smoothing / classes) * smooth

@@ -377,6 +377,9 @@ CASES: list[Case] = [
     reduction("logsumexp", lambda x, dim, keepdim: x.logsumexp(dim, keepdim), nonempty=True),
     reduction("norm", lambda x, dim, keepdim: x.norm(2, dim, keepdim), nonempty=True, gap=0.1),
     reduction("norm1", lambda x, dim, keepdim: ag.norm(x, 1, dim, keepdim), nonempty=True, gap=0.1),
+    reduction("norm3", lambda x, dim, keepdim: ag.norm(x, 3, dim, keepdim), nonempty=True, gap=0.1),
+    reduction("norm_inf", lambda x, dim, keepdim: ag.norm(x, -math.inf, dim, keepdim), nonempty=True,
+              prepare=spread),
     Case("max_all", lambda x: x.max(), shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread),
     Case("min_all", lambda x: ag.min(x), shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread),
     Case("max_dim", lambda x, dim, keepdim: x.max(dim, keepdim).values, shapes=nonempty_shape.map(lambda s: (s,)),
@@ -389,6 +392,8 @@ CASES: list[Case] = [
     Case("nll", nll, shapes=class_shapes(), params=nll_params),
     Case("nll_log_softmax", lambda x, **p: nll(x, **p, log_softmax=True), shapes=class_shapes(), params=nll_params,
          low=-4, high=4),
+    Case("binary_cross_entropy", ops.binary_cross_entropy, shapes=one_shape.map(lambda s: (s, s)),
+         elements=(values(0.05, 0.95), values(0, 1))),
     Case("exclusive_prod", ops.exclusive_prod, shapes=matrix_shape.map(lambda s: (s,)), prepare=with_zeros),
     # shape
     Case("reshape", lambda x, shape: x.reshape(shape), shapes=one_shape.map(lambda s: (s,)),
@@ -546,3 +551,4 @@ def test_where_and_sigmoid_on_large_tensors_match_the_plain_formulas():
     z = np.concatenate([rng.standard_normal(20000) * 30, [np.inf, -np.inf, np.nan, 0.0, -0.0, 800, -800]])
     e = np.exp(-np.abs(z))
     np.testing.assert_array_equal(ops.sigmoid(ag.tensor(z)).data, np.where(z >= 0, 1, e) / (1 + e))
+
