@@ -527,12 +527,14 @@ def cat(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
     tensors = [_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
-    axis = normalize_dim(dim, tensors[0].ndim, "cat")
+    first = tensors[0].shape
+    axis = normalize_dim(dim, len(first), "cat")
+    before, after = first[:axis], first[axis + 1:]
     for i, t in enumerate(tensors):
-        if t.ndim != tensors[0].ndim or builtins.any(
-                a != b for d, (a, b) in enumerate(zip(t.shape, tensors[0].shape)) if d != axis):
-            raise ValueError(f"cat: tensor {i} has shape {t.shape}, which does not match tensor 0's shape "
-                             f"{tensors[0].shape} outside dim {dim}")
+        shape = t.shape
+        if len(shape) != len(first) or shape[:axis] != before or shape[axis + 1:] != after:
+            raise ValueError(f"cat: tensor {i} has shape {shape}, which does not match tensor 0's shape "
+                             f"{first} outside dim {dim}")
     return ops.cat(*tensors, axis=axis)
 
 
@@ -543,11 +545,12 @@ def stack(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
     tensors = [_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: expected a non-empty sequence of tensors")
+    first = tensors[0].shape
     for i, t in enumerate(tensors):
-        if t.shape != tensors[0].shape:
+        if t.shape != first:
             raise ValueError(f"stack: all tensors must have the same shape; tensor {i} has {t.shape}, "
-                             f"tensor 0 has {tensors[0].shape}")
-    axis = normalize_dim(dim, tensors[0].ndim, "stack", extra=1)
+                             f"tensor 0 has {first}")
+    axis = normalize_dim(dim, len(first), "stack", extra=1)
     return cat([unsqueeze(t, axis) for t in tensors], axis)
 
 
