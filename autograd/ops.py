@@ -612,6 +612,8 @@ def gemm(a: Any, b: Any) -> Any:
     if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):  # tensors, when differentiating a VJP
         return a @ b
     (m, k), n = a.shape, b.shape[1]
+    if not (m and k and n):  # an empty operand: nothing to block (zeros of (m, n), numpy's answer)
+        return a @ b
     if m + k <= 64 and n >= 4 * _gemm_block(m + k):  # few rows, a short contraction: by blocks of columns
         block = _gemm_block(m + k)
         out = np.empty((m, n), dtype=np.result_type(a, b))

@@ -164,6 +164,7 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
                          f"kernel {kernel} with dilation {dilation}")
     out_shape = ops.window_counts(padded, kernel, stride, dilation)
     length = math.prod(out_shape)
+    depth = group_channels * math.prod(kernel)  # rows of a group's im2col matrix (sizes, not -1: N or C may be 0)
     kernel_axes, out_axes = tuple(range(2 + nd, 2 + 2 * nd)), tuple(range(2, 2 + nd))
     padded_at_all = any(p for pair in pads for p in pair)
     one_by_one = kernel == (1,) * nd and stride == (1,) * nd and not padded_at_all
@@ -181,9 +182,9 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
                              dilation=dilation)
         cols = windows.permute(0, *kernel_axes, *out_axes, 1)  # (C, *kernel, *out, N)
         if groups == 1:  # matrices: their products take the fastest form (ops.gemm)
-            y = weight.reshape(out_channels, -1) @ cols.reshape(-1, length * n)  # im2col: one copy
+            y = weight.reshape(out_channels, depth) @ cols.reshape(depth, length * n)  # im2col: one copy
         else:
-            y = (weight.reshape(groups, out_channels // groups, -1) @ cols.reshape(groups, -1, length * n)
+            y = (weight.reshape(groups, out_channels // groups, depth) @ cols.reshape(groups, depth, length * n)
                  ).reshape(out_channels, length * n)
         if bias is not None:
             y = y + bias.reshape(out_channels, 1)
@@ -191,13 +192,13 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
         return y.squeeze(0) if unbatched else y
     # NCHW: (N, C, *kernel, *out) columns, one product per image (cache-sized); the output is NCHW already
     if one_by_one:
-        cols = x.reshape(n, groups, -1, length)  # a 1x1 convolution: the input already is the columns
+        cols = x.reshape(n, groups, depth, length)  # a 1x1 convolution: the input already is the columns
     else:
         if padded_at_all:
             x = ops.pad(x, pad_width=((0, 0), (0, 0), *pads), value=0)
         windows = ops.unfold(x, kernel_size=kernel, stride=stride, dilation=dilation)  # (N, C, *out, *kernel)
-        cols = windows.permute(0, 1, *kernel_axes, *out_axes).reshape(n, groups, -1, length)  # im2col: one copy
-    y = (weight.reshape(groups, out_channels // groups, -1) @ cols).reshape(n, out_channels, length)
+        cols = windows.permute(0, 1, *kernel_axes, *out_axes).reshape(n, groups, depth, length)  # im2col: one copy
+    y = (weight.reshape(groups, out_channels // groups, depth) @ cols).reshape(n, out_channels, length)
     if bias is not None:  # added while the spatial dims are still one long axis: numpy's inner loop runs longer
         y = y + bias.reshape(out_channels, 1)
     y = y.reshape(n, out_channels, *out_shape)
@@ -397,7 +398,7 @@ def _max_unpool(input: Tensor, indices: Any, kernel_size: Any, stride: Any, padd
         x, idx = x.unsqueeze(0), idx[None]
     n, c = x.shape[:2]
     plane = math.prod(size)
-    flat = idx.reshape(n, c, -1)
+    flat = idx.reshape(n, c, math.prod(idx.shape[2:]))
     if flat.size and (flat.min() < 0 or flat.max() >= plane):
         bad = flat[(flat < 0) | (flat >= plane)].flat[0]
         raise IndexError(f"{op}: index {bad} is out of range for an output plane of size {size} "
@@ -406,7 +407,7 @@ def _max_unpool(input: Tensor, indices: Any, kernel_size: Any, stride: Any, padd
     # repeated index is written twice and only the last write, which lands, receives the gradient)
     target = (np.arange(n)[:, None, None], np.arange(c)[None, :, None], flat)
     out = autograd.zeros(n, c, plane, dtype=x.dtype)
-    out = index_put(out, x.reshape(n, c, -1), target).reshape(n, c, *size)
+    out = index_put(out, x.reshape(n, c, flat.shape[2]), target).reshape(n, c, *size)
     return out.squeeze(0) if unbatched else out
 
 
@@ -537,7 +538,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     shape = (1, channels) + (1,) * (x.ndim - 2)
     axes = (0, *range(2, x.ndim))
     use_batch = training or running_mean is None or running_var is None
-    if use_batch:
+    if use_batch and x._data.size == 0:
+        # an empty batch: nothing to normalise, and the running statistics stay as they are (PyTorch's rule)
+        y = x
+    elif use_batch:
         count = x._data.size // channels
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
@@ -552,11 +556,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                 unbiased = var._data.reshape(channels) * (count / (count - 1))
                 running_mean.mul_(1 - factor).add_(np.asarray(batch_mean * factor, dtype=running_mean.dtype))
                 running_var.mul_(1 - factor).add_(np.asarray(unbiased * factor, dtype=running_var.dtype))
+        y = centered * (var + eps).rsqrt()
     else:
-        mean = running_mean.reshape(shape)
-        var = running_var.reshape(shape)
-        centered = x - mean
-    y = centered * (var + eps).rsqrt()
+        y = (x - running_mean.reshape(shape)) * (running_var.reshape(shape) + eps).rsqrt()
     if weight is not None:
         y = y * weight.reshape(shape)
     if bias is not None:
