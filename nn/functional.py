@@ -835,6 +835,35 @@ def _pair_up(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
     return x, y
 
 
+def _class_weights(weight: Any, x: Tensor, class_dim: int, op: str) -> np.ndarray | None:
+    """A loss's class weights as an array in x's dtype, checked: a vector of one weight per class (PyTorch's
+    rule). Too short a vector used to fail as a bare numpy IndexError, too long a one went unnoticed."""
+    if weight is None:
+        return None
+    w = np.asarray(weight._data if isinstance(weight, Tensor) else weight)
+    classes = x.shape[class_dim]
+    if w.shape != (classes,):
+        count = f"{w.shape[0]} entries" if w.ndim == 1 else f"shape {w.shape}"
+        raise ValueError(f"{op}: weight must hold one entry per class, but it has {count} and the input of shape "
+                         f"{x.shape} has {classes} classes (dim {class_dim})")
+    return w.astype(x.dtype, copy=False)
+
+
+def _elementwise_weight(weight: Any, x: Tensor, name: str, op: str) -> Any:
+    """`weight` (or `pos_weight`), checked to broadcast to the input's shape, as PyTorch requires."""
+    if weight is None:
+        return None
+    shape = weight.shape if isinstance(weight, Tensor) else np.shape(weight)
+    try:
+        fits = np.broadcast_shapes(shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{op}: {name} of shape {tuple(shape)} cannot be broadcast to the input's shape {x.shape} "
+                         "(its dims must match the input's trailing dims, or be 1)")
+    return weight
+
+
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error: mean((x - y)^2)."""
     x, y = _pair_up(input, target, "mse_loss")
@@ -892,6 +921,7 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
         raise ValueError("binary_cross_entropy: all elements of the input must be probabilities in [0, 1] "
                          f"(got values from {np.min(p._data):.4g} to {np.max(p._data):.4g}); for logits use "
                          "binary_cross_entropy_with_logits")
+    weight = _elementwise_weight(weight, p, "weight", "binary_cross_entropy")
     loss = ops.binary_cross_entropy(p, y)
     if weight is not None:
         loss = loss * weight
@@ -909,6 +939,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     if x.shape != y.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: the target's shape {y.shape} must match the input's "
                          f"shape {x.shape}")
+    weight = _elementwise_weight(weight, x, "weight", "binary_cross_entropy_with_logits")
+    pos_weight = _elementwise_weight(pos_weight, x, "pos_weight", "binary_cross_entropy_with_logits")
     if pos_weight is None:
         loss = (1 - y) * x + ops.softplus(-x)
     else:
@@ -924,8 +956,9 @@ def _class_targets(input: Tensor, target: Any, ignore_index: int, op: str) -> tu
     min/max: every target in [0, classes) and ignore_index outside [min, max] means nothing is ignored."""
     idx = np.asarray(target._data if isinstance(target, Tensor) else target)
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"{op}: class-index targets must be integers, got dtype {idx.dtype} (for class "
-                        f"probabilities the target must have the input's shape {input.shape})")
+        hint = (f" (for class probabilities the target must have the input's shape {input.shape})"
+                if op == "cross_entropy" else "")
+        raise TypeError(f"{op}: class-index targets must be integers, got dtype {idx.dtype}{hint}")
     classes = input.shape[0 if input.ndim == 1 else 1]
     expected = () if input.ndim == 1 else (input.shape[0], *input.shape[2:])
     if idx.shape != expected:
@@ -979,6 +1012,9 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
     """Negative log-likelihood of class indices given log-probabilities (N, C) or (N, C, d1, ...):
     loss_n = -weight[t_n] input[n, t_n]; 'mean' divides by the summed weights of the non-ignored targets."""
     x = _float_tensor(input)
+    if x.ndim == 0:
+        raise ValueError("nll_loss: the input must have a class dimension, got a 0-d tensor")
+    weight = _class_weights(weight, x, 0 if x.ndim == 1 else 1, "nll_loss")
     idx, counted = _class_targets(x, target, ignore_index, "nll_loss")
     safe, scale, divisor = _sample_weights(idx, counted, weight, reduction, x.dtype, "nll_loss")
     loss = ops.nll(x, target=safe, scale=scale, axis=0 if x.ndim == 1 else 1, reduce=reduction != "none")
@@ -1003,7 +1039,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
         raise ValueError("cross_entropy: the input must have a class dimension, got a 0-d tensor")
     class_dim = 0 if x.ndim == 1 else 1
     classes = x.shape[class_dim]
-    w = None if weight is None else np.asarray(weight._data if isinstance(weight, Tensor) else weight)
+    w = _class_weights(weight, x, class_dim, "cross_entropy")
     weight_shape = [1] * x.ndim
     weight_shape[class_dim] = classes
     target_data = target._data if isinstance(target, Tensor) else np.asarray(target)
@@ -1015,7 +1051,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
         if label_smoothing > 0:
             t = t * (1 - label_smoothing) + label_smoothing / classes
         logp = autograd.log_softmax(x, class_dim)
-        terms = logp * t if w is None else logp * t * w.reshape(weight_shape).astype(x.dtype)
+        terms = logp * t if w is None else logp * t * w.reshape(weight_shape)
         if reduction == "mean":
             count = x._data.size // classes
             return -terms.sum() / count if count else -terms.sum() * np.nan
@@ -1028,7 +1064,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
     if label_smoothing:
         # PyTorch's smoothing term: -sum_c weight_c logp_c / C per sample, ignored samples zeroed, and 'mean'
         # divided by the same D as the nll term (the summed weights of the counted targets)
-        smooth = -(logp if w is None else logp * w.reshape(weight_shape).astype(x.dtype)).sum(dim=class_dim)
+        smooth = -(logp if w is None else logp * w.reshape(weight_shape)).sum(dim=class_dim)
         if counted is not None:  # (selected: an ignored sample passes no gradient, not even inf * 0 = nan)
             smooth = autograd.where(counted, smooth, 0.0)
         if reduction != "none":
@@ -1042,6 +1078,12 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     pointwise p (log p - log q), taken as 0 where p = 0. Use reduction='batchmean' for the true KL
     divergence per sample ('mean' also divides by the number of classes, as in PyTorch)."""
     x, t = _float_tensor(input), _float_tensor(target)
+    if x.shape != t.shape:  # broadcast, silently, as PyTorch does; but an error here names kl_div, not `mul`
+        try:
+            np.broadcast_shapes(x.shape, t.shape)
+        except ValueError:
+            raise ValueError(f"kl_div: the input of shape {x.shape} and the target of shape {t.shape} cannot be "
+                             "broadcast together") from None
     if log_target:
         loss = t.exp() * (t - x)
     else:
