@@ -68,6 +68,32 @@ def _positive(values: tuple, name: str, op: str, allow_zero: bool = False) -> No
         raise ValueError(f"{op}: {name} must be {'non-negative' if allow_zero else 'positive'}, got {values}")
 
 
+def _groups(groups: Any, op: str) -> int:
+    """`groups` as a positive int (PyTorch: 'non-positive groups is not supported')."""
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+    return int(groups)
+
+
+def pool_arguments(kernel_size: Any, stride: Any, padding: Any, dilation: Any, nd: int, op: str
+                   ) -> tuple[tuple, tuple, tuple, tuple]:
+    """A pooling's kernel_size, stride (None: the kernel size), padding and dilation as nd-tuples, checked as
+    PyTorch checks them: kernel, stride and dilation at least 1, padding at least 0 and at most half the
+    kernel. The pooling layers call it when they are built, so a bad argument fails there."""
+    kernel = _ntuple(kernel_size, nd, "kernel_size", op)
+    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+        _ntuple(stride, nd, "stride", op)
+    pads = _ntuple(padding, nd, "padding", op)
+    dilation = _ntuple(dilation, nd, "dilation", op)
+    _positive(kernel, "kernel_size", op)
+    _positive(stride, "stride", op)
+    _positive(dilation, "dilation", op)
+    _positive(pads, "padding", op, allow_zero=True)
+    if any(2 * p > k for p, k in zip(pads, kernel)):
+        raise ValueError(f"{op}: padding {pads} must be at most half the kernel size {kernel}")
+    return kernel, stride, pads, dilation
+
+
 def _float_tensor(x: Any) -> Tensor:
     """A tensor of a floating dtype (integer data is converted to float32, as a loss target may be)."""
     x = _tensor(x)
@@ -147,10 +173,14 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
         raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {input.shape}")
     out_channels, group_channels = weight.shape[:2]
     kernel = tuple(weight.shape[2:])
+    groups = _groups(groups, op)
+    if any(k < 1 for k in kernel):
+        raise ValueError(f"{op}: the weight of shape {tuple(weight.shape)} has the kernel size {kernel}; every "
+                         "kernel size must be at least 1")
     if x.shape[1] != group_channels * groups:
         raise ValueError(f"{op}: the input of shape {tuple(input.shape)} has {x.shape[1]} channels, but the weight "
                          f"of shape {tuple(weight.shape)} (groups={groups}) expects {group_channels * groups}")
-    if groups < 1 or out_channels % groups:
+    if out_channels % groups:
         raise ValueError(f"{op}: out_channels {out_channels} must be divisible by groups={groups}")
     stride = _ntuple(stride, nd, "stride", op)
     dilation = _ntuple(dilation, nd, "dilation", op)
@@ -231,17 +261,7 @@ def _pool_windows(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
     """x padded with `pad_value` so that its windows are exactly the pooling windows, with the output's
     spatial shape, the kernel, stride and dilation, and the (before, after) pads used (`after` includes the
     overhang that ceil_mode adds)."""
-    kernel = _ntuple(kernel_size, nd, "kernel_size", op)
-    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
-        _ntuple(stride, nd, "stride", op)
-    pads = _ntuple(padding, nd, "padding", op)
-    dilation = _ntuple(dilation, nd, "dilation", op)
-    _positive(kernel, "kernel_size", op)
-    _positive(stride, "stride", op)
-    _positive(dilation, "dilation", op)
-    _positive(pads, "padding", op, allow_zero=True)
-    if any(2 * p > k for p, k in zip(pads, kernel)):
-        raise ValueError(f"{op}: padding {pads} must be at most half the kernel size {kernel}")
+    kernel, stride, pads, dilation = pool_arguments(kernel_size, stride, padding, dilation, nd, op)
     if x.ndim != nd + 2:
         spatial = "L" if nd == 1 else "H, W"
         raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
@@ -444,6 +464,8 @@ def _avg_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, ceil_m
                                                              nd, op)
     total = columns.sum(dim=2).reshape(*columns.shape[:2], *out_shape)
     if divisor_override is not None:
+        if not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must be a nonzero integer, got {divisor_override!r}")
         y = total / divisor_override
     else:
         # How many elements each window averages: the declared padding counts when count_include_pad, the
@@ -483,12 +505,18 @@ def _adaptive_avg_pool(input: Tensor, output_size: Any, nd: int, op: str) -> Ten
         raise ValueError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
     spatial = x.shape[-nd:]
     sizes = tuple(n if s is None else int(s) for s, n in zip(sizes, spatial))
-    _positive(sizes, "output_size", op)
+    _positive(sizes, "output_size", op, allow_zero=True)
+    if 0 in spatial:
+        raise ValueError(f"{op}: the input of shape {x.shape} is empty in a pooled dim: a window would average "
+                         "nothing (only the batch and channel dims may be empty)")
     # Separable: average over the windows of one axis at a time. (Not a product with a constant averaging
     # matrix: its zeros would turn an infinite gradient into inf * 0 = nan outside the windows.)
     for axis, (n, out) in enumerate(zip(spatial, sizes)):
         dim = x.ndim - nd + axis
         if n == out:
+            continue
+        if out == 0:  # no windows (PyTorch allows an output size of 0)
+            x = x[(slice(None),) * dim + (slice(0, 0),)]
             continue
         if n % out == 0:  # windows of n / out that tile the axis
             x = x.reshape(*x.shape[:dim], out, n // out, *x.shape[dim + 1:]).mean(dim=dim + 1)
