@@ -131,7 +131,10 @@ def select(condition, x, y):
             or getattr(condition, "dtype", None) != np.bool_):
         return np.where(condition, x, y)
     bits = _UNSIGNED[dtype.itemsize]
-    mask = np.negative(condition.view(np.uint8), dtype=bits)  # True -> all ones (0 - 1 wraps around)
+    # True -> all ones (0 - 1 wraps around). A cast, then negation in place: 1.1x-1.2x faster than one casting
+    # np.negative, which brings the gradient through relu (a `select(mask, g, 0)`) within 1.1x of g * mask
+    mask = condition.view(np.uint8).astype(bits)
+    np.negative(mask, out=mask)
     if _is_plus_zero(y):
         return _masked(x, mask, dtype, bits).view(dtype)
     if _is_plus_zero(x):
