@@ -75,7 +75,7 @@ def _groups(groups: Any, op: str) -> int:
     return int(groups)
 
 
-def pool_arguments(kernel_size: Any, stride: Any, padding: Any, dilation: Any, nd: int, op: str
+def _pool_arguments(kernel_size: Any, stride: Any, padding: Any, dilation: Any, nd: int, op: str
                    ) -> tuple[tuple, tuple, tuple, tuple]:
     """A pooling's kernel_size, stride (None: the kernel size), padding and dilation as nd-tuples, checked as
     PyTorch checks them: kernel, stride and dilation at least 1, padding at least 0 and at most half the
@@ -261,7 +261,7 @@ def _pool_windows(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
     """x padded with `pad_value` so that its windows are exactly the pooling windows, with the output's
     spatial shape, the kernel, stride and dilation, and the (before, after) pads used (`after` includes the
     overhang that ceil_mode adds)."""
-    kernel, stride, pads, dilation = pool_arguments(kernel_size, stride, padding, dilation, nd, op)
+    kernel, stride, pads, dilation = _pool_arguments(kernel_size, stride, padding, dilation, nd, op)
     if x.ndim != nd + 2:
         spatial = "L" if nd == 1 else "H, W"
         raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")

@@ -28,7 +28,7 @@ class _MaxPoolNd(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
-        F.pool_arguments(kernel_size, stride, padding, dilation, self._nd, type(self).__name__)  # fail here
+        F._pool_arguments(kernel_size, stride, padding, dilation, self._nd, type(self).__name__)  # fail here
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.dilation = padding, dilation
@@ -114,7 +114,7 @@ class _AvgPoolNd(Module):
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         super().__init__()
         name = type(self).__name__
-        F.pool_arguments(kernel_size, stride, padding, 1, self._nd, name)  # fail here, not at the first forward
+        F._pool_arguments(kernel_size, stride, padding, 1, self._nd, name)  # fail here, not at the first forward
         if divisor_override is not None and (not isinstance(divisor_override, Integral) or divisor_override == 0):
             raise ValueError(f"{name}: divisor_override must be a nonzero integer, got {divisor_override!r}")
         self.kernel_size = kernel_size
