@@ -85,13 +85,13 @@ def _pow_vjp_base(g, out, x, y):
     if isinstance(y, (int, float)):
         return np.zeros_like(x) if y == 0 else g * (y * x ** (y - 1))
     corner = (y == 0) & (x == 0)
-    return select(corner, 0, g * (y * np.where(corner, 1.0, x) ** (y - 1)))
+    return select(corner, 0, g) * (y * np.where(corner, 1.0, x) ** (y - 1))
 
 
 def _pow_vjp_exponent(g, out, x, y):
     # d(x^y)/dy = x^y log x; 0 where x == 0 and y >= 0 (the limit there), computed with log(1) at those places
     corner = (x == 0) & (y >= 0)
-    return select(corner, 0, g * (out * np.log(np.where(corner, 1.0, x))))
+    return select(corner, 0, g) * (out * np.log(np.where(corner, 1.0, x)))
 
 
 pow.defvjp(_pow_vjp_base, _pow_vjp_exponent)
@@ -249,7 +249,7 @@ relu.defvjp(lambda g, out, x: gate(out > 0, g))        # relu'(0) = 0, as in PyT
 @primitive(symbol="abs")
 def abs(x):
     return np.abs(x)
-abs.defvjp(lambda g, out, x: gate(x != 0, g * np.sign(x)))  # abs'(0) = sign(0) = 0, even for an infinite g
+abs.defvjp(lambda g, out, x: gate(x != 0, g) * np.sign(x))  # abs'(0) = sign(0) = 0, even for an infinite g
 
 
 @primitive(reads_inputs=False)
@@ -840,9 +840,9 @@ def _nll_vjp(g, out, logp, target, scale, axis, reduce):
     # (selected, never multiplied: an infinite g gives no nan at the other classes or at ignored targets)
     one_hot = np.zeros(logp.shape, dtype=bool)
     one_hot[class_index(target, axis)] = True
-    gs = g * scale
     if np.ndim(scale):  # per-sample coefficients: a 0 (an ignored target, a class of weight 0) passes nothing
-        gs = select(scale == 0, 0, gs)
+        g = select(scale == 0, 0, g)
+    gs = g * scale
     if gs.ndim:  # one coefficient per sample: give it back the class axis, to broadcast along it
         gs = gs.reshape(logp.shape[:axis] + (1,) + logp.shape[axis + 1:])
     return select(one_hot, -gs, 0)

@@ -218,3 +218,24 @@ def test_large_masked_gradients_are_exact(dtype):
     pooled = F.max_pool2d(t.reshape(4, 4, 32, 40), 2)
     pooled.backward(ag.full(pooled.shape, np.inf, dtype=dtype))
     assert np.isinf(t.grad.data).sum() == pooled.numel() and not np.isnan(t.grad.data).any()
+
+
+
+# --- create_graph: the selections are recorded, so the gradient stays differentiable ----------------------------
+@pytest.mark.parametrize("op, upstream, slope", [
+    (lambda x: x.relu(), [INF, INF, 1.0], [0.0, 0.0, 1.0]),
+    (lambda x: x.clamp(-1.5, 1.5), [INF, 1.0, INF], [0.0, 1.0, 0.0]),
+    (lambda x: ag.maximum(x, ag.zeros(3, dtype=ag.float64)), [INF, 1.0, 1.0], [0.0, 0.5, 1.0]),
+    (lambda x: x.abs(), [1.0, INF, 1.0], [-1.0, 0.0, 1.0]),
+], ids=["relu", "clamp", "maximum", "abs"])
+def test_the_selection_is_recorded_under_create_graph(op, upstream, slope):
+    """At x = (-2, 0, 3): the gradient with create_graph=True is slope * upstream, 0 (not nan) where the slope is
+    0 and the upstream infinite; and it is differentiable again: its derivative with respect to the upstream
+    gradient is the slope itself (a selection recorded by np.where, not a product with a mask)."""
+    x = ag.tensor([-2.0, 0.0, 3.0], dtype=ag.float64, requires_grad=True)
+    u = ag.tensor(upstream, dtype=ag.float64, requires_grad=True)
+    (gx,) = ag.grad(op(x), x, grad_outputs=u, create_graph=True)
+    assert gx.requires_grad
+    np.testing.assert_array_equal(gx.data, [s * v if s else 0.0 for s, v in zip(slope, upstream)])
+    (du,) = ag.grad(gx.sum(), u)
+    np.testing.assert_array_equal(du.data, slope)
