@@ -835,9 +835,9 @@ def nll(logp, target, scale, axis, reduce):
 
 
 def _nll_vjp(g, out, logp, target, scale, axis, reduce):
-    # d loss / d logp[n, c] = -scale_n [c == t_n] g_n (g is one number when reduced): a one-hot constant times g,
-    # so with create_graph the product is recorded and the gradient stays differentiable in g
-    # (selected, never multiplied: an infinite g gives no nan at the other classes or at ignored targets)
+    # d loss / d logp[n, c] = -scale_n [c == t_n] g_n (g is one number when reduced): -scale g selected at the
+    # targets, never multiplied by a one-hot mask (an infinite g would make nan at the other classes and at
+    # ignored targets); with create_graph the selection is recorded and the gradient stays differentiable in g
     one_hot = np.zeros(logp.shape, dtype=bool)
     one_hot[class_index(target, axis)] = True
     if np.ndim(scale):  # per-sample coefficients: a 0 (an ignored target, a class of weight 0) passes nothing
@@ -1007,12 +1007,12 @@ def to_maxima(g, x, out, kernel_size, stride, dilation, padding=None):
     # For a finite g, g * hit is exact (g or 0) and the fastest way to write each window's share in place; the
     # branch-free gate_into measured 1.35x slower here (+60 us on W4's 6 ms step), the check costs 10 us. An
     # infinite g must not make inf * 0 = nan at the elements no window picks: gate it then.
-    finite = overlap or bool(np.isfinite(g).all())
+    finite = not overlap and bool(np.isfinite(g).all())
     for window, hit in first_maxima(x, out, kernel_size, stride, dilation, padding):
-        if overlap:
-            grad[window] += gate(hit, g)
-        elif finite:
+        if finite:
             np.multiply(g, hit, out=grad[window])  # each element belongs to one window: write in place
+        elif overlap:
+            grad[window] += gate(hit, g)
         else:
             gate_into(grad[window], hit, g)
     return grad
