@@ -111,7 +111,7 @@ minimum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, gate(x < y, g)),
                lambda g, out, x, y: select(x == y, 0.5 * g, gate(y < x, g)))
 
 
-_UNSIGNED = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+_BITS = {2: np.int16, 4: np.int32, 8: np.int64}  # an integer of a float's width, to select its bits
 _SELECT_FROM = 8192  # elements; below this np.where is as fast (its branches are cheaper while the data is in cache)
 
 
@@ -127,14 +127,11 @@ def select(condition, x, y):
     if condition.__class__ is np.bool_ and np.ndim(x) == 0 and np.ndim(y) == 0:  # 0-d: a tenth of np.where's cost
         return np.result_type(x, y).type(x if condition else y)
     dtype = np.result_type(x, y)
-    if (dtype.kind != "f" or dtype.itemsize not in _UNSIGNED or np.size(condition) < _SELECT_FROM
+    if (dtype.kind != "f" or dtype.itemsize not in _BITS or np.size(condition) < _SELECT_FROM
             or getattr(condition, "dtype", None) != np.bool_):
         return np.where(condition, x, y)
-    bits = _UNSIGNED[dtype.itemsize]
-    # True -> all ones (0 - 1 wraps around). A cast, then negation in place: 1.1x-1.2x faster than one casting
-    # np.negative, which brings the gradient through relu (a `select(mask, g, 0)`) within 1.1x of g * mask
-    mask = condition.view(np.uint8).astype(bits)
-    np.negative(mask, out=mask)
+    bits = _BITS[dtype.itemsize]
+    mask = _all_ones_where(condition, bits)
     if _is_plus_zero(y):
         return _masked(x, mask, dtype, bits).view(dtype)
     if _is_plus_zero(x):
@@ -144,6 +141,14 @@ def select(condition, x, y):
     full = chosen.shape if chosen.shape == other.shape else np.broadcast_shapes(chosen.shape, other.shape)
     into = chosen if chosen.shape == full else other if other.shape == full else None  # both are ours to write
     return np.bitwise_or(chosen, other, out=into).view(dtype)
+
+
+def _all_ones_where(condition, bits):
+    """The integers (of type `bits`) that are all ones where `condition` holds and 0 elsewhere: the booleans
+    negated as bytes (True -> -1) and widened, which extends the sign. Bytes first, then one widening cast: 1.2x
+    faster than negating the wide integers, and what brings relu's gradient, select(mask, g, 0), to the speed of
+    g * mask (measured on W2/W4's arrays, 32k-400k float32)."""
+    return np.negative(condition.view(np.int8)).astype(bits)
 
 
 def _is_plus_zero(value) -> bool:
@@ -162,12 +167,12 @@ def _masked(value, mask, dtype, bits):
 def gate_into(target, mask, g):
     """target[...] = gate(mask, g), in place (target may be a strided view): for floats, the mask's bits
     written straight into target, then `and`ed with g's, two passes and no temporary."""
-    bits = _UNSIGNED.get(target.dtype.itemsize)
+    bits = _BITS.get(target.dtype.itemsize)
     if target.dtype.kind != "f" or bits is None or g.dtype != target.dtype or mask.dtype != np.bool_:
         target[...] = gate(mask, g)
         return
     target_bits = target.view(bits)
-    np.negative(mask.view(np.uint8), dtype=bits, out=target_bits)  # True -> all ones
+    np.copyto(target_bits, np.negative(mask.view(np.int8)))  # True -> all ones (-1, its sign extended)
     np.bitwise_and(target_bits, g.view(bits), out=target_bits)
 
 

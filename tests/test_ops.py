@@ -526,7 +526,7 @@ def test_select_picks_the_same_bits_as_np_where(dtype):
     x = rng.standard_normal(n).astype(dtype)
     y = rng.standard_normal(n).astype(dtype)
     x[:6] = y[-6:] = [np.inf, -np.inf, np.nan, -0.0, 0.0, 1e-8]
-    bits = ops._UNSIGNED[np.dtype(dtype).itemsize]
+    bits = ops._BITS[np.dtype(dtype).itemsize]
     for a, b in [(x, y), (x, 0), (0, y), (x, -0.0), (2.5, y)]:
         ours, numpy_where = ops.select(condition, a, b), np.where(condition, a, b)
         assert ours.dtype == numpy_where.dtype == dtype
