@@ -1144,6 +1144,12 @@ def gaussian_nll_loss(input: Tensor, target: Any, var: Any, full: bool = False, 
     Negative variances are an error."""
     op = "gaussian_nll_loss"
     x, y = _as_float(input), _as_float(target)
+    if x.shape != y.shape:  # broadcast silently, as PyTorch does; an error names the loss, not `sub`
+        try:
+            np.broadcast_shapes(x.shape, y.shape)
+        except ValueError:
+            raise ValueError(f"{op}: the input of shape {x.shape} and the target of shape {y.shape} cannot be "
+                             "broadcast together") from None
     if isinstance(var, (int, float)) and not isinstance(var, bool):
         if var < 0:
             raise ValueError(f"{op}: var has negative entry/entries (got {var})")

@@ -123,10 +123,11 @@ def _check(case: str, ours: tuple, theirs: tuple | None, specs: list) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Layers: name -> (constructor arguments, input specs); the class is nn.<name> and, if PyTorch has it,
-# torch.nn.<name>. Keys after '/' tell variants apart.
+# Layers: name -> (constructor arguments, keyword arguments, input specs); the class is nn.<name> and, if PyTorch
+# has it, torch.nn.<name>. Keys after '/' tell variants apart. Layers built from other layers give, instead of
+# the arguments, a function of the nn package (ours or PyTorch's) that builds them.
 # ---------------------------------------------------------------------------------------------------------------
-LAYERS: dict[str, tuple[tuple, dict, list]] = {
+LAYERS: dict[str, tuple[Any, dict, list]] = {
     "Linear": ((4, 3), {}, [(0, 4)]),
     "Linear/0-in-features": ((0, 3), {}, [(2, 0)]),
     "Linear/0-out-features": ((4, 0), {}, [(2, 4)]),
@@ -207,6 +208,22 @@ LAYERS: dict[str, tuple[tuple, dict, list]] = {
     "NLLLoss/weight-ignore": ((), {"weight": np.array([1.0, 2.0, 0.5]), "ignore_index": 1}, [(0, 3), ints(0)]),
     "KLDivLoss": ((), {"reduction": "batchmean"}, [(0, 3), (0, 3)]),
     "KLDivLoss/mean-log-target": ((), {"reduction": "mean", "log_target": True}, [(0, 3), (0, 3)]),
+    "GaussianNLLLoss": ((), {}, [(0, 3), (0, 3), (0, 3)]),
+    "GaussianNLLLoss/shared-variance": ((), {"full": True, "reduction": "sum"}, [(0, 3), (0, 3), (0, 1)]),
+    # attention, transformers, graphs (dropout 0: the same numbers as PyTorch's)
+    "MultiheadAttention": ((8, 2), {}, [(3, 0, 8), (4, 0, 8), (4, 0, 8)]),
+    "MultiheadAttention/batch-first-kdim": ((8, 2), {"kdim": 5, "vdim": 6, "batch_first": True},
+                                            [(0, 3, 8), (0, 4, 5), (0, 4, 6)]),
+    "TransformerEncoderLayer": ((8, 2, 16), {"dropout": 0.0, "batch_first": True}, [(0, 5, 8)]),
+    "TransformerDecoderLayer": ((8, 2, 16), {"dropout": 0.0, "norm_first": True}, [(4, 0, 8), (5, 0, 8)]),
+    "TransformerEncoder": (lambda nn: nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0), 2,
+                                                            enable_nested_tensor=False), {}, [(5, 0, 8)]),
+    "TransformerDecoder": (lambda nn: nn.TransformerDecoder(nn.TransformerDecoderLayer(8, 2, 16, dropout=0.0), 2),
+                           {}, [(4, 0, 8), (5, 0, 8)]),
+    "Transformer": (lambda nn: nn.Transformer(8, 2, 1, 1, 16, dropout=0.0), {}, [(5, 0, 8), (4, 0, 8)]),
+    "PositionalEncoding": ((8,), {"batch_first": True}, [(0, 5, 8)]),
+    "GCNConv": ((3, 2), {}, [(0, 3), ints(2, 0, high=1)]),
+    "GCNConv/no-edges": ((3, 2), {}, [(4, 3), ints(2, 0, high=1)]),
 }
 
 
@@ -216,6 +233,8 @@ def _construct(m: Any, key: str) -> Any:
     cls = getattr(m.nn, name, None)
     if cls is None:
         return None
+    if callable(args):
+        return args(m.nn)
     kwargs = {k: m.tensor(v) if isinstance(v, np.ndarray) else v for k, v in kwargs.items()}
     return cls(*args, **kwargs)
 
@@ -294,6 +313,16 @@ FUNCTIONS: dict[str, tuple[Callable, list]] = {
                                               [(0, 3), (0, 3)]),
     "nll_loss": (lambda m, x, t: m.F.nll_loss(x, t), [(0, 3), ints(0)]),
     "kl_div": (lambda m, x, t: m.F.kl_div(x, t, reduction="sum", log_target=True), [(0, 3), (0, 3)]),
+    "gaussian_nll_loss": (lambda m, x, t, v: m.F.gaussian_nll_loss(x, t, v), [(0, 3), (0, 3), (0, 3)]),
+    "scaled_dot_product_attention": (lambda m, q, k, v: m.F.scaled_dot_product_attention(q, k, v),
+                                     [(0, 2, 3, 4), (0, 2, 5, 4), (0, 2, 5, 4)]),
+    "scaled_dot_product_attention/no-queries": (lambda m, q, k, v: m.F.scaled_dot_product_attention(
+        q, k, v, is_causal=True), [(1, 2, 0, 4), (1, 2, 5, 4), (1, 2, 5, 4)]),
+    "scaled_dot_product_attention/no-keys": (lambda m, q, k, v: m.F.scaled_dot_product_attention(q, k, v),
+                                             [(1, 2, 3, 4), (1, 2, 0, 4), (1, 2, 0, 4)]),
+    "multi_head_attention_forward": (lambda m, q, k, v, w, b, wo, bo: m.F.multi_head_attention_forward(
+        q, k, v, 8, 2, w, b, None, None, False, 0.0, wo, bo)[0],
+        [(3, 0, 8), (4, 0, 8), (4, 0, 8), (24, 8), (24,), (8, 8), (8,)]),
     # autograd's operations
     "matmul/(0,8)@(8,0)": (lambda m, a, b: a @ b, [(0, 8), (8, 0)]),
     "matmul/(0,0)@(0,0)": (lambda m, a, b: a @ b, [(0, 0), (0, 0)]),
@@ -380,5 +409,11 @@ def test_every_layer_and_loss_has_an_empty_batch_case():
 
 def test_every_functional_op_has_an_empty_input_case():
     covered = {key.split("/", maxsplit=1)[0] for key in FUNCTIONS}
-    missing = set(F.__all__) - covered - {"swish", "log_cosh_loss"}  # an alias; LogCoshLoss is in LAYERS
+    # swish is an alias, LogCoshLoss is in LAYERS, and an empty distribution has no Wasserstein distance (below)
+    missing = set(F.__all__) - covered - {"swish", "log_cosh_loss", "wasserstein_distance"}
     assert missing == set(), "add these to FUNCTIONS"
+
+
+def test_the_wasserstein_distance_of_an_empty_distribution_is_refused_as_scipy_does():
+    with pytest.raises(ValueError, match="wasserstein_distance: a distribution cannot be empty"):
+        F.wasserstein_distance(ag.zeros(0), ag.ones(3))
