@@ -478,7 +478,8 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("_data", "grad_fn", "requires_grad", "grad", "_hooks", "_label", "__weakref__")
+    __slots__ = ("_data", "grad_fn", "requires_grad", "grad", "_hooks", "_label", "_post_accumulate_hooks",
+                 "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data: TensorLike, dtype: Any = None, requires_grad: bool = False,
@@ -682,6 +683,23 @@ class Tensor:
                 self.grad_fn.hooks = []
             hooks = self.grad_fn.hooks
         hooks.insert(sum(not isinstance(h, _RetainGrad) for h in hooks), hook)
+        return _HookHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> _HookHandle:
+        """Call `hook(self)` each time backward() has accumulated a gradient into this leaf's `.grad` (PyTorch's
+        name). The hook sees the finished `.grad` and returns nothing; it is where per-parameter work after
+        backward starts (DistributedDataParallel averages gradients across processes from there). Hooks run
+        in the order they were registered; `autograd.grad()` does not call them (it accumulates nothing)."""
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
+                               "does not require grad")
+        if self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate into .grad, "
+                               "this one was computed by an operation; use register_hook to see its gradient")
+        hooks = getattr(self, "_post_accumulate_hooks", None)  # unset slot (tensors made by ops): None
+        if hooks is None:
+            hooks = self._post_accumulate_hooks = []
+        hooks.append(hook)
         return _HookHandle(hooks, hook)
 
     # --- in-place operations ----------------------------------------------------------------------------------

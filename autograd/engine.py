@@ -29,10 +29,15 @@ def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_gr
     leaf_grads = _walk(roots, grads, create_graph if retain_graph is None else retain_graph,
                        create_graph, targets)
     for target, g in leaf_grads.items():
-        if targets is None:
-            _accumulate_into_leaf(target, g, create_graph)
-        elif target in targets:  # backward(inputs=...): only those, leaves or not, get .grad
-            _accumulate_into_leaf(targets[target], g, create_graph)
+        if targets is not None:
+            if target not in targets:
+                continue
+            target = targets[target]  # backward(inputs=...): only those, leaves or not, get .grad
+        _accumulate_into_leaf(target, g, create_graph)
+        hooks = getattr(target, "_post_accumulate_hooks", None)  # unset unless a hook was ever registered
+        if hooks:
+            for hook in list(hooks):
+                hook(target)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],

@@ -48,4 +48,12 @@ from .sparse import Embedding
 from . import data, optim, training, utils
 from .regularization import GaussianNoise
 from .training import evaluate, fit
+
 # --- end of issue 6 imports ---
+# isort: split
+
+# --- several processes: nn.distributed, DistributedDataParallel, SyncBatchNorm (issue 18) ---
+from . import distributed, parallel
+from .parallel import SyncBatchNorm
+
+# --- end of issue 18 imports ---

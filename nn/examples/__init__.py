@@ -1,0 +1,1 @@
+"""Runnable examples: `python -m nn.examples.NAME` (see each module's docstring)."""
