@@ -690,6 +690,7 @@ class Tensor:
         name). The hook sees the finished `.grad` and returns nothing; it is where per-parameter work after
         backward starts (DistributedDataParallel averages gradients across processes from there). Hooks run
         in the order they were registered; `autograd.grad()` does not call them (it accumulates nothing)."""
+        global _post_accumulate_hooks_registered
         if not self.requires_grad:
             raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
                                "does not require grad")
@@ -700,6 +701,7 @@ class Tensor:
         if hooks is None:
             hooks = self._post_accumulate_hooks = []
         hooks.append(hook)
+        _post_accumulate_hooks_registered = True
         return _HookHandle(hooks, hook)
 
     # --- in-place operations ----------------------------------------------------------------------------------
@@ -1169,6 +1171,12 @@ class Tensor:
     def __array_function__(self, func: Callable, types: tuple, args: tuple, kwargs: dict) -> Any:
         from . import numpy_dispatch
         return numpy_dispatch.array_function(func, args, kwargs)
+
+
+# Whether any tensor ever had a post-accumulate-grad hook: until then backward() does not look for them. Reading
+# an unset slot raises and catches an AttributeError: 0.7 us against 0.03 us for this flag (2-core VM), per leaf
+# and backward, which is W5's 337 leaves times over.
+_post_accumulate_hooks_registered = False
 
 
 class _RetainGrad:
