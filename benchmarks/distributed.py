@@ -16,9 +16,10 @@ thread) and each round runs these phases, in a rotating order, as blocks of the 
   allreduce  a bare MPI_Allreduce of the 2.1 MB gradient right after a barrier: the wire time alone
 
 Speedup = R x (time of a step alone) / (time of a ddp step): samples per second on R ranks over samples per
-second on one. The target is 1.8x on 2 ranks. Minimum over blocks is the estimate of the cost (noise only adds
-time); the median shows a typical block. The load average before and after is printed: other processes on the
-machine make MPI's busy-waiting ranks compete for the cores, and the numbers then mean little.
+second on one. The target is 1.8x on 2 ranks. Every step is timed (a step of several ranks lasts as long as its
+slowest rank's): the minimum over steps estimates the cost (noise only adds time), the median shows a typical
+step. The load average before and after is printed: other processes on the machine make MPI's busy-waiting
+ranks compete for the cores, and the numbers then mean little.
 """
 
 from __future__ import annotations
@@ -126,6 +127,17 @@ def work(args: argparse.Namespace) -> None:
     dist._broadcast_array(per_step, 0)
     count = max(3, int(args.block / per_step[0]))
 
+    def timed(run: object, count: int, model: object) -> tuple[list[float], list[float]]:
+        """Seconds of each of `count` calls of `run`, and of each the seconds the wrapper spent in MPI."""
+        times, in_mpi = [], []
+        for _ in range(count):
+            before = model.communication_seconds if model is not None else 0.0
+            begin = time.perf_counter()
+            run()
+            times.append(time.perf_counter() - begin)
+            in_mpi.append(model.communication_seconds - before if model is not None else 0.0)
+        return times, in_mpi
+
     def idle_until_rank0_done() -> None:
         """Sleep (not MPI's busy wait) while rank 0 works alone, so that it has a core to itself."""
         request = comm.Ibarrier()
@@ -140,27 +152,18 @@ def work(args: argparse.Namespace) -> None:
         for name in order:
             if name == "alone":
                 if rank == 0:
-                    begin = time.perf_counter()
-                    for _ in range(count):
-                        steps["alone"]()
-                    samples["alone"].append((time.perf_counter() - begin) / count)
+                    samples["alone"].extend(timed(steps["alone"], count, None)[0])
                     comm.Ibarrier().Wait()  # (a non-blocking barrier matches only its kind)
                 else:
                     idle_until_rank0_done()
                 continue
             comm.Barrier()
             model = {"ddp": wrapped, "split": halved}.get(name)
-            before = model.communication_seconds if model is not None else 0.0
-            run = allreduce if name == "allreduce" else steps[name]
-            begin = time.perf_counter()
-            for _ in range(count):
-                run()
-            elapsed = np.array([(time.perf_counter() - begin) / count])
+            times, in_mpi = timed(allreduce if name == "allreduce" else steps[name], count, model)
+            # a step of the job takes as long as its slowest rank's
+            samples[name].extend(dist._all_gather_array(np.array(times)).max(axis=0).tolist())
             if model is not None:
-                (comm_samples if name == "ddp" else split_comm_samples).append(
-                    (model.communication_seconds - before) / count)
-            slowest = dist._all_gather_array(elapsed).max()  # the job goes at its slowest rank's pace
-            samples[name].append(float(slowest))
+                (comm_samples if name == "ddp" else split_comm_samples).extend(in_mpi)
     if rank == 0:
         report(args, world, count, samples, comm_samples, split_comm_samples, gradient.nbytes)
     dist.destroy_process_group()
