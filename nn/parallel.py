@@ -288,6 +288,8 @@ class DistributedDataParallel(Module):
             elif grad.requires_grad:
                 raise RuntimeError("DistributedDataParallel: gradients that are part of a graph "
                                    "(backward(create_graph=True)) cannot be averaged across ranks")
+            elif grad.data is view:  # last iteration's bucket view (gradient_as_bucket_view), not accumulated
+                self._params[i].grad = from_numpy(view.copy())  # since: it must not change with the bucket
             else:
                 np.copyto(view, grad.data)
         self.communication_seconds += dist._all_reduce_sum_array(bucket.buffer)

@@ -209,6 +209,15 @@ def check_unused() -> dict:
     F.cross_entropy(ddp(x[mine], use_b=rank == 1), y[mine]).backward()
     out["second_iteration_ok"] = model.b.weight.grad is not None
 
+    # gradient_as_bucket_view: a gradient that is last iteration's bucket view keeps its value when unused
+    autograd.manual_seed(7)
+    viewed = Branches().double()
+    vddp = nn.parallel.DistributedDataParallel(viewed, find_unused_parameters=True, gradient_as_bucket_view=True)
+    F.cross_entropy(vddp(x[mine], use_b=True), y[mine]).backward()  # b used by every rank
+    kept = np.array(viewed.b.weight.grad.data)
+    F.cross_entropy(vddp(x[mine], use_b=False), y[mine]).backward()  # accumulate; b used by no rank
+    out["bucket_view_unused_kept"] = float(np.max(np.abs(np.asarray(viewed.b.weight.grad.data) - kept)))
+
     # without find_unused_parameters, the next forward says which parameter got no gradient
     autograd.manual_seed(7)
     strict = nn.parallel.DistributedDataParallel(Branches().double())

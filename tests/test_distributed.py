@@ -165,6 +165,7 @@ def test_find_unused_parameters(ranks):
         assert u["c_grad_is_none"]  # unused by every rank: left as None
         assert u["b_grad_difference"] < 1e-15  # used by rank 0 only: rank 1 contributes zeros to the mean
         assert u["second_iteration_ok"]
+        assert u["bucket_view_unused_kept"] == 0.0
         assert "c.weight" in u["unused_error"] and "find_unused_parameters=True" in u["unused_error"]
 
 
