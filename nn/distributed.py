@@ -159,7 +159,11 @@ def _abort_job_on_uncaught_exception(group: _ProcessGroup) -> None:
         previous(kind, value, traceback)  # the traceback first, as usual
         sys.stderr.write(f"nn.distributed: rank {group.rank} raised {kind.__name__}; aborting all "
                          f"{group.size} processes (MPI_Abort)\n")
+        sys.stdout.flush()
         sys.stderr.flush()
+        # MPI_Abort kills every process of the job at once, the launcher's output forwarders too: without a
+        # pause the traceback was cut after its first line in 2 of 6 runs of the tests (on a busy VM)
+        time.sleep(1.0)
         group.comm.Abort(1)
 
     group.previous_excepthook = previous
