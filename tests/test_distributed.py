@@ -33,22 +33,25 @@ def _mpiexec() -> str | None:
 
 
 def _mpi_missing() -> str | None:
-    if not dist.is_mpi_available():
+    # asked in a child process: loading MPI here would make the test process an MPI singleton for its lifetime
+    probe = subprocess.run([sys.executable, "-c", "import nn.distributed as d; assert d.is_mpi_available()"],
+                           env=_env(), capture_output=True, check=False, timeout=120)
+    if probe.returncode != 0:
         return "mpi4py or an MPI library is not installed (pip install \"glassgrad[distributed]\")"
     if _mpiexec() is None:
         return "no mpiexec on the PATH (pip install mpich)"
     return None
 
 
-MISSING = _mpi_missing()
-# CI installs the [distributed] extra through [test]: there a missing MPI is a failure, not a reason to skip
-needs_mpi = pytest.mark.skipif(MISSING is not None and not os.environ.get("CI"), reason=str(MISSING))
-
-
 def _env() -> dict:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return env
+
+
+MISSING = _mpi_missing()
+# CI installs the [distributed] extra through [test]: there a missing MPI is a failure, not a reason to skip
+needs_mpi = pytest.mark.skipif(MISSING is not None and not os.environ.get("CI"), reason=str(MISSING))
 
 
 def run_ranks(args: list[str], n: int = 2, timeout: float = 120) -> subprocess.CompletedProcess:
