@@ -67,3 +67,11 @@ from .transformer import (
     sinusoidal_positional_encoding,
 )
 # --- end of issue 16 imports ---
+
+# isort: split
+
+# --- several processes: nn.distributed, DistributedDataParallel, SyncBatchNorm (issue 18) ---
+from . import distributed, parallel
+from .parallel import SyncBatchNorm
+
+# --- end of issue 18 imports ---
