@@ -66,6 +66,7 @@ from .transformer import (
     TransformerEncoderLayer,
     sinusoidal_positional_encoding,
 )
+
 # --- end of issue 16 imports ---
 
 # isort: split
