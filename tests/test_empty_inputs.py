@@ -155,6 +155,7 @@ LAYERS: dict[str, tuple[Any, dict, list]] = {
     "AdaptiveAvgPool2d/global": ((1,), {}, [(0, 2, 7, 8)]),
     "BatchNorm1d": ((3,), {}, [(0, 3)]),
     "BatchNorm1d/3d": ((3,), {}, [(0, 3, 5)]),
+    "SyncBatchNorm": ((3,), {}, [(0, 3, 5)]),  # one process here: the statistics of this rank alone
     "BatchNorm2d": ((3,), {}, [(0, 3, 4, 4)]),
     "LayerNorm": ((4,), {}, [(0, 4)]),
     "LayerNorm/empty-middle": ((4,), {}, [(2, 0, 4)]),
