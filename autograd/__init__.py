@@ -109,6 +109,7 @@ from .functions import (
     gather,
     ge,
     gt,
+    index_add,
     isfinite,
     isinf,
     isnan,

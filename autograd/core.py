@@ -559,7 +559,8 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("_data", "grad_fn", "_requires_grad", "grad", "_hooks", "_label", "__weakref__")
+    __slots__ = ("_data", "grad_fn", "_requires_grad", "grad", "_hooks", "_label", "_post_accumulate_hooks",
+                 "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, data: TensorLike, dtype: Any = None, requires_grad: bool = False,
@@ -781,6 +782,25 @@ class Tensor:
                 self.grad_fn.hooks = []
             hooks = self.grad_fn.hooks
         hooks.insert(sum(not isinstance(h, _RetainGrad) for h in hooks), hook)
+        return _HookHandle(hooks, hook)
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> _HookHandle:
+        """Call `hook(self)` each time backward() has accumulated a gradient into this leaf's `.grad` (PyTorch's
+        name). The hook sees the finished `.grad` and returns nothing; it is where per-parameter work after
+        backward starts (DistributedDataParallel averages gradients across processes from there). Hooks run
+        in the order they were registered; `autograd.grad()` does not call them (it accumulates nothing)."""
+        global _post_accumulate_hooks_registered
+        if not self.requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a tensor that "
+                               "does not require grad")
+        if self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate into .grad, "
+                               "this one was computed by an operation; use register_hook to see its gradient")
+        hooks = getattr(self, "_post_accumulate_hooks", None)  # unset slot (tensors made by ops): None
+        if hooks is None:
+            hooks = self._post_accumulate_hooks = []
+        hooks.append(hook)
+        _post_accumulate_hooks_registered = True
         return _HookHandle(hooks, hook)
 
     # --- in-place operations ----------------------------------------------------------------------------------
@@ -1115,6 +1135,9 @@ class Tensor:
     def gather(self, dim: int, index: Any) -> Tensor:
         return _F.gather(self, dim, index)
 
+    def index_add(self, dim: int, index: Any, source: Any, alpha: Any = 1) -> Tensor:
+        return _F.index_add(self, dim, index, source, alpha=alpha)
+
     def matmul(self, other: Any) -> Tensor:
         return _F.matmul(self, other)
 
@@ -1343,6 +1366,12 @@ class Tensor:
     def __array_function__(self, func: Callable, types: tuple, args: tuple, kwargs: dict) -> Any:
         from . import numpy_dispatch
         return numpy_dispatch.array_function(func, args, kwargs)
+
+
+# Whether any tensor ever had a post-accumulate-grad hook: until then backward() does not look for them. Reading
+# an unset slot raises and catches an AttributeError: 0.7 us against 0.03 us for this flag (2-core VM), per leaf
+# and backward, which is W5's 337 leaves times over.
+_post_accumulate_hooks_registered = False
 
 
 class _RetainGrad:

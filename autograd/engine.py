@@ -29,11 +29,18 @@ def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_gr
     targets = None if inputs is None else _targets("backward", inputs)
     leaf_grads = _walk(roots, grads, create_graph if retain_graph is None else retain_graph,
                        create_graph, targets)
+    post_hooks = core._post_accumulate_hooks_registered
     for target, g in leaf_grads.items():
-        if targets is None:
-            _accumulate_into_leaf(target, g, create_graph)
-        elif target in targets:  # backward(inputs=...): only those, leaves or not, get .grad
-            _accumulate_into_leaf(targets[target], g, create_graph)
+        if targets is not None:
+            if target not in targets:
+                continue
+            target = targets[target]  # backward(inputs=...): only those, leaves or not, get .grad
+        _accumulate_into_leaf(target, g, create_graph)
+        if post_hooks:  # register_post_accumulate_grad_hook: hook(leaf) once .grad holds the sum
+            hooks = getattr(target, "_post_accumulate_hooks", None)
+            if hooks:
+                for hook in list(hooks):
+                    hook(target)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],

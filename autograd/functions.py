@@ -446,7 +446,8 @@ def log_softmax(x: TensorLike, dim: int = -1) -> Tensor:
 
 def norm(x: TensorLike, p: float | str = 2, dim: int | Sequence[int] | None = None,
          keepdim: bool = False) -> Tensor:
-    """Vector p-norm over `dim` (all elements by default); its gradient at 0 is 0, as in PyTorch."""
+    """Vector p-norm (sum |x|^p)^(1/p) over `dim` (all elements by default); p may also be inf (max |x|), -inf
+    (min |x|) and 0 (the count of nonzeros, gradient 0). Its gradient at 0 is 0, as in PyTorch."""
     x = _tensor(x)
     if p in ("fro", 2):
         squares = sum(x * x, dim, keepdim)
@@ -457,7 +458,14 @@ def norm(x: TensorLike, p: float | str = 2, dim: int | Sequence[int] | None = No
         return sum(abs(x), dim, keepdim)
     if p in (math.inf, "inf"):
         return amax(abs(x), dim, keepdim)
-    return sum(abs(x) ** p, dim, keepdim) ** (1.0 / p)
+    if p in (-math.inf, "-inf"):
+        return amin(abs(x), dim, keepdim)
+    if p == 0:
+        return sum(sign(abs(x)), dim, keepdim)  # sign has gradient 0 and stays in the graph
+    total = sum(abs(x) ** p, dim, keepdim)
+    is_zero = total._data == 0
+    # (total)^(1/p) has an infinite derivative at 0 for p > 1: the same detour as for p = 2
+    return where(is_zero, 0.0, where(is_zero, 1.0, total) ** (1.0 / p))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -630,12 +638,14 @@ def cat(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
     tensors = [_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
-    axis = normalize_dim(dim, tensors[0].ndim, "cat")
+    first = tensors[0].shape
+    axis = normalize_dim(dim, len(first), "cat")
+    before, after = first[:axis], first[axis + 1:]
     for i, t in enumerate(tensors):
-        if t.ndim != tensors[0].ndim or builtins.any(
-                a != b for d, (a, b) in enumerate(zip(t.shape, tensors[0].shape)) if d != axis):
-            raise ValueError(f"cat: tensor {i} has shape {t.shape}, which does not match tensor 0's shape "
-                             f"{tensors[0].shape} outside dim {dim}")
+        shape = t.shape
+        if len(shape) != len(first) or shape[:axis] != before or shape[axis + 1:] != after:
+            raise ValueError(f"cat: tensor {i} has shape {shape}, which does not match tensor 0's shape "
+                             f"{first} outside dim {dim}")
     return ops.cat(*tensors, axis=axis)
 
 
@@ -646,11 +656,12 @@ def stack(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
     tensors = [_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: expected a non-empty sequence of tensors")
+    first = tensors[0].shape
     for i, t in enumerate(tensors):
-        if t.shape != tensors[0].shape:
+        if t.shape != first:
             raise ValueError(f"stack: all tensors must have the same shape; tensor {i} has {t.shape}, "
-                             f"tensor 0 has {tensors[0].shape}")
-    axis = normalize_dim(dim, tensors[0].ndim, "stack", extra=1)
+                             f"tensor 0 has {first}")
+    axis = normalize_dim(dim, len(first), "stack", extra=1)
     return cat([unsqueeze(t, axis) for t in tensors], axis)
 
 
@@ -724,6 +735,41 @@ def gather(x: TensorLike, dim: int, index: TensorLike) -> Tensor:
 
 
 take_along_dim = gather
+
+
+def index_add(x: TensorLike, dim: int, index: TensorLike, source: TensorLike, alpha: Any = 1) -> Tensor:
+    """x with alpha * source added along `dim` at the positions `index` names (PyTorch's index_add, out of place):
+    out[..., index[i], ...] = x[..., index[i], ...] + alpha * source[..., i, ...], a repeated index receiving the
+    sum of its rows (a scatter-add: graph networks sum their messages into nodes with it). Differentiable in x
+    (the identity) and in source (the gradient gathered back at `index`).
+
+    >>> import autograd
+    >>> autograd.index_add(autograd.zeros(3), 0, autograd.tensor([0, 2, 2]), autograd.tensor([1.0, 2.0, 3.0]))
+    tensor([1., 0., 5.])
+    """
+    x, src = _tensor(x), _tensor(source)
+    axis = normalize_dim(dim, x.ndim, "index_add")
+    idx = np.asarray(index._data if isinstance(index, Tensor) else index)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"index_add: the index must be an integer tensor, got dtype {idx.dtype}")
+    if idx.ndim > 1:
+        raise IndexError(f"index_add: the index must be a vector, got shape {idx.shape}")
+    idx = idx.reshape(-1)
+    if src.dtype != x.dtype:
+        raise TypeError(f"index_add: the input ({x.dtype}) and the source ({src.dtype}) must have the same dtype")
+    expected = x.shape[:axis] + (idx.size,) + x.shape[axis + 1:] if x.ndim else ()
+    if src.shape != expected or (x.ndim == 0 and idx.size != 1):
+        raise ValueError(f"index_add: the source of shape {src.shape} does not fit the input of shape {x.shape} "
+                         f"with {idx.size} indices along dim {dim} (expected a source of shape {expected})")
+    size = x.shape[axis] if x.ndim else 1
+    if idx.size and (idx.min() < 0 or idx.max() >= size):
+        bad = idx[(idx < 0) | (idx >= size)][0]
+        raise IndexError(f"index_add: index {bad} is out of range for dim {dim} of size {size}")
+    if alpha != 1:
+        src = src * alpha
+    if x.ndim == 0:
+        return x + src
+    return x + ops.index_add(src, shape=x.shape, index=(slice(None),) * axis + (idx.astype(np.intp),))
 
 
 # ---------------------------------------------------------------------------------------------------------------

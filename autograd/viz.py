@@ -150,6 +150,7 @@ class _Drawing:
 
         # Names: the user's dict first, then labels. Keyed by id(); `names` keeps the objects alive.
         self.name_of: dict[int, str] = {}
+        names = [(_printable(name), t) for name, t in names]
         self.name_rank = {name: i for i, (name, _) in enumerate(names)}
         self.named_output: dict[Any, Tensor] = {}  # Node -> a named tensor it produced: its data is at hand
         for name, t in names:
@@ -188,7 +189,7 @@ class _Drawing:
     def _leaf(self, t: Tensor) -> _Value:
         value = self.values.get(id(t))
         if value is None:
-            name = self.name_of.get(id(t)) or t.label
+            name = self.name_of.get(id(t)) or _printable(t.label)
             kind = "parameter" if t.requires_grad else "input"
             value = _Value(self._new_id("t"), kind, name, t._data, _grad_data(t.grad), t.requires_grad)
             self.values[id(t)] = value
@@ -215,9 +216,9 @@ class _Drawing:
         kept_tensor = retained.get(node)
         if kept_tensor is None:
             kept_tensor = self.named_output.get(node)
-        name = self.name_of.get(id(node)) or getattr(node, "label", None)
+        name = self.name_of.get(id(node)) or _printable(getattr(node, "label", None))
         if name is None and root is not None:
-            name = root.label
+            name = _printable(root.label)
         data: Any = _FREED
         if root is not None:
             data = root._data
@@ -380,9 +381,9 @@ class _Drawing:
         for node_id in self.order:
             if node_id in ops:
                 label, tooltip = ops[node_id]
-                dot.node(node_id, label=f"<{html.escape(label, quote=False)}>", shape="ellipse",
+                dot.node(node_id, label=f"<{html.escape(_printable(label), quote=False)}>", shape="ellipse",
                          style="filled", fillcolor=COLOURS["operation"], color="#9ca3af",
-                         margin="0.05,0.02", height="0.3", tooltip=_graphviz().escape(tooltip))
+                         margin="0.05,0.02", height="0.3", tooltip=_graphviz().escape(_printable(tooltip)))
             elif node_id in boxes and node_id not in placed:
                 dot.node(node_id, **self._value_attrs(boxes[node_id], scale))
         if self.summary is not None:
@@ -643,6 +644,18 @@ def _op_tooltip(node: Any) -> str:
     name = getattr(node.op, "backward_name", None) or op_label(node)
     where = getattr(node, "where", None)
     return name if where is None else f"{name} at {core.format_location(where)}"
+
+
+# C0 control characters and DEL as their Unicode control pictures (NUL -> U+2400, ESC -> U+241B, DEL -> U+2421),
+# lone surrogates (which no file can encode) as U+FFFD
+_UNPRINTABLE = {**{c: 0x2400 + c for c in range(32)}, 0x7F: 0x2421, **{c: 0xFFFD for c in range(0xD800, 0xE000)}}
+
+
+def _printable(text: str | None) -> str | None:
+    """A name or label as the DOT source can carry it. A NUL ends the DOT parser's input (the source becomes
+    unparsable), and XML, which Graphviz's HTML-like labels are, refuses every other control character: each
+    is drawn as its control picture, visible and harmless."""
+    return None if text is None else str(text).translate(_UNPRINTABLE)
 
 
 def _short(value: Any) -> str:

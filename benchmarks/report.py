@@ -24,6 +24,9 @@ TIME_TARGETS = [
     ("W4", None, "glassgrad", "torch", 1.0, "W4: no slower than PyTorch"),
     ("W5", None, "glassgrad", "micrograd", 2.0, "W5: within 2x of micrograd"),
     ("W6", "P=1e5", "glassgrad", FLOOR, 1.2, "W6 P=1e5: within 1.2x of the numpy floor"),
+    # issue 16 (transformer, LSTM): published today, made fast by a later issue
+    ("W7", None, "glassgrad", "torch", 1.0, "W7: no slower than PyTorch"),
+    ("W8", None, "glassgrad", "torch", 1.0, "W8: no slower than PyTorch"),
 ]
 MEMORY_TARGET = 1.3  # glassgrad's peak memory over the floor's, every workload (tracemalloc peaks)
 ENGINE_NAMES = {"glassgrad": "glassgrad", "numpy": "numpy (floor)", "torch": "PyTorch", "micrograd": "micrograd",

@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-w", "--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS),
-                        metavar="W", help="workloads to run (default: all of W1-W6)")
+                        metavar="W", help="workloads to run (default: all of W1-W8)")
     parser.add_argument("-e", "--engines", nargs="+", choices=ENGINES, default=list(ENGINES), metavar="ENGINE",
                         help=f"engines to run, among {', '.join(ENGINES)} (default: all that are installed)")
     parser.add_argument("--threads", nargs="+", type=int, default=[1], metavar="N",

@@ -57,4 +57,31 @@ from .sparse import Embedding
 from . import data, optim, training, utils
 from .regularization import GaussianNoise
 from .training import evaluate, fit
+
 # --- end of issue 6 imports ---
+
+# isort: split
+
+# --- architectures: attention, transformers, graph networks, more losses (issue 16) ---
+from .attention import MultiheadAttention
+from .graph import GCNConv
+from .loss import GaussianNLLLoss
+from .transformer import (
+    PositionalEncoding,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+    sinusoidal_positional_encoding,
+)
+
+# --- end of issue 16 imports ---
+
+# isort: split
+
+# --- several processes: nn.distributed, DistributedDataParallel, SyncBatchNorm (issue 18) ---
+from . import distributed, parallel
+from .parallel import SyncBatchNorm
+
+# --- end of issue 18 imports ---

@@ -25,7 +25,11 @@ class _ConvNd(Module):
                  dtype: Any = None) -> None:
         super().__init__()
         nd, name = self._nd, type(self).__name__
-        if groups < 1 or in_channels % groups or out_channels % groups:
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name}: {arg} must be a non-negative integer, got {value!r}")
+        groups = F._groups(groups, name)
+        if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
                              f"divisible by groups ({groups})")
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
@@ -35,6 +39,9 @@ class _ConvNd(Module):
         self.kernel_size = F._ntuple(kernel_size, nd, "kernel_size", name)
         self.stride = F._ntuple(stride, nd, "stride", name)
         self.dilation = F._ntuple(dilation, nd, "dilation", name)
+        F._positive(self.kernel_size, "kernel_size", name)  # PyTorch refuses these at the first forward: here
+        F._positive(self.stride, "stride", name)            # they fail when the layer is built
+        F._positive(self.dilation, "dilation", name)
         self.padding = padding if isinstance(padding, str) else F._ntuple(padding, nd, "padding", name)
         # fail now, not at the first forward, on a bad padding string or 'same' with a stride
         self._pads = F._padding_amounts(self.padding, self.kernel_size, self.stride, self.dilation, name)

@@ -68,6 +68,32 @@ def _positive(values: tuple, name: str, op: str, allow_zero: bool = False) -> No
         raise ValueError(f"{op}: {name} must be {'non-negative' if allow_zero else 'positive'}, got {values}")
 
 
+def _groups(groups: Any, op: str) -> int:
+    """`groups` as a positive int (PyTorch: 'non-positive groups is not supported')."""
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+    return int(groups)
+
+
+def _pool_arguments(kernel_size: Any, stride: Any, padding: Any, dilation: Any, nd: int, op: str
+                   ) -> tuple[tuple, tuple, tuple, tuple]:
+    """A pooling's kernel_size, stride (None: the kernel size), padding and dilation as nd-tuples, checked as
+    PyTorch checks them: kernel, stride and dilation at least 1, padding at least 0 and at most half the
+    kernel. The pooling layers call it when they are built, so a bad argument fails there."""
+    kernel = _ntuple(kernel_size, nd, "kernel_size", op)
+    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+        _ntuple(stride, nd, "stride", op)
+    pads = _ntuple(padding, nd, "padding", op)
+    dilation = _ntuple(dilation, nd, "dilation", op)
+    _positive(kernel, "kernel_size", op)
+    _positive(stride, "stride", op)
+    _positive(dilation, "dilation", op)
+    _positive(pads, "padding", op, allow_zero=True)
+    if any(2 * p > k for p, k in zip(pads, kernel)):
+        raise ValueError(f"{op}: padding {pads} must be at most half the kernel size {kernel}")
+    return kernel, stride, pads, dilation
+
+
 def _float_tensor(x: Any) -> Tensor:
     """A tensor of a floating dtype (integer data is converted to float32, as a loss target may be)."""
     x = _tensor(x)
@@ -147,10 +173,14 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
         raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {input.shape}")
     out_channels, group_channels = weight.shape[:2]
     kernel = tuple(weight.shape[2:])
+    groups = _groups(groups, op)
+    if any(k < 1 for k in kernel):
+        raise ValueError(f"{op}: the weight of shape {tuple(weight.shape)} has the kernel size {kernel}; every "
+                         "kernel size must be at least 1")
     if x.shape[1] != group_channels * groups:
         raise ValueError(f"{op}: the input of shape {tuple(input.shape)} has {x.shape[1]} channels, but the weight "
                          f"of shape {tuple(weight.shape)} (groups={groups}) expects {group_channels * groups}")
-    if groups < 1 or out_channels % groups:
+    if out_channels % groups:
         raise ValueError(f"{op}: out_channels {out_channels} must be divisible by groups={groups}")
     stride = _ntuple(stride, nd, "stride", op)
     dilation = _ntuple(dilation, nd, "dilation", op)
@@ -164,6 +194,7 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
                          f"kernel {kernel} with dilation {dilation}")
     out_shape = ops.window_counts(padded, kernel, stride, dilation)
     length = math.prod(out_shape)
+    depth = group_channels * math.prod(kernel)  # rows of a group's im2col matrix (sizes, not -1: N or C may be 0)
     kernel_axes, out_axes = tuple(range(2 + nd, 2 + 2 * nd)), tuple(range(2, 2 + nd))
     padded_at_all = any(p for pair in pads for p in pair)
     one_by_one = kernel == (1,) * nd and stride == (1,) * nd and not padded_at_all
@@ -181,9 +212,9 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
                              dilation=dilation)
         cols = windows.permute(0, *kernel_axes, *out_axes, 1)  # (C, *kernel, *out, N)
         if groups == 1:  # matrices: their products take the fastest form (ops.gemm)
-            y = weight.reshape(out_channels, -1) @ cols.reshape(-1, length * n)  # im2col: one copy
+            y = weight.reshape(out_channels, depth) @ cols.reshape(depth, length * n)  # im2col: one copy
         else:
-            y = (weight.reshape(groups, out_channels // groups, -1) @ cols.reshape(groups, -1, length * n)
+            y = (weight.reshape(groups, out_channels // groups, depth) @ cols.reshape(groups, depth, length * n)
                  ).reshape(out_channels, length * n)
         if bias is not None:
             y = y + bias.reshape(out_channels, 1)
@@ -191,13 +222,13 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
         return y.squeeze(0) if unbatched else y
     # NCHW: (N, C, *kernel, *out) columns, one product per image (cache-sized); the output is NCHW already
     if one_by_one:
-        cols = x.reshape(n, groups, -1, length)  # a 1x1 convolution: the input already is the columns
+        cols = x.reshape(n, groups, depth, length)  # a 1x1 convolution: the input already is the columns
     else:
         if padded_at_all:
             x = ops.pad(x, pad_width=((0, 0), (0, 0), *pads), value=0)
         windows = ops.unfold(x, kernel_size=kernel, stride=stride, dilation=dilation)  # (N, C, *out, *kernel)
-        cols = windows.permute(0, 1, *kernel_axes, *out_axes).reshape(n, groups, -1, length)  # im2col: one copy
-    y = (weight.reshape(groups, out_channels // groups, -1) @ cols).reshape(n, out_channels, length)
+        cols = windows.permute(0, 1, *kernel_axes, *out_axes).reshape(n, groups, depth, length)  # im2col: one copy
+    y = (weight.reshape(groups, out_channels // groups, depth) @ cols).reshape(n, out_channels, length)
     if bias is not None:  # added while the spatial dims are still one long axis: numpy's inner loop runs longer
         y = y + bias.reshape(out_channels, 1)
     y = y.reshape(n, out_channels, *out_shape)
@@ -230,17 +261,7 @@ def _pool_windows(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
     """x padded with `pad_value` so that its windows are exactly the pooling windows, with the output's
     spatial shape, the kernel, stride and dilation, and the (before, after) pads used (`after` includes the
     overhang that ceil_mode adds)."""
-    kernel = _ntuple(kernel_size, nd, "kernel_size", op)
-    stride = kernel if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
-        _ntuple(stride, nd, "stride", op)
-    pads = _ntuple(padding, nd, "padding", op)
-    dilation = _ntuple(dilation, nd, "dilation", op)
-    _positive(kernel, "kernel_size", op)
-    _positive(stride, "stride", op)
-    _positive(dilation, "dilation", op)
-    _positive(pads, "padding", op, allow_zero=True)
-    if any(2 * p > k for p, k in zip(pads, kernel)):
-        raise ValueError(f"{op}: padding {pads} must be at most half the kernel size {kernel}")
+    kernel, stride, pads, dilation = _pool_arguments(kernel_size, stride, padding, dilation, nd, op)
     if x.ndim != nd + 2:
         spatial = "L" if nd == 1 else "H, W"
         raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
@@ -397,7 +418,7 @@ def _max_unpool(input: Tensor, indices: Any, kernel_size: Any, stride: Any, padd
         x, idx = x.unsqueeze(0), idx[None]
     n, c = x.shape[:2]
     plane = math.prod(size)
-    flat = idx.reshape(n, c, -1)
+    flat = idx.reshape(n, c, math.prod(idx.shape[2:]))
     if flat.size and (flat.min() < 0 or flat.max() >= plane):
         bad = flat[(flat < 0) | (flat >= plane)].flat[0]
         raise IndexError(f"{op}: index {bad} is out of range for an output plane of size {size} "
@@ -406,7 +427,7 @@ def _max_unpool(input: Tensor, indices: Any, kernel_size: Any, stride: Any, padd
     # repeated index is written twice and only the last write, which lands, receives the gradient)
     target = (np.arange(n)[:, None, None], np.arange(c)[None, :, None], flat)
     out = autograd.zeros(n, c, plane, dtype=x.dtype)
-    out = index_put(out, x.reshape(n, c, -1), target).reshape(n, c, *size)
+    out = index_put(out, x.reshape(n, c, flat.shape[2]), target).reshape(n, c, *size)
     return out.squeeze(0) if unbatched else out
 
 
@@ -443,6 +464,8 @@ def _avg_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, ceil_m
                                                              nd, op)
     total = columns.sum(dim=2).reshape(*columns.shape[:2], *out_shape)
     if divisor_override is not None:
+        if not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must be a nonzero integer, got {divisor_override!r}")
         y = total / divisor_override
     else:
         # How many elements each window averages: the declared padding counts when count_include_pad, the
@@ -472,15 +495,6 @@ def avg_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
                      "avg_pool2d")
 
 
-def _adaptive_matrix(size: int, out: int, dtype: np.dtype) -> np.ndarray:
-    """(out, size) averaging matrix: row i averages input positions floor(i size / out) .. ceil((i+1) size / out)."""
-    matrix = np.zeros((out, size), dtype=dtype)
-    for i in range(out):
-        start, end = (i * size) // out, -((-(i + 1) * size) // out)
-        matrix[i, start:end] = 1.0 / (end - start)
-    return matrix
-
-
 def _adaptive_avg_pool(input: Tensor, output_size: Any, nd: int, op: str) -> Tensor:
     x = _tensor(input)
     if x.ndim not in (nd + 1, nd + 2):
@@ -491,13 +505,31 @@ def _adaptive_avg_pool(input: Tensor, output_size: Any, nd: int, op: str) -> Ten
         raise ValueError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
     spatial = x.shape[-nd:]
     sizes = tuple(n if s is None else int(s) for s, n in zip(sizes, spatial))
-    _positive(sizes, "output_size", op)
-    # Separable: averaging over windows along each axis is a matrix product with a constant averaging matrix
+    _positive(sizes, "output_size", op, allow_zero=True)
+    if 0 in spatial:
+        raise ValueError(f"{op}: the input of shape {x.shape} is empty in a pooled dim: a window would average "
+                         "nothing (only the batch and channel dims may be empty)")
+    # Separable: average over the windows of one axis at a time. (Not a product with a constant averaging
+    # matrix: its zeros would turn an infinite gradient into inf * 0 = nan outside the windows.)
     for axis, (n, out) in enumerate(zip(spatial, sizes)):
+        dim = x.ndim - nd + axis
         if n == out:
             continue
-        moved = x.transpose(x.ndim - nd + axis, -1)
-        x = (moved @ _adaptive_matrix(n, out, x.dtype).T).transpose(x.ndim - nd + axis, -1)
+        if out == 0:  # no windows (PyTorch allows an output size of 0)
+            x = x[(slice(None),) * dim + (slice(0, 0),)]
+            continue
+        if n % out == 0:  # windows of n / out that tile the axis
+            x = x.reshape(*x.shape[:dim], out, n // out, *x.shape[dim + 1:]).mean(dim=dim + 1)
+            continue
+        # window i covers positions floor(i n / out) .. ceil((i + 1) n / out) - 1, PyTorch's windows (they may
+        # overlap): gathered as (out, width), the positions past a shorter window's end selected away
+        starts = np.arange(out) * n // out
+        ends = -(-(np.arange(out) + 1) * n // out)
+        positions = starts[:, None] + np.arange(int((ends - starts).max()))
+        inside = (positions < ends[:, None]).reshape(positions.shape + (1,) * (x.ndim - dim - 1))
+        windows = x[(slice(None),) * dim + (np.minimum(positions, n - 1),)]
+        total = autograd.where(inside, windows, 0.0).sum(dim=dim + 1)
+        x = total / (ends - starts).astype(x.dtype).reshape((out,) + (1,) * (x.ndim - dim - 1))
     return x
 
 
@@ -534,7 +566,10 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     shape = (1, channels) + (1,) * (x.ndim - 2)
     axes = (0, *range(2, x.ndim))
     use_batch = training or running_mean is None or running_var is None
-    if use_batch:
+    if use_batch and x._data.size == 0:
+        # an empty batch: nothing to normalise, and the running statistics stay as they are (PyTorch's rule)
+        y = x
+    elif use_batch:
         count = x._data.size // channels
         if count <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
@@ -549,11 +584,9 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
                 unbiased = var._data.reshape(channels) * (count / (count - 1))
                 running_mean.mul_(1 - factor).add_(np.asarray(batch_mean * factor, dtype=running_mean.dtype))
                 running_var.mul_(1 - factor).add_(np.asarray(unbiased * factor, dtype=running_var.dtype))
+        y = centered * (var + eps).rsqrt()
     else:
-        mean = running_mean.reshape(shape)
-        var = running_var.reshape(shape)
-        centered = x - mean
-    y = centered * (var + eps).rsqrt()
+        y = (x - running_mean.reshape(shape)) * (running_var.reshape(shape) + eps).rsqrt()
     if weight is not None:
         y = y * weight.reshape(shape)
     if bias is not None:
@@ -592,7 +625,9 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p == 1:
         return x * 0.0
     keep = default_generator().random(x.shape) >= p
-    return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+    # selected, not multiplied by a 0/1 mask: a dropped element is 0 and gets gradient 0 even when it (or its
+    # gradient) is infinite, where inf * 0 would make a nan
+    return autograd.where(keep, x * (1.0 / (1.0 - p)), 0.0)
 
 
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_norm: float | None = None,
@@ -828,6 +863,35 @@ def _pair_up(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
     return x, y
 
 
+def _class_weights(weight: Any, x: Tensor, class_dim: int, op: str) -> np.ndarray | None:
+    """A loss's class weights as an array in x's dtype, checked: a vector of one weight per class (PyTorch's
+    rule). Too short a vector used to fail as a bare numpy IndexError, too long a one went unnoticed."""
+    if weight is None:
+        return None
+    w = np.asarray(weight._data if isinstance(weight, Tensor) else weight)
+    classes = x.shape[class_dim]
+    if w.shape != (classes,):
+        count = f"{w.shape[0]} entries" if w.ndim == 1 else f"shape {w.shape}"
+        raise ValueError(f"{op}: weight must hold one entry per class, but it has {count} and the input of shape "
+                         f"{x.shape} has {classes} classes (dim {class_dim})")
+    return w.astype(x.dtype, copy=False)
+
+
+def _elementwise_weight(weight: Any, x: Tensor, name: str, op: str) -> Any:
+    """`weight` (or `pos_weight`), checked to broadcast to the input's shape, as PyTorch requires."""
+    if weight is None:
+        return None
+    shape = weight.shape if isinstance(weight, Tensor) else np.shape(weight)
+    try:
+        fits = np.broadcast_shapes(shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{op}: {name} of shape {tuple(shape)} cannot be broadcast to the input's shape {x.shape} "
+                         "(its dims must match the input's trailing dims, or be 1)")
+    return weight
+
+
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error: mean((x - y)^2)."""
     x, y = _pair_up(input, target, "mse_loss")
@@ -875,18 +939,18 @@ def log_cosh_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor
 
 def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1]; each log is clamped at -100 as in
-    PyTorch, so p = 0 or 1 gives a finite loss."""
+    PyTorch, so p = 0 or 1 gives a finite loss, and the gradient there is PyTorch's,
+    (p - y) / max(p (1 - p), 1e-12) (see autograd.ops.binary_cross_entropy)."""
     p, y = _float_tensor(input), _float_tensor(target)
     if p.shape != y.shape:
         raise ValueError(f"binary_cross_entropy: the target's shape {y.shape} must match the input's shape "
                          f"{p.shape}")
-    if p._data.size and (np.min(p._data) < 0 or np.max(p._data) > 1):
+    if p._data.size and not (np.min(p._data) >= 0 and np.max(p._data) <= 1):  # (NaN fails too)
         raise ValueError("binary_cross_entropy: all elements of the input must be probabilities in [0, 1] "
                          f"(got values from {np.min(p._data):.4g} to {np.max(p._data):.4g}); for logits use "
                          "binary_cross_entropy_with_logits")
-    # log(max(p, e^-100)) equals max(log p, -100), and its gradient stays finite where p = 0
-    floor = math.exp(-100)
-    loss = -(y * p.clamp(min=floor).log() + (1 - y) * (1 - p).clamp(min=floor).log())
+    weight = _elementwise_weight(weight, p, "weight", "binary_cross_entropy")
+    loss = ops.binary_cross_entropy(p, y)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -903,6 +967,8 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     if x.shape != y.shape:
         raise ValueError(f"binary_cross_entropy_with_logits: the target's shape {y.shape} must match the input's "
                          f"shape {x.shape}")
+    weight = _elementwise_weight(weight, x, "weight", "binary_cross_entropy_with_logits")
+    pos_weight = _elementwise_weight(pos_weight, x, "pos_weight", "binary_cross_entropy_with_logits")
     if pos_weight is None:
         loss = (1 - y) * x + ops.softplus(-x)
     else:
@@ -918,8 +984,9 @@ def _class_targets(input: Tensor, target: Any, ignore_index: int, op: str) -> tu
     min/max: every target in [0, classes) and ignore_index outside [min, max] means nothing is ignored."""
     idx = np.asarray(target._data if isinstance(target, Tensor) else target)
     if idx.dtype.kind not in "iu":
-        raise TypeError(f"{op}: class-index targets must be integers, got dtype {idx.dtype} (for class "
-                        f"probabilities the target must have the input's shape {input.shape})")
+        hint = (f" (for class probabilities the target must have the input's shape {input.shape})"
+                if op == "cross_entropy" else "")
+        raise TypeError(f"{op}: class-index targets must be integers, got dtype {idx.dtype}{hint}")
     classes = input.shape[0 if input.ndim == 1 else 1]
     expected = () if input.ndim == 1 else (input.shape[0], *input.shape[2:])
     if idx.shape != expected:
@@ -973,6 +1040,9 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
     """Negative log-likelihood of class indices given log-probabilities (N, C) or (N, C, d1, ...):
     loss_n = -weight[t_n] input[n, t_n]; 'mean' divides by the summed weights of the non-ignored targets."""
     x = _float_tensor(input)
+    if x.ndim == 0:
+        raise ValueError("nll_loss: the input must have a class dimension, got a 0-d tensor")
+    weight = _class_weights(weight, x, 0 if x.ndim == 1 else 1, "nll_loss")
     idx, counted = _class_targets(x, target, ignore_index, "nll_loss")
     safe, scale, divisor = _sample_weights(idx, counted, weight, reduction, x.dtype, "nll_loss")
     loss = ops.nll(x, target=safe, scale=scale, axis=0 if x.ndim == 1 else 1, reduce=reduction != "none")
@@ -997,7 +1067,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
         raise ValueError("cross_entropy: the input must have a class dimension, got a 0-d tensor")
     class_dim = 0 if x.ndim == 1 else 1
     classes = x.shape[class_dim]
-    w = None if weight is None else np.asarray(weight._data if isinstance(weight, Tensor) else weight)
+    w = _class_weights(weight, x, class_dim, "cross_entropy")
     weight_shape = [1] * x.ndim
     weight_shape[class_dim] = classes
     target_data = target._data if isinstance(target, Tensor) else np.asarray(target)
@@ -1009,7 +1079,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
         if label_smoothing > 0:
             t = t * (1 - label_smoothing) + label_smoothing / classes
         logp = autograd.log_softmax(x, class_dim)
-        terms = logp * t if w is None else logp * t * w.reshape(weight_shape).astype(x.dtype)
+        terms = logp * t if w is None else logp * t * w.reshape(weight_shape)
         if reduction == "mean":
             count = x._data.size // classes
             return -terms.sum() / count if count else -terms.sum() * np.nan
@@ -1022,9 +1092,9 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
     if label_smoothing:
         # PyTorch's smoothing term: -sum_c weight_c logp_c / C per sample, ignored samples zeroed, and 'mean'
         # divided by the same D as the nll term (the summed weights of the counted targets)
-        smooth = -(logp if w is None else logp * w.reshape(weight_shape).astype(x.dtype)).sum(dim=class_dim)
-        if counted is not None:
-            smooth = smooth * counted.astype(x.dtype)
+        smooth = -(logp if w is None else logp * w.reshape(weight_shape)).sum(dim=class_dim)
+        if counted is not None:  # (selected: an ignored sample passes no gradient, not even inf * 0 = nan)
+            smooth = autograd.where(counted, smooth, 0.0)
         if reduction != "none":
             smooth = smooth.sum() / divisor if divisor else smooth.sum()
         loss = (1 - label_smoothing) * loss + (label_smoothing / classes) * smooth
@@ -1036,6 +1106,12 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     pointwise p (log p - log q), taken as 0 where p = 0. Use reduction='batchmean' for the true KL
     divergence per sample ('mean' also divides by the number of classes, as in PyTorch)."""
     x, t = _float_tensor(input), _float_tensor(target)
+    if x.shape != t.shape:  # broadcast, silently, as PyTorch does; but an error here names kl_div, not `mul`
+        try:
+            np.broadcast_shapes(x.shape, t.shape)
+        except ValueError:
+            raise ValueError(f"kl_div: the input of shape {x.shape} and the target of shape {t.shape} cannot be "
+                             "broadcast together") from None
     if log_target:
         loss = t.exp() * (t - x)
     else:
@@ -1048,3 +1124,114 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
         warnings.warn("kl_div: reduction='mean' divides the total by the number of elements, not the batch "
                       "size; use reduction='batchmean' for the KL divergence", stacklevel=2)
     return _reduce(loss, reduction, "kl_div")
+
+
+
+def _as_float(x: Any) -> Tensor:
+    t = x if isinstance(x, Tensor) else autograd.as_tensor(x)
+    return t if t.dtype.kind == "f" else t.astype(np.float32)
+
+
+def gaussian_nll_loss(input: Tensor, target: Any, var: Any, full: bool = False, eps: float = 1e-6,
+                      reduction: str = "mean") -> Tensor:
+    """The negative log-likelihood of `target` under Gaussians of mean `input` and variance `var` (PyTorch's):
+
+        loss = 0.5 * (log(max(var, eps)) + (input - target)^2 / max(var, eps))   (+ 0.5 log(2 pi) if full)
+
+    `var` has the input's shape (one variance per prediction), or one dim fewer, or size 1 in one dim (shared
+    along it), or is a number. As in PyTorch the clamp at eps only changes the value: the gradient with respect
+    to var is that of the formula at the clamped value, even below eps (PyTorch clamps in place outside the graph).
+    Negative variances are an error."""
+    op = "gaussian_nll_loss"
+    x, y = _as_float(input), _as_float(target)
+    if x.shape != y.shape:  # broadcast silently, as PyTorch does; an error names the loss, not `sub`
+        try:
+            np.broadcast_shapes(x.shape, y.shape)
+        except ValueError:
+            raise ValueError(f"{op}: the input of shape {x.shape} and the target of shape {y.shape} cannot be "
+                             "broadcast together") from None
+    if isinstance(var, (int, float)) and not isinstance(var, bool):
+        if var < 0:
+            raise ValueError(f"{op}: var has negative entry/entries (got {var})")
+        v = autograd.full(x.shape, float(var), dtype=x.dtype)
+    else:
+        v = _as_float(var)
+        if (v.data < 0).any():
+            raise ValueError(f"{op}: var has negative entry/entries")
+    if v.shape != x.shape:
+        if x.shape[:-1] == v.shape:  # one variance per sample, shared by its last dim
+            v = v.unsqueeze(-1)
+        elif not (x.ndim == v.ndim and sum(b for a, b in zip(x.shape, v.shape) if a != b) == 1):
+            raise ValueError(f"{op}: var of shape {v.shape} does not fit the input's shape {x.shape} (expected the "
+                             "input's shape, its shape without the last dim, or size 1 in one dim)")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    # value max(var, eps), gradient the identity: (v - v.data) is exactly 0 and carries v's gradient
+    clamped = (v - v.data) + np.maximum(v.data, eps)
+    d = x - y
+    loss = 0.5 * (clamped.log() + d * d / clamped)
+    if full:
+        loss = loss + 0.5 * math.log(2 * math.pi)
+    return _reduce(loss, reduction, op)
+
+
+def wasserstein_distance(u_values: Any, v_values: Any, u_weights: Any = None, v_weights: Any = None) -> Tensor:
+    """The 1-D Wasserstein-1 (earth mover's) distance between two empirical distributions, with the values of
+    scipy.stats.wasserstein_distance: the area between their cumulative distribution functions,
+
+        W1(u, v) = integral |U(t) - V(t)| dt = sum_k |U(t_k) - V(t_k)| (t_(k+1) - t_k)
+
+    over the sorted pooled values t_k (weights, if given, make the CDFs weighted). Differentiable in the values:
+    the sort is the data's argsort followed by indexing, which is exactly sort's gradient (the order itself is
+    piecewise constant), and the CDFs depend on the order only. Not differentiable in the weights (an error if
+    they require grad).
+
+    >>> import autograd
+    >>> float(wasserstein_distance(autograd.tensor([0.0, 1.0, 3.0]), autograd.tensor([5.0, 6.0, 8.0])))
+    5.0
+    """
+    op = "wasserstein_distance"
+    u, v = _as_float(u_values), _as_float(v_values)
+    if u.ndim != 1 or v.ndim != 1:
+        raise ValueError(f"{op}: expected 1-D values, got shapes {u.shape} and {v.shape}")
+    if u.shape[0] == 0 or v.shape[0] == 0:
+        raise ValueError(f"{op}: a distribution cannot be empty (got {u.shape[0]} and {v.shape[0]} values)")
+    dtype = np.result_type(u.dtype, v.dtype)
+    u, v = u.astype(dtype), v.astype(dtype)
+    pooled = autograd.cat([u, v])
+    order = np.argsort(pooled.data, kind="mergesort")
+    t = pooled[order]                      # the pooled values, sorted: differentiable through the indexing
+    widths = t[1:] - t[:-1]
+    points = t.data[:-1]
+    difference = _cdf(u.data, u_weights, points, op) - _cdf(v.data, v_weights, points, op)
+    return (widths * np.abs(difference).astype(dtype)).sum()
+
+
+def _cdf(values: np.ndarray, weights: Any, points: np.ndarray, op: str) -> np.ndarray:
+    """The (weighted) empirical CDF of `values` at `points`: the share of the weight at values <= each point."""
+    order = np.argsort(values)
+    count = np.searchsorted(values[order], points, side="right")
+    if weights is None:
+        return count / values.size
+    if isinstance(weights, Tensor) and weights.requires_grad:
+        raise ValueError(f"{op}: the distance is differentiable in the values only; pass weights that do not "
+                         "require grad (weights.detach())")
+    w = np.asarray(weights.data if isinstance(weights, Tensor) else weights, dtype=np.float64)
+    if w.shape != values.shape:
+        raise ValueError(f"{op}: the weights of shape {w.shape} must match the values' shape {values.shape}")
+    if (w < 0).any():
+        raise ValueError(f"{op}: all weights must be non-negative")
+    total = w.sum()
+    if not 0 < total < np.inf:
+        raise ValueError(f"{op}: the weights must sum to a positive finite value, got {total}")
+    cumulative = np.concatenate([[0.0], np.cumsum(w[order])])
+    return cumulative[count] / cumulative[-1]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attention (issue 16): defined in nn/attention.py, where MultiheadAttention uses them
+# ---------------------------------------------------------------------------------------------------------------
+from .attention import multi_head_attention_forward, scaled_dot_product_attention  # noqa: E402
+
+__all__ += ["scaled_dot_product_attention", "multi_head_attention_forward", "gaussian_nll_loss",
+            "wasserstein_distance"]

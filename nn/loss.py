@@ -136,3 +136,18 @@ class KLDivLoss(_Loss):
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         return F.kl_div(input, target, self.reduction, self.log_target)
+
+
+class GaussianNLLLoss(_Loss):
+    """The Gaussian negative log-likelihood of a target given predicted means and variances (see
+    F.gaussian_nll_loss); forward(input, target, var)."""
+
+    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.full, self.eps = full, eps
+
+    def forward(self, input: Tensor, target: Any, var: Any) -> Tensor:
+        return F.gaussian_nll_loss(input, target, var, full=self.full, eps=self.eps, reduction=self.reduction)
+
+
+__all__ += ["GaussianNLLLoss"]

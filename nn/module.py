@@ -43,6 +43,30 @@ __all__ = ["Module", "Sequential", "ModuleList", "ModuleDict", "LayerError", "Sh
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+def _checkpoint_value(key: str, value: Any, target: Tensor) -> np.ndarray | str:
+    """`value` from a checkpoint as an array of `target`'s dtype and shape, or the message saying why it cannot
+    be one (load_state_dict checks every key before it copies any)."""
+    try:
+        array = np.asarray(value._data if isinstance(value, Tensor) else value)
+    except Exception as err:  # whatever __array__ of a foreign object raises
+        return (f'While copying the parameter named "{key}", could not read the checkpoint\'s '
+                f"{type(value).__name__} as an array ({type(err).__name__}: {err}).")
+    if array.dtype.kind not in "biufc":
+        what = type(value).__name__ if array.dtype.kind == "O" or array.ndim == 0 else f"an array of {array.dtype}"
+        return (f'While copying the parameter named "{key}", expected a tensor or an array of numbers from the '
+                f"checkpoint, but received {what}: {value!r:.60}")
+    if array.shape != target.shape:
+        return (f"size mismatch for {key}: copying a param with shape {array.shape} from the checkpoint, the shape "
+                f"in the current model is {target.shape}.")
+    if array.dtype.kind == "c" and target.dtype.kind != "c":
+        return (f'While copying the parameter named "{key}", the checkpoint holds complex values ({array.dtype}), '
+                f"which the {target.dtype} parameter cannot hold without dropping their imaginary parts.")
+    if target.dtype.kind in "biu" and array.dtype.kind == "f" and not np.isfinite(array).all():
+        return (f'While copying the parameter named "{key}", the checkpoint holds NaN or infinite values, which '
+                f"the {target.dtype} buffer cannot hold.")
+    return array.astype(target.dtype, copy=False)
+
+
 class LayerError(Exception):
     """An error raised by a layer about its input, named by the layer's attribute path inside the model
     that was called (`features.0 (Conv2d)`): each enclosing `Module.__call__` that sees the error on its way
@@ -519,8 +543,10 @@ class Module:
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy values into this module's parameters and buffers, keeping their dtypes.
 
-        Values may be Tensors, numpy arrays, or anything numpy can read (a PyTorch state dict works as is).
-        With `strict=True` (default) the keys must match exactly; a shape mismatch is always an error.
+        Values may be Tensors, numpy arrays, or anything numpy reads as an array of numbers (a PyTorch state dict
+        works as is). With `strict=True` (default) the keys must match exactly; a value of the wrong shape, or
+        one that is not numbers (None, a string) or cannot be cast to the parameter's dtype, is always an error.
+        All or nothing: every value is checked before any is copied, and one RuntimeError lists every problem.
         Returns the (missing_keys, unexpected_keys) lists.
         """
         if not isinstance(state_dict, Mapping):
@@ -528,19 +554,15 @@ class Module:
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
-        mismatched = []
+        errors = []
         values = {}
         for key, target in own.items():
-            if key not in state_dict:
-                continue
-            value = state_dict[key]
-            array = value._data if isinstance(value, Tensor) else np.asarray(value)
-            if np.shape(array) != target.shape:
-                mismatched.append(f"size mismatch for {key}: copying a param with shape {np.shape(array)} from "
-                                  f"the checkpoint, the shape in the current model is {target.shape}.")
-            else:
-                values[key] = array
-        errors = list(mismatched)
+            if key in state_dict:
+                cast = _checkpoint_value(key, state_dict[key], target)
+                if isinstance(cast, str):
+                    errors.append(cast)
+                else:
+                    values[key] = cast
         if strict:
             if missing:
                 errors.insert(0, "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
@@ -552,8 +574,7 @@ class Module:
                                + "\n\t".join(errors))
         with no_grad():
             for key, array in values.items():
-                target = own[key]
-                target.copy_(np.asarray(array, dtype=target.dtype))
+                own[key].copy_(array)
         return IncompatibleKeys(missing, unexpected)
 
     def to(self, dtype: Any) -> Module:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any
 
 from autograd import Tensor
@@ -27,6 +28,7 @@ class _MaxPoolNd(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
                  return_indices: bool = False, ceil_mode: bool = False) -> None:
         super().__init__()
+        F._pool_arguments(kernel_size, stride, padding, dilation, self._nd, type(self).__name__)  # fail here
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.dilation = padding, dilation
@@ -111,6 +113,10 @@ class _AvgPoolNd(Module):
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
                  count_include_pad: bool = True, divisor_override: int | None = None) -> None:
         super().__init__()
+        name = type(self).__name__
+        F._pool_arguments(kernel_size, stride, padding, 1, self._nd, name)  # fail here, not at the first forward
+        if divisor_override is not None and (not isinstance(divisor_override, Integral) or divisor_override == 0):
+            raise ValueError(f"{name}: divisor_override must be a nonzero integer, got {divisor_override!r}")
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding, self.ceil_mode = padding, ceil_mode
@@ -147,6 +153,11 @@ class _AdaptiveAvgPoolNd(Module):
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
+        nd, name = self._nd, type(self).__name__
+        sizes = (output_size,) * nd if output_size is None or isinstance(output_size, int) else tuple(output_size)
+        if len(sizes) != nd or any(s is not None and (not isinstance(s, Integral) or s < 0) for s in sizes):
+            raise ValueError(f"{name}: output_size must be a non-negative int, None (keep the input's size) or a "
+                             f"tuple of {nd} of them, got {output_size!r}")
         self.output_size = output_size
 
     def forward(self, input: Tensor) -> Tensor:

@@ -222,6 +222,9 @@ class _RNNBase(Module):
         elif self.batch_first:
             x = x.transpose(0, 1)  # time-major inside: x[t] is one step of the whole batch
         steps, batch = x.shape[:2]
+        if steps == 0:  # (an empty batch is fine; an empty sequence has no last state to return)
+            raise ShapeError(self, f"{layout.format(self.input_size)} with a sequence length L of at least 1",
+                             shape, "the sequence is empty")
         if lengths is None:
             return x, unbatched, None
         lengths = np.asarray(lengths._data if isinstance(lengths, Tensor) else lengths).reshape(-1)

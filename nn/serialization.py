@@ -2,16 +2,20 @@
 
 Loading a file can never run code: the format holds only raw numbers and JSON text.
 
-The file format is safetensors (https://github.com/huggingface/safetensors), written and read here with
-numpy alone:
+The file format is safetensors (https://github.com/huggingface/safetensors), read and written with the
+`safetensors` library itself, so that nn.load accepts exactly the files its reference parser accepts:
 
     bytes 0..8     N, the length of the header, as a little-endian unsigned 64-bit integer
-    bytes 8..8+N   the header: UTF-8 JSON, padded with spaces to a multiple of 8 bytes
+    bytes 8..8+N   the header: UTF-8 JSON
                    {"<tensor name>": {"dtype": "F32", "shape": [16, 8], "data_offsets": [begin, end]}, ...,
-                    "__metadata__": {"format": "glassgrad", "glassgrad.structure": "<JSON, see below>"}}
+                    "__metadata__": {"format": "glassgrad", "glassgrad.structure": "<JSON, see below>",
+                                     "glassgrad.sha256": "<hex digest, see below>"}}
     the rest       the tensors' bytes, little-endian, C order, one after the other (offsets count from here)
 
-dtypes: F64 F32 F16 I64 I32 I16 I8 U64 U32 U16 U8 BOOL.
+dtypes: BOOL, I8 I16 I32 I64, U8 U16 U32 U64, F16 F32 F64, C64. Arrays of another byte order are stored
+little-endian (the values are unchanged); other dtypes (complex128, float128, strings, objects) are refused
+when saving, saying why. Files from other tools may also hold BF16, which loads as float32 (exactly: a
+bfloat16 is the top half of a float32); the 8-, 6- and 4-bit float dtypes have no numpy type and are refused.
 
 A flat `{name: tensor}` dict (a model's `state_dict()`) is stored under its own names, so the file is an
 ordinary safetensors file that other tools (e.g. `safetensors.torch.load_file`) read directly; `nn.load` also
@@ -29,6 +33,11 @@ in the metadata entry "glassgrad.structure" as tagged JSON, in which every leaf 
     {"tensor": name} / {"array": name}      an autograd Tensor / a numpy array stored under `name`
     {"scalar": name}                        a numpy scalar (np.float32(0.5)), stored as a 0-d tensor
 
+safetensors has no checksum, and a flipped bit in a tensor's bytes would load as a silently different weight.
+So "glassgrad.sha256" holds the SHA-256 of everything else the file says: the other metadata entries and,
+in name order, each tensor's name, dtype, shape and bytes (see `_checksum`). `nn.load` verifies it when present
+(files written before it existed, and by other tools, have none).
+
     >>> import tempfile, os, nn
     >>> model = nn.Linear(3, 2)
     >>> path = os.path.join(tempfile.mkdtemp(), "model.safetensors")
@@ -39,24 +48,31 @@ in the metadata entry "glassgrad.structure" as tagged JSON, in which every leaf 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import math
 import os
-import struct
+import pickletools
+import secrets
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import safetensors
+import safetensors.numpy
 
 from autograd import Tensor
 
 __all__ = ["save", "load", "SerializationError"]
 
-_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
-           "I16": np.int16, "I8": np.int8, "U64": np.uint64, "U32": np.uint32, "U16": np.uint16, "U8": np.uint8,
-           "BOOL": np.bool_}
-_CODES = {np.dtype(v): k for k, v in _DTYPES.items()}
-_MAX_HEADER = 100 * 1024 * 1024  # the safetensors limit: a larger "header length" means a damaged file
+# numpy (kind, itemsize) -> safetensors dtype, for saving; the reverse for loading (all little-endian).
+_CODES = {("b", 1): "BOOL", ("i", 1): "I8", ("i", 2): "I16", ("i", 4): "I32", ("i", 8): "I64",
+          ("u", 1): "U8", ("u", 2): "U16", ("u", 4): "U32", ("u", 8): "U64",
+          ("f", 2): "F16", ("f", 4): "F32", ("f", 8): "F64", ("c", 8): "C64"}
+_DTYPES = {code: np.dtype(f"<{kind}{size}") if kind != "b" else np.dtype(bool) for (kind, size), code in _CODES.items()}
+_STRUCTURE, _CHECKSUM = "glassgrad.structure", "glassgrad.sha256"
 
 
 class SerializationError(ValueError):
@@ -66,6 +82,21 @@ class SerializationError(ValueError):
 # ---------------------------------------------------------------------------------------------------------------
 # Saving
 # ---------------------------------------------------------------------------------------------------------------
+def _unstorable(dtype: np.dtype) -> str:
+    """Why safetensors cannot hold an array of `dtype` (which is not in _CODES), and what to do instead."""
+    if dtype.kind == "f":
+        return (f"safetensors stores floats of 16, 32 and 64 bits, and this one has {dtype.itemsize * 8}; "
+                "convert it with .astype(np.float64) if the rounding is acceptable")
+    if dtype.kind == "c":
+        return ("complex64 (C64) is the only complex dtype safetensors has; convert with .astype(np.complex64) "
+                "if single precision is enough, or store the .real and .imag parts as two float64 arrays")
+    if dtype.kind in "USO":
+        return "safetensors holds numbers only; store text and Python objects as str/list values instead"
+    if dtype.kind in "mM":
+        return "safetensors has no date/time dtype; store the values with .astype(np.int64) and the unit apart"
+    return "safetensors holds plain numeric arrays only (no structured or opaque dtypes)"
+
+
 class _Writer:
     """Walks the object (iteratively), collecting arrays under unique names and building the tagged JSON."""
 
@@ -73,7 +104,9 @@ class _Writer:
         self.arrays: dict[str, np.ndarray] = {}
 
     def name(self, path: str) -> str:
-        name = path or "tensor"
+        # A tensor name is UTF-8 text in the header: a key holding a lone surrogate gets it spelled as an escape
+        # (the structure, which is ASCII JSON, still keeps the key exactly).
+        name = (path or "tensor").encode("utf-8", "backslashreplace").decode("utf-8")
         if name in self.arrays or name == "__metadata__":
             i = 1
             while f"{name}#{i}" in self.arrays:
@@ -82,10 +115,11 @@ class _Writer:
         return name
 
     def array(self, value: np.ndarray, path: str) -> str:
-        if value.dtype not in _CODES:
-            raise TypeError(f"nn.save: cannot store {path or 'the object'} of dtype {value.dtype} (supported: "
-                            "floating, integer and boolean arrays)")
+        if (value.dtype.kind, value.dtype.itemsize) not in _CODES:
+            raise TypeError(f"nn.save: cannot store {path or 'the object'}, an array of dtype {value.dtype}: "
+                            + _unstorable(value.dtype))
         name = self.name(path)
+        # safetensors is little-endian: a big-endian array is converted (same values, swapped bytes).
         # (np.asarray, not np.ascontiguousarray: the latter turns a 0-d array into a 1-d one)
         self.arrays[name] = np.asarray(value, dtype=value.dtype.newbyteorder("<"), order="C")
         return name
@@ -105,7 +139,7 @@ class _Writer:
             return f"{path}.{key}" if path else str(key)
 
         if isinstance(value, Tensor):
-            return {"tensor": self.array(np.asarray(value._data), path)}
+            return {"tensor": self.array(np.asarray(value.data), path)}
         if isinstance(value, np.ndarray):
             return {"array": self.array(value, path)}
         if isinstance(value, np.generic):
@@ -133,135 +167,243 @@ class _Writer:
                         "tensors, numpy arrays, numbers, strings, None, and lists, tuples and dicts of those)")
 
 
+def _checksum(tensors: list[tuple[str, str, list[int], Any]], metadata: Mapping[str, str]) -> str:
+    """SHA-256 of a file's content, independent of its layout: the metadata entries (but the checksum itself)
+    and, in name order, each tensor's (name, dtype, shape) and bytes. The JSON manifest comes first and fixes
+    every tensor's size, so the concatenation is unambiguous."""
+    tensors = sorted(tensors, key=lambda t: t[0])
+    manifest = json.dumps([{k: v for k, v in metadata.items() if k != _CHECKSUM},
+                           [[name, code, list(shape)] for name, code, shape, _ in tensors]], sort_keys=True)
+    digest = hashlib.sha256(manifest.encode("ascii"))  # json.dumps escapes non-ASCII
+    for *_, raw in tensors:
+        digest.update(raw)
+    return digest.hexdigest()
+
+
 def save(obj: Any, path: str | os.PathLike) -> None:
     """Write `obj` (a state dict, or nested dicts/lists/tuples of tensors, arrays and numbers) to `path` in
-    the safetensors format described in this module's docstring. The file is written next to its final
-    name and then renamed, so an interrupted save never leaves a half-written checkpoint behind."""
+    the safetensors format described in this module's docstring.
+
+    The bytes go to a new, uniquely named file next to `path`, are flushed to disk, and that file then replaces
+    `path` in one step (`os.replace`): a crash or an exception at any point leaves the previous file intact, and
+    concurrent saves to one path each write a complete file (the last to finish wins).
+    """
     writer = _Writer()
     structure = writer.encode(obj)
-    header: dict[str, Any] = {}
-    offset = 0
-    for name, array in writer.arrays.items():
-        header[name] = {"dtype": _CODES[array.dtype.newbyteorder("=")], "shape": list(array.shape),
-                        "data_offsets": [offset, offset + array.nbytes]}
-        offset += array.nbytes
-    header["__metadata__"] = {"format": "glassgrad", "glassgrad.structure": json.dumps(structure)}
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    path = os.fspath(path)
-    partial = path + ".partial"
-    with open(partial, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for array in writer.arrays.values():
-            f.write(array.tobytes(order="C"))
-    os.replace(partial, path)
+    try:
+        structure_text = json.dumps(structure, separators=(",", ":"))
+    except RecursionError:
+        raise ValueError("nn.save: the object is nested too deeply to store (its JSON description exceeds "
+                         "Python's recursion limit)") from None
+    metadata = {"format": "glassgrad", _STRUCTURE: structure_text}
+    metadata[_CHECKSUM] = _checksum([(name, _CODES[a.dtype.kind, a.dtype.itemsize], list(a.shape), a)
+                                     for name, a in writer.arrays.items()], metadata)
+    _write_atomically(os.fspath(path), safetensors.numpy.save(writer.arrays, metadata=metadata))
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    # Like tempfile.mkstemp (O_EXCL: never opens an existing file, and O_NOFOLLOW: never a symlink planted at
+    # the name), but with mode 0o666 so that the umask applies and the checkpoint gets the permissions a plain
+    # open() gives (mkstemp's 0o600 would make every checkpoint private to its owner).
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    for _ in range(100):
+        temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
+        try:
+            fd = os.open(temporary, flags, 0o666)
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(f"nn.save: could not create a temporary file next to {path}")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the name points at them
+        os.replace(temporary, path)
+    except BaseException:  # including KeyboardInterrupt: leave no temporary file behind
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    # Make the rename itself durable. Not every OS or filesystem can open or fsync a directory: best effort.
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------------------------------
-def _refuse_other_formats(path: str, head: bytes) -> None:
-    if head[:1] == b"\x80":  # the PROTO opcode that starts every pickle of protocol 2 or later
-        raise SerializationError(f"nn.load: {path} is a pickle file. Loading pickle can run arbitrary code, so "
-                                 "nn.load refuses it; re-save the data with nn.save (from a state dict)")
-    if head[:4] == b"PK\x03\x04":
-        raise SerializationError(f"nn.load: {path} is a zip archive (a torch.save checkpoint, which contains "
-                                 "pickle, or a numpy .npz), not an nn.save file. For a PyTorch state dict, load it "
-                                 "with torch and pass it to model.load_state_dict, or save it with safetensors")
-    if head[:6] == b"\x93NUMPY":
-        raise SerializationError(f"nn.load: {path} is a numpy .npy file, not an nn.save file; read it with "
-                                 "numpy.load(path, allow_pickle=False)")
-
-
 def load(path: str | os.PathLike) -> Any:
-    """Read what `nn.save` wrote (tensors come back as autograd Tensors, arrays as numpy arrays).
+    """Read what `nn.save` wrote (tensors come back as autograd Tensors, arrays as numpy arrays), or any
+    safetensors file (a flat dict of Tensors).
 
     Never executes code. A truncated or corrupted file, or a file of another format (pickle, torch.save, .npz),
-    raises `SerializationError` saying what is wrong.
+    raises `SerializationError` naming the file and saying what is wrong.
     """
     path = os.fspath(path)
     with open(path, "rb") as f:
-        data = f.read()
-    _refuse_other_formats(path, data[:8])
-    if len(data) < 8:
-        raise SerializationError(f"nn.load: {path} is truncated or not an nn.save file: {len(data)} bytes, "
-                                 "less than the 8-byte header length")
-    (size,) = struct.unpack("<Q", data[:8])
-    if size > _MAX_HEADER:
-        raise SerializationError(f"nn.load: {path} is not an nn.save (safetensors) file or is corrupted: its "
-                                 f"header length field says {size} bytes")
-    if 8 + size > len(data):
-        raise SerializationError(f"nn.load: {path} is truncated: the header needs {size} bytes, but only "
-                                 f"{len(data) - 8} follow the length field")
+        data = f.read()  # read once: a concurrent nn.save replacing the file cannot mix two versions
     try:
-        header = json.loads(data[8:8 + size].decode("utf-8"))
-        if not isinstance(header, dict):
-            raise ValueError("the header is not a JSON object")
-    except (ValueError, UnicodeDecodeError) as err:
-        raise SerializationError(f"nn.load: {path} is corrupted or not an nn.save file: its header is not valid "
-                                 f"JSON ({err})") from None
-    metadata = header.pop("__metadata__", None) or {}
-    body = memoryview(data)[8 + size:]
-    arrays = {name: _read_array(path, name, info, body) for name, info in header.items()}
-    structure = metadata.get("glassgrad.structure") if isinstance(metadata, dict) else None
-    if structure is None:  # a plain safetensors file: a flat dict of tensors
+        entries = safetensors.deserialize(data)
+        metadata = _metadata(data)
+    except (safetensors.SafetensorError, ValueError, TypeError, OverflowError, RecursionError) as err:
+        raise SerializationError(_explain(path, data, err)) from None
+    if _CHECKSUM in metadata and metadata[_CHECKSUM] != _checksum(
+            [(name, info["dtype"], info["shape"], info["data"]) for name, info in entries], metadata):
+        raise SerializationError(f"nn.load: {path} is corrupted: its contents do not match the SHA-256 checksum "
+                                 "nn.save stored in it (bytes changed on disk or in transfer)")
+    arrays = {name: _array(path, name, info) for name, info in entries}
+    if _STRUCTURE not in metadata:  # a plain safetensors file: a flat dict of tensors
         return {name: Tensor._wrap(a[()] if a.ndim == 0 else a) for name, a in arrays.items()}
     try:
-        return _decode(json.loads(structure), arrays)
-    except (ValueError, KeyError, TypeError, IndexError) as err:
+        return _decode(json.loads(metadata[_STRUCTURE]), arrays)
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError) as err:
         raise SerializationError(f"nn.load: {path} is corrupted: its structure entry cannot be read ({err})"
                                  ) from None
 
 
-def _read_array(path: str, name: str, info: Any, body: memoryview) -> np.ndarray:
+def _metadata(data: bytes) -> dict[str, str]:
+    """The header's "__metadata__" (a dict of strings), once safetensors has validated the header.
+    (safetensors' Python API returns metadata from a path only, which a concurrent save may have replaced.)"""
+    size = int.from_bytes(data[:8], "little")
+    metadata = json.loads(data[8:8 + size]).get("__metadata__")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _array(path: str, name: str, info: dict[str, Any]) -> np.ndarray:
+    """The numpy array of one deserialized tensor: native byte order, and writable (loaded state is trained on)."""
+    code, shape, raw = info["dtype"], tuple(info["shape"]), info["data"]
+    if code != "BF16" and code not in _DTYPES:
+        raise SerializationError(f"nn.load: {path}: tensor '{name}' has dtype {code}, for which numpy (and so "
+                                 "glassgrad) has no type; convert it to F16/BF16/F32 with the tool that wrote it")
+    if code == "BF16":  # the top 16 bits of a float32: widening is exact
+        array = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+    else:
+        array = np.frombuffer(raw, _DTYPES[code])
     try:
-        dtype = np.dtype(_DTYPES[info["dtype"]]).newbyteorder("<")
-        shape = tuple(int(n) for n in info["shape"])
-        begin, end = (int(v) for v in info["data_offsets"])
-    except (KeyError, TypeError, ValueError):
-        raise SerializationError(f"nn.load: {path} is corrupted: the entry for '{name}' is not a valid tensor "
-                                 f"description ({info!r:.200})") from None
-    count = math.prod(shape)
-    if any(n < 0 for n in shape) or begin < 0 or end - begin != count * dtype.itemsize:
-        raise SerializationError(f"nn.load: {path} is corrupted: '{name}' has shape {shape} and dtype "
-                                 f"{info['dtype']} but its data offsets are [{begin}, {end}]")
-    if end > len(body):
-        raise SerializationError(f"nn.load: {path} is truncated: '{name}' needs bytes {begin}..{end} of the data, "
-                                 f"but the file holds only {len(body)}")
-    array = np.frombuffer(body, dtype=dtype, count=count, offset=begin).reshape(shape)
-    return array.astype(dtype.newbyteorder("="), copy=True)  # own, writable, native-endian memory
+        array = array.reshape(shape)
+    except (ValueError, OverflowError) as err:  # a shape numpy cannot hold (over 64 dimensions, sizes over 2**63)
+        raise SerializationError(f"nn.load: {path}: tensor '{name}' of dtype {code} has shape {list(shape)}, "
+                                 f"which numpy cannot hold ({err})") from None
+    if not array.flags.writeable:  # older safetensors hand out read-only bytes
+        array = array.copy()
+    return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
+def _explain(path: str, data: bytes, err: BaseException) -> str:
+    """An nn.load error message for a file safetensors refused: another format we recognise, or the reason."""
+    if _looks_like_pickle(data):
+        return (f"nn.load: {path}: this looks like a pickle file (PyTorch's torch.save?), not a safetensors file. "
+                "nn.load refuses pickle: loading it could run code. In PyTorch, load it with "
+                "torch.load(path, weights_only=True) and re-save the state dict with safetensors or nn.save")
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return (f"nn.load: {path}: this looks like a zip archive (a torch.save checkpoint, which holds a pickle "
+                "inside, or a numpy .npz), not a safetensors file. nn.load refuses pickle: loading it could run "
+                "code. For a PyTorch state dict, load it with torch.load(path, weights_only=True) and pass it to "
+                "model.load_state_dict, or re-save it with safetensors")
+    if data[:6] == b"\x93NUMPY":
+        return (f"nn.load: {path}: this is a numpy .npy file, not a safetensors file; read it with "
+                "numpy.load(path, allow_pickle=False)")
+    size = int.from_bytes(data[:8], "little") if len(data) >= 8 else None
+    text = str(err)
+    reasons = [  # (words in safetensors' message, across its versions) -> what they mean
+        (("header too small", "headertoosmall"),
+         f"it is {len(data)} bytes long, too short to hold the 8-byte header length (truncated or empty)"),
+        (("header too large", "headertoolarge"),
+         f"its first 8 bytes give a header length of {size} bytes, more than safetensors allows "
+         "(corrupted, or not a safetensors file)"),
+        (("invalid header length", "invalidheaderlength"),
+         f"its first 8 bytes give a header length of {size} bytes, but {max(len(data) - 8, 0)} bytes follow "
+         "(truncated, or not a safetensors file)"),
+        (("incomplete metadata", "metadataincompletebuffer"),
+         "the tensors' data does not exactly fill the rest of the file (truncated, or bytes added at the end)"),
+        (("invalid offset", "invalidoffset"),
+         "a tensor's data offsets overlap another tensor's or leave a gap"),
+        (("overflow",), "a tensor's shape is absurdly large: its size in bytes overflows"),
+        (("invalid shape, data type", "tensorinvalidinfo"),
+         "a tensor's shape and dtype do not match the size its data offsets give"),
+        (("recursion limit",), "its header is nested too deeply"),
+        (("invalid json", "invalidheaderdeserialization", "header start", "utf"),
+         "its header is not the JSON a safetensors file has"),
+    ]
+    reason = next((why for words, why in reasons if any(w in text.lower() for w in words)),
+                  "it is not a valid safetensors file")
+    return f"nn.load: {path} is corrupted or not a safetensors file: {reason} (safetensors: {text})"
+
+
+def _looks_like_pickle(data: bytes) -> bool:
+    """True if `data` starts with a complete pickle opcode stream. pickletools only decodes opcodes (nothing is
+    imported or called), so this is safe on hostile bytes. A safetensors header fails at once: its length bytes
+    are not a pickle."""
+    try:
+        with warnings.catch_warnings():  # the STRING opcode's escape decoding warns about random bytes
+            warnings.simplefilter("ignore", DeprecationWarning)
+            count = sum(1 for _ in pickletools.genops(data))  # stops at STOP; raises if there is none
+    except Exception:  # any decoding failure (unknown opcode, truncated argument...) means "not a pickle"
+        return False
+    return data[:1] == b"\x80" or count >= 3  # PROTO 2+, or a protocol-0/1 stream of some substance
 
 
 def _decode(encoded: Any, arrays: dict[str, np.ndarray]) -> Any:
-    # Iterative, like the encoder: (json value, container to fill, slot)
+    """The object the structure JSON describes (iterative, like the encoder). Anything the writer cannot have
+    written raises ValueError/KeyError/TypeError, which `load` reports as a corrupted file."""
+    def array(name: Any) -> np.ndarray:
+        if not isinstance(name, str) or name not in arrays:
+            raise KeyError(f"it refers to a tensor {name!r} that the file does not hold")
+        return arrays[name]
+
+    def items(payload: Any, tag: str) -> list:
+        if not isinstance(payload, list):
+            raise TypeError(f"a {tag} entry holds {type(payload).__name__}, not a list")
+        return payload
+
+    # (json value, container to fill, slot)
     root: list = [None]
     stack = [(encoded, root, 0)]
     while stack:
         value, parent, slot = stack.pop()
         if isinstance(value, list):
-            items: list = [None] * len(value)
-            parent[slot] = items
-            stack.extend((v, items, i) for i, v in enumerate(value))
+            out: list = [None] * len(value)
+            parent[slot] = out
+            stack.extend((v, out, i) for i, v in enumerate(value))
         elif isinstance(value, dict):
+            if len(value) != 1:
+                raise ValueError(f"an entry has {len(value)} tags: {list(value)[:5]}")
             (tag, payload), = value.items()
             if tag == "tensor":
-                a = arrays[payload]
+                a = array(payload)
                 parent[slot] = Tensor._wrap(a[()] if a.ndim == 0 else a)
             elif tag == "array":
-                parent[slot] = arrays[payload]
+                parent[slot] = array(payload)
             elif tag == "scalar":
-                parent[slot] = arrays[payload][()]
+                a = array(payload)
+                if a.ndim != 0:
+                    raise ValueError(f"the scalar {payload!r} has shape {a.shape}")
+                parent[slot] = a[()]
             elif tag == "float":
+                if payload not in ("nan", "inf", "-inf"):
+                    raise ValueError(f"unknown float {payload!r}")
                 parent[slot] = float(payload)
             elif tag == "tuple":
-                items = [None] * len(payload)
-                parent[slot] = _TupleBox(items)
-                stack.extend((v, items, i) for i, v in enumerate(payload))
+                out = [None] * len(items(payload, tag))
+                parent[slot] = _TupleBox(out)
+                stack.extend((v, out, i) for i, v in enumerate(payload))
             elif tag == "dict":
+                keys = []
+                for pair in items(payload, tag):
+                    if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], (str, int))
+                            and not isinstance(pair[0], bool)):
+                        raise ValueError(f"a dict item is {pair!r:.80}, not a [key, value] pair")
+                    keys.append(pair[0])
                 values: list = [None] * len(payload)
-                parent[slot] = _DictBox({}, [key for key, _ in payload], values)
-                stack.extend((v, values, i) for i, (_, v) in enumerate(payload))
+                parent[slot] = _DictBox({}, keys, values)
+                stack.extend((pair[1], values, i) for i, pair in enumerate(payload))
             else:
                 raise ValueError(f"unknown tag {tag!r}")
         else:

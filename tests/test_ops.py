@@ -269,6 +269,24 @@ def cat_params(draw: Any, shapes: tuple) -> dict:
     return {"dim": draw(st.sampled_from([dim, dim - len(shapes[0])]))}
 
 
+@st.composite
+def index_add_shapes(draw: Any) -> tuple:
+    """The input's shape and the source's: equal except along one dim, where the source has one entry per
+    index (0 to 4 of them, so that indices repeat)."""
+    shape = draw(matrix_shape)
+    dim = draw(st.integers(0, len(shape) - 1))
+    n = draw(st.integers(0, 4))
+    return shape, shape[:dim] + (n,) + shape[dim + 1:]
+
+
+def index_add_params(draw: Any, shapes: tuple) -> dict:
+    x, src = shapes
+    dim = draw(st.sampled_from([d for d in range(len(x)) if x[:d] + x[d + 1:] == src[:d] + src[d + 1:]]))
+    index = draw(hnp.arrays(np.int64, (src[dim],), elements=st.integers(0, x[dim] - 1)))
+    return {"dim": draw(st.sampled_from([dim, dim - len(x)])), "index": ag.tensor(index),
+            "alpha": draw(st.sampled_from([1, -2.5]))}
+
+
 def class_shapes() -> st.SearchStrategy:
     """Logits (C,), (N, C) or (N, C, d1, ...): at least one class, any other axis possibly empty."""
     return hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=3).filter(
@@ -359,6 +377,9 @@ CASES: list[Case] = [
     reduction("logsumexp", lambda x, dim, keepdim: x.logsumexp(dim, keepdim), nonempty=True),
     reduction("norm", lambda x, dim, keepdim: x.norm(2, dim, keepdim), nonempty=True, gap=0.1),
     reduction("norm1", lambda x, dim, keepdim: ag.norm(x, 1, dim, keepdim), nonempty=True, gap=0.1),
+    reduction("norm3", lambda x, dim, keepdim: ag.norm(x, 3, dim, keepdim), nonempty=True, gap=0.1),
+    reduction("norm_inf", lambda x, dim, keepdim: ag.norm(x, -math.inf, dim, keepdim), nonempty=True,
+              prepare=spread),
     Case("max_all", lambda x: x.max(), shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread),
     Case("min_all", lambda x: ag.min(x), shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread),
     Case("max_dim", lambda x, dim, keepdim: x.max(dim, keepdim).values, shapes=nonempty_shape.map(lambda s: (s,)),
@@ -371,6 +392,8 @@ CASES: list[Case] = [
     Case("nll", nll, shapes=class_shapes(), params=nll_params),
     Case("nll_log_softmax", lambda x, **p: nll(x, **p, log_softmax=True), shapes=class_shapes(), params=nll_params,
          low=-4, high=4),
+    Case("binary_cross_entropy", ops.binary_cross_entropy, shapes=one_shape.map(lambda s: (s, s)),
+         elements=(values(0.05, 0.95), values(0, 1))),
     Case("exclusive_prod", ops.exclusive_prod, shapes=matrix_shape.map(lambda s: (s,)), prepare=with_zeros),
     # shape
     Case("reshape", lambda x, shape: x.reshape(shape), shapes=one_shape.map(lambda s: (s,)),
@@ -414,6 +437,8 @@ CASES: list[Case] = [
     Case("setitem", assign, shapes=assign_shapes(), params=assign_params),
     Case("gather", lambda x, dim, index: x.gather(dim, index), shapes=matrix_shape.map(lambda s: (s,)),
          params=gather_params),
+    Case("index_add", lambda x, src, dim, index, alpha: x.index_add(dim, index, src, alpha=alpha),
+         shapes=index_add_shapes(), params=index_add_params),
     Case("unfold", lambda x, **p: ops.unfold(x, **p), shapes=unfold_shapes(), params=unfold_params),
     Case("max_pool", lambda x, **p: ops.max_pool(x, **p), shapes=unfold_shapes(), params=unfold_params,
          prepare=spread),
@@ -501,7 +526,7 @@ def test_select_picks_the_same_bits_as_np_where(dtype):
     x = rng.standard_normal(n).astype(dtype)
     y = rng.standard_normal(n).astype(dtype)
     x[:6] = y[-6:] = [np.inf, -np.inf, np.nan, -0.0, 0.0, 1e-8]
-    bits = ops._UNSIGNED[np.dtype(dtype).itemsize]
+    bits = ops._BITS[np.dtype(dtype).itemsize]
     for a, b in [(x, y), (x, 0), (0, y), (x, -0.0), (2.5, y)]:
         ours, numpy_where = ops.select(condition, a, b), np.where(condition, a, b)
         assert ours.dtype == numpy_where.dtype == dtype
@@ -526,3 +551,33 @@ def test_where_and_sigmoid_on_large_tensors_match_the_plain_formulas():
     z = np.concatenate([rng.standard_normal(20000) * 30, [np.inf, -np.inf, np.nan, 0.0, -0.0, 800, -800]])
     e = np.exp(-np.abs(z))
     np.testing.assert_array_equal(ops.sigmoid(ag.tensor(z)).data, np.where(z >= 0, 1, e) / (1 + e))
+
+
+# --- cat and stack: backward linear in the number of inputs ----------------------------------------------------
+def _calls_in_backward(join: Callable, n: int) -> int:
+    """Python and C function calls made by the backward pass through join(n tensors): a count of work that,
+    unlike a timing, does not depend on the machine."""
+    import sys
+    xs = [ag.tensor(np.ones(2), requires_grad=True) for _ in range(n)]
+    loss = join(xs).sum()
+    calls = 0
+
+    def count(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        calls += event in ("call", "c_call")
+
+    sys.setprofile(count)
+    try:
+        loss.backward()
+    finally:
+        sys.setprofile(None)
+    assert all(np.array_equal(x.grad.data, np.ones(2)) for x in xs)
+    return calls
+
+
+@pytest.mark.parametrize("join", [ag.cat, ag.stack, lambda xs: ag.cat(xs, -1), lambda xs: ag.stack(xs, 1)],
+                         ids=["cat", "stack", "cat_last_dim", "stack_dim_1"])
+def test_cat_and_stack_backward_work_grows_linearly_with_the_number_of_inputs(join: Callable) -> None:
+    # (each input's offset used to be re-summed over all the inputs before it: 2x the inputs, 4x the work)
+    small, large = _calls_in_backward(join, 400), _calls_in_backward(join, 1600)
+    assert large < 4.4 * small, (small, large)

@@ -588,3 +588,23 @@ def test_autograd_imports_without_the_graphviz_package():
               "\ntry:\n    autograd.viz.draw(t)\nexcept ImportError as e:\n    print(e)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert "pip install graphviz" in out
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="needs the Graphviz dot program (installed in CI)")
+@pytest.mark.parametrize("character", [chr(c) for c in (*range(32), 0x7F)] + ["\ud800"],
+                         ids=lambda c: f"U+{ord(c):04X}")
+def test_control_characters_in_names_and_labels_keep_the_dot_source_parsable(character):
+    """A NUL in a name used to end the DOT parser's input, and other control characters broke the XML of
+    HTML-like labels: each is drawn as its control picture (NUL as U+2400), the source parses, and the rest of
+    the name survives. (A lone surrogate, which no file can encode, becomes U+FFFD.)"""
+    x = autograd.tensor(2.0, requires_grad=True, label=f"x{character}label")
+    w = autograd.tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * w).sum()
+    loss.label = f"loss{character}"
+    loss.backward(retain_graph=True)
+    source = viz.draw(loss, names={f"layer{character}.weight": w}).source
+    assert character in "\t\n" or character not in source  # (the DOT text itself is laid out with tabs and newlines)
+    shown = "\ufffd" if character == "\ud800" else chr(0x2421 if character == "\x7f" else 0x2400 + ord(character))
+    assert f"x{shown}label" in source and f"layer{shown}" in source and f"loss{shown}" in source
+    svg = subprocess.run(["dot", "-Tsvg"], check=False, input=source.encode("utf-8"), capture_output=True)
+    assert svg.returncode == 0, svg.stderr.decode(errors="replace")

@@ -1,4 +1,4 @@
-"""The benchmark workloads W1-W6, each written once per engine.
+"""The benchmark workloads W1-W8, each written once per engine.
 
 A workload module (`w1_chain.py`, ...) builds a `Case` for an engine and a variant (a shape, a parameter
 count). A `Case` has two entry points:
@@ -83,6 +83,11 @@ WORKLOADS = {w.key: w for w in (
     Workload("W6", "gradient of an MLP 16-h-h-1 tanh (batch 64, float64): reverse mode vs central differences",
              "ms/step", ("P=1e2", "P=1e3", "P=1e4", "P=1e5"), ("glassgrad", "numpy", "torch", "finite-diff"),
              "w6_finite_diff"),
+    Workload("W7", "decoder-only transformer (the GPT of nn.examples.transformer): B=32, T=64, d=128, 4 heads, "
+             "2 blocks, vocabulary 64, float32, AdamW step", "ms/step", ("B=32 T=64",), ("glassgrad", "torch"),
+             "w7_transformer"),
+    Workload("W8", "nn.LSTM(64, 128, batch_first=True) on (32, 50, 64), MSE, float32, SGD step", "ms/step",
+             ("(32, 50, 64)",), ("glassgrad", "torch"), "w8_lstm"),
 )}
 
 
@@ -170,12 +175,13 @@ def framework(name: str) -> Framework:
 
 
 def training_case(name: str, model: object, params: dict[str, np.ndarray], lr: float, inputs: np.ndarray,
-                  targets: np.ndarray, loss_fn: Callable[[object, object], object]) -> Case:
+                  targets: np.ndarray, loss_fn: Callable[[object, object], object], optimizer: str = "SGD") -> Case:
     """The Case of a framework with autograd (glassgrad or PyTorch, by `name`): the model starts from the shared
-    `params`; a step is zero_grad, loss_fn(model(inputs), targets), backward and a plain SGD step."""
+    `params`; a step is zero_grad, loss_fn(model(inputs), targets), backward and a step of `optimizer` (the
+    name of a class in both nn.optim and torch.optim; plain SGD by default)."""
     fw = framework(name)
     load_parameters(model.named_parameters(), params, name)
-    opt = fw.optim.SGD(model.parameters(), lr=lr)
+    opt = getattr(fw.optim, optimizer)(model.parameters(), lr=lr)
     x, y = fw.as_tensor(inputs), fw.as_tensor(targets)
 
     def forward_backward() -> object:

@@ -75,6 +75,8 @@ class DataLoader:
     (the same seed gives the same sequence of epochs), or from the global generator (`autograd.manual_seed`)
     when `seed` is None. `drop_last=True` skips a final batch smaller than `batch_size`. `batch_size=None`
     yields single samples, not batched. `collate_fn` merges a list of samples (default: `default_collate`).
+    `sampler` (an iterable of indices with a length, e.g. `DistributedSampler`) decides the order instead of
+    `shuffle`.
 
         >>> loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True, seed=0)
         >>> for epoch in range(10):
@@ -83,13 +85,21 @@ class DataLoader:
     """
 
     def __init__(self, dataset: Any, batch_size: int | None = 1, shuffle: bool = False, drop_last: bool = False,
-                 seed: int | None = None, collate_fn: Callable[[list], Any] | None = None) -> None:
+                 seed: int | None = None, collate_fn: Callable[[list], Any] | None = None,
+                 sampler: Any = None) -> None:
         if batch_size is not None and (int(batch_size) != batch_size or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
             raise TypeError(f"DataLoader: the dataset must define __len__ and __getitem__ (got "
                             f"{type(dataset).__name__})")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle (the sampler decides "
+                             "the order; DistributedSampler shuffles by itself)")
+        if sampler is not None and (not hasattr(sampler, "__iter__") or not hasattr(sampler, "__len__")):
+            raise TypeError(f"DataLoader: sampler must be an iterable of indices with a length, got "
+                            f"{type(sampler).__name__}")
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
@@ -99,12 +109,14 @@ class DataLoader:
 
     def __len__(self) -> int:
         """The number of batches (iterations) in one epoch."""
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self) -> np.ndarray:
+        if self.sampler is not None:
+            return np.fromiter(iter(self.sampler), dtype=np.int64, count=len(self.sampler))
         n = len(self.dataset)
         if not self.shuffle:
             return np.arange(n)
@@ -132,4 +144,4 @@ class DataLoader:
     def __repr__(self) -> str:
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)} samples, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, drop_last={self.drop_last}, "
-                f"seed={self.seed})")
+                f"seed={self.seed}{'' if self.sampler is None else f', sampler={self.sampler!r}'})")

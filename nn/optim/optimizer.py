@@ -13,8 +13,9 @@ Nothing here is recorded by autograd: the updates are plain numpy on the arrays 
 from __future__ import annotations
 
 import copy
+import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -199,10 +200,17 @@ class Optimizer:
         """Restore a state saved by `state_dict()` (possibly after `nn.save`/`nn.load`), so that training
         continues exactly where it stopped. Values are copied, in each parameter's dtype."""
         name = type(self).__name__
-        if not isinstance(state_dict, dict) or "state" not in state_dict or "param_groups" not in state_dict:
+        if not isinstance(state_dict, Mapping) or "state" not in state_dict or "param_groups" not in state_dict:
             raise ValueError(f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' entries "
                              "(what Optimizer.state_dict() returns)")
-        saved_groups = state_dict["param_groups"]
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or not all(
+                isinstance(g, Mapping) and isinstance(g.get("params"), (list, tuple)) for g in saved_groups):
+            raise ValueError(f"{name}.load_state_dict: 'param_groups' must be a list of dicts, each with a "
+                             f"'params' list, got {saved_groups!r:.100}")
+        if not isinstance(saved_state, Mapping):
+            raise ValueError(f"{name}.load_state_dict: 'state' must be a dict of parameter index -> state dict, "
+                             f"got {type(saved_state).__name__}")
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(f"{name}.load_state_dict: the saved state has {len(saved_groups)} parameter groups, "
                              f"this optimizer has {len(self.param_groups)}")
@@ -210,16 +218,20 @@ class Optimizer:
             if len(group["params"]) != len(saved["params"]):
                 raise ValueError(f"{name}.load_state_dict: parameter group {i} has {len(group['params'])} "
                                  f"parameters here but {len(saved['params'])} in the saved state")
+        # Everything is checked and converted before anything is assigned: a bad value changes nothing.
         id_map = {}
         for group, saved in zip(self.param_groups, saved_groups):
             for p, saved_id in zip(group["params"], saved["params"]):
-                id_map[_as_index(saved_id)] = p
+                id_map[_as_index(name, saved_id)] = p
         state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
-        for key, values in state_dict["state"].items():
-            k = _as_index(key)
+        for key, values in saved_state.items():
+            k = _as_index(name, key)
             if k not in id_map:
                 raise ValueError(f"{name}.load_state_dict: the saved state refers to parameter {key}, which no "
                                  "saved parameter group lists")
+            if not isinstance(values, Mapping):
+                raise ValueError(f"{name}.load_state_dict: the state of parameter {key} must be a dict, got "
+                                 f"{type(values).__name__}")
             p = id_map[k]
             state[p] = {field: _restore_value(name, field, k, v, p) for field, v in values.items()}
         for group, saved in zip(self.param_groups, saved_groups):
@@ -261,11 +273,15 @@ def _copy_value(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def _as_index(key: Any) -> int:
+def _as_index(name: str, key: Any) -> int:
     """Saved parameter positions are ints; a file format may have turned them into strings or floats."""
-    if isinstance(key, Tensor):
-        key = key.item()
-    return int(key)
+    try:
+        index = float(np.asarray(key._data if isinstance(key, Tensor) else key))
+    except (TypeError, ValueError):
+        index = math.nan
+    if not index.is_integer():  # (NaN and infinities are not integers either)
+        raise ValueError(f"{name}.load_state_dict: parameter positions must be integers, got {key!r:.60}")
+    return int(index)
 
 
 def _plain(value: Any) -> Any:
@@ -280,12 +296,22 @@ def _plain(value: Any) -> Any:
 
 
 def _restore_value(name: str, field: str, index: int, value: Any, param: Tensor) -> Any:
+    """A saved state value, checked and converted: the step count as an int, arrays in the parameter's dtype and
+    shape; anything else (a custom optimiser's own numbers) as a plain Python value."""
+    where = f"{name}.load_state_dict: state '{field}' of parameter {index}"
     if field == "step":
-        return int(float(np.asarray(value._data if isinstance(value, Tensor) else value)))
+        try:
+            step = float(np.asarray(value._data if isinstance(value, Tensor) else value))
+        except (TypeError, ValueError):
+            step = math.nan
+        if not step.is_integer() or step < 0 or isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{where} must be a step count (a whole number >= 0), got {value!r:.60}")
+        return int(step)
     if isinstance(value, (Tensor, np.ndarray)):
-        arr = np.array(value._data if isinstance(value, Tensor) else value, dtype=param.dtype)
+        arr = np.asarray(value._data if isinstance(value, Tensor) else value)
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"{where} must hold real numbers, got an array of dtype {arr.dtype}")
         if arr.shape != param.shape:
-            raise ValueError(f"{name}.load_state_dict: state '{field}' of parameter {index} has shape "
-                             f"{arr.shape}, but the parameter has shape {param.shape}")
-        return Tensor._wrap(arr)
+            raise ValueError(f"{where} has shape {arr.shape}, but the parameter has shape {param.shape}")
+        return Tensor._wrap(np.array(arr, dtype=param.dtype))
     return _plain(value)
