@@ -1135,8 +1135,77 @@ class Tensor:
     def gather(self, dim: int, index: Any) -> Tensor:
         return _F.gather(self, dim, index)
 
-    def index_add(self, dim: int, index: Any, source: Any, alpha: Any = 1) -> Tensor:
+    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
         return _F.index_add(self, dim, index, source, alpha=alpha)
+
+    # scans, orderings, gather/scatter (issue 15)
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return _F.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return _F.cumprod(self, dim, dtype=dtype)
+
+    def cummax(self, dim: int) -> Any:
+        return _F.cummax(self, dim)
+
+    def cummin(self, dim: int) -> Any:
+        return _F.cummin(self, dim)
+
+    def logcumsumexp(self, dim: int) -> Tensor:
+        return _F.logcumsumexp(self, dim)
+
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+        return _F.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
+        return _F.argsort(self, dim, descending, stable=stable)
+
+    def msort(self) -> Tensor:
+        return _F.msort(self)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return _F.topk(self, k, dim, largest, sorted)
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+        return _F.kthvalue(self, k, dim, keepdim)
+
+    def median(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        return _F.median(self, dim, keepdim)
+
+    def quantile(self, q: Any, dim: int | None = None, keepdim: bool = False, *,
+                 interpolation: str = "linear") -> Tensor:
+        return _F.quantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
+               dim: int | None = None) -> Any:
+        return _F.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def masked_select(self, mask: Any) -> Tensor:
+        return _F.masked_select(self, mask)
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        return _F.nonzero(self, as_tuple=as_tuple)
+
+    def argwhere(self) -> Tensor:
+        return _F.argwhere(self)
+
+    def count_nonzero(self, dim: Any = None) -> Tensor:
+        return _F.count_nonzero(self, dim)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return _F.index_select(self, dim, index)
+
+    def scatter(self, dim: int, index: Any, src: Any = None, *, value: Any = None, reduce: str | None = None) -> Tensor:
+        return _F.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        return _F.scatter_add(self, dim, index, src)
+
+    def scatter_reduce(self, dim: int, index: Any, src: Any, reduce: str, *, include_self: bool = True) -> Tensor:
+        return _F.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+
+    def take_along_dim(self, indices: Any, dim: int | None = None) -> Tensor:
+        return _F.take_along_dim(self, indices, dim)
 
     def matmul(self, other: Any) -> Tensor:
         return _F.matmul(self, other)

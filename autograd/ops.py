@@ -1041,3 +1041,95 @@ to_maxima.defvjp(lambda gg, o, g, x, out, **p: either(from_maxima, gg, x, out, *
                  _not_differentiable, _not_differentiable)
 from_maxima.defvjp(lambda gg, o, grad, x, out, **p: either(to_maxima, gg, x, out, **p),
                    _not_differentiable, _not_differentiable)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scans and scatter (issue 15): cumulative sums and products, logcumsumexp, writing into places. `axis` is a
+# non-negative int (functions.py normalises `dim` and handles 0-d inputs). The orderings (sort, topk, kthvalue,
+# median, quantile, cummax, cummin) are not primitives: an order computed on the data, then an indexing, whose
+# gradient goes to the returned indices, as PyTorch sends it (functions.py).
+# ---------------------------------------------------------------------------------------------------------------
+def _reverse_cumsum(g, axis):
+    """sum_{j >= i} g_j along axis: cumsum from the end."""
+    return np.flip(either(cumsum, np.flip(g, axis), axis=axis), axis)
+
+
+@primitive(reads_inputs=False)
+def cumsum(x, axis):
+    return np.cumsum(x, axis=axis)
+cumsum.defvjp(lambda g, out, x, axis: _reverse_cumsum(g, axis))  # g_j reaches every x_i with i <= j
+
+
+@primitive(saves_output=True)
+def cumprod(x, axis):
+    return np.cumprod(x, axis=axis)
+
+
+def _cumprod_vjp(g, out, x, axis):
+    # d out_j / d x_i = prod_{k <= j, k != i} x_k for i <= j (0 for i > j), so
+    # grad_i = sum_{j >= i} g_j prod_{k <= j, k != i} x_k. Exact with zeros: no division by a zero.
+    if isinstance(g, Tensor) or isinstance(x, Tensor):
+        # Differentiable again (create_graph): row i of A is x with x_i replaced by 1, so that its cumulative
+        # product is C[i, j] = prod_{k <= j, k != i} x_k; keep j >= i and contract with g. O(n^2) in the
+        # length of the axis, on this path only.
+        n = x.shape[axis]
+        xs, gs = np.swapaxes(x, axis, -1), np.swapaxes(g, axis, -1)
+        eye = np.eye(n, dtype=bool)
+        products = either(cumprod, np.where(eye, 1, np.expand_dims(xs, -2)), axis=xs.ndim)
+        later = np.triu(np.ones((n, n), dtype=bool))  # [i, j]: j >= i
+        return np.swapaxes(np.sum(np.where(later, np.expand_dims(gs, -2) * products, 0), axis=-1), axis, -1)
+    # Arrays: with z the first zero of a line (PyTorch's method), out_j = 0 for j >= z, so for i < z
+    # grad_i = sum_{j >= i} g_j out_j / x_i, a division by a nonzero; for i > z the product holds x_z = 0:
+    # grad_i = 0; and grad_z = prod_{k < z} x_k * sum_{j >= z} g_j prod_{z < k <= j} x_k.
+    zero = x == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = np.cumsum((g * out)[_flip(axis)], axis=axis)[_flip(axis)] / x
+    if not zero.any():
+        return grad
+    position = np.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - 1 - axis))
+    first = np.where(zero.any(axis=axis, keepdims=True), np.argmax(zero, axis=axis, keepdims=True), x.shape[axis])
+    after = np.cumprod(np.where(position <= first, 1, x), axis=axis)  # prod_{z < k <= j} x_k for j >= z
+    at_zero = np.sum(np.where(position >= first, g * after, 0), axis=axis, keepdims=True)
+    before = np.prod(np.where(position < first, x, 1), axis=axis, keepdims=True)  # prod_{k < z} x_k
+    return np.where(position < first, grad, np.where(position == first, before * at_zero, 0)).astype(grad.dtype)
+
+
+def _flip(axis):
+    return (slice(None),) * axis + (slice(None, None, -1),)
+
+
+cumprod.defvjp(_cumprod_vjp)
+
+
+@primitive(saves_output=True)
+def logcumsumexp(x, axis):
+    """log(sum_{k <= j} exp(x_k)) along axis. A primitive for stability: numpy's logaddexp.accumulate never
+    forms exp(x), where the composed log(cumsum(exp(x))) overflows at x = 710 (float64) or 89 (float32)."""
+    return np.logaddexp.accumulate(x, axis=axis)
+
+
+def _logcumsumexp_vjp(g, out, x, axis):
+    # grad_i = sum_{j >= i} g_j exp(x_i - out_j), in log space as PyTorch computes it: split g into its positive
+    # and negative parts w, then exp(x_i + log sum_{j >= i} exp(log w_j - out_j)), a logcumsumexp from the end.
+    # x_i <= out_i <= out_j, so the exponent is at most log sum |g|: nothing overflows.
+    def part(w):  # w >= 0; log 0 = -inf, taken without computing log(0)
+        positive = w > 0
+        logs = np.where(positive, np.log(np.where(positive, w, 1)), -np.inf) - out
+        return np.exp(x + np.flip(either(logcumsumexp, np.flip(logs, axis), axis=axis), axis))
+    return part(np.where(g > 0, g, 0)) - part(np.where(g < 0, -g, 0))
+
+
+logcumsumexp.defvjp(_logcumsumexp_vjp)
+
+
+@primitive(reads_inputs=False)
+def scatter(x, src, index):
+    """A copy of x with src written at `index` (one integer array per axis, broadcast together, as
+    functions.scatter builds it). Where an index repeats, one write lands (numpy: the last), but every source
+    element gets the gradient at its place, as in PyTorch: the gradient of x is g with the written places
+    zeroed, that of src is g gathered at the index."""
+    out = x.copy()
+    out[index] = src
+    return out
+scatter.defvjp(lambda g, out, x, src, index: either(index_put, g, 0, index=index),
+               lambda g, out, x, src, index: g[index])
