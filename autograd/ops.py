@@ -1112,9 +1112,15 @@ def _logcumsumexp_vjp(g, out, x, axis):
     # grad_i = sum_{j >= i} g_j exp(x_i - out_j), in log space as PyTorch computes it: split g into its positive
     # and negative parts w, then exp(x_i + log sum_{j >= i} exp(log w_j - out_j)), a logcumsumexp from the end.
     # x_i <= out_i <= out_j, so the exponent is at most log sum |g|: nothing overflows.
-    def part(w):  # w >= 0; log 0 = -inf, taken without computing log(0)
-        positive = w > 0
-        logs = np.where(positive, np.log(np.where(positive, w, 1)), -np.inf) - out
+    # A term with w_j = 0 is log 0 = -inf, selected rather than computed; so is one with out_j = -inf (every
+    # x_k up to j is -inf: no finite change of one of them has a derivative), so that no -inf - -inf = nan
+    # appears, here or when this VJP is differentiated again.
+    reached = out > -np.inf
+    level = np.where(reached, out, 0)
+
+    def part(w):  # w >= 0
+        used = (w > 0) & reached
+        logs = np.where(used, np.log(np.where(used, w, 1)) - level, -np.inf)
         return np.exp(x + np.flip(either(logcumsumexp, np.flip(logs, axis), axis=axis), axis))
     return part(np.where(g > 0, g, 0)) - part(np.where(g < 0, -g, 0))
 
