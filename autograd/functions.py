@@ -990,14 +990,12 @@ def median(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:
         data = x._data.reshape(-1)
         if data.size == 0:
             raise ValueError(f"median: cannot take the median of an empty tensor (shape {x.shape})")
-        nan = np.isnan(data) if data.dtype.kind in "fc" else np.zeros(data.shape, bool)
-        if nan.any():
-            hit = nan
-        else:
-            order = np.argsort(data, kind="stable")
-            hit = data == data[order[(data.size - 1) // 2]]
-        # the largest of the elements equal to the median is the median, and amax shares the gradient among them
         flat = reshape(x, (-1,))
+        nan = np.isnan(data) if data.dtype.kind in "fc" else np.zeros(data.shape, bool)
+        if nan.any():  # NaN, its gradient shared by the NaNs (PyTorch's rule): their mean
+            return ops.sum(where(nan, flat, 0), axis=None, keepdims=False) / int(nan.sum())
+        hit = data == np.partition(data, (data.size - 1) // 2)[(data.size - 1) // 2]
+        # the largest of the elements equal to the median is the median, and amax shares the gradient among them
         return ops.amax(where(hit, flat, ops.max_pool_pad_value(flat.dtype)), axis=None, keepdims=False)
     axis = normalize_dim(dim, x.ndim, "median")
     n = x.shape[axis] if x.ndim else 1
@@ -1055,8 +1053,8 @@ def quantile(x: TensorLike, q: Any, dim: int | None = None, keepdim: bool = Fals
             raise ValueError(f"quantile: cannot take quantiles of an empty dim {dim} (shape {x.shape})")
     values = sort(x, axis).values
     last = values.ndim - 1
-    if axis != last:
-        values = transpose(values, axis, last)  # the sorted values along the last dim
+    if axis != last:  # the sorted values along the last dim, the other dims in their order
+        values = permute(values, (*(d for d in range(values.ndim) if d != axis), axis))
     n = values.shape[-1]
     rank = qs.astype(np.float64).reshape(-1) * (n - 1)
     data = values._data
