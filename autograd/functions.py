@@ -958,19 +958,78 @@ def topk(x: TensorLike, k: int, dim: int = -1, largest: bool = True, sorted: boo
     return TopkResult(_take(x, axis, order), _long(order))
 
 
-def _kth(name: str, result: Any, x: Tensor, k: int, axis: int, keepdim: bool) -> Any:
-    """The k-th smallest (0-based) along `axis` and its index."""
-    order = _sort_order(x._data, axis, False)
+def _kth(name: str, result: Any, x: Tensor, k: int, axis: int, keepdim: bool, select: Any = None) -> Any:
+    """The k-th smallest (0-based) along `axis` and its index: the stable order's, or on the lines where that
+    value is tied, `select(line, k)`'s (an index among the equal values)."""
+    data = x._data
+    order = _sort_order(data, axis, False)
     picked = order[(slice(None),) * axis + (slice(k, k + 1),)]
+    if select is not None:
+        value = np.take_along_axis(data, picked, axis)
+        same = data == value
+        if data.dtype.kind in "fc":
+            same |= np.isnan(data) & np.isnan(value)
+        tied = same.sum(axis=axis, keepdims=True) > 1
+        if tied.any():
+            lines = np.moveaxis(data, axis, -1)
+            chosen = np.moveaxis(picked, axis, -1).copy()
+            for row in np.argwhere(np.moveaxis(tied, axis, -1)[..., 0]):
+                chosen[(*row, 0)] = select(lines[tuple(row)], k)
+            picked = np.moveaxis(chosen, -1, axis)
     values = _take(x, axis, picked)
     if not keepdim:
         values, picked = squeeze(values, axis), np.squeeze(picked, axis)
     return result(values, _long(picked))
 
 
+def _quickselect(line: np.ndarray, k: int) -> int:
+    """The index PyTorch's CPU kthvalue returns for the k-th smallest (0-based) of `line`: its selection loop
+    (Numerical Recipes' quickselect: median-of-three pivot, NaN the largest) replayed on the positions. Run only
+    on lines where that value is tied, where the choice among equal values is this algorithm's."""
+    values, index = [float(v) for v in line], list(range(len(line)))
+
+    def above(a: float, b: float) -> bool:  # a > b, NaN above everything
+        return (math.isnan(a) and not math.isnan(b)) or a > b
+
+    def swap(i: int, j: int) -> None:
+        values[i], values[j] = values[j], values[i]
+        index[i], index[j] = index[j], index[i]
+
+    low, high = 0, len(values) - 1
+    while high > low:
+        if high == low + 1:
+            if above(values[low], values[high]):
+                swap(low, high)
+            break
+        swap(low + (high - low) // 2, low + 1)
+        if above(values[low + 1], values[high]):
+            swap(low + 1, high)
+        if above(values[low], values[high]):
+            swap(low, high)
+        if above(values[low + 1], values[low]):
+            swap(low + 1, low)
+        i, j, pivot = low + 1, high, values[low]
+        while True:
+            i += 1
+            while above(pivot, values[i]):
+                i += 1
+            j -= 1
+            while above(values[j], pivot):
+                j -= 1
+            if j < i:
+                break
+            swap(i, j)
+        swap(low, j)
+        if j <= k:
+            low = i
+        if j >= k:
+            high = j - 1
+    return index[k]
+
+
 def kthvalue(x: TensorLike, k: int, dim: int = -1, keepdim: bool = False) -> Any:
     """(values, indices) of the k-th smallest element along `dim` (k counts from 1; NaN is the largest).
-    Among equal values the index is that of the stable order; the gradient goes to x[indices]."""
+    Among equal values the index is the one PyTorch's CPU selection picks; the gradient goes to x[indices]."""
     x = _tensor(x)
     axis = normalize_dim(dim, x.ndim, "kthvalue")
     n = x.shape[axis] if x.ndim else 1
@@ -978,7 +1037,7 @@ def kthvalue(x: TensorLike, k: int, dim: int = -1, keepdim: bool = False) -> Any
         raise IndexError(f"kthvalue: k ({k!r}) is out of range for dim {dim} of size {n} (expected 1 <= k <= {n})")
     if x.ndim == 0:
         return KthvalueResult(clone(x), _long(0))
-    return _kth("kthvalue", KthvalueResult, x, int(k) - 1, axis, keepdim)
+    return _kth("kthvalue", KthvalueResult, x, int(k) - 1, axis, keepdim, _quickselect)
 
 
 def median(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:
