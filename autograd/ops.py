@@ -1076,7 +1076,7 @@ def _cumprod_vjp(g, out, x, axis):
         xs, gs = np.swapaxes(x, axis, -1), np.swapaxes(g, axis, -1)
         eye = np.eye(n, dtype=bool)
         products = either(cumprod, np.where(eye, 1, np.expand_dims(xs, -2)), axis=xs.ndim)
-        later = np.triu(np.ones((n, n), dtype=bool))  # [i, j]: j >= i
+        later = np.arange(n)[:, None] <= np.arange(n)  # [i, j]: j >= i
         return np.swapaxes(np.sum(np.where(later, np.expand_dims(gs, -2) * products, 0), axis=-1), axis, -1)
     # Arrays: with z the first zero of a line (PyTorch's method), out_j = 0 for j >= z, so for i < z
     # grad_i = sum_{j >= i} g_j out_j / x_i, a division by a nonzero; for i > z the product holds x_z = 0:
@@ -1087,7 +1087,7 @@ def _cumprod_vjp(g, out, x, axis):
     if not zero.any():
         return grad
     position = np.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - 1 - axis))
-    first = np.where(zero.any(axis=axis, keepdims=True), np.argmax(zero, axis=axis, keepdims=True), x.shape[axis])
+    first = np.min(np.where(zero, position, x.shape[axis]), axis=axis, keepdims=True)  # the line's length if none
     after = np.cumprod(np.where(position <= first, 1, x), axis=axis)  # prod_{z < k <= j} x_k for j >= z
     at_zero = np.sum(np.where(position >= first, g * after, 0), axis=axis, keepdims=True)
     before = np.prod(np.where(position < first, x, 1), axis=axis, keepdims=True)  # prod_{k < z} x_k
