@@ -8,15 +8,19 @@
     tensor(3.5839)
 
 Where things live: `core.py` (Tensor, Node, Primitive), `engine.py` (the backward walk), `ops.py` (the
-derivative table: every primitive's forward and VJP), `functions.py` (the functional API and composite ops),
-`creation.py` (factories), `numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other
-modes, per thread), `anomaly.py` (NaN hunting).
+derivative table: every primitive's forward and VJP), `kernels.py` (the numpy kernels under it),
+`operations.py` (the op API: argument checks and composite ops), `function.py` (custom Functions),
+`transforms.py` (vjp, jvp, jacobian, hessian: `autograd.functional`), `creation.py` (factories),
+`numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other modes, per thread),
+`anomaly.py` (NaN hunting), `labels.py` (how drawings name ops).
 """
 
 from __future__ import annotations
 
+import sys as _sys
+
 from . import (
-    functional,  # vjp, jvp, jacobian, hessian, hvp (autograd.functional)
+    transforms,  # vjp, jvp, jacobian, hessian, hvp: public as autograd.functional (torch.autograd.functional)
     viz,  # drawing graphs (imports graphviz only when draw() is called)
 )
 from .anomaly import (
@@ -68,7 +72,23 @@ from .creation import (
 )
 from .engine import grad
 from .function import Function, FunctionCtx
-from .functions import (
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .gradcheck import (
+    GradcheckError,
+    GradcheckWarning,
+    check_graph,
+    gradcheck,
+    gradgradcheck,
+    record_locations,
+)
+from .memory import keep_freed_memory as _keep_freed_memory
+from .operations import (
     MaxMin,
     abs,
     add,
@@ -169,23 +189,9 @@ from .functions import (
     view,
     where,
 )
-from .grad_mode import (
-    enable_grad,
-    inference_mode,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
-from .gradcheck import (
-    GradcheckError,
-    GradcheckWarning,
-    check_graph,
-    gradcheck,
-    gradgradcheck,
-    record_locations,
-)
-from .memory import keep_freed_memory as _keep_freed_memory
 
+functional = transforms
+_sys.modules[__name__ + ".functional"] = transforms  # `import autograd.functional`, `from autograd.functional ...`
 _keep_freed_memory()  # reuse freed memory instead of page-faulting it back every step (see memory.py)
 
 __version__ = "0.1.0"

@@ -4,7 +4,7 @@ A `Tensor` wraps a numpy array (a numpy scalar for 0-d tensors: ufuncs on numpy 
 cheaper than on 0-d arrays, and that is most of the cost of a scalar graph). Every operation on tensors goes
 through `Primitive.__call__`, which runs the numpy forward and, when a gradient is wanted, records a `Node`:
 the primitive, one graph edge per input, and the values its vector-Jacobian products need. `engine.py` walks
-those nodes backwards. The Tensor methods themselves are one-liners into `functions.py`.
+those nodes backwards. The Tensor methods themselves are one-liners into `operations.py`.
 """
 
 from __future__ import annotations
@@ -182,6 +182,8 @@ class Primitive:
     broadcasts      the op broadcasts its inputs; the engine sums each gradient back to its input's shape
     saves_output    the VJPs read the output (keep it alive; check it for in-place writes)
     reads_inputs    the VJPs read input values, not just shapes (check them for in-place writes)
+    label           label(params): the op's name in drawings, when its parameters read better rewritten
+    explain         explain(datas, params, err): a message in the user's terms for a forward that failed
 
     An op that does not read its inputs lets large input arrays go, so that a layer's pre-activation, or the
     array under a reshape, is freed as soon as nothing else needs it (as in PyTorch) instead of living until
@@ -195,11 +197,12 @@ class Primitive:
     """
 
     __slots__ = ("name", "symbol", "forward", "vjps", "vjp_argnum", "broadcasts", "saves_output",
-                 "reads_inputs", "output_only", "backward_name", "explain", "doc")
+                 "reads_inputs", "output_only", "backward_name", "label", "explain", "doc")
     joint_vjp = None  # custom Functions compute all input gradients in one call instead
 
     def __init__(self, forward: Callable, name: str | None = None, symbol: str | None = None,
-                 broadcasts: bool = False, saves_output: bool = False, reads_inputs: bool = True) -> None:
+                 broadcasts: bool = False, saves_output: bool = False, reads_inputs: bool = True,
+                 label: Callable | None = None, explain: Callable | None = None) -> None:
         self.forward = forward
         self.name = name or forward.__name__
         self.symbol = symbol or self.name
@@ -210,7 +213,8 @@ class Primitive:
         self.vjps: tuple[Callable, ...] | None = None
         self.vjp_argnum: Callable | None = None
         self.backward_name = "".join(p.capitalize() for p in self.name.split("_")) + "Backward"
-        self.explain: Callable | None = None  # optional: a clearer error message for a failed forward
+        self.label = label  # label(params) -> how a drawing names the op (labels.py); None: symbol(params)
+        self.explain = explain  # explain(datas, params, err) -> a clearer message for a failed forward, or None
         self.doc = forward.__doc__
 
     def defvjp(self, *vjps: Callable) -> Primitive:
@@ -916,7 +920,7 @@ class Tensor:
 
         self._inplace("__setitem__", compute, write)
 
-    # --- operations as methods (see functions.py for what each does) ------------------------------------------
+    # --- operations as methods (see operations.py for what each does) ------------------------------------------
     def add(self, other: Any) -> Tensor:
         return _F.add(self, other)
 
@@ -1402,5 +1406,5 @@ class _HookHandle:
 
 
 from . import engine as _engine  # noqa: E402  (the engine and functions need Tensor defined first)
-from . import functions as _F  # noqa: E402
+from . import operations as _F  # noqa: E402
 from . import ops as _ops  # noqa: E402

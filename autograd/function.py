@@ -217,6 +217,7 @@ class _OpInfo:
     saves_output = False
     reads_inputs = False  # only ctx.saved_tensors are read, and those are checked here
     explain = None
+    label = None
 
 
 class FunctionBackward(_OpInfo):

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import core, creation
-from . import functions as F
+from . import operations as F
 from .core import Tensor
 from .grad_mode import is_grad_enabled
 

@@ -8,7 +8,7 @@ Two rules keep the table short:
 - Broadcasting is undone by the engine (`unbroadcast`) for every primitive flagged `broadcasts=True`; no VJP
   reduces a broadcast gradient by hand.
 - Everything else (softmax, var, logsumexp, max(dim), stack, conv, ...) is composed from these primitives in
-  `functions.py` and `nn`. A new primitive is added only for numerical stability or speed, and says which.
+  `operations.py` and `nn`. A new primitive is added only for numerical stability or speed, and says which.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _special, kernels
+from . import _special, kernels, labels
 from .core import Primitive, Tensor
 from .kernels import (
     class_index,
@@ -44,10 +44,11 @@ from .kernels import (
 
 
 def primitive(name: str | None = None, symbol: str | None = None, broadcasts: bool = False,
-              saves_output: bool = False, reads_inputs: bool = True) -> Any:
+              saves_output: bool = False, reads_inputs: bool = True, label: Callable | None = None,
+              explain: Callable | None = None) -> Any:
     """Decorator turning a numpy forward function into a Primitive; add its VJPs with `.defvjp(...)`."""
     def make(forward: Any) -> Primitive:
-        return Primitive(forward, name, symbol, broadcasts, saves_output, reads_inputs)
+        return Primitive(forward, name, symbol, broadcasts, saves_output, reads_inputs, label, explain)
     return make
 
 
@@ -212,7 +213,7 @@ def erf(x):
 erf.defvjp(lambda g, out, x: g * (2 / math.sqrt(math.pi)) * np.exp(-x * x))
 
 
-@primitive()
+@primitive(label=labels.clamp)
 def clamp(x, min=None, max=None):
     if min is None and max is None:
         return x.copy()
@@ -237,16 +238,16 @@ def clone(x):
 clone.defvjp(lambda g, out, x: g)
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.astype)
 def astype(x, dtype):
     return x.astype(dtype)
 astype.defvjp(lambda g, out, x, dtype: g.astype(x.dtype))
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Reductions. `axis` is None or a tuple of non-negative axes (functions.py normalises the user's `dim`).
+# Reductions. `axis` is None or a tuple of non-negative axes (operations.py normalises the user's `dim`).
 # ---------------------------------------------------------------------------------------------------------------
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.reduction("sum"))
 def sum(x, axis=None, keepdims=False):
     return x.sum(axis=axis, keepdims=keepdims)
 sum.defvjp(lambda g, out, x, axis, keepdims: expand_to(unreduce(g, x.shape, axis, keepdims), x.shape))
@@ -259,19 +260,19 @@ def _extreme_vjp(g, out, x, axis, keepdims):
     return gate(hit, unreduce(g, x.shape, axis, keepdims) / ties)
 
 
-@primitive(saves_output=True)
+@primitive(saves_output=True, label=labels.reduction("amax"))
 def amax(x, axis=None, keepdims=False):
     return x.max(axis=axis, keepdims=keepdims)
 amax.defvjp(_extreme_vjp)
 
 
-@primitive(saves_output=True)
+@primitive(saves_output=True, label=labels.reduction("amin"))
 def amin(x, axis=None, keepdims=False):
     return x.min(axis=axis, keepdims=keepdims)
 amin.defvjp(_extreme_vjp)
 
 
-@primitive()
+@primitive(label=labels.reduction("prod"))
 def prod(x, axis=None, keepdims=False):
     return np.prod(x, axis=axis, keepdims=keepdims)
 
@@ -316,25 +317,25 @@ exclusive_prod.defvjp(_exclusive_prod_vjp)
 # ---------------------------------------------------------------------------------------------------------------
 # Shape and layout
 # ---------------------------------------------------------------------------------------------------------------
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.fixed("reshape"))
 def reshape(x, shape):
     return x.reshape(shape)
 reshape.defvjp(lambda g, out, x, shape: g.reshape(x.shape))
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.transpose)
 def transpose(x, axes):
     return x.transpose(axes)
 transpose.defvjp(lambda g, out, x, axes: np.transpose(g, tuple(np.argsort(axes))))
 
 
-@primitive(symbol="broadcast", reads_inputs=False)
+@primitive(symbol="broadcast", reads_inputs=False, label=labels.fixed("broadcast"))
 def broadcast_to(x, shape):
     return np.broadcast_to(x, shape)
 broadcast_to.defvjp(lambda g, out, x, shape: unbroadcast(g, x.shape))
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.fixed("sum_to"))
 def sum_to(x, shape):
     """Sum a broadcast array back to `shape` (the adjoint of broadcast_to; the engine's unbroadcast)."""
     return kernels.sum_to(x, shape)
@@ -349,13 +350,13 @@ def unbroadcast(g: Any, shape: tuple) -> Any:
     return kernels.sum_to(g, shape)
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.flip)
 def flip(x, axis):
     return np.flip(x, axis)
 flip.defvjp(lambda g, out, x, axis: np.flip(g, axis))
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.pad)
 def pad(x, pad_width, value=0):
     # a filled array with x copied in: half the time of np.pad, which dispatches through generic machinery
     out = (np.zeros if value == 0 else np.empty)(
@@ -390,7 +391,7 @@ def _concatenate(*xs, axis):
     return np.concatenate(xs, axis=axis)
 
 
-cat = JointPrimitive(_concatenate, "cat", reads_inputs=False)
+cat = JointPrimitive(_concatenate, "cat", reads_inputs=False, label=labels.cat)
 
 
 def _cat_vjp(g, out, xs, axis):
@@ -411,13 +412,13 @@ cat.defvjp_joint(_cat_vjp)
 # ---------------------------------------------------------------------------------------------------------------
 # Indexing: getitem and its adjoint, index_add (scatter-add into zeros); index_put for assignment
 # ---------------------------------------------------------------------------------------------------------------
-@primitive(symbol="[]", reads_inputs=False)
+@primitive(symbol="[]", reads_inputs=False, label=labels.getitem)
 def getitem(x, index):
     return x[index]
 getitem.defvjp(lambda g, out, x, index: either(index_add, g, shape=x.shape, index=index))
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.index_add)
 def index_add(g, shape, index):
     """zeros(shape) with g added at `index`; repeated integer indices add up (the adjoint of getitem)."""
     out = np.zeros(shape, dtype=g.dtype)
@@ -429,7 +430,7 @@ def index_add(g, shape, index):
 index_add.defvjp(lambda gg, out, g, shape, index: gg[index])
 
 
-@primitive(broadcasts=True, reads_inputs=False)
+@primitive(broadcasts=True, reads_inputs=False, label=labels.index_put)
 def index_put(x, value, index):
     """A copy of x with x[index] = value (assignment inside the graph: t[mask] = 0)."""
     out = x.copy() if isinstance(x, np.ndarray) else np.array(x)
@@ -456,7 +457,7 @@ index_put.defvjp(lambda g, out, x, value, index: either(index_put, g, 0, index=i
 # ---------------------------------------------------------------------------------------------------------------
 # Sliding windows (convolution and pooling are built on these in nn) and their adjoint
 # ---------------------------------------------------------------------------------------------------------------
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.windows("unfold"))
 def unfold(x, kernel_size, stride, dilation):
     """All sliding windows over the last len(kernel_size) axes, as a view: shape (..., *counts, *kernel_size).
     No copy is made; a following reshape or matmul materialises the windows (im2col) once."""
@@ -475,7 +476,7 @@ unfold.defvjp(lambda g, out, x, kernel_size, stride, dilation:
               either(fold, g, shape=x.shape, kernel_size=kernel_size, stride=stride, dilation=dilation))
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.windows("fold"))
 def fold(windows, shape, kernel_size, stride, dilation):
     """The adjoint of unfold: add every window back to where it came from (col2im)."""
     k = len(kernel_size)
@@ -493,7 +494,17 @@ fold.defvjp(lambda g, out, w, shape, kernel_size, stride, dilation:
 # ---------------------------------------------------------------------------------------------------------------
 # Linear algebra
 # ---------------------------------------------------------------------------------------------------------------
-@primitive(symbol="@", broadcasts=True)
+def _explain_matmul(datas: list, params: dict, err: Exception) -> str | None:
+    a, b = (np.shape(d) for d in datas)
+    if len(a) == 0 or len(b) == 0:
+        return f"matmul: both operands need at least 1 dimension, got shapes {a} and {b}"
+    k1, k2 = a[-1], (b[0] if len(b) == 1 else b[-2])
+    if k1 != k2:
+        return f"matmul: shapes {a} and {b} do not align: {k1} != {k2}"
+    return f"matmul: the batch dimensions of shapes {a} and {b} cannot be broadcast together"
+
+
+@primitive(symbol="@", broadcasts=True, label=labels.fixed("matmul"), explain=_explain_matmul)
 def matmul(x, y):
     if x.__class__ is np.ndarray and y.__class__ is np.ndarray and x.ndim == 2 and y.ndim == 2:
         return gemm(x, y)
@@ -545,7 +556,7 @@ def _einsum_forward(*operands, subscripts):
     return np.einsum(subscripts, *operands, optimize=large)
 
 
-einsum = Primitive(_einsum_forward, "einsum", broadcasts=True)
+einsum = Primitive(_einsum_forward, "einsum", broadcasts=True, label=labels.einsum)
 
 
 def _einsum_vjp(i, g, out, *operands, subscripts):

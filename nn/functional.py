@@ -30,7 +30,7 @@ import numpy as np
 import autograd
 from autograd import Tensor, kernels, ops
 from autograd.creation import default_generator
-from autograd.functions import _tensor, index_put
+from autograd.operations import _tensor, index_put
 
 __all__ = [
     # layers

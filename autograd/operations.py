@@ -780,19 +780,6 @@ def matmul(x: TensorLike, y: TensorLike) -> Tensor:
     return ops.matmul(x, y)
 
 
-def _explain_matmul(datas: list, params: dict, err: Exception) -> str | None:
-    a, b = (np.shape(d) for d in datas)
-    if len(a) == 0 or len(b) == 0:
-        return f"matmul: both operands need at least 1 dimension, got shapes {a} and {b}"
-    k1, k2 = a[-1], (b[0] if len(b) == 1 else b[-2])
-    if k1 != k2:
-        return f"matmul: shapes {a} and {b} do not align: {k1} != {k2}"
-    return f"matmul: the batch dimensions of shapes {a} and {b} cannot be broadcast together"
-
-
-ops.matmul.explain = _explain_matmul
-
-
 def dot(x: TensorLike, y: TensorLike) -> Tensor:
     x, y = _tensor(x), _tensor(y)
     if x.ndim != 1 or y.ndim != 1:
