@@ -858,16 +858,16 @@ class Tensor:
             raise
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._arith_inplace("add_ (+=)", _F.add, np.add, other)
+        return self._arith_inplace("add_ (+=)", _ops.add, np.add, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._arith_inplace("sub_ (-=)", _F.sub, np.subtract, other)
+        return self._arith_inplace("sub_ (-=)", _ops.sub, np.subtract, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._arith_inplace("mul_ (*=)", _F.mul, np.multiply, other)
+        return self._arith_inplace("mul_ (*=)", _ops.mul, np.multiply, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._arith_inplace("div_ (/=)", _F.div, np.true_divide, other)
+        return self._arith_inplace("div_ (/=)", _ops.div, np.true_divide, other)
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         return self.__iadd__(other if alpha == 1 else other * alpha)
@@ -921,42 +921,7 @@ class Tensor:
         self._inplace("__setitem__", compute, write)
 
     # --- operations as methods (see operations.py for what each does) ------------------------------------------
-    def add(self, other: Any) -> Tensor:
-        return _F.add(self, other)
-
-    def sub(self, other: Any) -> Tensor:
-        return _F.sub(self, other)
-
-    def mul(self, other: Any) -> Tensor:
-        return _F.mul(self, other)
-
-    def div(self, other: Any) -> Tensor:
-        return _F.div(self, other)
-
-    def pow(self, other: Any) -> Tensor:
-        return _F.pow(self, other)
-
-    def neg(self) -> Tensor:
-        return _F.neg(self)
-
-    def abs(self) -> Tensor:
-        return apply_unary(_ops.abs, self)
-
-    def exp(self) -> Tensor:
-        return apply_unary(_ops.exp, self)
-
-    def log(self) -> Tensor:
-        return apply_unary(_ops.log, self)
-
-    def log1p(self) -> Tensor:
-        return apply_unary(_ops.log1p, self)
-
-    def expm1(self) -> Tensor:
-        return apply_unary(_ops.expm1, self)
-
-    def sqrt(self) -> Tensor:
-        return apply_unary(_ops.sqrt, self)
-
+    # (The primitives registered with method=True in ops.py, exp, tanh, add, ..., add their own methods here.)
     def rsqrt(self) -> Tensor:
         return _F.rsqrt(self)
 
@@ -966,37 +931,10 @@ class Tensor:
     def reciprocal(self) -> Tensor:
         return _F.reciprocal(self)
 
-    def sin(self) -> Tensor:
-        return apply_unary(_ops.sin, self)
-
-    def cos(self) -> Tensor:
-        return apply_unary(_ops.cos, self)
-
-    def tanh(self) -> Tensor:
-        return apply_unary(_ops.tanh, self)
-
-    def sigmoid(self) -> Tensor:
-        return apply_unary(_ops.sigmoid, self)
-
-    def relu(self) -> Tensor:
-        return apply_unary(_ops.relu, self)
-
-    def sign(self) -> Tensor:
-        return apply_unary(_ops.sign, self)
-
-    def erf(self) -> Tensor:
-        return apply_unary(_ops.erf, self)
-
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return _F.clamp(self, min, max)
 
     clip = clamp
-
-    def maximum(self, other: Any) -> Tensor:
-        return _F.maximum(self, other)
-
-    def minimum(self, other: Any) -> Tensor:
-        return _F.minimum(self, other)
 
     def where(self, condition: Any, other: Any) -> Tensor:
         """self where condition holds, else other (PyTorch's Tensor.where)."""
@@ -1176,13 +1114,10 @@ class Tensor:
     def bool(self) -> Tensor:
         return _F.astype(self, np.bool_)
 
-    def clone(self) -> Tensor:
-        return _F.clone(self)
-
     def contiguous(self) -> Tensor:
         """self if its array is row-major (C-contiguous), else a row-major copy in the graph, as in PyTorch.
         (A convolution on small images returns a batch-last view: see nn.functional._conv.)"""
-        return self if self.is_contiguous() else _F.clone(self)
+        return self if self.is_contiguous() else apply_unary(_ops.clone, self)
 
     def is_contiguous(self) -> bool:
         data = self._data
@@ -1232,7 +1167,7 @@ class Tensor:
         return self
 
     def __abs__(self) -> Tensor:
-        return _F.abs(self)
+        return apply_unary(_ops.abs, self)
 
     def __getitem__(self, index: Any) -> Tensor:
         return _F.getitem(self, index)
