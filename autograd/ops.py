@@ -122,14 +122,21 @@ def _method(op: Primitive) -> Callable:
 
 
 def _arity(forward: Callable) -> int | None:
-    """How many inputs `forward` takes when it has no optional ones (a ufunc says so itself); else None."""
+    """How many inputs `forward` takes when it has no optional ones; else None. Read from the code object or the
+    C function's text signature (inspect.signature costs 2% of `import autograd` for the same answer)."""
     if isinstance(forward, np.ufunc):
         return forward.nin
-    try:
-        parameters = inspect.signature(forward).parameters.values()
-    except (TypeError, ValueError):  # a builtin without a signature
+    code = getattr(forward, "__code__", None)
+    if code is not None:
+        optional = forward.__defaults__ or code.co_kwonlyargcount
+        if optional or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+            return None
+        return code.co_argcount
+    text = getattr(forward, "__text_signature__", None)  # operator.add: "(a, b, /)"
+    if not text:
         return None
-    if any(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in parameters):
+    parameters = [p.strip() for p in text.strip("()").split(",") if p.strip() not in ("/", "$module", "")]
+    if any("=" in p or p.startswith("*") for p in parameters):
         return None
     return len(parameters)
 
