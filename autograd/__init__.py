@@ -8,15 +8,19 @@
     tensor(3.5839)
 
 Where things live: `core.py` (Tensor, Node, Primitive), `engine.py` (the backward walk), `ops.py` (the
-derivative table: every primitive's forward and VJP), `functions.py` (the functional API and composite ops),
-`creation.py` (factories), `numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other
-modes, per thread), `anomaly.py` (NaN hunting).
+derivative table: every primitive's forward and VJP), `kernels.py` (the numpy kernels under it),
+`operations.py` (the op API: argument checks and composite ops), `function.py` (custom Functions),
+`transforms.py` (vjp, jvp, jacobian, hessian: `autograd.functional`), `creation.py` (factories),
+`numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other modes, per thread),
+`anomaly.py` (NaN hunting), `labels.py` (how drawings name ops).
 """
 
 from __future__ import annotations
 
+import sys as _sys
+
 from . import (
-    functional,  # vjp, jvp, jacobian, hessian, hvp (autograd.functional)
+    transforms,  # vjp, jvp, jacobian, hessian, hvp: public as autograd.functional (torch.autograd.functional)
     viz,  # drawing graphs (imports graphviz only when draw() is called)
 )
 from .anomaly import (
@@ -68,10 +72,24 @@ from .creation import (
 )
 from .engine import grad
 from .function import Function, FunctionCtx
-from .functions import (
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .gradcheck import (
+    GradcheckError,
+    GradcheckWarning,
+    check_graph,
+    gradcheck,
+    gradgradcheck,
+    record_locations,
+)
+from .memory import keep_freed_memory as _keep_freed_memory
+from .operations import (
     MaxMin,
-    abs,
-    add,
     all,
     allclose,
     amax,
@@ -94,24 +112,18 @@ from .functions import (
     chunk,
     clamp,
     clip,
-    clone,
     concatenate,
-    cos,
     count_nonzero,
     cummax,
     cummin,
     cumprod,
     cumsum,
-    div,
     divide,
     dot,
     einsum,
     eq,
-    erf,
-    exp,
     expand,
     expand_as,
-    expm1,
     flatten,
     flip,
     gather,
@@ -124,8 +136,6 @@ from .functions import (
     isnan,
     kthvalue,
     le,
-    log,
-    log1p,
     log_softmax,
     logcumsumexp,
     logical_and,
@@ -138,26 +148,20 @@ from .functions import (
     masked_select,
     matmul,
     max,
-    maximum,
     mean,
     median,
     min,
-    minimum,
     msort,
-    mul,
     multiply,
     ne,
-    neg,
     negative,
     nonzero,
     norm,
     pad,
     permute,
-    pow,
     prod,
     quantile,
     reciprocal,
-    relu,
     repeat,
     reshape,
     rsqrt,
@@ -165,24 +169,18 @@ from .functions import (
     scatter_add,
     scatter_reduce,
     searchsorted,
-    sigmoid,
-    sign,
-    sin,
     softmax,
     sort,
     split,
-    sqrt,
     square,
     squeeze,
     stack,
     std,
     std_mean,
-    sub,
     subtract,
     sum,
     swapaxes,
     take_along_dim,
-    tanh,
     topk,
     transpose,
     true_divide,
@@ -194,23 +192,11 @@ from .functions import (
     view,
     where,
 )
-from .grad_mode import (
-    enable_grad,
-    inference_mode,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
-from .gradcheck import (
-    GradcheckError,
-    GradcheckWarning,
-    check_graph,
-    gradcheck,
-    gradgradcheck,
-    record_locations,
-)
-from .memory import keep_freed_memory as _keep_freed_memory
+from .ops import EXPORTS as _EXPORTS
 
+globals().update(_EXPORTS)  # the primitives registered with export=True in ops.py: add, exp, tanh, ...
+functional = transforms
+_sys.modules[__name__ + ".functional"] = transforms  # `import autograd.functional`, `from autograd.functional ...`
 _keep_freed_memory()  # reuse freed memory instead of page-faulting it back every step (see memory.py)
 
 __version__ = "0.1.0"
