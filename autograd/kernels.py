@@ -384,3 +384,22 @@ def parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
         counts = "".join(labels)
         output = ellipsis + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in ellipsis))
     return labels, output
+
+
+def cumprod_grad(g: np.ndarray, out: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
+    """The gradient of out = cumprod(x) along `axis`, grad_i = sum_{j >= i} g_j prod_{k <= j, k != i} x_k, exact
+    with zeros (PyTorch's method). With z the first zero of a line, out_j = 0 for j >= z, so for i < z
+    grad_i = sum_{j >= i} g_j out_j / x_i, a division by a nonzero; for i > z every product holds x_z = 0:
+    grad_i = 0; and grad_z = prod_{k < z} x_k * sum_{j >= z} g_j prod_{z < k <= j} x_k. O(n) per line."""
+    reverse = (slice(None),) * axis + (slice(None, None, -1),)
+    zero = x == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = np.cumsum((g * out)[reverse], axis=axis)[reverse] / x
+    if not zero.any():
+        return grad
+    position = np.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - 1 - axis))
+    first = np.where(zero, position, x.shape[axis]).min(axis=axis, keepdims=True)  # the length if none
+    after = np.cumprod(np.where(position <= first, 1, x), axis=axis)  # prod_{z < k <= j} x_k for j >= z
+    at_zero = np.sum(np.where(position >= first, g * after, 0), axis=axis, keepdims=True)
+    before = np.prod(np.where(position < first, x, 1), axis=axis, keepdims=True)  # prod_{k < z} x_k
+    return np.where(position < first, grad, np.where(position == first, before * at_zero, 0)).astype(grad.dtype)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
+from . import kernels, ops
 from .core import Tensor, TensorLike, as_constant
 
 # The primitives registered with export=True in ops.py (add, exp, tanh, ...) are public as they are, with their
@@ -857,7 +857,7 @@ def _cumulative_extreme(name: str, result: Any, accumulate: np.ufunc, x: TensorL
     x = _tensor(x)
     axis = normalize_dim(dim, x.ndim, name)
     if x.ndim == 0:
-        return result(clone(x), _long(0))
+        return result(ops.clone(x), _long(0))
     data = x._data
     running = accumulate.accumulate(data, axis=axis)
     # PyTorch's loop takes x_j when it ties the running extreme (>= for cummax) or is NaN: the index is the last
@@ -898,7 +898,7 @@ def sort(x: TensorLike, dim: int = -1, descending: bool = False, *, stable: bool
     x = _tensor(x)
     axis = normalize_dim(dim, x.ndim, "sort")
     if x.ndim == 0:
-        return SortResult(clone(x), _long(0))
+        return SortResult(ops.clone(x), _long(0))
     order = _sort_order(x._data, axis, descending)
     return SortResult(_take(x, axis, order), _long(order))
 
@@ -927,7 +927,7 @@ def topk(x: TensorLike, k: int, dim: int = -1, largest: bool = True, sorted: boo
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 <= k <= n:
         raise IndexError(f"topk: k ({k!r}) is out of range for dim {dim} of size {n} (expected 0 <= k <= {n})")
     if x.ndim == 0:
-        return TopkResult(clone(x), _long(0))  # PyTorch's answer for k = 0 too
+        return TopkResult(ops.clone(x), _long(0))  # PyTorch's answer for k = 0 too
     order = _sort_order(x._data, axis, largest)
     order = order[(slice(None),) * axis + (slice(0, k),)]
     return TopkResult(_take(x, axis, order), _long(order))
@@ -1011,7 +1011,7 @@ def kthvalue(x: TensorLike, k: int, dim: int = -1, keepdim: bool = False) -> Any
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n:
         raise IndexError(f"kthvalue: k ({k!r}) is out of range for dim {dim} of size {n} (expected 1 <= k <= {n})")
     if x.ndim == 0:
-        return KthvalueResult(clone(x), _long(0))
+        return KthvalueResult(ops.clone(x), _long(0))
     return _kth("kthvalue", KthvalueResult, x, int(k) - 1, axis, keepdim, _quickselect)
 
 
@@ -1030,13 +1030,13 @@ def median(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:
             return ops.sum(where(nan, flat, 0), axis=None, keepdims=False) / int(nan.sum())
         hit = data == np.partition(data, (data.size - 1) // 2)[(data.size - 1) // 2]
         # the largest of the elements equal to the median is the median, and amax shares the gradient among them
-        return ops.amax(where(hit, flat, ops.max_pool_pad_value(flat.dtype)), axis=None, keepdims=False)
+        return ops.amax(where(hit, flat, kernels.max_pool_pad_value(flat.dtype)), axis=None, keepdims=False)
     axis = normalize_dim(dim, x.ndim, "median")
     n = x.shape[axis] if x.ndim else 1
     if n == 0:
         raise IndexError(f"median: cannot take the median of an empty dim {dim} (shape {x.shape})")
     if x.ndim == 0:
-        return MedianResult(clone(x), _long(0))
+        return MedianResult(ops.clone(x), _long(0))
     data = x._data
     if data.dtype.kind in "fc" and np.isnan(data).any():
         # a slice holding a NaN has the median NaN, at its first NaN
@@ -1237,7 +1237,7 @@ def index_select(x: TensorLike, dim: int, index: TensorLike) -> Tensor:
         bad = idx[(idx < 0) | (idx >= size)][0]
         raise IndexError(f"index_select: index {bad} is out of range for dim {dim} of size {size}")
     if x.ndim == 0:  # PyTorch: a 0-d result
-        return clone(x)
+        return ops.clone(x)
     return ops.getitem(x, index=(slice(None),) * axis + (idx.astype(np.intp),))
 
 
@@ -1355,7 +1355,7 @@ def scatter_reduce(x: TensorLike, dim: int, index: TensorLike, src: TensorLike, 
     written = reshape(_scatter_source("scatter_reduce", x, source, full), (-1,))
     flat_x = reshape(x, (-1,))
     if written.shape[0] == 0:
-        return clone(x)
+        return ops.clone(x)
     shape = x.shape or (1,)
     target = np.ravel_multi_index(np.broadcast_arrays(*full), shape).reshape(-1)
     order = np.argsort(target, kind="stable")
@@ -1366,7 +1366,7 @@ def scatter_reduce(x: TensorLike, dim: int, index: TensorLike, src: TensorLike, 
     column[order] = np.arange(order.size) - np.repeat(starts, counts)
     dtype = x.dtype
     if reduce == "amax":
-        pad = ops.max_pool_pad_value(dtype)
+        pad = kernels.max_pool_pad_value(dtype)
     elif reduce == "amin":
         pad = np.inf if dtype.kind == "f" else np.iinfo(dtype).max
     else:

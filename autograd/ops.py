@@ -864,22 +864,22 @@ from_maxima.defvjp(lambda gg, o, grad, x, out, **p: either(to_maxima, gg, x, out
 
 # ---------------------------------------------------------------------------------------------------------------
 # Scans and scatter (issue 15): cumulative sums and products, logcumsumexp, writing into places. `axis` is a
-# non-negative int (functions.py normalises `dim` and handles 0-d inputs). The orderings (sort, topk, kthvalue,
+# non-negative int (operations.py normalises `dim` and handles 0-d inputs). The orderings (sort, topk, kthvalue,
 # median, quantile, cummax, cummin) are not primitives: an order computed on the data, then an indexing, whose
-# gradient goes to the returned indices, as PyTorch sends it (functions.py).
+# gradient goes to the returned indices, as PyTorch sends it (operations.py).
 # ---------------------------------------------------------------------------------------------------------------
 def _reverse_cumsum(g, axis):
     """sum_{j >= i} g_j along axis: cumsum from the end."""
     return np.flip(either(cumsum, np.flip(g, axis), axis=axis), axis)
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.scan("cumsum"))
 def cumsum(x, axis):
     return np.cumsum(x, axis=axis)
 cumsum.defvjp(lambda g, out, x, axis: _reverse_cumsum(g, axis))  # g_j reaches every x_i with i <= j
 
 
-@primitive(saves_output=True)
+@primitive(saves_output=True, label=labels.scan("cumprod"))
 def cumprod(x, axis):
     return np.cumprod(x, axis=axis)
 
@@ -897,30 +897,13 @@ def _cumprod_vjp(g, out, x, axis):
         products = either(cumprod, np.where(eye, 1, np.expand_dims(xs, -2)), axis=xs.ndim)
         later = np.arange(n)[:, None] <= np.arange(n)  # [i, j]: j >= i
         return np.swapaxes(np.sum(np.where(later, np.expand_dims(gs, -2) * products, 0), axis=-1), axis, -1)
-    # Arrays: with z the first zero of a line (PyTorch's method), out_j = 0 for j >= z, so for i < z
-    # grad_i = sum_{j >= i} g_j out_j / x_i, a division by a nonzero; for i > z the product holds x_z = 0:
-    # grad_i = 0; and grad_z = prod_{k < z} x_k * sum_{j >= z} g_j prod_{z < k <= j} x_k.
-    zero = x == 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grad = np.cumsum((g * out)[_flip(axis)], axis=axis)[_flip(axis)] / x
-    if not zero.any():
-        return grad
-    position = np.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - 1 - axis))
-    first = np.min(np.where(zero, position, x.shape[axis]), axis=axis, keepdims=True)  # the line's length if none
-    after = np.cumprod(np.where(position <= first, 1, x), axis=axis)  # prod_{z < k <= j} x_k for j >= z
-    at_zero = np.sum(np.where(position >= first, g * after, 0), axis=axis, keepdims=True)
-    before = np.prod(np.where(position < first, x, 1), axis=axis, keepdims=True)  # prod_{k < z} x_k
-    return np.where(position < first, grad, np.where(position == first, before * at_zero, 0)).astype(grad.dtype)
-
-
-def _flip(axis):
-    return (slice(None),) * axis + (slice(None, None, -1),)
+    return kernels.cumprod_grad(g, out, x, axis)  # arrays: PyTorch's first-zero method, O(n)
 
 
 cumprod.defvjp(_cumprod_vjp)
 
 
-@primitive(saves_output=True)
+@primitive(saves_output=True, label=labels.scan("logcumsumexp"))
 def logcumsumexp(x, axis):
     """log(sum_{k <= j} exp(x_k)) along axis. A primitive for stability: numpy's logaddexp.accumulate never
     forms exp(x), where the composed log(cumsum(exp(x))) overflows at x = 710 (float64) or 89 (float32)."""
@@ -947,7 +930,7 @@ def _logcumsumexp_vjp(g, out, x, axis):
 logcumsumexp.defvjp(_logcumsumexp_vjp)
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.scatter)
 def scatter(x, src, index):
     """A copy of x with src written at `index` (one integer array per axis, broadcast together, as
     functions.scatter builds it). Where an index repeats, one write lands (numpy: the last), but every source
