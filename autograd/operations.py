@@ -891,15 +891,50 @@ def _sort_order(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
     return n - 1 - np.flip(flipped, axis)
 
 
+def _ties_among_first(data: np.ndarray, order: np.ndarray, axis: int, count: int) -> np.ndarray:
+    """Per line (shaped like the lines, without `axis`): whether two of the first `count` values of the sorted
+    `order` are equal (NaN equal to NaN), the lines where PyTorch's algorithm chooses among equal values."""
+    head = np.take_along_axis(data, order[(slice(None),) * axis + (slice(0, count),)], axis)
+    later = head[(slice(None),) * axis + (slice(1, None),)]
+    earlier = head[(slice(None),) * axis + (slice(None, -1),)]
+    same = later == earlier
+    if data.dtype.kind in "fc":
+        same |= np.isnan(later) & np.isnan(earlier)
+    return same.any(axis=axis)
+
+
+def _replay(data: np.ndarray, order: np.ndarray, axis: int, lines: np.ndarray, replay: Any) -> np.ndarray:
+    """`order` with each line where `lines` holds replaced by replay(that line of data) (kernels' replays of
+    PyTorch's CPU algorithms)."""
+    if not lines.any():
+        return order
+    values = np.moveaxis(data, axis, -1)
+    result = np.moveaxis(order, axis, -1).copy()
+    for row in np.argwhere(lines):
+        result[tuple(row)] = replay(values[tuple(row)])
+    return np.moveaxis(result, -1, axis)
+
+
+def _pytorch_order(data: np.ndarray, axis: int, descending: bool, stable: bool) -> np.ndarray:
+    """sort's indices as PyTorch's CPU sort gives them: the stable order, except for stable=False on lines of
+    more than 16 elements (to TIE_REPLAY_MAX) holding equal values, where its std::sort is replayed."""
+    order = _sort_order(data, axis, descending)
+    n = data.shape[axis]
+    if stable or n <= 16 or n > kernels.TIE_REPLAY_MAX:  # up to 16, std::sort is an insertion sort: stable
+        return order
+    tied = _ties_among_first(data, order, axis, n)
+    return _replay(data, order, axis, tied, lambda line: kernels.pytorch_sort_order(line, descending))
+
+
 def sort(x: TensorLike, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
-    """(values, indices) sorted along `dim`, NaN last (first when descending). The order of equal values is
-    always the stable one (original order), which is what PyTorch gives below a few dozen elements and with
-    stable=True; its unstable order on larger inputs is unspecified. values' gradient goes to x[indices]."""
+    """(values, indices) sorted along `dim`, NaN last (first when descending); values' gradient goes to
+    x[indices]. Equal values come in PyTorch's CPU order: the original order with stable=True and on lines of up
+    to 16 elements, otherwise its std::sort's, replayed (kernels.pytorch_sort_order) up to TIE_REPLAY_MAX."""
     x = _tensor(x)
     axis = normalize_dim(dim, x.ndim, "sort")
     if x.ndim == 0:
         return SortResult(ops.clone(x), _long(0))
-    order = _sort_order(x._data, axis, descending)
+    order = _pytorch_order(x._data, axis, descending, stable)
     return SortResult(_take(x, axis, order), _long(order))
 
 
@@ -909,7 +944,7 @@ def argsort(x: TensorLike, dim: int = -1, descending: bool = False, *, stable: b
     axis = normalize_dim(dim, x.ndim, "argsort")
     if x.ndim == 0:
         return _long(0)
-    return _long(_sort_order(x._data, axis, descending))
+    return _long(_pytorch_order(x._data, axis, descending, stable))
 
 
 def msort(x: TensorLike) -> Tensor:
@@ -918,9 +953,9 @@ def msort(x: TensorLike) -> Tensor:
 
 
 def topk(x: TensorLike, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
-    """(values, indices) of the k largest (or smallest) elements along `dim`, in order; NaN counts as the
-    largest. Equal values come in their original order (PyTorch's order among ties is that of its partial
-    sort, unspecified). The gradient of values goes to x[indices]."""
+    """(values, indices) of the k largest (or smallest) elements along `dim`, in order (with sorted=False, in
+    PyTorch's unsorted order); NaN counts as the largest. Among equal values the indices are those PyTorch's CPU
+    topk returns (kernels.pytorch_topk_order). The gradient of values goes to x[indices]."""
     x = _tensor(x)
     axis = normalize_dim(dim, x.ndim, "topk")
     n = x.shape[axis] if x.ndim else 1
@@ -928,9 +963,20 @@ def topk(x: TensorLike, k: int, dim: int = -1, largest: bool = True, sorted: boo
         raise IndexError(f"topk: k ({k!r}) is out of range for dim {dim} of size {n} (expected 0 <= k <= {n})")
     if x.ndim == 0:
         return TopkResult(ops.clone(x), _long(0))  # PyTorch's answer for k = 0 too
-    order = _sort_order(x._data, axis, largest)
+    data = x._data
+    order = _sort_order(data, axis, largest)
+    if n <= kernels.TIE_REPLAY_MAX and k:
+        # PyTorch's pick among equal values at the top (or at the k-th place); sorted=False: its unsorted order
+        lines = _ties_among_first(data, order, axis, builtins.min(k + 1, n)) | (not sorted and k * 64 > n)
+        order = _replay(data, order, axis, lines,
+                        lambda line: _padded(kernels.pytorch_topk_order(line, k, largest, sorted), n))
     order = order[(slice(None),) * axis + (slice(0, k),)]
     return TopkResult(_take(x, axis, order), _long(order))
+
+
+def _padded(head: np.ndarray, n: int) -> np.ndarray:
+    """A line of n positions starting with `head` (only the head is kept afterwards)."""
+    return np.concatenate([head, np.zeros(n - head.size, dtype=head.dtype)])
 
 
 def _kth(name: str, result: Any, x: Tensor, k: int, axis: int, keepdim: bool, select: Any = None) -> Any:
@@ -939,67 +985,17 @@ def _kth(name: str, result: Any, x: Tensor, k: int, axis: int, keepdim: bool, se
     data = x._data
     order = _sort_order(data, axis, False)
     picked = order[(slice(None),) * axis + (slice(k, k + 1),)]
-    if select is not None:
+    if select is not None and data.shape[axis] <= kernels.TIE_REPLAY_MAX:
         value = np.take_along_axis(data, picked, axis)
         same = data == value
         if data.dtype.kind in "fc":
             same |= np.isnan(data) & np.isnan(value)
-        tied = same.sum(axis=axis, keepdims=True) > 1
-        if tied.any():
-            lines = np.moveaxis(data, axis, -1)
-            chosen = np.moveaxis(picked, axis, -1).copy()
-            for row in np.argwhere(np.moveaxis(tied, axis, -1)[..., 0]):
-                chosen[(*row, 0)] = select(lines[tuple(row)], k)
-            picked = np.moveaxis(chosen, -1, axis)
+        tied = np.squeeze(same.sum(axis=axis, keepdims=True) > 1, axis)
+        picked = _replay(data, picked, axis, tied, lambda line: select(line, k))
     values = _take(x, axis, picked)
     if not keepdim:
         values, picked = squeeze(values, axis), np.squeeze(picked, axis)
     return result(values, _long(picked))
-
-
-def _quickselect(line: np.ndarray, k: int) -> int:
-    """The index PyTorch's CPU kthvalue returns for the k-th smallest (0-based) of `line`: its selection loop
-    (Numerical Recipes' quickselect: median-of-three pivot, NaN the largest) replayed on the positions. Run only
-    on lines where that value is tied, where the choice among equal values is this algorithm's."""
-    values, index = [float(v) for v in line], list(range(len(line)))
-
-    def above(a: float, b: float) -> bool:  # a > b, NaN above everything
-        return (math.isnan(a) and not math.isnan(b)) or a > b
-
-    def swap(i: int, j: int) -> None:
-        values[i], values[j] = values[j], values[i]
-        index[i], index[j] = index[j], index[i]
-
-    low, high = 0, len(values) - 1
-    while high > low:
-        if high == low + 1:
-            if above(values[low], values[high]):
-                swap(low, high)
-            break
-        swap(low + (high - low) // 2, low + 1)
-        if above(values[low + 1], values[high]):
-            swap(low + 1, high)
-        if above(values[low], values[high]):
-            swap(low, high)
-        if above(values[low + 1], values[low]):
-            swap(low + 1, low)
-        i, j, pivot = low + 1, high, values[low]
-        while True:
-            i += 1
-            while above(pivot, values[i]):
-                i += 1
-            j -= 1
-            while above(values[j], pivot):
-                j -= 1
-            if j < i:
-                break
-            swap(i, j)
-        swap(low, j)
-        if j <= k:
-            low = i
-        if j >= k:
-            high = j - 1
-    return index[k]
 
 
 def kthvalue(x: TensorLike, k: int, dim: int = -1, keepdim: bool = False) -> Any:
@@ -1012,7 +1008,7 @@ def kthvalue(x: TensorLike, k: int, dim: int = -1, keepdim: bool = False) -> Any
         raise IndexError(f"kthvalue: k ({k!r}) is out of range for dim {dim} of size {n} (expected 1 <= k <= {n})")
     if x.ndim == 0:
         return KthvalueResult(ops.clone(x), _long(0))
-    return _kth("kthvalue", KthvalueResult, x, int(k) - 1, axis, keepdim, _quickselect)
+    return _kth("kthvalue", KthvalueResult, x, int(k) - 1, axis, keepdim, kernels.pytorch_kthvalue_index)
 
 
 def median(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:
