@@ -906,8 +906,8 @@ def _ties_among_first(data: np.ndarray, order: np.ndarray, axis: int, count: int
 def _replay(data: np.ndarray, order: np.ndarray, axis: int, lines: np.ndarray, replay: Any) -> np.ndarray:
     """`order` with each line where `lines` holds replaced by replay(that line of data) (kernels' replays of
     PyTorch's CPU algorithms)."""
-    if not lines.any():
-        return order
+    if not lines.any() or np.count_nonzero(lines) * data.shape[axis] > kernels.TIE_REPLAY_BUDGET:
+        return order  # no ties, or too many to replay at Python's speed: the stable order
     values = np.moveaxis(data, axis, -1)
     result = np.moveaxis(order, axis, -1).copy()
     for row in np.argwhere(lines):
@@ -917,10 +917,10 @@ def _replay(data: np.ndarray, order: np.ndarray, axis: int, lines: np.ndarray, r
 
 def _pytorch_order(data: np.ndarray, axis: int, descending: bool, stable: bool) -> np.ndarray:
     """sort's indices as PyTorch's CPU sort gives them: the stable order, except for stable=False on lines of
-    more than 16 elements (to TIE_REPLAY_MAX) holding equal values, where its std::sort is replayed."""
+    more than 16 elements holding equal values, where its std::sort is replayed (within TIE_REPLAY_BUDGET)."""
     order = _sort_order(data, axis, descending)
     n = data.shape[axis]
-    if stable or n <= 16 or n > kernels.TIE_REPLAY_MAX:  # up to 16, std::sort is an insertion sort: stable
+    if stable or n <= 16:  # up to 16 elements std::sort is an insertion sort: stable
         return order
     tied = _ties_among_first(data, order, axis, n)
     return _replay(data, order, axis, tied, lambda line: kernels.pytorch_sort_order(line, descending))
@@ -929,7 +929,7 @@ def _pytorch_order(data: np.ndarray, axis: int, descending: bool, stable: bool) 
 def sort(x: TensorLike, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
     """(values, indices) sorted along `dim`, NaN last (first when descending); values' gradient goes to
     x[indices]. Equal values come in PyTorch's CPU order: the original order with stable=True and on lines of up
-    to 16 elements, otherwise its std::sort's, replayed (kernels.pytorch_sort_order) up to TIE_REPLAY_MAX."""
+    to 16 elements, otherwise its std::sort's, replayed (kernels.pytorch_sort_order) within TIE_REPLAY_BUDGET."""
     x = _tensor(x)
     axis = normalize_dim(dim, x.ndim, "sort")
     if x.ndim == 0:
@@ -965,7 +965,7 @@ def topk(x: TensorLike, k: int, dim: int = -1, largest: bool = True, sorted: boo
         return TopkResult(ops.clone(x), _long(0))  # PyTorch's answer for k = 0 too
     data = x._data
     order = _sort_order(data, axis, largest)
-    if n <= kernels.TIE_REPLAY_MAX and k:
+    if k:
         # PyTorch's pick among equal values at the top (or at the k-th place); sorted=False: its unsorted order
         lines = _ties_among_first(data, order, axis, builtins.min(k + 1, n)) | (not sorted and k * 64 > n)
         order = _replay(data, order, axis, lines,
@@ -985,7 +985,7 @@ def _kth(name: str, result: Any, x: Tensor, k: int, axis: int, keepdim: bool, se
     data = x._data
     order = _sort_order(data, axis, False)
     picked = order[(slice(None),) * axis + (slice(k, k + 1),)]
-    if select is not None and data.shape[axis] <= kernels.TIE_REPLAY_MAX:
+    if select is not None:
         value = np.take_along_axis(data, picked, axis)
         same = data == value
         if data.dtype.kind in "fc":
