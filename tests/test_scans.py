@@ -84,3 +84,17 @@ def test_cumprod_second_order_with_zeros_matches_the_formula():
     np.testing.assert_array_equal(g.data, [1.0, 2.0 + 2.0 * 3.0, 0.0])
     hessian = np.stack([ag.grad(g[i], x, retain_graph=True)[0].data for i in range(3)])
     np.testing.assert_array_equal(hessian, [[0.0, 1.0 + 3.0, 0.0], [4.0, 0.0, 2.0], [0.0, 2.0, 0.0]])
+
+
+def test_ties_beyond_the_replay_budget_take_the_stable_order():
+    from autograd import kernels
+    data = np.random.default_rng(0).integers(0, 5, (200, 100)).astype(np.float64)  # 20,000 tied elements
+    assert data.size > kernels.TIE_REPLAY_BUDGET
+    np.testing.assert_array_equal(ag.sort(ag.tensor(data), 1).indices.data, np.argsort(data, 1, kind="stable"))
+    np.testing.assert_array_equal(ag.topk(ag.tensor(data), 3).indices.data,
+                                  np.argsort(-data, 1, kind="stable")[:, :3])
+    # within the budget, the replay of PyTorch's std::sort: on a tied line of 17+ elements, not the stable order
+    line = data[:1, :40]
+    assert not np.array_equal(ag.sort(ag.tensor(line)).indices.data, np.argsort(line, 1, kind="stable"))
+    np.testing.assert_array_equal(ag.sort(ag.tensor(line), stable=True).indices.data,
+                                  np.argsort(line, 1, kind="stable"))
