@@ -9,8 +9,8 @@
 
 Where things live: `core.py` (Tensor, Node, Primitive), `engine.py` (the backward walk), `ops.py` (the
 derivative table: every primitive's forward and VJP), `functions.py` (the functional API and composite ops),
-`creation.py` (factories), `numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other
-modes, per thread), `anomaly.py` (NaN hunting).
+`creation.py` (factories), `random.py` (generators, random factories, sampling), `numpy_dispatch.py` (numpy
+interoperability), `grad_mode.py` (no_grad and the other modes, per thread), `anomaly.py` (NaN hunting).
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ from .creation import (
     arange,
     as_tensor,
     bool_,
-    default_generator,
     double,
     empty,
     eye,
@@ -49,15 +48,8 @@ from .creation import (
     int64,
     linspace,
     long,
-    manual_seed,
     ones,
     ones_like,
-    rand,
-    rand_like,
-    randint,
-    randn,
-    randn_like,
-    randperm,
     tensor,
     uint8,
     zeros,
@@ -185,6 +177,26 @@ from .gradcheck import (
     record_locations,
 )
 from .memory import keep_freed_memory as _keep_freed_memory
+from .random import (
+    Generator,
+    bernoulli,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    multinomial,
+    normal,
+    poisson,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    set_rng_state,
+)
 
 _keep_freed_memory()  # reuse freed memory instead of page-faulting it back every step (see memory.py)
 
