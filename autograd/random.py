@@ -252,7 +252,7 @@ def randn(*size: Any, generator: GeneratorLike = None, dtype: Any = None, requir
 def _int_bounds(low: Any, high: Any, dtype: np.dtype, caller: str) -> tuple[int, int]:
     low, high = operator.index(low), operator.index(high)
     if low >= high:
-        raise _RandomError(f"{caller}: expects 'from' to be less than 'to', but got from={low} >= to={high}")
+        raise _RandomError(f"{caller} expects 'from' to be less than 'to', but got from={low} >= to={high}")
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         if low < info.min or high - 1 > info.max:
@@ -473,7 +473,7 @@ def normal(mean: TensorLike | float = 0.0, std: TensorLike | float = 1.0, size: 
     except ValueError:
         raise _RandomError(f"normal: the shapes of mean {np.shape(m)} and std {np.shape(s)} do not broadcast"
                            ) from None
-    dt = np.result_type(*(a.dtype for a in (m, s) if isinstance(a, np.ndarray)))
+    dt = m.dtype if tensors[0] else s.dtype  # (PyTorch's: the mean's dtype when it is a tensor)
     return _make(rng.normal(m, s, shape).astype(dtype or dt, copy=False), requires_grad)
 
 
