@@ -281,12 +281,12 @@ def randint(low: int = 0, high: Any = None, size: Any = None, *, generator: Gene
             dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Integers drawn uniformly from [low, high): `randint(low, high, size)` or `randint(high, size)`
     (int64 unless `dtype` says otherwise)."""
-    if size is None:  # randint(high, size)
-        if high is None:
-            raise TypeError("randint: give randint(high, size) or randint(low, high, size)")
+    if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
         low, high, size = 0, low, high
-    if high is None:
-        raise TypeError("randint: give randint(high, size) or randint(low, high, size)")
+    elif high is None:  # randint(high, size=...)
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint: give a size, as in PyTorch: randint(high, size) or randint(low, high, size)")
     dt = np.dtype(np.int64 if dtype is None else dtype)
     low, high = _int_bounds(low, high, dt, "randint")
     shape = _shape((size,), "randint")
