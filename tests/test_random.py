@@ -103,6 +103,17 @@ def test_get_state_and_set_state_resume_the_stream_exactly():
     assert all(np.array_equal(a, b) for a, b in zip(after, again))
 
 
+def test_a_generator_copies_and_pickles_with_its_state():
+    import copy
+    import pickle
+    g = gen(3)
+    ag.rand(2, generator=g)
+    twins = [copy.deepcopy(g), pickle.loads(pickle.dumps(g))]
+    expected = ag.rand(4, generator=g).numpy()
+    for twin in twins:
+        assert twin.initial_seed() == 3 and np.array_equal(ag.rand(4, generator=twin).numpy(), expected)
+
+
 def test_a_state_survives_nn_save(tmp_path):
     g = gen(11)
     nn.save({"rng": g.get_state()}, tmp_path / "rng.safetensors")
