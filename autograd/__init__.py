@@ -11,8 +11,9 @@ Where things live: `core.py` (Tensor, Node, Primitive), `engine.py` (the backwar
 derivative table: every primitive's forward and VJP), `kernels.py` (the numpy kernels under it),
 `operations.py` (the op API: argument checks and composite ops), `function.py` (custom Functions),
 `transforms.py` (vjp, jvp, jacobian, hessian: `autograd.functional`), `creation.py` (factories),
-`numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other modes, per thread),
-`anomaly.py` (NaN hunting), `labels.py` (how drawings name ops).
+`random.py` (generators, random factories, sampling), `numpy_dispatch.py` (numpy interoperability),
+`grad_mode.py` (no_grad and the other modes, per thread), `anomaly.py` (NaN hunting), `labels.py` (how drawings
+name ops).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from .creation import (
     arange,
     as_tensor,
     bool_,
-    default_generator,
     double,
     empty,
     eye,
@@ -53,15 +53,8 @@ from .creation import (
     int64,
     linspace,
     long,
-    manual_seed,
     ones,
     ones_like,
-    rand,
-    rand_like,
-    randint,
-    randn,
-    randn_like,
-    randperm,
     tensor,
     uint8,
     zeros,
@@ -193,6 +186,26 @@ from .operations import (
     where,
 )
 from .ops import EXPORTS as _EXPORTS
+from .random import (
+    Generator,
+    bernoulli,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    multinomial,
+    normal,
+    poisson,
+    rand,
+    rand_like,
+    randint,
+    randint_like,
+    randn,
+    randn_like,
+    randperm,
+    seed,
+    set_rng_state,
+)
 
 globals().update(_EXPORTS)  # the primitives registered with export=True in ops.py: add, exp, tanh, ...
 functional = transforms

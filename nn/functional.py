@@ -29,7 +29,6 @@ import numpy as np
 
 import autograd
 from autograd import Tensor, kernels, ops
-from autograd.creation import default_generator
 from autograd.operations import _tensor, index_put
 
 __all__ = [
@@ -614,9 +613,11 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
     return y
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+            generator: autograd.Generator | None = None) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout), so the
-    expectation is unchanged and evaluation needs no rescaling. A fresh mask is drawn on every call."""
+    expectation is unchanged and evaluation needs no rescaling. A fresh mask is drawn on every call, from
+    `generator` (ours: PyTorch's F.dropout has none), else from the global generator (autograd.manual_seed)."""
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
     x = _tensor(input)
@@ -624,7 +625,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return x
     if p == 1:
         return x * 0.0
-    keep = default_generator().random(x.shape) >= p
+    keep = autograd.rand(x.shape, generator=generator, dtype=autograd.float64) >= p  # (float64: p exactly)
     # selected, not multiplied by a 0/1 mask: a dropped element is 0 and gets gradient 0 even when it (or its
     # gradient) is infinite, where inf * 0 would make a nan
     return autograd.where(keep, x * (1.0 / (1.0 - p)), 0.0)
