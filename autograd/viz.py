@@ -442,11 +442,12 @@ class _Drawing:
         for node_id in self.order:
             if node_id in ops:
                 label, tooltip = ops[node_id]
-                active = node_id == self.active_op  # colours only: every frame of the walk has one layout
+                # the operation a frame of the walk processes: colours only, so every frame has one layout
+                look = ({"fillcolor": HIGHLIGHT_FILL, "color": HIGHLIGHT, "penwidth": "2"}
+                        if node_id == self.active_op else {"fillcolor": COLOURS["operation"], "color": "#9ca3af"})
                 dot.node(node_id, label=f"<{html.escape(_printable(label), quote=False)}>", shape="ellipse",
-                         style="filled", fillcolor=HIGHLIGHT_FILL if active else COLOURS["operation"],
-                         color=HIGHLIGHT if active else "#9ca3af", penwidth="2" if active else "1",
-                         margin="0.05,0.02", height="0.3", tooltip=_graphviz().escape(_printable(tooltip)))
+                         style="filled", **look, margin="0.05,0.02", height="0.3",
+                         tooltip=_graphviz().escape(_printable(tooltip)))
             elif node_id in boxes and node_id not in placed:
                 dot.node(node_id, **self._value_attrs(boxes[node_id], scale))
         if self.summary is not None:

@@ -16,12 +16,12 @@ steps mark where a gradient is added to one that another path already sent.
     >>> print(viz.backward_steps((y * 0.5).exp()))
     backward walk of exp #1: 3 steps, in the engine's order (the latest operation first)
     step 1  exp #1 = exp(* #2)    upstream 1
-            upstream 1 x local 0.2231 = 0.2231 to * #2
-    step 2  * #2 = y * 0.5    upstream 0.2231
-            upstream 0.2231 x local 0.5 = 0.1116 to y
-    step 3  y = x1 * w1    upstream 0.1116
-            upstream 0.1116 x local -3 = -0.3347 to x1
-            upstream 0.1116 x local 2 = 0.2231 to w1
+            upstream 1 x local 0.0498 = 0.0498 to * #2
+    step 2  * #2 = y * 0.5    upstream 0.0498
+            upstream 0.0498 x local 0.5 = 0.0249 to y
+    step 3  y = x1 * w1    upstream 0.0249
+            upstream 0.0249 x local -3 = -0.0747 to x1
+            upstream 0.0249 x local 2 = 0.0498 to w1
 
 Looking is read-only, as drawing is: no `.grad` changes, no hook runs and nothing is freed, so a graph can be
 stepped through before its `backward()`, even one that `backward()` will free. (Hooks would change what is
@@ -192,9 +192,10 @@ class BackwardSteps(Sequence):
             for s in step.sent:
                 grads[s.target] = s.total
         current = self.steps[k - 1] if k else None
-        return _Frame(grads, final, current.node if current else None,
-                      {s.target: s.accumulates for s in current.sent} if current else {},
-                      self.caption(k) if k else None)
+        receiving: dict = {}
+        for s in current.sent if current else ():  # an input used twice by one operation: added is what shows
+            receiving[s.target] = receiving.get(s.target, False) or s.accumulates
+        return _Frame(grads, final, current.node if current else None, receiving, self.caption(k))
 
     def draw(self, k: int, **kwargs: Any) -> graphviz.Digraph:
         """`autograd.viz.draw(root, step=k)`, without walking the graph again."""
@@ -219,7 +220,7 @@ class _Frame:
     final: dict                  # ... and at the end of the walk (its text reserves the space: frames align)
     active: Node | None          # the operation being processed
     receiving: dict              # Node or leaf -> True if what it receives adds to an earlier path's gradient
-    caption: str | None
+    caption: str
 
 
 _TD = "border:1px solid #d1d5db;padding:2px 6px;text-align:left;vertical-align:top"
@@ -333,8 +334,9 @@ def _formula(node: Node, op: str, naming: _Naming) -> str:
 def _local(node: Node, i: int, g: Any, gi: Any) -> float | None:
     """d output / d input i, for a scalar step (a single-number upstream and input): the VJP of a seed 1.
     (A custom Function's backward is not called twice: there the local derivative is sent / upstream.)"""
-    if np.ndim(g) != 0 or np.ndim(gi) != 0 or not isinstance(g, (np.generic, np.ndarray, float, int)):
-        return None
+    numbers = (np.generic, np.ndarray, float, int)
+    if not (isinstance(g, numbers) and isinstance(gi, numbers)) or np.ndim(g) != 0 or np.ndim(gi) != 0:
+        return None  # arrays, and the per-output gradients of a multi-output Function
     if node.op.joint_vjp is not None:
         return float(gi) / float(g) if float(g) != 0 else None
     one = np.asarray(g).dtype.type(1)
