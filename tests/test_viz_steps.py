@@ -301,8 +301,10 @@ function shown() { return frames.map(function (f) { return f.style.display; }).j
 SCRIPT
 var log = [shown(), parts['.agp-controls'].style.display, parts['.agp-prev'].disabled];
 parts['.agp-next'].handlers.click(); log.push(shown());
-parts['.agp-next'].handlers.click(); parts['.agp-next'].handlers.click(); log.push(shown(), parts['.agp-next'].disabled);
-parts['.agp-slider'].value = '1'; parts['.agp-slider'].handlers.input(); log.push(shown(), parts['.agp-counter'].textContent);
+parts['.agp-next'].handlers.click(); parts['.agp-next'].handlers.click();
+log.push(shown(), parts['.agp-next'].disabled);
+parts['.agp-slider'].value = '1'; parts['.agp-slider'].handlers.input();
+log.push(shown(), parts['.agp-counter'].textContent);
 parts['.agp-prev'].handlers.click(); log.push(shown(), parts['.agp-counter'].textContent);
 console.log(JSON.stringify(log));
 """
