@@ -14,10 +14,10 @@ steps mark where a gradient is added to one that another path already sent.
     >>> y = x1 * w1
     >>> y.label = "y"
     >>> print(viz.backward_steps((y * 0.5).exp()))
-    backward walk of exp #1: 3 steps, in the engine's order (the latest operation first)
-    step 1  exp #1 = exp(* #2)    upstream 1
-            upstream 1 x local 0.0498 = 0.0498 to * #2
-    step 2  * #2 = y * 0.5    upstream 0.0498
+    backward walk of exp#1: 3 steps, in the engine's order (the latest operation first)
+    step 1  exp#1 = exp(*#2)    upstream 1
+            upstream 1 x local 0.0498 = 0.0498 to *#2
+    step 2  *#2 = y * 0.5    upstream 0.0498
             upstream 0.0498 x local 0.5 = 0.0249 to y
     step 3  y = x1 * w1    upstream 0.0249
             upstream 0.0249 x local -3 = -0.0747 to x1
@@ -57,7 +57,7 @@ class Sent:
     """What one step sends back to one input: `gradient` = the local VJP applied to the upstream gradient.
 
     input     the input's position in the operation (0 for the left operand)
-    name      the input's name (from `names=`, its label, or made up: `sigmoid #3` is the output of step 3)
+    name      the input's name (from `names=`, its label, or made up: `sigmoid#3` is the output of step 3)
     gradient  the gradient sent, d loss / d input along this path (an array of the input's shape)
     local     d output / d input, when both are single numbers (a scalar graph); None otherwise
     earlier   the gradient this input already held from another path, or None: then `total` adds them
@@ -274,7 +274,7 @@ def backward_steps(root: Tensor, names: Mapping[str, Tensor] | Iterable[tuple[st
 # ---------------------------------------------------------------------------------------------------------------
 class _Naming:
     """Names for the graph's tensors: `names=` first, then labels; an unnamed operation's output is called after
-    its step (`sigmoid #3`), an unnamed leaf `leaf 1`, `leaf 2`... in the order the walk reaches them."""
+    its step (`sigmoid#3`), an unnamed leaf `leaf 1`, `leaf 2`... in the order the walk reaches them."""
 
     def __init__(self, root: Tensor, pairs: list[tuple[str, Tensor]], step_of: dict) -> None:
         self.by_key: dict[int, str] = {}
@@ -298,7 +298,7 @@ class _Naming:
         label = key.label or (self.root.label if key is self.root.grad_fn else None)
         if label is not None:
             return _viz._printable(label)
-        return f"{_viz.op_label(key)} #{self.step_of.get(key, '?')}"
+        return f"{_viz.op_label(key)}#{self.step_of.get(key, '?')}"
 
     def of_arg(self, arg: Any) -> str:
         """An input that does not require grad: its name or label if it has one, else its value."""
@@ -321,8 +321,9 @@ def _formula(node: Node, op: str, naming: _Naming) -> str:
             inputs.append(naming.of(edge))
         else:
             inputs.append(naming.of_arg(args[i] if i < len(args) else None))
-    if op in _INFIX and len(inputs) == 2:
-        return f"{inputs[0]} {op} {inputs[1]}"
+    if op in _INFIX and len(inputs) == 2:  # (y - y1) ** 2: a name with spaces in it is bracketed
+        left, right = (f"({name})" if " " in name else name for name in inputs)
+        return f"{left} {op} {right}"
     if op.startswith(("x[", "[")) and len(inputs) >= 1:  # indexing, and output k of a multi-output Function
         return inputs[0] + op[1:] if op.startswith("x[") else inputs[0] + op
     if op.endswith(")"):  # sum(dim=1) -> sum(h, dim=1)
