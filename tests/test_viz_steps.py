@@ -115,7 +115,8 @@ def test_two_paths_are_marked_where_they_meet_and_add_up():
             assert np.array_equal(s.total, s.gradient if s.earlier is None else s.earlier + s.gradient)
     text = str(steps)
     assert re.search(r"to u, added to [-0-9.e]+ from an earlier path: u now holds", text)
-    assert "+=" in steps._repr_html_()
+    table = steps._repr_html_()
+    assert table.count("<tr>") == len(steps) + 1 and table.count("<b>+=</b>") == 2   # a row per step, and a header
     # the total at a is what .grad gets: d v/d a = b sigma'(u) + 2 a b
     v.backward()
     assert np.array_equal(steps.gradients["a"], a.grad.data) and np.array_equal(steps.gradients["b"], b.grad.data)
