@@ -154,6 +154,18 @@ class Node:
         return f"<{self.name()}>"
 
 
+# Leaf tensors that were given a label, by id. A node keeps an input that does not require grad only as its
+# array, so a drawing finds that input's label here, by the array (autograd.viz). Weak: an entry goes with its
+# tensor, and only labelled tensors are entered (made by hand, never by an operation).
+labelled_leaves: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def data_labels() -> dict[int, str]:
+    """id(array) -> label, for the arrays of the labelled leaf tensors still alive."""
+    return {id(t._data): t._label for t in list(labelled_leaves.values())
+            if t.grad_fn is None and t._label is not None}
+
+
 class Unkept:
     """What a node keeps of an input array its VJPs do not read: the shape and dtype (see Primitive)."""
 
@@ -575,6 +587,8 @@ class Tensor:
         self.grad: Tensor | None = None
         self._hooks: list | None = None
         self._label = label
+        if label is not None:
+            labelled_leaves[id(self)] = self
         if requires_grad:
             self.requires_grad_(True)
 
@@ -611,6 +625,8 @@ class Tensor:
         self._label = value
         if self.grad_fn is not None:
             self.grad_fn.label = value
+        elif value is not None:
+            labelled_leaves[id(self)] = self
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -223,6 +223,70 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
     return reached
 
 
+def trace(root: Tensor, gradient: Any = None, caller: str = "trace") -> tuple[list, dict]:
+    """The backward walk of `root` as data, for looking at it (autograd.viz.backward_steps): the nodes in the
+    order `_walk` visits them (the highest creation number first) and the same VJP calls, but nothing is freed
+    or accumulated into `.grad`, and no hooks or anomaly checks run (hooks would change what is sent).
+
+    Returns (steps, leaf gradients). A step is (node, upstream gradient, sends); a send is
+    (input index, edge, gradient sent, gradient that edge already held from another path, or None).
+    Kept next to `_walk`, which inlines the same per-input VJP calls for speed (see `input_gradients`).
+    """
+    (g,) = _root_gradients(caller, [root], None if gradient is None else [gradient], False)
+    if root.grad_fn is None:  # a leaf: no operation to walk back through
+        return [], {root: g}
+    grads: dict = {root.grad_fn: g}
+    heap: list = [(-root.grad_fn.seq, root.grad_fn)]
+    steps = []
+    last_write = core.last_write_seq()
+    mode_before = swap_grad_enabled(False)  # as in _walk without create_graph, should a custom backward run
+    try:
+        while heap:
+            node = heappop(heap)[1]
+            g = grads.pop(node)
+            if node.args is None:
+                raise RuntimeError(f"{caller}: the graph was freed by backward() (at '{node.op.name}'), so its "
+                                   "saved values are gone. Look at the walk before calling backward(), or "
+                                   "call backward(retain_graph=True).")
+            if node.seq <= last_write:
+                _check_saved_values(node)
+            sends = []
+            for i, edge, gi in input_gradients(node, g):
+                prev = grads.get(edge)
+                grads[edge] = gi if prev is None else prev + gi  # the multi-path chain rule, as _walk adds
+                if prev is None and edge.__class__ is Node:
+                    heappush(heap, (-edge.seq, edge))
+                sends.append((i, edge, gi, prev))
+            steps.append((node, g, sends))
+    finally:
+        swap_grad_enabled(mode_before)
+    return steps, grads  # after the walk only leaves are left in `grads`
+
+
+def input_gradients(node: Node, g: Any) -> list[tuple[int, Any, Any]]:
+    """(input index, edge, gradient) for each input of `node` that gets a gradient from the output gradient `g`:
+    the VJP calls of `_walk` (which inlines them), broadcasting undone. Reads the graph, changes nothing."""
+    op, out, args, params = node.op, node.out, node.args, node.params
+    vjps = op.vjps if params is None else None
+    joint = op.joint_vjp(node, g, out, args) if op.joint_vjp is not None else None
+    found = []
+    for i, edge in enumerate(node.edges):
+        if edge is None:
+            continue
+        if vjps is not None:
+            gi = vjps[i](g, out, *args)
+        elif joint is not None:
+            gi = joint[i]
+        else:
+            gi = op.vjp(i, g, out, args, params)
+        if gi is None:
+            continue
+        if op.broadcasts and gi.shape != args[i].shape:
+            gi = unbroadcast(gi, args[i].shape)
+        found.append((i, edge, gi))
+    return found
+
+
 _FREED_MESSAGE = (
     "backward: trying to go through the graph a second time (at '{op}'): its saved values were freed by the "
     "first backward(). Pass retain_graph=True to the first backward() if you need to backpropagate twice, or "

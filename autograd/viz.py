@@ -39,7 +39,7 @@ from .labels import short
 if TYPE_CHECKING:  # graphviz is optional: imported when draw() is called
     import graphviz
 
-__all__ = ["draw", "GraphvizNotFoundError"]
+__all__ = ["draw", "GraphvizNotFoundError", "backward_steps", "backward_player", "BackwardSteps", "BackwardPlayer"]
 
 # Fill colours of the tensor boxes, by role; operations are grey ovals.
 COLOURS = {
@@ -52,6 +52,11 @@ COLOURS = {
 BAD = "#dc2626"                 # NaN / inf: red text, a red border and a light red fill
 BAD_FILL = "#fee2e2"
 MUTED = "#6b7280"               # secondary text: shapes, dtypes, "freed"
+# Frames of the backward walk (draw(..., step=k)): the operation being processed and the boxes it reads and
+# writes in violet, a gradient added to one that another path already sent in pink.
+HIGHLIGHT = "#7c3aed"
+HIGHLIGHT_FILL = "#ddd6fe"
+ADDED = "#db2777"
 # Gradient-norm shading (shade_grad=True): from pale (vanishing) to saturated (largest), on a log scale.
 SHADES = ("#fff7ec", "#fee8c8", "#fdd49e", "#fdbb84", "#fc8d59", "#ef6548")
 
@@ -77,7 +82,7 @@ class GraphvizNotFoundError(RuntimeError):
 
 def draw(*roots: Tensor, names: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]] | None = None,
          rankdir: str = "LR", show_values: bool = True, show_grad: bool = True, shade_grad: bool = False,
-         max_nodes: int | None = 100) -> graphviz.Digraph:
+         max_nodes: int | None = 100, step: int | None = None) -> graphviz.Digraph:
     """Draw the computation graph that produced `roots`, as a `graphviz.Digraph`.
 
     roots       the tensors to draw (usually the loss); several roots share one picture
@@ -96,6 +101,10 @@ def draw(*roots: Tensor, names: Mapping[str, Tensor] | Iterable[tuple[str, Tenso
                 and exploding gradients show at a glance (a legend gives the scale)
     max_nodes   the most operations to draw, nearest the roots first; the rest of the graph is collapsed
                 into one node that counts what it hides. None draws everything.
+    step        draw the graph part way through the backward walk of the (one) root, after step k of
+                `backward_steps(root)` (0: before the first): the operation being processed highlighted,
+                the gradients sent so far filled in, the rest still empty. Nothing is run or changed (see
+                `backward_steps`); the frames of one graph share one layout. `backward_player` plays them.
 
     The result renders inline in Jupyter; `.source` is the DOT text (no Graphviz program needed), and
     `.render()`/`.pipe()` make SVG/PNG/PDF with Graphviz's `dot` program (an error says how to install it).
@@ -108,6 +117,12 @@ def draw(*roots: Tensor, names: Mapping[str, Tensor] | Iterable[tuple[str, Tenso
     """
     _graphviz()  # fail early, with installation help, if the package is missing
     roots = _check_roots(roots)
+    if step is not None:
+        if len(roots) != 1:
+            raise ValueError(f"draw: step= follows the backward walk of one tensor, got {len(roots)} roots")
+        steps = backward_steps(roots[0], names)
+        return steps.draw(step, rankdir=rankdir, show_values=show_values, shade_grad=shade_grad,
+                          max_nodes=max_nodes)
     if rankdir not in ("LR", "TB", "RL", "BT"):
         raise ValueError(f"draw: rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
     if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
@@ -116,13 +131,27 @@ def draw(*roots: Tensor, names: Mapping[str, Tensor] | Iterable[tuple[str, Tenso
     return drawing.to_graphviz(rankdir)
 
 
+def _draw_frame(root: Tensor, names: list[tuple[str, Tensor]], frame: Any, rankdir: str = "LR",
+                show_values: bool = True, shade_grad: bool = False, max_nodes: int | None = 100,
+                caption: bool = True) -> graphviz.Digraph:
+    """A frame of the backward walk (`frame` from BackwardSteps.frame): see `draw(..., step=k)`."""
+    _graphviz()
+    if rankdir not in ("LR", "TB", "RL", "BT"):
+        raise ValueError(f"draw: rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
+    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
+        raise ValueError(f"draw: max_nodes must be a positive int or None, got {max_nodes!r}")
+    drawing = _Drawing([root], names, show_values, True, shade_grad, max_nodes, frame)
+    return drawing.to_graphviz(rankdir, frame.caption if caption else None)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Reading the graph
 # ---------------------------------------------------------------------------------------------------------------
 class _Value:
     """One tensor box: its role, its name, what is known of its value and gradient, and its DOT id."""
 
-    __slots__ = ("id", "kind", "name", "data", "grad", "wants_grad", "collapsed_input", "not_kept")
+    __slots__ = ("id", "kind", "name", "data", "grad", "wants_grad", "collapsed_input", "not_kept", "ghost",
+                 "mark")
 
     def __init__(self, id_: str, kind: str, name: str | None, data: Any, grad: Any = None,
                  wants_grad: bool = False) -> None:
@@ -130,14 +159,19 @@ class _Value:
         self.wants_grad = wants_grad      # a leaf that requires grad: say "grad None" when it has none
         self.collapsed_input = False      # also feeds operations hidden in the summary node
         self.not_kept: tuple | None = None  # (shape, dtype) of a value its consumer let go in the forward pass
+        self.ghost: Any = None  # a frame of the walk: the gradient still to come, drawn invisible (same layout)
+        self.mark: str | None = None  # ... and "upstream", "sent" or "added" where the current step acts
 
 
 class _Drawing:
     """Collects what the picture shows (walking the graph once, iteratively), then writes it as DOT."""
 
     def __init__(self, roots: list[Tensor], names: list[tuple[str, Tensor]], show_values: bool,
-                 show_grad: bool, shade_grad: bool, max_nodes: int | None) -> None:
+                 show_grad: bool, shade_grad: bool, max_nodes: int | None, frame: Any = None) -> None:
         self.show_values, self.show_grad, self.shade_grad = show_values, show_grad, shade_grad
+        self.frame = frame              # a frame of the backward walk (viz_steps._Frame), or None
+        self.active_op: str | None = None
+        self.data_labels = core.data_labels()  # the labels of inputs that do not require grad, by array
         from .function import _Select  # here, not at the top: `import autograd` imports this module first
         self.selector = _Select         # the op of a node that picks output k of a multi-output Function
         self.counter = 0
@@ -173,7 +207,7 @@ class _Drawing:
         self.kept = set(keep)
 
         retained = _retained_tensors(everything)
-        self.computed = self._computed_grads(everything, leaves, keep) if show_grad else {}
+        self.computed = self._computed_grads(everything, leaves, keep) if show_grad and frame is None else {}
         for node in _forward_order(root_nodes, self.kept):
             self._add_operation(node, retained)
         for r in roots:
@@ -192,14 +226,29 @@ class _Drawing:
         if value is None:
             name = self.name_of.get(id(t)) or _printable(t.label)
             kind = "parameter" if t.requires_grad else "input"
-            value = _Value(self._new_id("t"), kind, name, t._data, _grad_data(t.grad), t.requires_grad)
+            grad = _grad_data(t.grad) if self.frame is None else self.frame.grads.get(t)
+            value = _Value(self._new_id("t"), kind, name, t._data, grad, t.requires_grad)
             self.values[id(t)] = value
+            self._in_frame(value, t)
         return value
+
+    def _in_frame(self, value: _Value, key: Any) -> None:
+        """A frame of the walk: the gradient to come (kept invisible) and the part the current step plays."""
+        frame = self.frame
+        if frame is None:
+            return
+        if value.grad is None:
+            value.ghost = frame.final.get(key)
+        if key in frame.receiving:
+            value.mark = "added" if frame.receiving[key] else "sent"
+        elif frame.active is not None and key is frame.active:
+            value.mark = "upstream"
 
     def _input(self, array: Any) -> _Value:
         value = self.values.get(id(array))
         if value is None:
-            value = _Value(self._new_id("t"), "input", self.name_of.get(id(array)), array)
+            name = self.name_of.get(id(array)) or _printable(self.data_labels.get(id(array)))
+            value = _Value(self._new_id("t"), "input", name, array)
             self.values[id(array)] = value
         return value
 
@@ -227,11 +276,15 @@ class _Drawing:
             data = kept_tensor._data
         elif getattr(node, "out", None) is not None:
             data = node.out
-        grad = _grad_data(kept_tensor.grad) if kept_tensor is not None else None
-        if grad is None:
-            grad = self.computed.get(node)
+        if self.frame is not None:
+            grad = self.frame.grads.get(node)
+        else:
+            grad = _grad_data(kept_tensor.grad) if kept_tensor is not None else None
+            if grad is None:
+                grad = self.computed.get(node)
         value = _Value(self._new_id("t"), "output" if root is not None else "intermediate", name, data, grad)
         self.values[node] = value
+        self._in_frame(value, node)
         return value
 
     def _add_operation(self, node: Any, retained: dict) -> None:
@@ -274,7 +327,14 @@ class _Drawing:
                         value.data = arg  # an input's value is what its consumer saved
             inputs.append(value.id)
         op_id = self.op_ids[node] = self._new_id("op")
-        self.edges += [(value_id, op_id, {}) for value_id in inputs]
+        if self.frame is not None and node is self.frame.active:  # the gradients flow back along its edges
+            self.active_op = op_id
+            marked = {v.id: v.mark for v in self.values.values() if v.mark in ("sent", "added")}
+            self.edges += [(value_id, op_id, {"color": ADDED if marked[value_id] == "added" else HIGHLIGHT,
+                                              "penwidth": "2", "dir": "back"} if value_id in marked else {})
+                           for value_id in inputs]
+        else:
+            self.edges += [(value_id, op_id, {}) for value_id in inputs]
         self.ops.append((op_id, op_label(node), _op_tooltip(node)))
         if not _multi_output(node):  # else its outputs are drawn from its _Select nodes
             self.edges.append((op_id, self._node_value(node, retained).id, {}))
@@ -351,11 +411,12 @@ class _Drawing:
         return "<BR/>".join(lines)
 
     # --- writing DOT ---------------------------------------------------------------------------------------------
-    def to_graphviz(self, rankdir: str) -> graphviz.Digraph:
+    def to_graphviz(self, rankdir: str, caption: str | None = None) -> graphviz.Digraph:
         font = "Helvetica,Arial,sans-serif"
+        extra = {} if caption is None else {"label": _caption(caption), "labelloc": "t", "labeljust": "l"}
         dot = _graph_class()(
             graph_attr={"rankdir": rankdir, "bgcolor": "white", "fontname": font, "nodesep": "0.3",
-                        "ranksep": "0.4"},
+                        "ranksep": "0.4", **extra},
             node_attr={"fontname": font, "fontsize": "10"},
             edge_attr={"arrowsize": "0.7", "color": "#4b5563"})
         scale = self._grad_scale() if self.shade_grad else None
@@ -382,9 +443,12 @@ class _Drawing:
         for node_id in self.order:
             if node_id in ops:
                 label, tooltip = ops[node_id]
+                # the operation a frame of the walk processes: colours only, so every frame has one layout
+                look = ({"fillcolor": HIGHLIGHT_FILL, "color": HIGHLIGHT, "penwidth": "2"}
+                        if node_id == self.active_op else {"fillcolor": COLOURS["operation"], "color": "#9ca3af"})
                 dot.node(node_id, label=f"<{html.escape(_printable(label), quote=False)}>", shape="ellipse",
-                         style="filled", fillcolor=COLOURS["operation"], color="#9ca3af",
-                         margin="0.05,0.02", height="0.3", tooltip=_graphviz().escape(_printable(tooltip)))
+                         style="filled", **look, margin="0.05,0.02", height="0.3",
+                         tooltip=_graphviz().escape(_printable(tooltip)))
             elif node_id in boxes and node_id not in placed:
                 dot.node(node_id, **self._value_attrs(boxes[node_id], scale))
         if self.summary is not None:
@@ -504,14 +568,14 @@ def _check_roots(roots: tuple) -> list[Tensor]:
     return list(roots)
 
 
-def _check_names(names: Any) -> list[tuple[str, Tensor]]:
+def _check_names(names: Any, caller: str = "draw") -> list[tuple[str, Tensor]]:
     if names is None:
         return []
     pairs = list(names.items() if isinstance(names, Mapping) else names)
     for pair in pairs:
         if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)
                 and isinstance(pair[1], Tensor)):
-            raise TypeError(f"draw: names must map names (str) to tensors, e.g. "
+            raise TypeError(f"{caller}: names must map names (str) to tensors, e.g. "
                             f"dict(model.named_parameters()) or {{'x': x}}; got the entry {pair!r:.80}")
     return pairs
 
@@ -585,6 +649,9 @@ def _value_label(value: _Value, show_values: bool, show_grad: bool, fill: str) -
             text, is_bad = _summary(value.grad, gradient=True)
             cells.append(_cell("grad", text, is_bad))
             bad |= is_bad
+        elif value.ghost is not None:  # in the fill colour: invisible, but it keeps the box its final size
+            text, _ = _summary(value.ghost, gradient=True)
+            cells.append(f'<FONT COLOR="{fill}">grad {html.escape(text)}</FONT>')
         elif value.wants_grad:
             cells.append(f'<FONT COLOR="{MUTED}">grad None</FONT>')
     if scalar:   # one row: name | data | grad
@@ -592,10 +659,18 @@ def _value_label(value: _Value, show_values: bool, show_grad: bool, fill: str) -
     else:
         body = "<HR/>".join(f'<TR><TD ALIGN="LEFT" BALIGN="LEFT">{c}</TD></TR>' for c in cells)
     border = f' COLOR="{BAD}" BORDER="2"' if bad else ' COLOR="#4b5563" BORDER="1"'
+    if value.mark is not None and not bad:  # a frame of the walk: what the current step reads or writes
+        border = f' COLOR="{ADDED if value.mark == "added" else HIGHLIGHT}" BORDER="1"'
     fill = BAD_FILL if bad else fill
     style = ' STYLE="ROUNDED"' if value.kind in ("input", "output") else ""
     return (f'<<TABLE{border} CELLBORDER="0" CELLSPACING="0" CELLPADDING="3" BGCOLOR="{fill}"{style}>'
             f"{body}</TABLE>>")
+
+
+def _caption(text: str) -> str:
+    """A frame's caption (the step in words) as an HTML-like label, one line per line, left-aligned."""
+    lines = [html.escape(_printable(line) or "") for line in text.split("\n")]
+    return "<" + '<BR ALIGN="LEFT"/>'.join(lines) + '<BR ALIGN="LEFT"/>>'
 
 
 def _cell(what: str, text: str, bad: bool) -> str:
@@ -736,3 +811,6 @@ def _graph_class() -> type:
 
     _GRAPH_CLASS = ComputationGraph
     return ComputationGraph
+
+
+from .viz_steps import BackwardPlayer, BackwardSteps, backward_player, backward_steps  # noqa: E402  (uses the above)
