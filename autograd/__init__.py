@@ -9,8 +9,8 @@
 
 Where things live: `core.py` (Tensor, Node, Primitive), `engine.py` (the backward walk), `ops.py` (the
 derivative table: every primitive's forward and VJP), `functions.py` (the functional API and composite ops),
-`creation.py` (factories), `numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other
-modes, per thread), `anomaly.py` (NaN hunting).
+`creation.py` (factories), `device.py` (PyTorch's device plumbing; the CPU only), `numpy_dispatch.py` (numpy
+interoperability), `grad_mode.py` (no_grad and the other modes, per thread), `anomaly.py` (NaN hunting).
 """
 
 from __future__ import annotations
@@ -65,6 +65,13 @@ from .creation import (
 )
 from .creation import (
     bool_ as bool,
+)
+from .device import (  # (binds autograd.device to the class, as torch.device; the module stays importable)
+    DeviceError,
+    accelerator,
+    backends,
+    cuda,
+    device,
 )
 from .engine import grad
 from .function import Function, FunctionCtx
@@ -159,6 +166,7 @@ from .functions import (
     subtract,
     sum,
     swapaxes,
+    t,
     take_along_dim,
     tanh,
     transpose,

@@ -19,6 +19,9 @@ from typing import Any, Union
 import numpy as np
 
 from . import grad_mode as _modes
+from .device import CPU as _CPU
+from .device import not_available as _not_available
+from .device import parse_to as _parse_to
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Tensor", "Node", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
@@ -625,6 +628,19 @@ class Tensor:
         return self.grad_fn is None
 
     @property
+    def device(self) -> Any:
+        """`device(type='cpu')`: every tensor lives in a numpy array in main memory (see autograd.device)."""
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def is_cpu(self) -> bool:
+        return True
+
+    @property
     def T(self) -> Tensor:
         return _F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
@@ -1098,6 +1114,10 @@ class Tensor:
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         return _F.transpose(self, dim0, dim1)
 
+    def t(self) -> Tensor:
+        """The transpose of a matrix (0-d and 1-d tensors unchanged), as PyTorch's `t()`."""
+        return _F.t(self)
+
     def swapaxes(self, dim0: int, dim1: int) -> Tensor:
         return _F.transpose(self, dim0, dim1)
 
@@ -1148,8 +1168,27 @@ class Tensor:
     def astype(self, dtype: Any) -> Tensor:
         return _F.astype(self, dtype)
 
-    def to(self, dtype: Any) -> Tensor:
-        return _F.astype(self, dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """PyTorch's `to`: `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other)` (other's dtype), and the
+        keywords `dtype=`, `device=`, `copy=`, `non_blocking=` (ignored). Returns self when nothing changes,
+        as PyTorch does; the device can only be the CPU (anything else raises autograd.DeviceError).
+
+            >>> autograd.ones(2).to("cpu", autograd.float64).dtype
+            dtype('float64')
+        """
+        if args and isinstance(args[0], Tensor):
+            args = (args[0].dtype, *args[1:])
+        dtype, copy = _parse_to("Tensor.to", args, kwargs)
+        out = self if dtype is None else _F.astype(self, dtype)
+        return _F.clone(out) if copy and out is self else out
+
+    def cpu(self) -> Tensor:
+        """self: the data is already in main memory."""
+        return self
+
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+        """Raises autograd.DeviceError: there is no GPU (see the README's section on scaling)."""
+        raise _not_available("cuda" if device is None else device, "Tensor.cuda")
 
     def type(self, dtype: Any) -> Tensor:
         return _F.astype(self, dtype)

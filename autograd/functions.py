@@ -573,6 +573,19 @@ def swapaxes(x: TensorLike, axis1: int, axis2: int) -> Tensor:
     return transpose(x, axis1, axis2)
 
 
+def t(x: TensorLike) -> Tensor:
+    """The transpose of a matrix (PyTorch's `t`): dims 0 and 1 swapped; a 0-d or 1-d tensor is returned as is.
+
+        >>> autograd.t(autograd.ones(2, 3)).shape
+        (3, 2)
+    """
+    x = _tensor(x)
+    if x.ndim > 2:
+        raise ValueError(f"t: expects a tensor with <= 2 dimensions, but it has {x.ndim} (shape {x.shape}); "
+                         "use transpose(dim0, dim1) or permute(...) for more")
+    return x if x.ndim < 2 else permute(x, (1, 0))
+
+
 def broadcast_to(x: TensorLike, *shape: Any) -> Tensor:
     x = _tensor(x)
     shape = _shape_arg(shape)
