@@ -16,9 +16,10 @@ from .dataset import Dataset, Subset, TensorDataset, random_split, train_test_sp
 from .datasets import load_digits, make_circles, make_moons, make_regression_1d, make_spirals, make_xor
 from .preprocessing import MinMaxScaler, StandardScaler
 from .sampler import DistributedSampler, Sampler
+from .worker import WorkerInfo, get_worker_info
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "random_split", "train_test_split", "DataLoader", "default_collate",
-    "StandardScaler", "MinMaxScaler", "transforms", "Sampler", "DistributedSampler",
+    "StandardScaler", "MinMaxScaler", "transforms", "Sampler", "DistributedSampler", "get_worker_info", "WorkerInfo",
     "make_xor", "make_moons", "make_circles", "make_spirals", "make_regression_1d", "load_digits",
 ]
