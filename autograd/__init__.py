@@ -193,6 +193,18 @@ from .gradcheck import (
     record_locations,
 )
 from .memory import keep_freed_memory as _keep_freed_memory
+from .out import accepts_out as _accepts_out
+
+# out= on the composite functions that take it in PyTorch (primitives such as add, mul, exp take it in
+# Primitive.__call__; where, cat and stack in their signatures). Only these exported names are wrapped: Tensor
+# methods call the functions underneath and pay nothing.
+(sum, mean, prod, amax, amin, max, min, argmax, argmin, logsumexp, var, std, norm, all, any, clamp, clip,
+ maximum, minimum, matmul, dot, gather, eq, ne, lt, le, gt, ge, square, rsqrt, reciprocal, logical_and, logical_or,
+ logical_xor, logical_not) = (
+    _accepts_out(f) if not isinstance(f, Primitive) else f
+    for f in (sum, mean, prod, amax, amin, max, min, argmax, argmin, logsumexp, var, std, norm, all, any, clamp,
+              clip, maximum, minimum, matmul, dot, gather, eq, ne, lt, le, gt, ge, square, rsqrt, reciprocal,
+              logical_and, logical_or, logical_xor, logical_not))
 
 _keep_freed_memory()  # reuse freed memory instead of page-faulting it back every step (see memory.py)
 

@@ -241,6 +241,9 @@ class Primitive:
                 return apply_binary(self, args[0], args[1])
             if len(args) == 1 and isinstance(args[0], Tensor):
                 return apply_unary(self, args[0])
+        elif "out" in params:  # autograd.add(a, b, out=c): rare, and never on the keyword-free path above
+            from .out import call_with_out
+            return call_with_out(self, args, params)
         return apply(self, args, params)
 
     def __repr__(self) -> str:
@@ -532,8 +535,26 @@ def _op_error(op: Primitive, datas: list, params: dict, err: Exception) -> Excep
     if "broadcast" in detail:
         return ValueError(f"{op.name}: shapes {shapes} cannot be broadcast together "
                           "(dimensions must be equal, or 1, aligned from the right)")
+    if isinstance(err, TypeError) and "keyword" in detail:
+        # numpy's or Python's message names numpy's function (`_operator.mul() takes no keyword arguments`)
+        return TypeError(f"{op.name}() got an unexpected keyword argument: {', '.join(map(repr, params))} "
+                         f"(it takes {_keywords(op)})")
     extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "index")
     return type(err)(f"{op.name}: {detail} (input shapes {shapes}{'; ' + extra if extra else ''})")
+
+
+def _keywords(op: Primitive) -> str:
+    """The keywords a primitive's forward takes, for an error message."""
+    import inspect
+
+    if isinstance(op.forward, np.ufunc):  # (numpy's own keywords, like casting=, are not ours to offer)
+        return "no keyword arguments"
+    try:
+        names = [p.name for p in inspect.signature(op.forward).parameters.values()
+                 if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)]
+    except (TypeError, ValueError):  # a builtin without a signature, such as operator.mul
+        names = []
+    return "no keyword arguments" if not names else "the keywords " + ", ".join(names)
 
 
 def _check_forward(op: Primitive, datas: Sequence, out: Any) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import ops
 from .core import Tensor, TensorLike, as_constant
+from .out import write_out
 
 # Elementwise primitives are public as they are.
 add, sub, mul, div, pow = ops.add, ops.sub, ops.mul, ops.div, ops.pow
@@ -129,8 +130,10 @@ def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None =
 clip = clamp
 
 
-def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> Tensor:
+def where(condition: TensorLike, x: TensorLike, y: TensorLike, *, out: Tensor | None = None) -> Tensor:
     """x where condition holds, else y (all three broadcast together)."""
+    if out is not None:  # (out= is a keyword here, not a wrapper as for other functions: nn calls where a lot)
+        return write_out("where", out, lambda: where(condition, x, y), (x, y))
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != bool:
         cond = cond.astype(bool)
@@ -647,7 +650,9 @@ def pad(x: TensorLike, pad_width: Any, value: float = 0) -> Tensor:
 # ---------------------------------------------------------------------------------------------------------------
 # Joining, slicing, indexing
 # ---------------------------------------------------------------------------------------------------------------
-def cat(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
+def cat(tensors: Sequence[TensorLike], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+    if out is not None:
+        return write_out("cat", out, lambda: cat(tensors, dim), tuple(tensors))
     tensors = [_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
@@ -665,7 +670,9 @@ def cat(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
 concatenate = cat
 
 
-def stack(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
+def stack(tensors: Sequence[TensorLike], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+    if out is not None:
+        return write_out("stack", out, lambda: stack(tensors, dim), tuple(tensors))
     tensors = [_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: expected a non-empty sequence of tensors")
