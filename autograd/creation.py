@@ -49,13 +49,15 @@ def tensor(data: TensorLike, dtype: Any = None, device: Any = None, requires_gra
            label: str | None = None) -> Tensor:
     """A new leaf tensor holding a copy of `data` (Python floats become float32, ints int64).
     `label` names it in drawings (autograd.viz.draw)."""
-    check_device(device, "tensor")
+    if device is not None:  # (the call costs 300 instructions; None is the common case)
+        check_device(device, "tensor")
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, label=label)
 
 
 def as_tensor(data: TensorLike, dtype: Any = None, device: Any = None) -> Tensor:
     """`data` as a tensor, sharing memory with a numpy array when no conversion is needed."""
-    check_device(device, "as_tensor")
+    if device is not None:
+        check_device(device, "as_tensor")
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == np.dtype(dtype)):
@@ -76,50 +78,59 @@ def _float_dtype(dtype: Any) -> np.dtype:
 
 
 def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    check_device(device, "zeros")
+    if device is not None:
+        check_device(device, "zeros")
     return _make(np.zeros(_shape(size), _float_dtype(dtype)), requires_grad)
 
 
 def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    check_device(device, "ones")
+    if device is not None:
+        check_device(device, "ones")
     return _make(np.ones(_shape(size), _float_dtype(dtype)), requires_grad)
 
 
 def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    check_device(device, "empty")
+    if device is not None:
+        check_device(device, "empty")
     return zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
 
 def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    check_device(device, "full")
+    if device is not None:
+        check_device(device, "full")
     if dtype is None:
         dtype = to_array(fill_value).dtype
     return _make(np.full(_shape((size,)), fill_value, np.dtype(dtype)), requires_grad)
 
 
 def zeros_like(t: TensorLike, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    check_device(device, "zeros_like")
+    if device is not None:
+        check_device(device, "zeros_like")
     return _make(np.zeros(np.shape(_data(t)), dtype or _dtype(t)), requires_grad)
 
 
 def ones_like(t: TensorLike, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    check_device(device, "ones_like")
+    if device is not None:
+        check_device(device, "ones_like")
     return _make(np.ones(np.shape(_data(t)), dtype or _dtype(t)), requires_grad)
 
 
 def full_like(t: TensorLike, fill_value: Any, dtype: Any = None, device: Any = None,
               requires_grad: bool = False) -> Tensor:
-    check_device(device, "full_like")
+    if device is not None:
+        check_device(device, "full_like")
     return _make(np.full(np.shape(_data(t)), fill_value, dtype or _dtype(t)), requires_grad)
 
 
 def rand_like(t: TensorLike, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    check_device(device, "rand_like")
+    if device is not None:
+        check_device(device, "rand_like")
     return rand(np.shape(_data(t)), dtype=dtype or _dtype(t), requires_grad=requires_grad)
 
 
 def randn_like(t: TensorLike, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    check_device(device, "randn_like")
+    if device is not None:
+        check_device(device, "randn_like")
     return randn(np.shape(_data(t)), dtype=dtype or _dtype(t), requires_grad=requires_grad)
 
 
@@ -134,7 +145,8 @@ def _dtype(t: TensorLike) -> np.dtype:
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
            device: Any = None, requires_grad: bool = False) -> Tensor:
     """Values from start (inclusive) to end (exclusive); int64 for integer arguments, else float32."""
-    check_device(device, "arange")
+    if device is not None:
+        check_device(device, "arange")
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -147,7 +159,8 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: An
              requires_grad: bool = False) -> Tensor:
     """`steps` evenly spaced values from start to end, both included (float32 unless `dtype` says otherwise).
     For an integer dtype the values are PyTorch's, exactly (see `_linspace_integers`)."""
-    check_device(device, "linspace")
+    if device is not None:
+        check_device(device, "linspace")
     steps = operator.index(steps)
     if steps < 0:
         raise ValueError(f"linspace: the number of steps must be non-negative, got {steps}")
@@ -215,14 +228,16 @@ def _fma(a: np.ndarray, b: np.ndarray, c: float) -> np.ndarray:
 
 
 def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
-    check_device(device, "eye")
+    if device is not None:
+        check_device(device, "eye")
     return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
 
 
 def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
          generator: np.random.Generator | None = None) -> Tensor:
     """Uniform samples in [0, 1)."""
-    check_device(device, "rand")
+    if device is not None:
+        check_device(device, "rand")
     rng = generator or _rng
     return _make(rng.random(_shape(size)).astype(_float_dtype(dtype)), requires_grad)
 
@@ -230,7 +245,8 @@ def rand(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool 
 def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False,
           generator: np.random.Generator | None = None) -> Tensor:
     """Standard normal samples."""
-    check_device(device, "randn")
+    if device is not None:
+        check_device(device, "randn")
     rng = generator or _rng
     return _make(rng.standard_normal(_shape(size)).astype(_float_dtype(dtype)), requires_grad)
 
@@ -238,7 +254,8 @@ def randn(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool
 def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None,
             device: Any = None, generator: np.random.Generator | None = None) -> Tensor:
     """Integers from low (inclusive) to high (exclusive); randint(high, size) also works."""
-    check_device(device, "randint")
+    if device is not None:
+        check_device(device, "randint")
     if high is None:
         low, high = 0, low
     rng = generator or _rng
@@ -246,5 +263,6 @@ def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None
 
 
 def randperm(n: int, device: Any = None, generator: np.random.Generator | None = None) -> Tensor:
-    check_device(device, "randperm")
+    if device is not None:
+        check_device(device, "randperm")
     return Tensor._wrap((generator or _rng).permutation(n).astype(np.int64))
