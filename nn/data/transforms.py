@@ -10,6 +10,14 @@ A transform takes one sample, an image of shape (..., H, W) (e.g. (C, H, W)), as
 returns the same type and dtype. `transform.batch(x)` does a whole batch (N, ..., H, W) at once, with its own
 random draw per sample (what `DataLoader` uses with a `TensorDataset`). The randomness comes from `seed` if
 given, else from the global generator (`autograd.manual_seed`).
+
+torchvision's image pipeline is here too, for PyTorch code: `ToTensor` (an HWC uint8 image, array or PIL, to a
+float CHW tensor in [0, 1]), `Normalize(mean, std)`, `RandomHorizontalFlip(p)`, `RandomCrop(size, padding)` and
+`Resize(size)`, composable with `Compose`:
+
+    >>> train_tf = Compose([ToTensor(), RandomCrop(32, padding=4), RandomHorizontalFlip(),
+    ...                     Normalize((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))])
+    >>> train_set = TensorDataset(images_uint8_nhwc, labels, transform=train_tf)
 """
 
 from __future__ import annotations
