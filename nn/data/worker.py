@@ -84,11 +84,20 @@ class _RemoteError:
     def reraise(self) -> None:
         message = (f"Caught {self.exc_type.__name__} in DataLoader worker process {self.worker_id} "
                    f"{self.where}.\nOriginal {self.text}")
+        if issubclass(self.exc_type, KeyError):  # KeyError prints its argument's repr: keep the lines readable
+            message = _ReadableMessage(message)
         try:
             err = self.exc_type(message)
         except Exception:  # an exception class that does not take one message
             err = RuntimeError(message)
         raise err
+
+
+class _ReadableMessage(str):
+    """A message whose repr is itself (PyTorch's KeyErrorMessage)."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def _exception_type() -> type:
