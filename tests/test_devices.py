@@ -187,3 +187,20 @@ def test_t_matches_pytorch(shape: tuple) -> None:
 def test_t_refuses_more_than_two_dims() -> None:
     with pytest.raises(ValueError, match=r"t: expects a tensor with <= 2 dimensions, but it has 3 \(shape"):
         autograd.ones(1, 2, 3).t()
+
+
+LAYERS = {  # the layers that take PyTorch's device= keyword
+    "Embedding": lambda d: nn.Embedding(5, 3, device=d),
+    "MultiheadAttention": lambda d: nn.MultiheadAttention(4, 2, device=d),
+    "TransformerEncoderLayer": lambda d: nn.TransformerEncoderLayer(4, 2, 8, device=d),
+    "TransformerDecoderLayer": lambda d: nn.TransformerDecoderLayer(4, 2, 8, device=d),
+    "Transformer": lambda d: nn.Transformer(4, 2, 1, 1, 8, device=d),
+    "generate_square_subsequent_mask": lambda d: nn.Transformer.generate_square_subsequent_mask(3, device=d),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layers_take_a_cpu_device_and_refuse_a_gpu(name: str) -> None:
+    assert LAYERS[name]("cpu") is not None and LAYERS[name](autograd.device("cpu")) is not None
+    with pytest.raises(DeviceError, match=rf"^{name}: device 'cuda' is not available"):
+        LAYERS[name]("cuda")
