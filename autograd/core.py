@@ -241,9 +241,6 @@ class Primitive:
                 return apply_binary(self, args[0], args[1])
             if len(args) == 1 and isinstance(args[0], Tensor):
                 return apply_unary(self, args[0])
-        elif "out" in params:  # autograd.add(a, b, out=c): rare, and never on the keyword-free path above
-            from .out import call_with_out
-            return call_with_out(self, args, params)
         return apply(self, args, params)
 
     def __repr__(self) -> str:
@@ -269,6 +266,9 @@ def apply(op: Primitive, args: tuple, params: dict) -> Tensor:
     try:
         out = op.forward(*datas, **params)
     except (ValueError, TypeError, IndexError) as err:
+        if "out" in params:  # autograd.add(a, b, out=c): no forward takes out= (numpy_dispatch refuses it for
+            from .out import call_with_out  # ufuncs), so it is handled here, at no cost to the calls without it
+            return call_with_out(op, args, params)
         raise _op_error(op, datas, params, err) from None
     return _result(op, out, tuple(datas), tuple(edges) if record else None, params or None)
 

@@ -5,8 +5,9 @@ input or `out` requires grad, since the result could not be differentiated. The 
 dtype when the cast stays within its kind or widens it (float64 into float32 yes, float into an integer
 `out` no: PyTorch's rule), and `out` is resized when its shape differs (PyTorch warns when it was not empty).
 
-Primitives take `out=` in `Primitive.__call__`, after the fast path of calls without keywords (arithmetic
-operators never reach it); the composite functions that PyTorch gives an `out=` are wrapped by
+Primitives take `out=` in `core.apply`'s error path: no forward accepts `out=` (numpy_dispatch refuses it for
+the ufunc forwards), so the calls without it pay nothing for the check (sum's 41,400 instructions grew by 264
+with a check before the forward); the composite functions that PyTorch gives an `out=` are wrapped by
 `accepts_out` where `autograd` exports them, so Tensor methods, which call the unwrapped functions, pay
 nothing for it.
 """
@@ -63,7 +64,7 @@ def _any_requires_grad(values: Any) -> bool:
 
 
 def call_with_out(op: Any, args: tuple, params: dict) -> Tensor:
-    """A primitive called with `out=` (from Primitive.__call__)."""
+    """A primitive called with `out=` (from core.apply, once the forward has refused the keyword)."""
     from .core import apply
 
     out = params.pop("out")

@@ -73,7 +73,9 @@ def test_out_casts_as_pytorch_and_resizes() -> None:
     with pytest.warns(UserWarning, match=r"sum\(\): an output with one or more elements was resized"):
         autograd.sum(autograd.tensor(A), 0, out=autograd.zeros(5))
     with pytest.raises(TypeError, match="argument 'out' must be a Tensor, not ndarray"):
-        autograd.exp(autograd.tensor(A), out=np.zeros((2, 3)))
+        autograd.mul(autograd.tensor(A), 2.0, out=np.zeros((2, 3)))
+    with pytest.raises(TypeError, match="argument 'out' must be a Tensor, not ndarray"):
+        autograd.sum(autograd.tensor(A), 0, out=np.zeros(3))
 
 
 def test_out_bumps_the_version_of_a_saved_tensor() -> None:
