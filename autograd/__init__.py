@@ -11,9 +11,9 @@ Where things live: `core.py` (Tensor, Node, Primitive), `engine.py` (the backwar
 derivative table: every primitive's forward and VJP), `kernels.py` (the numpy kernels under it),
 `operations.py` (the op API: argument checks and composite ops), `function.py` (custom Functions),
 `transforms.py` (vjp, jvp, jacobian, hessian: `autograd.functional`), `creation.py` (factories),
-`random.py` (generators, random factories, sampling), `numpy_dispatch.py` (numpy interoperability),
-`grad_mode.py` (no_grad and the other modes, per thread), `anomaly.py` (NaN hunting), `labels.py` (how drawings
-name ops).
+`device.py` (PyTorch's device plumbing; the CPU only), `random.py` (generators, random factories, sampling),
+`numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other modes, per thread),
+`anomaly.py` (NaN hunting), `labels.py` (how drawings name ops).
 """
 
 from __future__ import annotations
@@ -62,6 +62,13 @@ from .creation import (
 )
 from .creation import (
     bool_ as bool,
+)
+from .device import (  # (binds autograd.device to the class, as torch.device; the module stays importable)
+    DeviceError,
+    accelerator,
+    backends,
+    cuda,
+    device,
 )
 from .engine import grad
 from .function import Function, FunctionCtx
@@ -173,6 +180,7 @@ from .operations import (
     subtract,
     sum,
     swapaxes,
+    t,
     take_along_dim,
     topk,
     transpose,
@@ -186,6 +194,7 @@ from .operations import (
     where,
 )
 from .ops import EXPORTS as _EXPORTS
+from .out import accepts_out as _accepts_out
 from .random import (
     Generator,
     bernoulli,
@@ -208,6 +217,19 @@ from .random import (
 )
 
 globals().update(_EXPORTS)  # the primitives registered with export=True in ops.py: add, exp, tanh, ...
+
+
+# out= on the composite functions that take it in PyTorch (primitives such as add, mul, exp take it in
+# Primitive.__call__; where, cat and stack in their signatures). Only these exported names are wrapped: Tensor
+# methods call the functions underneath and pay nothing.
+# (maximum, minimum and the other registered primitives take out= in Primitive.__call__ already.)
+(sum, mean, prod, amax, amin, max, min, argmax, argmin, logsumexp, var, std, norm, all, any, clamp, clip,
+ matmul, dot, gather, eq, ne, lt, le, gt, ge, square, rsqrt, reciprocal, logical_and, logical_or,
+ logical_xor, logical_not) = (
+    _accepts_out(f) if not isinstance(f, Primitive) else f
+    for f in (sum, mean, prod, amax, amin, max, min, argmax, argmin, logsumexp, var, std, norm, all, any, clamp,
+              clip, matmul, dot, gather, eq, ne, lt, le, gt, ge, square, rsqrt, reciprocal,
+              logical_and, logical_or, logical_xor, logical_not))
 functional = transforms
 _sys.modules[__name__ + ".functional"] = transforms  # `import autograd.functional`, `from autograd.functional ...`
 _keep_freed_memory()  # reuse freed memory instead of page-faulting it back every step (see memory.py)

@@ -19,6 +19,9 @@ from typing import Any, Union
 import numpy as np
 
 from . import grad_mode as _modes
+from .device import CPU as _CPU
+from .device import not_available as _not_available
+from .device import parse_to as _parse_to
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Tensor", "Node", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
@@ -279,6 +282,9 @@ def apply(op: Primitive, args: tuple, params: dict) -> Tensor:
     try:
         out = op.forward(*datas, **params)
     except (ValueError, TypeError, IndexError) as err:
+        if "out" in params:  # autograd.add(a, b, out=c): no forward takes out= (numpy_dispatch refuses it for
+            from .out import call_with_out  # ufuncs), so it is handled here, at no cost to the calls without it
+            return call_with_out(op, args, params)
         raise _op_error(op, datas, params, err) from None
     return _result(op, out, tuple(datas), tuple(edges) if record else None, params or None)
 
@@ -545,8 +551,26 @@ def _op_error(op: Primitive, datas: list, params: dict, err: Exception) -> Excep
     if "broadcast" in detail:
         return ValueError(f"{op.name}: shapes {shapes} cannot be broadcast together "
                           "(dimensions must be equal, or 1, aligned from the right)")
+    if isinstance(err, TypeError) and "keyword" in detail:
+        # numpy's or Python's message names numpy's function (`_operator.mul() takes no keyword arguments`)
+        return TypeError(f"{op.name}() got an unexpected keyword argument: {', '.join(map(repr, params))} "
+                         f"(it takes {_keywords(op)})")
     extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "index")
     return type(err)(f"{op.name}: {detail} (input shapes {shapes}{'; ' + extra if extra else ''})")
+
+
+def _keywords(op: Primitive) -> str:
+    """The keywords a primitive's forward takes, for an error message."""
+    import inspect
+
+    if isinstance(op.forward, np.ufunc):  # (numpy's own keywords, like casting=, are not ours to offer)
+        return "no keyword arguments"
+    try:
+        names = [p.name for p in inspect.signature(op.forward).parameters.values()
+                 if p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)]
+    except (TypeError, ValueError):  # a builtin without a signature, such as operator.mul
+        names = []
+    return "no keyword arguments" if not names else "the keywords " + ", ".join(names)
 
 
 def _check_forward(op: Primitive, datas: Sequence, out: Any) -> None:
@@ -643,6 +667,19 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
+
+    @property
+    def device(self) -> Any:
+        """`device(type='cpu')`: every tensor lives in a numpy array in main memory (see autograd.device)."""
+        return _CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    @property
+    def is_cpu(self) -> bool:
+        return True
 
     @property
     def T(self) -> Tensor:
@@ -1099,6 +1136,10 @@ class Tensor:
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         return _F.transpose(self, dim0, dim1)
 
+    def t(self) -> Tensor:
+        """The transpose of a matrix (0-d and 1-d tensors unchanged), as PyTorch's `t()`."""
+        return _F.t(self)
+
     def swapaxes(self, dim0: int, dim1: int) -> Tensor:
         return _F.transpose(self, dim0, dim1)
 
@@ -1218,8 +1259,27 @@ class Tensor:
     def astype(self, dtype: Any) -> Tensor:
         return _F.astype(self, dtype)
 
-    def to(self, dtype: Any) -> Tensor:
-        return _F.astype(self, dtype)
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """PyTorch's `to`: `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other)` (other's dtype), and the
+        keywords `dtype=`, `device=`, `copy=`, `non_blocking=` (ignored). Returns self when nothing changes,
+        as PyTorch does; the device can only be the CPU (anything else raises autograd.DeviceError).
+
+            >>> autograd.ones(2).to("cpu", autograd.float64).dtype
+            dtype('float64')
+        """
+        if args and isinstance(args[0], Tensor):
+            args = (args[0].dtype, *args[1:])
+        dtype, copy = _parse_to("Tensor.to", args, kwargs)
+        out = self if dtype is None else _F.astype(self, dtype)
+        return out.clone() if copy and out is self else out
+
+    def cpu(self) -> Tensor:
+        """self: the data is already in main memory."""
+        return self
+
+    def cuda(self, device: Any = None, non_blocking: bool = False) -> Tensor:
+        """Raises autograd.DeviceError: there is no GPU (see the README's section on scaling)."""
+        raise _not_available("cuda" if device is None else device, "Tensor.cuda")
 
     def type(self, dtype: Any) -> Tensor:
         return _F.astype(self, dtype)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .core import Tensor, TensorLike, check_numeric_dtype, to_array
+from .device import check_device
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uint8
@@ -30,14 +31,19 @@ def _make(data: Any, requires_grad: bool) -> Tensor:
     return t.requires_grad_(True) if requires_grad else t
 
 
-def tensor(data: TensorLike, dtype: Any = None, requires_grad: bool = False, label: str | None = None) -> Tensor:
+def tensor(data: TensorLike, dtype: Any = None, device: Any = None, requires_grad: bool = False,
+           label: str | None = None) -> Tensor:
     """A new leaf tensor holding a copy of `data` (Python floats become float32, ints int64).
     `label` names it in drawings (autograd.viz.draw)."""
+    if device is not None:  # (the call costs 300 instructions; None is the common case)
+        check_device(device, "tensor")
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, label=label)
 
 
-def as_tensor(data: TensorLike, dtype: Any = None) -> Tensor:
+def as_tensor(data: TensorLike, dtype: Any = None, device: Any = None) -> Tensor:
     """`data` as a tensor, sharing memory with a numpy array when no conversion is needed."""
+    if device is not None:
+        check_device(device, "as_tensor")
     if isinstance(data, Tensor):
         return data if dtype is None or data.dtype == np.dtype(dtype) else data.astype(dtype)
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == np.dtype(dtype)):
@@ -57,33 +63,48 @@ def _float_dtype(dtype: Any) -> np.dtype:
     return np.dtype(np.float32 if dtype is None else dtype)
 
 
-def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    if device is not None:
+        check_device(device, "zeros")
     return _make(np.zeros(_shape(size), _float_dtype(dtype)), requires_grad)
 
 
-def ones(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    if device is not None:
+        check_device(device, "ones")
     return _make(np.ones(_shape(size), _float_dtype(dtype)), requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def empty(*size: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    if device is not None:
+        check_device(device, "empty")
     return zeros(*size, dtype=dtype, requires_grad=requires_grad)
 
 
-def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full(size: Any, fill_value: Any, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    if device is not None:
+        check_device(device, "full")
     if dtype is None:
         dtype = to_array(fill_value).dtype
     return _make(np.full(_shape((size,)), fill_value, np.dtype(dtype)), requires_grad)
 
 
-def zeros_like(t: TensorLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def zeros_like(t: TensorLike, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    if device is not None:
+        check_device(device, "zeros_like")
     return _make(np.zeros(np.shape(_data(t)), dtype or _dtype(t)), requires_grad)
 
 
-def ones_like(t: TensorLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def ones_like(t: TensorLike, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    if device is not None:
+        check_device(device, "ones_like")
     return _make(np.ones(np.shape(_data(t)), dtype or _dtype(t)), requires_grad)
 
 
-def full_like(t: TensorLike, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def full_like(t: TensorLike, fill_value: Any, dtype: Any = None, device: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    if device is not None:
+        check_device(device, "full_like")
     return _make(np.full(np.shape(_data(t)), fill_value, dtype or _dtype(t)), requires_grad)
 
 
@@ -96,8 +117,10 @@ def _dtype(t: TensorLike) -> np.dtype:
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None,
-           requires_grad: bool = False) -> Tensor:
+           device: Any = None, requires_grad: bool = False) -> Tensor:
     """Values from start (inclusive) to end (exclusive); int64 for integer arguments, else float32."""
+    if device is not None:
+        check_device(device, "arange")
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -106,9 +129,12 @@ def arange(start: float, end: float | None = None, step: float = 1, dtype: Any =
     return _make(np.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def linspace(start: float, end: float, steps: int, dtype: Any = None, device: Any = None,
+             requires_grad: bool = False) -> Tensor:
     """`steps` evenly spaced values from start to end, both included (float32 unless `dtype` says otherwise).
     For an integer dtype the values are PyTorch's, exactly (see `_linspace_integers`)."""
+    if device is not None:
+        check_device(device, "linspace")
     steps = operator.index(steps)
     if steps < 0:
         raise ValueError(f"linspace: the number of steps must be non-negative, got {steps}")
@@ -175,5 +201,7 @@ def _fma(a: np.ndarray, b: np.ndarray, c: float) -> np.ndarray:
     return s + (t + e)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: Any = None, device: Any = None, requires_grad: bool = False) -> Tensor:
+    if device is not None:
+        check_device(device, "eye")
     return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)

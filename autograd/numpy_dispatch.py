@@ -169,6 +169,11 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
     if is_grad_enabled() and (_needs_grad(inputs) or _needs_grad(kwargs)):
         raise _refuse(f"{ufunc.__name__}{'' if method == '__call__' else '.' + method}")
     out = kwargs.get("out")
+    if out is not None and not any(isinstance(i, Tensor) for i in inputs):
+        # arrays in, a tensor as out: what a primitive's ufunc forward sees for autograd.exp(x, out=t), which
+        # core.apply then handles as PyTorch's out= (see autograd/out.py)
+        raise TypeError(f"numpy.{ufunc.__name__}: out= is a Tensor but no input is; pass out=t.data, or call "
+                        f"autograd.{ufunc.__name__}(tensor, out=t)")
     if out is not None:  # writing into a tensor: write into its array, and remember the write
         for t in out:
             if isinstance(t, Tensor):

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import kernels, ops
 from .core import Tensor, TensorLike, as_constant
+from .out import write_out
 
 # The primitives registered with export=True in ops.py (add, exp, tanh, ...) are public as they are, with their
 # Tensor methods and numpy entries: nothing to write here for them. These are numpy's other names for three.
@@ -117,8 +118,10 @@ def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None =
 clip = clamp
 
 
-def where(condition: TensorLike, x: TensorLike, y: TensorLike) -> Tensor:
+def where(condition: TensorLike, x: TensorLike, y: TensorLike, *, out: Tensor | None = None) -> Tensor:
     """x where condition holds, else y (all three broadcast together)."""
+    if out is not None:  # (out= is a keyword here, not a wrapper as for other functions: nn calls where a lot)
+        return write_out("where", out, lambda: where(condition, x, y), (x, y))
     cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != bool:
         cond = cond.astype(bool)
@@ -561,6 +564,19 @@ def swapaxes(x: TensorLike, axis1: int, axis2: int) -> Tensor:
     return transpose(x, axis1, axis2)
 
 
+def t(x: TensorLike) -> Tensor:
+    """The transpose of a matrix (PyTorch's `t`): dims 0 and 1 swapped; a 0-d or 1-d tensor is returned as is.
+
+        >>> autograd.t(autograd.ones(2, 3)).shape
+        (3, 2)
+    """
+    x = _tensor(x)
+    if x.ndim > 2:
+        raise ValueError(f"t: expects a tensor with <= 2 dimensions, but it has {x.ndim} (shape {x.shape}); "
+                         "use transpose(dim0, dim1) or permute(...) for more")
+    return x if x.ndim < 2 else permute(x, (1, 0))
+
+
 def broadcast_to(x: TensorLike, *shape: Any) -> Tensor:
     x = _tensor(x)
     shape = _shape_arg(shape)
@@ -622,7 +638,9 @@ def pad(x: TensorLike, pad_width: Any, value: float = 0) -> Tensor:
 # ---------------------------------------------------------------------------------------------------------------
 # Joining, slicing, indexing
 # ---------------------------------------------------------------------------------------------------------------
-def cat(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
+def cat(tensors: Sequence[TensorLike], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+    if out is not None:
+        return write_out("cat", out, lambda: cat(tensors, dim), tuple(tensors))
     tensors = [_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
@@ -640,7 +658,9 @@ def cat(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
 concatenate = cat
 
 
-def stack(tensors: Sequence[TensorLike], dim: int = 0) -> Tensor:
+def stack(tensors: Sequence[TensorLike], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+    if out is not None:
+        return write_out("stack", out, lambda: stack(tensors, dim), tuple(tensors))
     tensors = [_tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: expected a non-empty sequence of tensors")

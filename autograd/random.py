@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .core import Tensor, TensorLike, to_array
+from .device import check_device
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
            "set_rng_state", "fork_rng", "numpy_generator", "rand", "randn", "randint", "rand_like", "randn_like",
@@ -227,9 +228,11 @@ def _complex(draws: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return (real[..., 0] + 1j * real[..., 1]).astype(dtype, copy=False)
 
 
-def rand(*size: Any, generator: GeneratorLike = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def rand(*size: Any, generator: GeneratorLike = None, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) of the given size (float32 unless `dtype` says otherwise; a complex dtype has
     real and imaginary parts uniform in [0, 1), as in PyTorch)."""
+    check_device(device, "rand")
     dt = _float_dtype(dtype, "rand", complex_ok=True)
     shape = _shape(size, "rand")
     rng = numpy_generator(generator, "rand")
@@ -238,9 +241,11 @@ def rand(*size: Any, generator: GeneratorLike = None, dtype: Any = None, require
     return _make(_below(rng.random(shape), 1.0, dt), requires_grad)
 
 
-def randn(*size: Any, generator: GeneratorLike = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def randn(*size: Any, generator: GeneratorLike = None, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     """Standard normal samples N(0, 1) of the given size (float32 unless `dtype` says otherwise; a complex
     dtype has real and imaginary parts N(0, 1/2), so that E|z|^2 = 1, as in PyTorch)."""
+    check_device(device, "randn")
     dt = _float_dtype(dtype, "randn", complex_ok=True)
     shape = _shape(size, "randn")
     rng = numpy_generator(generator, "randn")
@@ -278,9 +283,11 @@ def _integers(rng: np.random.Generator, low: int, high: int, shape: tuple, dtype
 
 
 def randint(low: int = 0, high: Any = None, size: Any = None, *, generator: GeneratorLike = None,
-            dtype: Any = None, requires_grad: bool = False) -> Tensor:
+            dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     """Integers drawn uniformly from [low, high): `randint(low, high, size)` or `randint(high, size)`
     (int64 unless `dtype` says otherwise)."""
+    check_device(device, "randint")
     if size is None and isinstance(high, (tuple, list)):  # randint(high, size)
         low, high, size = 0, low, high
     elif high is None:  # randint(high, size=...)
@@ -298,23 +305,29 @@ def _like(t: TensorLike) -> np.ndarray | np.generic:
 
 
 def rand_like(input: TensorLike, *, generator: GeneratorLike = None, dtype: Any = None,
-              requires_grad: bool = False) -> Tensor:
+              device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     """Uniform samples in [0, 1) with the shape (and dtype) of `input`."""
+    check_device(device, "rand_like")
     data = _like(input)
     return rand(np.shape(data), generator=generator, dtype=dtype or data.dtype, requires_grad=requires_grad)
 
 
 def randn_like(input: TensorLike, *, generator: GeneratorLike = None, dtype: Any = None,
-               requires_grad: bool = False) -> Tensor:
+               device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     """Standard normal samples with the shape (and dtype) of `input`."""
+    check_device(device, "randn_like")
     data = _like(input)
     return randn(np.shape(data), generator=generator, dtype=dtype or data.dtype, requires_grad=requires_grad)
 
 
 def randint_like(input: TensorLike, low: int = 0, high: int | None = None, *, generator: GeneratorLike = None,
-                 dtype: Any = None, requires_grad: bool = False) -> Tensor:
+                 dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     """Integers from [low, high) with the shape of `input` and its dtype (a float input gives integer-valued
     floats, as in PyTorch): `randint_like(x, high)` or `randint_like(x, low, high)`."""
+    check_device(device, "randint_like")
     if high is None:
         low, high = 0, low
     data = _like(input)
@@ -324,8 +337,10 @@ def randint_like(input: TensorLike, low: int = 0, high: int | None = None, *, ge
     return _make(values, requires_grad)
 
 
-def randperm(n: int, *, generator: GeneratorLike = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def randperm(n: int, *, generator: GeneratorLike = None, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     """A random permutation of 0, 1, ..., n - 1 (int64 unless `dtype` says otherwise)."""
+    check_device(device, "randperm")
     n = operator.index(n)
     if n < 0:
         raise _RandomError(f"randperm: n must be non-negative, got {n}")
@@ -437,7 +452,8 @@ def _check_probabilities(probs: np.ndarray, caller: str) -> None:
 
 
 def normal(mean: TensorLike | float = 0.0, std: TensorLike | float = 1.0, size: Any = None, *,
-           generator: GeneratorLike = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+           generator: GeneratorLike = None, dtype: Any = None, device: Any = None,
+        requires_grad: bool = False) -> Tensor:
     """Samples from N(mean, std^2), PyTorch's four forms:
 
     - `normal(mean, std)` with tensors: one sample per element of their broadcast shape;
@@ -447,6 +463,7 @@ def normal(mean: TensorLike | float = 0.0, std: TensorLike | float = 1.0, size: 
     A tensor form takes its dtype from the tensors. The result is outside the graph, whatever the inputs; for
     a gradient, write `mean + std * randn_like(mean)`.
     """
+    check_device(device, "normal")
     rng = numpy_generator(generator, "normal")
     tensors = isinstance(mean, (Tensor, np.ndarray)), isinstance(std, (Tensor, np.ndarray))
     if not any(tensors):

@@ -25,6 +25,7 @@ import numpy as np
 
 import autograd
 from autograd import Tensor
+from autograd.device import check_device
 
 from . import functional as F
 from . import init
@@ -391,6 +392,7 @@ class MultiheadAttention(Module):
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
                  vdim: int | None = None, batch_first: bool = False, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        check_device(device, "MultiheadAttention")
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive, got {embed_dim} and "
                              f"{num_heads}")

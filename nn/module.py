@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor, no_grad
+from autograd.device import not_available, parse_to
 
 from .parameter import Parameter
 
@@ -577,10 +578,14 @@ class Module:
                 own[key].copy_(array)
         return IncompatibleKeys(missing, unexpected)
 
-    def to(self, dtype: Any) -> Module:
-        """Convert floating-point parameters and buffers to `dtype`, in place; returns self.
-        A device string ('cpu') is accepted and ignored, so PyTorch code runs unchanged."""
-        if isinstance(dtype, str) and dtype.split(":")[0] == "cpu":
+    def to(self, *args: Any, **kwargs: Any) -> Module:
+        """Convert floating-point parameters and buffers in place; returns self. PyTorch's forms:
+        `to(dtype)`, `to(device)`, `to(device, dtype)`, `to(tensor)`, `to(device=..., dtype=...)`. The device
+        can only be the CPU, where everything already is (anything else raises autograd.DeviceError)."""
+        if args and isinstance(args[0], Tensor):
+            args = (args[0].dtype, *args[1:])
+        dtype, _ = parse_to("Module.to", args, kwargs)
+        if dtype is None:
             return self
         target = np.dtype(dtype)
         if target.kind != "f":
@@ -603,7 +608,12 @@ class Module:
         return self.to(np.float64)
 
     def cpu(self) -> Module:
+        """self: parameters live in main memory already."""
         return self
+
+    def cuda(self, device: Any = None) -> Module:
+        """Raises autograd.DeviceError: there is no GPU (see the README's section on scaling)."""
+        raise not_available("cuda" if device is None else device, "Module.cuda")
 
     # --- printing ---------------------------------------------------------------------------------------------
     def extra_repr(self) -> str:

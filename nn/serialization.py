@@ -163,6 +163,11 @@ class _Writer:
             for i in reversed(range(len(pairs))):
                 stack.append((value[pairs[i][0]], child(pairs[i][0]), pairs[i], 1))
             return {"dict": pairs}
+        if hasattr(value, "state_dict") and callable(value.state_dict):  # a Module or an optimiser
+            raise TypeError(f"nn.save: cannot store a whole {type(value).__name__} (at "
+                            f"{path or 'the top level'}): save its state dict, nn.save(model.state_dict(), path), "
+                            "and load it into a new model with model.load_state_dict(nn.load(path)). Storing "
+                            "objects would need pickle, and loading a pickle can run any code.")
         raise TypeError(f"nn.save: cannot store a {type(value).__name__} at {path or 'the top level'} (supported: "
                         "tensors, numpy arrays, numbers, strings, None, and lists, tuples and dicts of those)")
 

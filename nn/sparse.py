@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor, no_grad
+from autograd.device import check_device
 
 from . import functional as F
 from . import init
@@ -44,8 +45,7 @@ class Embedding(Module):
                                       "always dense, use sparse=False")
         if max_norm is not None and not max_norm >= 0:
             raise ValueError(f"Embedding: max_norm must be a non-negative number, got {max_norm}")
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(f"Embedding: only the 'cpu' device exists, got {device!r}")
+        check_device(device, "Embedding")
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse

@@ -23,6 +23,7 @@ import numpy as np
 
 import autograd
 from autograd import Tensor
+from autograd.device import check_device
 
 from . import functional as F
 from . import init
@@ -81,6 +82,7 @@ class TransformerEncoderLayer(Module):
                  activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        check_device(device, "TransformerEncoderLayer")
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             dtype=dtype)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
@@ -126,6 +128,7 @@ class TransformerDecoderLayer(Module):
                  activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        check_device(device, "TransformerDecoderLayer")
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             dtype=dtype)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
@@ -254,6 +257,7 @@ class Transformer(Module):
                  custom_decoder: Module | None = None, layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
+        check_device(device, "Transformer")
         options = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                        layer_norm_eps=layer_norm_eps, batch_first=batch_first, norm_first=norm_first, bias=bias,
                        dtype=dtype)
@@ -293,6 +297,7 @@ class Transformer(Module):
     def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
         """The causal mask for a sequence of length sz: 0 on and below the diagonal, -inf above it (position i
         attends to positions 0..i), float32 unless `dtype` says otherwise (PyTorch's)."""
+        check_device(device, "generate_square_subsequent_mask")
         return autograd.from_numpy(np.triu(np.full((sz, sz), -np.inf, dtype=np.dtype(dtype or np.float32)), 1))
 
 

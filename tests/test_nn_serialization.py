@@ -571,3 +571,13 @@ def test_save_accepts_a_bare_file_name_in_the_working_directory(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     nn.save({"v": autograd.ones(1)}, "ckpt")
     assert nn.load("ckpt")["v"].item() == 1 and sorted(os.listdir()) == ["ckpt"]
+
+
+def test_saving_a_whole_module_is_refused_and_says_to_save_the_state_dict(tmp_path) -> None:
+    model = nn.Sequential(nn.Linear(2, 3))
+    for obj, name in [(model, "Sequential"), ({"model": model}, "Sequential"),
+                      (nn.optim.SGD(model.parameters(), lr=0.1), "SGD")]:
+        with pytest.raises(TypeError, match=rf"nn.save: cannot store a whole {name} .*nn.save\(model.state_dict\(\), "
+                                            r"path\).*model.load_state_dict\(nn.load\(path\)\)"):
+            nn.save(obj, tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()

@@ -23,10 +23,12 @@ from .sampler import (
     SubsetRandomSampler,
     WeightedRandomSampler,
 )
+from .worker import WorkerInfo, get_worker_info
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "random_split", "train_test_split", "DataLoader", "default_collate",
     "StandardScaler", "MinMaxScaler", "transforms", "Sampler", "DistributedSampler",
     "RandomSampler", "SequentialSampler", "SubsetRandomSampler", "WeightedRandomSampler",
+    "get_worker_info", "WorkerInfo",
     "make_xor", "make_moons", "make_circles", "make_spirals", "make_regression_1d", "load_digits",
 ]

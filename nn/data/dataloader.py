@@ -15,8 +15,10 @@ from typing import Any
 import numpy as np
 
 from autograd import Generator, Tensor, stack
+from autograd.random import numpy_generator
 
 from .sampler import RandomSampler, SequentialSampler
+from .worker import Fetcher, WorkerPool
 
 __all__ = ["DataLoader", "default_collate"]
 
@@ -81,6 +83,13 @@ class DataLoader:
     a list of samples (default: `default_collate`). `sampler` (an iterable of indices with a length, e.g.
     `DistributedSampler`) decides the order instead of `shuffle`.
 
+    `num_workers=N > 0` loads batches in N worker processes, as PyTorch does: the same batches in the same
+    order as with `num_workers=0`, `prefetch_factor` (default 2) batches per worker loaded ahead, each worker
+    seeded with `base_seed + worker_id` (see nn.data.worker) and calling `worker_init_fn(worker_id)` first;
+    an error in a worker is raised here with the worker's traceback. `persistent_workers=True` keeps the
+    workers between epochs; `timeout` (seconds, 0 = forever) bounds the wait for one batch. `pin_memory` is
+    accepted and does nothing: there is no GPU to copy to.
+
         >>> loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True, seed=0)
         >>> for epoch in range(10):
         ...     for xb, yb in loader:        # xb: (32, ...) except maybe the last batch
@@ -89,7 +98,10 @@ class DataLoader:
 
     def __init__(self, dataset: Any, batch_size: int | None = 1, shuffle: bool = False, drop_last: bool = False,
                  seed: int | None = None, collate_fn: Callable[[list], Any] | None = None,
-                 sampler: Any = None, generator: Generator | None = None) -> None:
+                 sampler: Any = None, num_workers: int = 0, pin_memory: bool = False, timeout: float = 0,
+                 worker_init_fn: Callable[[int], None] | None = None, multiprocessing_context: Any = None,
+                 prefetch_factor: int | None = None, persistent_workers: bool = False,
+                 pin_memory_device: str = "", generator: Generator | None = None) -> None:
         if batch_size is not None and (int(batch_size) != batch_size or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
@@ -106,6 +118,26 @@ class DataLoader:
                              "generator=autograd.Generator().manual_seed(s))")
         if seed is not None:
             generator = Generator().manual_seed(seed)
+        if int(num_workers) != num_workers or num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers option should be a non-negative integer, got {num_workers!r}")
+        if num_workers == 0 and prefetch_factor is not None:
+            raise ValueError("DataLoader: prefetch_factor option could only be specified in multiprocessing; "
+                             "let num_workers > 0 to enable multiprocessing, otherwise set prefetch_factor to None")
+        if prefetch_factor is not None and (int(prefetch_factor) != prefetch_factor or prefetch_factor <= 0):
+            raise ValueError(f"DataLoader: prefetch_factor must be a positive integer, got {prefetch_factor!r}")
+        if persistent_workers and num_workers == 0:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        if timeout < 0:
+            raise ValueError(f"DataLoader: timeout option should be non-negative, got {timeout!r}")
+        self.num_workers = int(num_workers)
+        self.prefetch_factor = 2 if prefetch_factor is None and num_workers > 0 else prefetch_factor
+        self.persistent_workers = persistent_workers
+        self.pin_memory = pin_memory  # (accepted for PyTorch code; nothing to pin without a GPU)
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self._pool: WorkerPool | None = None
+        self._pools_started = 0
         self.dataset = dataset
         self.generator = generator
         self._sampler_given = sampler is not None
@@ -133,21 +165,48 @@ class DataLoader:
 
     def __iter__(self) -> Iterator[Any]:
         order = self._order()
-        if self.batch_size is None:
-            for i in order:
-                yield self.dataset[int(i)]
+        batched = self.batch_size is not None
+        fetch = Fetcher(self.dataset, batched, self.collate_fn or default_collate,
+                        fast=self.collate_fn is None and hasattr(self.dataset, "_batch"))
+        if not batched:
+            tasks: Any = order
+        else:
+            size = self.batch_size
+            stop = len(order) - len(order) % size if self.drop_last else len(order)
+            tasks = [order[start:start + size] for start in range(0, stop, size)]
+        if self.num_workers == 0:
+            for task in tasks:
+                yield fetch(task)
             return
-        fast = self.collate_fn is None and hasattr(self.dataset, "_batch")
-        collate = self.collate_fn or default_collate
-        size = self.batch_size
-        for start in range(0, len(order), size):
-            indices = order[start:start + size]
-            if self.drop_last and len(indices) < size:
-                break
-            if fast:
-                yield self.dataset._batch(indices)
+        yield from self._from_workers(fetch, tasks)
+
+    def _from_workers(self, fetch: Fetcher, tasks: Any) -> Iterator[Any]:
+        pool = self._pool
+        if pool is None:
+            # one base seed per pool: from the loader's generator's seed and the epoch (no draw from it, so the
+            # shuffled order is the same as without workers), else one draw of the global generator
+            if self.generator is not None:
+                base_seed = int(np.random.SeedSequence([self.generator.initial_seed(), self._pools_started])
+                                .generate_state(1)[0])
             else:
-                yield collate([self.dataset[int(i)] for i in indices])
+                base_seed = int(numpy_generator(None, "DataLoader").integers(2**31))
+            self._pools_started += 1
+            pool = WorkerPool(fetch, self.num_workers, base_seed, self.worker_init_fn, self.multiprocessing_context)
+            if self.persistent_workers:
+                self._pool = pool
+        try:
+            yield from pool.run(tasks, self.prefetch_factor, self.timeout)
+        except BaseException:
+            pool.shutdown()  # after an error or an interrupted loop (GeneratorExit): reap the workers now
+            self._pool = None
+            raise
+        if not self.persistent_workers:
+            pool.shutdown()
+
+    def __del__(self) -> None:
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown()
 
     def __repr__(self) -> str:
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)} samples, "
