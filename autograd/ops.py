@@ -533,6 +533,40 @@ index_put.defvjp(lambda g, out, x, value, index: either(index_put, g, 0, index=i
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Diagonals (issue 15): `diagonal` and its adjoint `embed_diagonal`. diag, diag_embed and trace are built on them.
+# A pair of primitives for speed: the forward is numpy's strided view (no copy), and the adjoint writes into
+# zeros through a plain assignment, where getitem with integer arrays would copy forward and scatter with
+# np.add.at backward (an add per element, for indices that never repeat).
+# ---------------------------------------------------------------------------------------------------------------
+@primitive(reads_inputs=False)
+def diagonal(x, offset, axis1, axis2):
+    """x's diagonal `offset` (above the main one when positive) in the plane (axis1, axis2), as a new last axis;
+    numpy's and PyTorch's meaning. A read-only view."""
+    return np.diagonal(x, offset, axis1, axis2)
+diagonal.defvjp(lambda g, out, x, offset, axis1, axis2:
+                either(embed_diagonal, g, shape=x.shape, offset=offset, axis1=axis1, axis2=axis2))
+
+
+def _diagonal_index(shape: tuple, offset: int, axis1: int, axis2: int) -> tuple:
+    """The index of the diagonal of an array of `shape` whose axes axis1, axis2 were moved last."""
+    n = max(0, min(shape[axis1] - max(-offset, 0), shape[axis2] - max(offset, 0)))
+    rows = np.arange(n) + max(-offset, 0)
+    return (Ellipsis, rows, rows + offset)
+
+
+@primitive(reads_inputs=False)
+def embed_diagonal(g, shape, offset, axis1, axis2):
+    """zeros(shape) with g written on its diagonal `offset` of the plane (axis1, axis2), g's last axis running
+    along the diagonal and its other axes being shape's others, in order (the adjoint of diagonal;
+    diag_embed)."""
+    out = np.zeros(shape, dtype=np.result_type(g))
+    np.moveaxis(out, (axis1, axis2), (-2, -1))[_diagonal_index(shape, offset, axis1, axis2)] = g
+    return out
+embed_diagonal.defvjp(lambda gg, out, g, shape, offset, axis1, axis2:
+                      either(diagonal, gg, offset=offset, axis1=axis1, axis2=axis2))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Sliding windows (convolution and pooling are built on these in nn) and their adjoint
 # ---------------------------------------------------------------------------------------------------------------
 def window_counts(spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
