@@ -621,6 +621,8 @@ def fold(windows, shape, kernel_size, stride, dilation):
     """The adjoint of unfold: add every window back to where it came from (col2im)."""
     k = len(kernel_size)
     counts = windows.shape[-2 * k:-k]
+    if 0 in kernel_size:  # empty windows (Tensor.unfold with size 0) put nothing back
+        return np.zeros(shape, dtype=windows.dtype)
     out = zeros_in_layout(shape, windows.dtype, windows[(Ellipsis,) + (0,) * k])
     for offset in np.ndindex(*kernel_size):
         target = tuple(slice(o * d, o * d + s * (c - 1) + 1, s)
