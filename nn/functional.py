@@ -34,12 +34,14 @@ from autograd.functions import _tensor, index_put
 
 __all__ = [
     # layers
-    "linear", "bilinear", "conv1d", "conv2d", "max_pool1d", "max_pool2d", "max_unpool1d", "max_unpool2d",
+    "linear", "bilinear", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d",
+    "max_unpool1d", "max_unpool2d",
     "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
     "batch_norm", "layer_norm", "dropout", "embedding", "one_hot", "pad",
     # activations
     "relu", "leaky_relu", "elu", "silu", "swish", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
-    "softplus", "logsigmoid",
+    "softplus", "logsigmoid", "hardtanh", "relu6", "selu", "celu", "softsign", "hardsigmoid", "hardswish", "mish",
+    "glu", "softmin", "tanhshrink", "threshold",
     # losses
     "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "log_cosh_loss", "binary_cross_entropy",
     "binary_cross_entropy_with_logits", "cross_entropy", "nll_loss", "kl_div",
@@ -254,6 +256,90 @@ def conv2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: An
     'full' (dilation (k - 1) on each side).
     """
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
+
+
+def _conv_transpose(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any,
+                    output_padding: Any, groups: int, dilation: Any, nd: int, op: str) -> Tensor:
+    """The transposed convolution: the adjoint (input gradient) of conv with the same weight, as the matmul
+    of im2col run backwards. Each input position's channels, multiplied by the weight, give a whole kernel
+    window of output values (a matmul: (C_out/g * K, C_in/g) @ (C_in/g, L) per group), and col2im (ops.fold,
+    the adjoint of unfold) adds every window into the output at stride s and dilation d. The full result has
+    (n - 1) s + d (k - 1) + 1 elements per dim; `padding` crops p from both ends and `output_padding` adds
+    back that many at the end. Its gradient is the engine's: unfold and two matmuls, i.e. a convolution."""
+    x = _tensor(input)
+    if weight.ndim != nd + 2:
+        raise ValueError(f"{op}: the weight must have {nd + 2} dims (in_channels, out_channels/groups, "
+                         f"{'kernel' if nd == 1 else 'kH, kW'}), got shape {tuple(weight.shape)}")
+    unbatched = x.ndim == nd + 1
+    if unbatched:
+        x = x.unsqueeze(0)
+    if x.ndim != nd + 2:
+        spatial = "L" if nd == 1 else "H, W"
+        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {input.shape}")
+    in_channels, group_out = weight.shape[:2]
+    kernel = tuple(weight.shape[2:])
+    groups = _groups(groups, op)
+    if x.shape[1] != in_channels:
+        raise ValueError(f"{op}: the input of shape {tuple(input.shape)} has {x.shape[1]} channels, but the weight "
+                         f"of shape {tuple(weight.shape)} expects {in_channels} (its first dim)")
+    if in_channels % groups:
+        raise ValueError(f"{op}: in_channels {in_channels} must be divisible by groups={groups}")
+    stride = _ntuple(stride, nd, "stride", op)
+    dilation = _ntuple(dilation, nd, "dilation", op)
+    pads = _ntuple(padding, nd, "padding", op)
+    extra = _ntuple(output_padding, nd, "output_padding", op)
+    _positive(stride, "stride", op)
+    _positive(dilation, "dilation", op)
+    _positive(pads, "padding", op, allow_zero=True)
+    _positive(extra, "output_padding", op, allow_zero=True)
+    if any(e >= s and e >= d for e, s, d in zip(extra, stride, dilation)):
+        raise ValueError(f"{op}: output_padding {extra} must be smaller than either stride {stride} or dilation "
+                         f"{dilation}")
+    n, spatial = x.shape[0], x.shape[2:]
+    full = tuple((size - 1) * s + d * (k - 1) + 1 for size, k, s, d in zip(spatial, kernel, stride, dilation))
+    out_shape = tuple(f - 2 * p + e for f, p, e in zip(full, pads, extra))
+    if any(size < 1 for size in out_shape) or any(size < 1 for size in spatial):
+        raise ValueError(f"{op}: the input's spatial size {tuple(spatial)} with kernel {kernel}, stride {stride}, "
+                         f"padding {pads}, dilation {dilation} and output_padding {extra} gives the output size "
+                         f"{out_shape}, which is too small")
+    out_channels = group_out * groups
+    length, size = math.prod(spatial), math.prod(kernel)
+    per_group = in_channels // groups
+    columns = (weight.reshape(groups, per_group, group_out * size).transpose(-1, -2)
+               @ x.reshape(n, groups, per_group, length))  # (N, g, C_out/g * K, L)
+    windows = columns.reshape(n, out_channels, *kernel, *spatial).permute(
+        0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (N, C_out, *spatial, *kernel)
+    y = ops.fold(windows, shape=(n, out_channels, *full), kernel_size=kernel, stride=stride, dilation=dilation)
+    beyond = [(0, max(e - p, 0)) for e, p in zip(extra, pads)]  # output_padding past the cropped padding
+    if any(b for _, b in beyond):
+        y = ops.pad(y, pad_width=((0, 0), (0, 0), *beyond), value=0)
+    if any(pads) or any(extra):
+        y = y[(slice(None), slice(None), *(slice(p, p + size) for p, size in zip(pads, out_shape)))]
+    if bias is not None:
+        y = y + bias.reshape(out_channels, *(1,) * nd)
+    return y.squeeze(0) if unbatched else y
+
+
+def conv_transpose1d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+                     padding: Any = 0, output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """1-D transposed convolution of (N, C_in, L) with a weight (C_in, C_out/groups, k): the gradient of
+    conv1d with respect to its input. Output length (L - 1) stride - 2 padding + dilation (k - 1) +
+    output_padding + 1."""
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 1,
+                           "conv_transpose1d")
+
+
+def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+                     padding: Any = 0, output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> Tensor:
+    """2-D transposed convolution ("deconvolution") of (N, C_in, H, W) with a weight (C_in, C_out/groups, kH,
+    kW), plus bias (C_out,). Each output size: (n - 1) stride - 2 padding + dilation (k - 1) + output_padding + 1.
+
+    >>> import autograd, nn.functional as F
+    >>> F.conv_transpose2d(autograd.ones(1, 1, 2, 2), autograd.ones(1, 1, 2, 2), stride=2).shape
+    (1, 1, 4, 4)
+    """
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
+                           "conv_transpose2d")
 
 
 def _pool_windows(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
@@ -815,6 +901,100 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), finite for any x."""
     return -ops.softplus(-_tensor(input))
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
+    """x clipped to [min_val, max_val]. The gradient passes strictly inside (PyTorch's rule: 0 at the bounds,
+    where clamp's passes): one `where` between x and its clipped values, held constant."""
+    x = _tensor(input)
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) must not be greater than max_val ({max_val})")
+    d = x._data
+    return autograd.where((d > min_val) & (d < max_val), x, np.clip(d, min_val, max_val))
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6): hardtanh(x, 0, 6), with its gradient (0 at 0 and at 6)."""
+    return hardtanh(input, 0.0, 6.0)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with Klambauer et al.'s self-normalising constants (alpha 1.6733, scale 1.0507)."""
+    return _SELU_SCALE * elu(input, _SELU_ALPHA)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha (e^(x / alpha) - 1) otherwise (continuously differentiable for any alpha)."""
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (the negative part divides by it)")
+    x = _tensor(input)
+    positive = x._data > 0
+    return autograd.where(positive, x, alpha * (autograd.where(positive, 0.0, x) / alpha).expm1())
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    x = _tensor(input)
+    return x / (1 + x.abs())
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between; gradient 1/6 strictly between (PyTorch's)."""
+    x = _tensor(input)
+    d = x._data
+    return autograd.where((d > -3) & (d < 3), (x + 3) / 6, (d >= 3).astype(x.dtype))
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x relu6(x + 3) / 6 (MobileNetV3). PyTorch's gradient: 0 below -3, x/3 + 1/2 on [-3, 3] (bounds
+    included), 1 above."""
+    x = _tensor(input)
+    d = x._data
+    return autograd.where(d < -3, 0.0, autograd.where(d <= 3, x * (x + 3) / 6, x))
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x tanh(softplus(x)) (Misra 2019), softplus computed without overflow."""
+    x = _tensor(input)
+    return x * ops.softplus(x).tanh()
+
+
+def glu(input: Tensor, dim: int = -1) -> Tensor:
+    """The gated linear unit: a * sigmoid(b), with a and b the two halves of x along dim."""
+    x = _tensor(input)
+    if x.ndim == 0:
+        raise ValueError("glu: a 0-d tensor cannot be halved")
+    if not -x.ndim <= dim < x.ndim:
+        raise IndexError(f"glu: dim {dim} is out of range for a tensor with {x.ndim} dims")
+    n = x.shape[dim]
+    if n % 2:
+        raise ValueError(f"glu: the halved dim must have an even size, but dim {dim} has size {n} (shape {x.shape})")
+    a, b = x.chunk(2, dim)
+    return a * b.sigmoid()
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype: Any = None) -> Tensor:
+    """softmax(-x) along dim: the smallest entries get the most weight."""
+    x = _tensor(input)
+    if dtype is not None:
+        x = x.astype(dtype)
+    return autograd.softmax(-x, _softmax_dim(x, dim, "softmin"))
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    x = _tensor(input)
+    return x - x.tanh()
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, else value (the gradient passes where x > threshold)."""
+    x = _tensor(input)
+    return autograd.where(x._data > threshold, x, value)
 
 
 def _softmax_dim(x: Tensor, dim: int | None, op: str) -> int:
