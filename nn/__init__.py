@@ -105,5 +105,7 @@ from .activation import (
     Threshold,
 )
 from .conv import ConvTranspose1d, ConvTranspose2d
+from .distance import CosineSimilarity, PairwiseDistance
+from .upsampling import PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 # --- end of issue 15 imports ---

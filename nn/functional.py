@@ -37,7 +37,8 @@ __all__ = [
     "linear", "bilinear", "conv1d", "conv2d", "conv_transpose1d", "conv_transpose2d", "max_pool1d", "max_pool2d",
     "max_unpool1d", "max_unpool2d",
     "avg_pool1d", "avg_pool2d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
-    "batch_norm", "layer_norm", "dropout", "embedding", "one_hot", "pad",
+    "batch_norm", "layer_norm", "dropout", "embedding", "one_hot", "pad", "pixel_shuffle", "pixel_unshuffle",
+    "normalize", "cosine_similarity", "pairwise_distance", "interpolate",
     # activations
     "relu", "leaky_relu", "elu", "silu", "swish", "gelu", "sigmoid", "tanh", "softmax", "log_softmax",
     "softplus", "logsigmoid", "hardtanh", "relu6", "selu", "celu", "softsign", "hardsigmoid", "hardswish", "mish",
@@ -340,6 +341,131 @@ def conv_transpose2d(input: Tensor, weight: Tensor, bias: Tensor | None = None, 
     """
     return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, 2,
                            "conv_transpose2d")
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """(*, C r^2, H, W) -> (*, C, H r, W r): channel c r^2 + i r + j becomes the pixel offset (i, j) of
+    channel c (a reshape, a permutation, a reshape)."""
+    x = _tensor(input)
+    r = int(upscale_factor)
+    if x.ndim < 3 or r < 1 or x.shape[-3] % (r * r):
+        raise ValueError(f"pixel_shuffle: expected (*, C * {r}^2, H, W) with upscale_factor {r} >= 1, got shape "
+                         f"{x.shape}")
+    *lead, c, h, w = x.shape
+    lead, k = tuple(lead), len(lead)
+    y = x.reshape(*lead, c // (r * r), r, r, h, w).permute(*range(k), k, k + 3, k + 1, k + 4, k + 2)
+    return y.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """(*, C, H r, W r) -> (*, C r^2, H, W), the inverse of pixel_shuffle."""
+    x = _tensor(input)
+    r = int(downscale_factor)
+    if x.ndim < 3 or r < 1 or x.shape[-2] % r or x.shape[-1] % r:
+        raise ValueError(f"pixel_unshuffle: expected (*, C, H * {r}, W * {r}) with downscale_factor {r} >= 1, got "
+                         f"shape {x.shape}")
+    *lead, c, h, w = x.shape
+    lead, k = tuple(lead), len(lead)
+    y = x.reshape(*lead, c, h // r, r, w // r, r).permute(*range(k), k, k + 2, k + 4, k + 1, k + 3)
+    return y.reshape(*lead, c * r * r, h // r, w // r)
+
+
+_INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: bool | None = None, recompute_scale_factor: bool | None = None,
+                antialias: bool = False) -> Tensor:
+    """Resample the spatial dims of (N, C, *spatial) to `size`, or to floor(n * scale_factor), as PyTorch does.
+
+    - 'nearest': source index floor(i * in / out) (or i / scale_factor when that was given; PyTorch's legacy
+      rule, which shifts the image by half a pixel); 'nearest-exact': floor((i + 1/2) * in / out), the centred
+      rule (scikit-image's, PIL's). A gather: the gradient adds up in the picked elements.
+    - 'linear', 'bilinear', 'trilinear' (3-D, 4-D, 5-D inputs): separable linear interpolation between the two
+      neighbours at source position (i + 1/2) in / out - 1/2 (clamped at 0), or i (in - 1) / (out - 1) with
+      align_corners=True; weights in the input's dtype, as PyTorch computes them.
+    - 'area': adaptive average pooling (1-D and 2-D).
+    """
+    x = _tensor(input)
+    nd = x.ndim - 2
+    if nd < 1:
+        raise ValueError(f"interpolate: expected an input of shape (N, C, *spatial), got {x.shape}")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported")
+    linear_modes = tuple(_INTERPOLATE_DIMS)
+    if mode in linear_modes:
+        if nd != _INTERPOLATE_DIMS[mode]:
+            raise ValueError(f"interpolate: mode {mode!r} expects a {_INTERPOLATE_DIMS[mode] + 2}-D input, got shape "
+                             f"{x.shape}")
+        align = bool(align_corners)
+    elif mode in ("nearest", "nearest-exact", "area"):
+        if align_corners is not None:
+            raise ValueError("interpolate: align_corners can only be set with the interpolating modes 'linear', "
+                             f"'bilinear' and 'trilinear', not {mode!r}")
+        align = False
+    else:
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported (use 'nearest', 'nearest-exact', "
+                                  "'linear', 'bilinear', 'trilinear' or 'area')")
+    spatial = x.shape[2:]
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    if size is not None:
+        out = _ntuple(size, nd, "size", "interpolate")
+        scales: tuple = (None,) * nd
+    else:
+        factors = (float(scale_factor),) * nd if isinstance(scale_factor, (int, float)) else \
+            tuple(float(f) for f in scale_factor)
+        if len(factors) != nd:
+            raise ValueError(f"interpolate: scale_factor must be a number or a tuple of {nd}, got {scale_factor!r}")
+        out = tuple(math.floor(n * f) for n, f in zip(spatial, factors))
+        scales = (None,) * nd if recompute_scale_factor else factors
+    if any(o <= 0 for o in out):
+        raise ValueError(f"interpolate: the output size {out} must be positive (input of shape {x.shape})")
+    if mode == "area":
+        if nd == 1:
+            return adaptive_avg_pool1d(x, out)
+        if nd == 2:
+            return adaptive_avg_pool2d(x, out)
+        raise NotImplementedError("interpolate: mode 'area' supports 3-D and 4-D inputs")
+    if mode in ("nearest", "nearest-exact"):
+        index = [_nearest_source(n, o, sc, mode == "nearest-exact") for n, o, sc in zip(spatial, out, scales)]
+        return x[(slice(None), slice(None), *np.ix_(*index))]
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
+    for axis, (n, o, sc) in enumerate(zip(spatial, out, scales), start=2):
+        low, high, weight = _linear_source(n, o, sc, align, dtype)
+        shape = (o,) + (1,) * (x.ndim - axis - 1)
+        lead = (slice(None),) * axis
+        x = x[(*lead, low)] * (1 - weight).reshape(shape) + x[(*lead, high)] * weight.reshape(shape)
+    return x
+
+
+def _nearest_source(n: int, out: int, scale: float | None, exact: bool) -> np.ndarray:
+    """PyTorch's nearest source indices, computed as it does in float32 (its `nearest_idx`)."""
+    if not exact and out == n:
+        return np.arange(out)
+    if not exact and out == 2 * n:
+        return np.arange(out) >> 1
+    step = np.float32(1.0 / scale) if scale else np.float32(n) / np.float32(out)
+    position = np.arange(out, dtype=np.float32) + np.float32(0.5) if exact else np.arange(out, dtype=np.float32)
+    return np.minimum(np.floor(position * step).astype(np.int64), n - 1)
+
+
+def _linear_source(n: int, out: int, scale: float | None, align_corners: bool, dtype: Any
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two neighbours and the weight of the upper one, for each output position (PyTorch's
+    area_pixel_compute_source_index and guard_index_and_lambda, in `dtype`)."""
+    one = dtype.type(1)
+    destination = np.arange(out, dtype=dtype)
+    if align_corners:
+        step = dtype.type(n - 1) / dtype.type(out - 1) if out > 1 else dtype.type(0)
+        source = step * destination
+    else:
+        step = dtype.type(1.0 / scale) if scale else dtype.type(n) / dtype.type(out)
+        source = np.maximum(step * (destination + dtype.type(0.5)) - dtype.type(0.5), 0)
+    low = np.minimum(np.floor(source).astype(np.int64), n - 1)
+    weight = np.clip(source - low, 0, one).astype(dtype)
+    high = low + (low < n - 1)
+    return low, high, weight
 
 
 def _pool_windows(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool,
@@ -816,26 +942,36 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
             x = ops.pad(x, pad_width=positive, value=0.0 if value is None else value)
         return x
     if mode not in ("reflect", "replicate", "circular"):
-        raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
-    if any(a < 0 or b < 0 for a, b in widths):
-        raise ValueError(f"pad: negative padding is only supported in 'constant' mode, got {tuple(pad)}")
+        raise NotImplementedError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
+                                  f"got {mode!r}")
+    # Negative amounts crop, as in PyTorch: reflect and replicate read positions -before ... n + after - 1
+    # of the original dim (a crop on one side does not change what the other side mirrors or repeats);
+    # circular crops first and wraps around what is left.
     for axis, (before, after) in enumerate(widths):
         if not before and not after:
             continue
         n = x.shape[axis]
-        positions = np.arange(-before, n + after)
-        if mode == "replicate":
-            source = np.clip(positions, 0, n - 1)
-        elif mode == "circular":
-            if before > n or after > n:
-                raise ValueError(f"pad: circular padding {(before, after)} is larger than the dim of size {n}")
-            source = positions % n
-        else:  # reflect: mirror without repeating the edge element
-            if before >= n or after >= n:
-                raise ValueError(f"pad: reflect padding {(before, after)} must be smaller than the dim of size {n}")
-            period = 2 * (n - 1)
-            source = np.abs(positions) % period if period else np.zeros_like(positions)
-            source = np.where(source >= n, period - source, source)
+        if mode == "circular":
+            start, kept = -min(before, 0), n + min(before, 0) + min(after, 0)
+            if kept < 0 or max(before, 0) > kept or max(after, 0) > kept:
+                raise ValueError(f"pad: circular padding {(before, after)} of a dim of size {n} needs at least "
+                                 f"as many elements left after cropping as it wraps around ({max(kept, 0)} left)")
+            source = start + np.arange(-max(before, 0), kept + max(after, 0)) % max(kept, 1)
+        else:
+            if n + before + after < 1:
+                raise ValueError(f"pad: {mode} padding {(before, after)} leaves nothing of a dim of size {n}")
+            positions = np.arange(-before, n + after)
+            if mode == "replicate":
+                source = np.clip(positions, 0, n - 1)
+            else:  # reflect: mirror without repeating the edge element
+                if before >= n or after >= n:
+                    raise ValueError(f"pad: reflect padding {(before, after)} must be smaller than the dim of "
+                                     f"size {n}")
+                period = 2 * (n - 1)
+                source = np.abs(positions) % period if period else np.zeros_like(positions)
+                source = np.where(source >= n, period - source, source)
+        if len(source) == n and (source == np.arange(n)).all():
+            continue
         x = x[(slice(None),) * axis + (source,)]
     return x
 
@@ -1014,6 +1150,47 @@ def log_softmax(input: Tensor, dim: int | None = None) -> Tensor:
     """x_i - logsumexp(x) along `dim`: finite even for logits of magnitude 1000."""
     x = _tensor(input)
     return autograd.log_softmax(x, _softmax_dim(x, dim, "log_softmax"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Distances and normalisation
+# ---------------------------------------------------------------------------------------------------------------
+def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None) -> Tensor:
+    """x / max(||x||_p, eps) along dim (PyTorch's: the norm is clamped, with clamp's gradient)."""
+    if out is not None:
+        raise TypeError("normalize: out= is not supported")
+    x = _tensor(input)
+    return x / autograd.norm(x, p, dim, keepdim=True).clamp(min=eps)
+
+
+def _at_least_no_grad(norm: Tensor, eps: float) -> Tensor:
+    """max(norm, eps) in value, with the gradient of norm itself: PyTorch clamps these norms in place under
+    no_grad, so that a tiny norm is floored without cutting its gradient."""
+    floor = np.maximum(norm._data, eps) - norm._data
+    return norm + floor if floor.any() else norm
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 x2) / (max(||x1||, eps) max(||x2||, eps)) along dim (the inputs broadcast). Each input is divided
+    by its norm first, as PyTorch does: the result stays within [-1, 1]."""
+    a, b = _tensor(x1), _tensor(x2)
+    try:
+        shape = np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"cosine_similarity: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+    a, b = a.broadcast_to(shape), b.broadcast_to(shape)
+    na = _at_least_no_grad(autograd.norm(a, 2, dim, keepdim=True), eps)
+    nb = _at_least_no_grad(autograd.norm(b, 2, dim, keepdim=True), eps)
+    return ((a / na) * (b / nb)).sum(dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False) -> Tensor:
+    """||x1 - x2 + eps||_p over the last dim (the inputs broadcast; eps keeps the norm away from its kink)."""
+    a, b = _tensor(x1), _tensor(x2)
+    difference = a - b + eps
+    if difference.ndim == 0:
+        return autograd.norm(difference, p)
+    return autograd.norm(difference, p, -1, keepdim)
 
 
 # ---------------------------------------------------------------------------------------------------------------
