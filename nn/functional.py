@@ -1086,11 +1086,11 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
-    """x relu6(x + 3) / 6 (MobileNetV3). PyTorch's gradient: 0 below -3, x/3 + 1/2 on [-3, 3] (bounds
-    included), 1 above."""
+    """x relu6(x + 3) / 6 (MobileNetV3). PyTorch's gradient: 0 up to -3, x/3 + 1/2 strictly between -3 and 3,
+    1 from 3 on."""
     x = _tensor(input)
     d = x._data
-    return autograd.where(d < -3, 0.0, autograd.where(d <= 3, x * (x + 3) / 6, x))
+    return autograd.where(d <= -3, 0.0, autograd.where(d < 3, x * (x + 3) / 6, x))
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
