@@ -1109,7 +1109,7 @@ def glu(input: Tensor, dim: int = -1) -> Tensor:
     n = x.shape[dim]
     if n % 2:
         raise ValueError(f"glu: the halved dim must have an even size, but dim {dim} has size {n} (shape {x.shape})")
-    a, b = x.chunk(2, dim)
+    a, b = x.narrow(dim, 0, n // 2), x.narrow(dim, n // 2, n // 2)
     return a * b.sigmoid()
 
 
