@@ -432,6 +432,15 @@ def interpolate(input: Tensor, size: Any = None, scale_factor: Any = None, mode:
         raise NotImplementedError("interpolate: mode 'area' supports 3-D and 4-D inputs")
     if mode in ("nearest", "nearest-exact"):
         index = [_nearest_source(n, o, sc, mode == "nearest-exact") for n, o, sc in zip(spatial, out, scales)]
+        factors = [o // n if n and o % n == 0 else 0 for n, o in zip(spatial, out)]
+        if all(f and np.array_equal(i, np.arange(o) // f) for i, o, f in zip(index, out, factors)):
+            # each element repeated f times along each axis: a broadcast, whose gradient is a sum, where the
+            # gather's gradient scatter-adds element by element (np.add.at). Callgrind, scale_factor=2 on
+            # (16, 32, 16, 16) float32, forward and backward: 21.9M instructions against the gather's 75.5M.
+            lead = x.shape[:2]
+            wide = x.reshape(*lead, *(v for n in spatial for v in (n, 1))).expand(
+                *lead, *(v for n, f in zip(spatial, factors) for v in (n, f)))
+            return wide.reshape(*lead, *out)
         return x[(slice(None), slice(None), *np.ix_(*index))]
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float32)
     for axis, (n, o, sc) in enumerate(zip(spatial, out, scales), start=2):
