@@ -8,15 +8,19 @@
     tensor(3.5839)
 
 Where things live: `core.py` (Tensor, Node, Primitive), `engine.py` (the backward walk), `ops.py` (the
-derivative table: every primitive's forward and VJP), `functions.py` (the functional API and composite ops),
-`creation.py` (factories), `numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other
-modes, per thread), `anomaly.py` (NaN hunting).
+derivative table: every primitive's forward and VJP), `kernels.py` (the numpy kernels under it),
+`operations.py` (the op API: argument checks and composite ops), `function.py` (custom Functions),
+`transforms.py` (vjp, jvp, jacobian, hessian: `autograd.functional`), `creation.py` (factories),
+`numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other modes, per thread),
+`anomaly.py` (NaN hunting), `labels.py` (how drawings name ops).
 """
 
 from __future__ import annotations
 
+import sys as _sys
+
 from . import (
-    functional,  # vjp, jvp, jacobian, hessian, hvp (autograd.functional)
+    transforms,  # vjp, jvp, jacobian, hessian, hvp: public as autograd.functional (torch.autograd.functional)
     viz,  # drawing graphs (imports graphviz only when draw() is called)
 )
 from .anomaly import (
@@ -68,10 +72,24 @@ from .creation import (
 )
 from .engine import grad
 from .function import Function, FunctionCtx
-from .functions import (
+from .grad_mode import (
+    enable_grad,
+    inference_mode,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from .gradcheck import (
+    GradcheckError,
+    GradcheckWarning,
+    check_graph,
+    gradcheck,
+    gradgradcheck,
+    record_locations,
+)
+from .memory import keep_freed_memory as _keep_freed_memory
+from .operations import (
     MaxMin,
-    abs,
-    add,
     all,
     allclose,
     amax,
@@ -94,23 +112,17 @@ from .functions import (
     chunk,
     clamp,
     clip,
-    clone,
     concatenate,
-    cos,
     cross,
     diag,
     diag_embed,
     diagonal,
-    div,
     divide,
     dot,
     einsum,
     eq,
-    erf,
-    exp,
     expand,
     expand_as,
-    expm1,
     flatten,
     flip,
     gather,
@@ -123,8 +135,6 @@ from .functions import (
     isnan,
     kron,
     le,
-    log,
-    log1p,
     log_softmax,
     logical_and,
     logical_not,
@@ -135,50 +145,38 @@ from .functions import (
     masked_fill,
     matmul,
     max,
-    maximum,
     mean,
     meshgrid,
     min,
-    minimum,
     moveaxis,
     movedim,
-    mul,
     multiply,
     narrow,
     ne,
-    neg,
     negative,
     norm,
     outer,
     pad,
     permute,
-    pow,
     prod,
     reciprocal,
-    relu,
     repeat,
     repeat_interleave,
     reshape,
     roll,
     rot90,
     rsqrt,
-    sigmoid,
-    sign,
-    sin,
     softmax,
     split,
-    sqrt,
     square,
     squeeze,
     stack,
     std,
-    sub,
     subtract,
     sum,
     swapaxes,
     swapdims,
     take_along_dim,
-    tanh,
     tile,
     trace,
     transpose,
@@ -192,23 +190,11 @@ from .functions import (
     view,
     where,
 )
-from .grad_mode import (
-    enable_grad,
-    inference_mode,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
-from .gradcheck import (
-    GradcheckError,
-    GradcheckWarning,
-    check_graph,
-    gradcheck,
-    gradgradcheck,
-    record_locations,
-)
-from .memory import keep_freed_memory as _keep_freed_memory
+from .ops import EXPORTS as _EXPORTS
 
+globals().update(_EXPORTS)  # the primitives registered with export=True in ops.py: add, exp, tanh, ...
+functional = transforms
+_sys.modules[__name__ + ".functional"] = transforms  # `import autograd.functional`, `from autograd.functional ...`
 _keep_freed_memory()  # reuse freed memory instead of page-faulting it back every step (see memory.py)
 
 __version__ = "0.1.0"

@@ -4,7 +4,7 @@ A `Tensor` wraps a numpy array (a numpy scalar for 0-d tensors: ufuncs on numpy 
 cheaper than on 0-d arrays, and that is most of the cost of a scalar graph). Every operation on tensors goes
 through `Primitive.__call__`, which runs the numpy forward and, when a gradient is wanted, records a `Node`:
 the primitive, one graph edge per input, and the values its vector-Jacobian products need. `engine.py` walks
-those nodes backwards. The Tensor methods themselves are one-liners into `functions.py`.
+those nodes backwards. The Tensor methods themselves are one-liners into `operations.py`.
 """
 
 from __future__ import annotations
@@ -182,6 +182,8 @@ class Primitive:
     broadcasts      the op broadcasts its inputs; the engine sums each gradient back to its input's shape
     saves_output    the VJPs read the output (keep it alive; check it for in-place writes)
     reads_inputs    the VJPs read input values, not just shapes (check them for in-place writes)
+    label           label(params): the op's name in drawings, when its parameters read better rewritten
+    explain         explain(datas, params, err): a message in the user's terms for a forward that failed
 
     An op that does not read its inputs lets large input arrays go, so that a layer's pre-activation, or the
     array under a reshape, is freed as soon as nothing else needs it (as in PyTorch) instead of living until
@@ -195,11 +197,12 @@ class Primitive:
     """
 
     __slots__ = ("name", "symbol", "forward", "vjps", "vjp_argnum", "broadcasts", "saves_output",
-                 "reads_inputs", "output_only", "backward_name", "explain", "doc")
+                 "reads_inputs", "output_only", "backward_name", "label", "explain", "doc")
     joint_vjp = None  # custom Functions compute all input gradients in one call instead
 
     def __init__(self, forward: Callable, name: str | None = None, symbol: str | None = None,
-                 broadcasts: bool = False, saves_output: bool = False, reads_inputs: bool = True) -> None:
+                 broadcasts: bool = False, saves_output: bool = False, reads_inputs: bool = True,
+                 label: Callable | None = None, explain: Callable | None = None) -> None:
         self.forward = forward
         self.name = name or forward.__name__
         self.symbol = symbol or self.name
@@ -210,7 +213,8 @@ class Primitive:
         self.vjps: tuple[Callable, ...] | None = None
         self.vjp_argnum: Callable | None = None
         self.backward_name = "".join(p.capitalize() for p in self.name.split("_")) + "Backward"
-        self.explain: Callable | None = None  # optional: a clearer error message for a failed forward
+        self.label = label  # label(params) -> how a drawing names the op (labels.py); None: symbol(params)
+        self.explain = explain  # explain(datas, params, err) -> a clearer message for a failed forward, or None
         self.doc = forward.__doc__
 
     def defvjp(self, *vjps: Callable) -> Primitive:
@@ -854,16 +858,16 @@ class Tensor:
             raise
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._arith_inplace("add_ (+=)", _F.add, np.add, other)
+        return self._arith_inplace("add_ (+=)", _ops.add, np.add, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._arith_inplace("sub_ (-=)", _F.sub, np.subtract, other)
+        return self._arith_inplace("sub_ (-=)", _ops.sub, np.subtract, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._arith_inplace("mul_ (*=)", _F.mul, np.multiply, other)
+        return self._arith_inplace("mul_ (*=)", _ops.mul, np.multiply, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._arith_inplace("div_ (/=)", _F.div, np.true_divide, other)
+        return self._arith_inplace("div_ (/=)", _ops.div, np.true_divide, other)
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         return self.__iadd__(other if alpha == 1 else other * alpha)
@@ -916,43 +920,8 @@ class Tensor:
 
         self._inplace("__setitem__", compute, write)
 
-    # --- operations as methods (see functions.py for what each does) ------------------------------------------
-    def add(self, other: Any) -> Tensor:
-        return _F.add(self, other)
-
-    def sub(self, other: Any) -> Tensor:
-        return _F.sub(self, other)
-
-    def mul(self, other: Any) -> Tensor:
-        return _F.mul(self, other)
-
-    def div(self, other: Any) -> Tensor:
-        return _F.div(self, other)
-
-    def pow(self, other: Any) -> Tensor:
-        return _F.pow(self, other)
-
-    def neg(self) -> Tensor:
-        return _F.neg(self)
-
-    def abs(self) -> Tensor:
-        return apply_unary(_ops.abs, self)
-
-    def exp(self) -> Tensor:
-        return apply_unary(_ops.exp, self)
-
-    def log(self) -> Tensor:
-        return apply_unary(_ops.log, self)
-
-    def log1p(self) -> Tensor:
-        return apply_unary(_ops.log1p, self)
-
-    def expm1(self) -> Tensor:
-        return apply_unary(_ops.expm1, self)
-
-    def sqrt(self) -> Tensor:
-        return apply_unary(_ops.sqrt, self)
-
+    # --- operations as methods (see operations.py for what each does) ------------------------------------------
+    # (The primitives registered with method=True in ops.py, exp, tanh, add, ..., add their own methods here.)
     def rsqrt(self) -> Tensor:
         return _F.rsqrt(self)
 
@@ -962,37 +931,10 @@ class Tensor:
     def reciprocal(self) -> Tensor:
         return _F.reciprocal(self)
 
-    def sin(self) -> Tensor:
-        return apply_unary(_ops.sin, self)
-
-    def cos(self) -> Tensor:
-        return apply_unary(_ops.cos, self)
-
-    def tanh(self) -> Tensor:
-        return apply_unary(_ops.tanh, self)
-
-    def sigmoid(self) -> Tensor:
-        return apply_unary(_ops.sigmoid, self)
-
-    def relu(self) -> Tensor:
-        return apply_unary(_ops.relu, self)
-
-    def sign(self) -> Tensor:
-        return apply_unary(_ops.sign, self)
-
-    def erf(self) -> Tensor:
-        return apply_unary(_ops.erf, self)
-
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return _F.clamp(self, min, max)
 
     clip = clamp
-
-    def maximum(self, other: Any) -> Tensor:
-        return _F.maximum(self, other)
-
-    def minimum(self, other: Any) -> Tensor:
-        return _F.minimum(self, other)
 
     def where(self, condition: Any, other: Any) -> Tensor:
         """self where condition holds, else other (PyTorch's Tensor.where)."""
@@ -1234,13 +1176,10 @@ class Tensor:
     def bool(self) -> Tensor:
         return _F.astype(self, np.bool_)
 
-    def clone(self) -> Tensor:
-        return _F.clone(self)
-
     def contiguous(self) -> Tensor:
         """self if its array is row-major (C-contiguous), else a row-major copy in the graph, as in PyTorch.
         (A convolution on small images returns a batch-last view: see nn.functional._conv.)"""
-        return self if self.is_contiguous() else _F.clone(self)
+        return self if self.is_contiguous() else apply_unary(_ops.clone, self)
 
     def is_contiguous(self) -> bool:
         data = self._data
@@ -1290,7 +1229,7 @@ class Tensor:
         return self
 
     def __abs__(self) -> Tensor:
-        return _F.abs(self)
+        return apply_unary(_ops.abs, self)
 
     def __getitem__(self, index: Any) -> Tensor:
         return _F.getitem(self, index)
@@ -1464,5 +1403,5 @@ class _HookHandle:
 
 
 from . import engine as _engine  # noqa: E402  (the engine and functions need Tensor defined first)
-from . import functions as _F  # noqa: E402
+from . import operations as _F  # noqa: E402
 from . import ops as _ops  # noqa: E402

@@ -14,22 +14,21 @@ from typing import Any
 
 import numpy as np
 
-from . import core, creation
-from . import functions as F
+from . import core, creation, ops
+from . import operations as F
 from .core import Tensor
 from .grad_mode import is_grad_enabled
 
-UFUNCS: dict[np.ufunc, Callable] = {
-    np.add: F.add, np.subtract: F.sub, np.multiply: F.mul, np.true_divide: F.div, np.power: F.pow,
-    np.negative: F.neg, np.positive: lambda x: x, np.exp: F.exp, np.log: F.log, np.log1p: F.log1p,
-    np.expm1: F.expm1, np.sqrt: F.sqrt, np.sin: F.sin, np.cos: F.cos, np.tanh: F.tanh, np.absolute: F.abs,
-    np.sign: F.sign, np.maximum: F.maximum, np.minimum: F.minimum, np.matmul: F.matmul, np.square: F.square,
-    np.reciprocal: F.reciprocal,
+# The primitives registered with numpy=... in ops.py (np.exp: ops.exp, ...) are entered there, where they are
+# defined; this is the same dict, with the ufuncs that are composites or tests added.
+UFUNCS: dict[np.ufunc, Callable] = ops.UFUNCS
+UFUNCS.update({
+    np.positive: lambda x: x, np.square: F.square, np.reciprocal: F.reciprocal,
     # comparisons and tests: boolean results, never differentiable
     np.equal: F.eq, np.not_equal: F.ne, np.less: F.lt, np.less_equal: F.le, np.greater: F.gt,
     np.greater_equal: F.ge, np.logical_and: F.logical_and, np.logical_or: F.logical_or,
     np.logical_not: F.logical_not, np.isnan: F.isnan, np.isinf: F.isinf, np.isfinite: F.isfinite,
-}
+})
 
 
 def _reduction(fn: Callable) -> Callable:

@@ -18,13 +18,10 @@ import numpy as np
 from . import ops
 from .core import Tensor, TensorLike, as_constant
 
-# Elementwise primitives are public as they are.
-add, sub, mul, div, pow = ops.add, ops.sub, ops.mul, ops.div, ops.pow
-neg, exp, log, log1p, expm1, sqrt = ops.neg, ops.exp, ops.log, ops.log1p, ops.expm1, ops.sqrt
-sin, cos, tanh, sigmoid, relu, sign, erf = ops.sin, ops.cos, ops.tanh, ops.sigmoid, ops.relu, ops.sign, ops.erf
-abs, clone = ops.abs, ops.clone
-true_divide = divide = div
-multiply, subtract, negative = mul, sub, neg
+# The primitives registered with export=True in ops.py (add, exp, tanh, ...) are public as they are, with their
+# Tensor methods and numpy entries: nothing to write here for them. These are numpy's other names for three.
+true_divide = divide = ops.div
+multiply, subtract, negative = ops.mul, ops.sub, ops.neg
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])  # what max(dim)/min(dim) return, like torch.return_types
 
@@ -93,24 +90,15 @@ def normalize_index(index: Any) -> tuple:
 # Elementwise
 # ---------------------------------------------------------------------------------------------------------------
 def square(x: TensorLike) -> Tensor:
-    return mul(x, x)
+    return ops.mul(x, x)
 
 
 def reciprocal(x: TensorLike) -> Tensor:
-    return div(1.0, x)
+    return ops.div(1.0, x)
 
 
 def rsqrt(x: TensorLike) -> Tensor:
-    return div(1.0, sqrt(x))
-
-
-def maximum(x: TensorLike, y: TensorLike) -> Tensor:
-    """Elementwise maximum; where x == y the gradient is split evenly between the two."""
-    return ops.maximum(x, y)
-
-
-def minimum(x: TensorLike, y: TensorLike) -> Tensor:
-    return ops.minimum(x, y)
+    return ops.div(1.0, ops.sqrt(x))
 
 
 def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
@@ -325,7 +313,7 @@ def mean(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = 
         x = astype(x, dtype or np.float32)
     axes = normalize_dims(dim, x.ndim, "mean")
     count = x._data.size if axes is None else math.prod(x.shape[a] for a in axes)
-    return div(ops.sum(x, axis=axes, keepdims=keepdim), count) if count else \
+    return ops.div(ops.sum(x, axis=axes, keepdims=keepdim), count) if count else \
         ops.sum(x, axis=axes, keepdims=keepdim) * np.nan
 
 
@@ -340,13 +328,13 @@ def var(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | 
     axes = normalize_dims(dim, x.ndim, "var")
     count = x._data.size if axes is None else math.prod(x.shape[a] for a in axes)
     centered = x - mean(x, axes, keepdim=True)
-    return div(ops.sum(centered * centered, axis=axes, keepdims=keepdim), builtins.max(count - correction, 0))
+    return ops.div(ops.sum(centered * centered, axis=axes, keepdims=keepdim), builtins.max(count - correction, 0))
 
 
 def std(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
         keepdim: bool = False, *, correction: int | None = None, axis: Any = None,
         keepdims: bool | None = None, ddof: int | None = None) -> Tensor:
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof))
+    return ops.sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof))
 
 
 def amax(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
@@ -381,7 +369,7 @@ def _max_min(name: str, extreme: Any, arg: Any, pairwise: Any, x: TensorLike, di
     _check_not_empty(x, dim, name)
     axis = normalize_dim(dim, x.ndim, name)
     if x.ndim == 0:
-        return MaxMin(clone(x), Tensor._wrap(np.int64(0)))
+        return MaxMin(ops.clone(x), Tensor._wrap(np.int64(0)))
     indices = arg(x._data, axis=axis, keepdims=True)
     values = gather(x, axis, Tensor._wrap(indices))  # the gradient goes to the returned index only
     if not keepdim:
@@ -392,11 +380,11 @@ def _max_min(name: str, extreme: Any, arg: Any, pairwise: Any, x: TensorLike, di
 def max(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False) -> Any:
     """max(x): the largest value (0-d; ties share the gradient). max(x, dim): (values, indices).
     max(x, other): elementwise maximum."""
-    return _max_min("max", amax, np.argmax, maximum, x, dim, keepdim)
+    return _max_min("max", amax, np.argmax, ops.maximum, x, dim, keepdim)
 
 
 def min(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False) -> Any:
-    return _max_min("min", amin, np.argmin, minimum, x, dim, keepdim)
+    return _max_min("min", amin, np.argmin, ops.minimum, x, dim, keepdim)
 
 
 def argmax(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -430,13 +418,13 @@ def logsumexp(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bo
     axes = normalize_dims(dim, x.ndim, "logsumexp")
     m = np.amax(x._data, axis=axes, keepdims=True) if x._data.size else np.zeros((1,) * x.ndim, x.dtype)
     m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) rows: leave them to exp/log
-    out = log(ops.sum(exp(x - m), axis=axes, keepdims=True)) + m
+    out = ops.log(ops.sum(ops.exp(x - m), axis=axes, keepdims=True)) + m
     return out if keepdim else squeeze(out, axes if axes is not None else tuple(range(x.ndim)))
 
 
 def softmax(x: TensorLike, dim: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`, computed as exp(log_softmax(x)): stable for any logits."""
-    return exp(log_softmax(x, dim))
+    return ops.exp(log_softmax(x, dim))
 
 
 def log_softmax(x: TensorLike, dim: int = -1) -> Tensor:
@@ -454,16 +442,16 @@ def norm(x: TensorLike, p: float | str = 2, dim: int | Sequence[int] | None = No
         squares = sum(x * x, dim, keepdim)
         is_zero = squares._data == 0
         # sqrt'(0) is infinite; route zeros around it so the gradient there is 0 instead of nan
-        return where(is_zero, 0.0, sqrt(where(is_zero, 1.0, squares)))
+        return where(is_zero, 0.0, ops.sqrt(where(is_zero, 1.0, squares)))
     if p == 1:
-        return sum(abs(x), dim, keepdim)
+        return sum(ops.abs(x), dim, keepdim)
     if p in (math.inf, "inf"):
-        return amax(abs(x), dim, keepdim)
+        return amax(ops.abs(x), dim, keepdim)
     if p in (-math.inf, "-inf"):
-        return amin(abs(x), dim, keepdim)
+        return amin(ops.abs(x), dim, keepdim)
     if p == 0:
-        return sum(sign(abs(x)), dim, keepdim)  # sign has gradient 0 and stays in the graph
-    total = sum(abs(x) ** p, dim, keepdim)
+        return sum(ops.sign(ops.abs(x)), dim, keepdim)  # sign has gradient 0 and stays in the graph
+    total = sum(ops.abs(x) ** p, dim, keepdim)
     is_zero = total._data == 0
     # (total)^(1/p) has an infinite derivative at 0 for p > 1: the same detour as for p = 2
     return where(is_zero, 0.0, where(is_zero, 1.0, total) ** (1.0 / p))
@@ -781,19 +769,6 @@ def matmul(x: TensorLike, y: TensorLike) -> Tensor:
     return ops.matmul(x, y)
 
 
-def _explain_matmul(datas: list, params: dict, err: Exception) -> str | None:
-    a, b = (np.shape(d) for d in datas)
-    if len(a) == 0 or len(b) == 0:
-        return f"matmul: both operands need at least 1 dimension, got shapes {a} and {b}"
-    k1, k2 = a[-1], (b[0] if len(b) == 1 else b[-2])
-    if k1 != k2:
-        return f"matmul: shapes {a} and {b} do not align: {k1} != {k2}"
-    return f"matmul: the batch dimensions of shapes {a} and {b} cannot be broadcast together"
-
-
-ops.matmul.explain = _explain_matmul
-
-
 def dot(x: TensorLike, y: TensorLike) -> Tensor:
     x, y = _tensor(x), _tensor(y)
     if x.ndim != 1 or y.ndim != 1:
@@ -922,7 +897,7 @@ def roll(x: TensorLike, shifts: int | Sequence[int], dims: int | Sequence[int] |
     if x.ndim == 0:
         for d in dim_list:
             normalize_dim(d, 0, "roll")
-        return clone(x)
+        return ops.clone(x)
     out = x
     for shift, d in zip(shift_list, dim_list):
         axis = normalize_dim(d, x.ndim, "roll")
@@ -931,7 +906,7 @@ def roll(x: TensorLike, shifts: int | Sequence[int], dims: int | Sequence[int] |
         if s:  # the last s elements come first: two slices joined (the gradient is the same two slices back)
             out = cat([getitem(out, _axis_slice(axis, n - s, None)), getitem(out, _axis_slice(axis, None, n - s))],
                       axis)
-    return out if out is not x else clone(x)
+    return out if out is not x else ops.clone(x)
 
 
 def rot90(x: TensorLike, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
@@ -945,7 +920,7 @@ def rot90(x: TensorLike, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
     a, b = _two_dims(dims[0], dims[1], x.ndim, "rot90")
     k = _int_arg(k, "k", "rot90") % 4
     if k == 0:
-        return clone(x)
+        return ops.clone(x)
     if k == 2:
         return flip(x, (a, b))
     return transpose(flip(x, b if k == 1 else a), a, b)
@@ -1128,7 +1103,7 @@ def outer(x: TensorLike, y: TensorLike) -> Tensor:
     x, y = _tensor(x), _tensor(y)
     if x.ndim != 1 or y.ndim != 1:
         raise ValueError(f"outer: expected two 1-D tensors, got shapes {x.shape} and {y.shape}")
-    return mul(reshape(x, (x.shape[0], 1)), reshape(y, (1, y.shape[0])))
+    return ops.mul(reshape(x, (x.shape[0], 1)), reshape(y, (1, y.shape[0])))
 
 
 ger = outer
@@ -1141,7 +1116,7 @@ def kron(x: TensorLike, y: TensorLike) -> Tensor:
     nd = builtins.max(x.ndim, y.ndim)
     a = (1,) * (nd - x.ndim) + x.shape
     b = (1,) * (nd - y.ndim) + y.shape
-    product = mul(reshape(x, tuple(v for n in a for v in (n, 1))), reshape(y, tuple(v for n in b for v in (1, n))))
+    product = ops.mul(reshape(x, tuple(v for n in a for v in (n, 1))), reshape(y, tuple(v for n in b for v in (1, n))))
     return reshape(product, tuple(m * n for m, n in zip(a, b)))
 
 
