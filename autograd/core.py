@@ -906,6 +906,49 @@ class Tensor:
     def zero_(self) -> Tensor:
         return self.copy_(0)
 
+    # in-place random fills (random.py has the distributions and the checks): outside the graph; refused on a
+    # leaf that requires grad unless under no_grad (as nn.init runs them)
+    def uniform_(self, from_: float = 0.0, to: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with samples from U[from_, to)."""
+        return _random.uniform_(self, from_, to, generator=generator)
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with samples from N(mean, std^2)."""
+        return _random.normal_(self, mean, std, generator=generator)
+
+    def bernoulli_(self, p: Any = 0.5, *, generator: Any = None) -> Tensor:
+        """Fill with 1 with probability p (a number, or a tensor broadcastable to this shape), else 0."""
+        return _random.bernoulli_(self, p, generator=generator)
+
+    def exponential_(self, lambd: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with samples of density lambd * exp(-lambd * x)."""
+        return _random.exponential_(self, lambd, generator=generator)
+
+    def geometric_(self, p: float, *, generator: Any = None) -> Tensor:
+        """Fill with the number of Bernoulli(p) trials up to the first success (1, 2, ...)."""
+        return _random.geometric_(self, p, generator=generator)
+
+    def log_normal_(self, mean: float = 1.0, std: float = 2.0, *, generator: Any = None) -> Tensor:
+        """Fill with exp(X), X ~ N(mean, std^2)."""
+        return _random.log_normal_(self, mean, std, generator=generator)
+
+    def cauchy_(self, median: float = 0.0, sigma: float = 1.0, *, generator: Any = None) -> Tensor:
+        """Fill with samples from the Cauchy distribution centred at median with scale sigma."""
+        return _random.cauchy_(self, median, sigma, generator=generator)
+
+    def random_(self, *bounds: int | None, to: int | None = None, generator: Any = None) -> Tensor:
+        """Fill with integers: random_(from, to) from [from, to), random_(to) from [0, to), random_() from
+        [0, 2^mantissa] for floats, [0, max] for integers."""
+        return _random.random_(self, *bounds, to=to, generator=generator)
+
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator: Any = None) -> Tensor:
+        """Category indices drawn from this tensor's rows of weights (autograd.multinomial)."""
+        return _random.multinomial(self, num_samples, replacement, generator=generator)
+
+    def bernoulli(self, p: float | None = None, *, generator: Any = None) -> Tensor:
+        """0/1 samples, 1 with probability self[i] (autograd.bernoulli)."""
+        return _random.bernoulli(self, p, generator=generator)
+
     def __setitem__(self, index: Any, value: Any) -> None:
         idx = _F.normalize_index(index)
         value_data = value._data if isinstance(value, Tensor) else as_constant(value)
@@ -1077,8 +1120,77 @@ class Tensor:
     def gather(self, dim: int, index: Any) -> Tensor:
         return _F.gather(self, dim, index)
 
-    def index_add(self, dim: int, index: Any, source: Any, alpha: Any = 1) -> Tensor:
+    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
         return _F.index_add(self, dim, index, source, alpha=alpha)
+
+    # scans, orderings, gather/scatter (issue 15)
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return _F.cumsum(self, dim, dtype=dtype)
+
+    def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return _F.cumprod(self, dim, dtype=dtype)
+
+    def cummax(self, dim: int) -> Any:
+        return _F.cummax(self, dim)
+
+    def cummin(self, dim: int) -> Any:
+        return _F.cummin(self, dim)
+
+    def logcumsumexp(self, dim: int) -> Tensor:
+        return _F.logcumsumexp(self, dim)
+
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+        return _F.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
+        return _F.argsort(self, dim, descending, stable=stable)
+
+    def msort(self) -> Tensor:
+        return _F.msort(self)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return _F.topk(self, k, dim, largest, sorted)
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+        return _F.kthvalue(self, k, dim, keepdim)
+
+    def median(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        return _F.median(self, dim, keepdim)
+
+    def quantile(self, q: Any, dim: int | None = None, keepdim: bool = False, *,
+                 interpolation: str = "linear") -> Tensor:
+        return _F.quantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
+               dim: int | None = None) -> Any:
+        return _F.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def masked_select(self, mask: Any) -> Tensor:
+        return _F.masked_select(self, mask)
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        return _F.nonzero(self, as_tuple=as_tuple)
+
+    def argwhere(self) -> Tensor:
+        return _F.argwhere(self)
+
+    def count_nonzero(self, dim: Any = None) -> Tensor:
+        return _F.count_nonzero(self, dim)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return _F.index_select(self, dim, index)
+
+    def scatter(self, dim: int, index: Any, src: Any = None, *, value: Any = None, reduce: str | None = None) -> Tensor:
+        return _F.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        return _F.scatter_add(self, dim, index, src)
+
+    def scatter_reduce(self, dim: int, index: Any, src: Any, reduce: str, *, include_self: bool = True) -> Tensor:
+        return _F.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+
+    def take_along_dim(self, indices: Any, dim: int | None = None) -> Tensor:
+        return _F.take_along_dim(self, indices, dim)
 
     def matmul(self, other: Any) -> Tensor:
         return _F.matmul(self, other)
@@ -1405,3 +1517,4 @@ class _HookHandle:
 from . import engine as _engine  # noqa: E402  (the engine and functions need Tensor defined first)
 from . import operations as _F  # noqa: E402
 from . import ops as _ops  # noqa: E402
+from . import random as _random  # noqa: E402

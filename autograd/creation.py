@@ -1,6 +1,7 @@
-"""Creating tensors: `tensor`, factories (`zeros`, `randn`, ...) and the global random generator.
+"""Creating tensors: `tensor` and the deterministic factories (`zeros`, `arange`, ...); the random ones
+(`rand`, `randn`, `randint`, ...) and the generators live in random.py.
 
-Float factories give float32 (PyTorch's default); integer `arange`/`randint` give int64.
+Float factories give float32 (PyTorch's default); integer `arange` gives int64.
 """
 
 from __future__ import annotations
@@ -17,21 +18,6 @@ int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uin
 bool_ = np.bool_
 _to_float = float  # (the name `float` is autograd.float, float32, from here on)
 half, float, double, long = float16, float32, float64, int64
-
-_rng = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> np.random.Generator:
-    """Seed the generator behind rand, randn, randint, nn.init and dropout (reproducible runs)."""
-    global _rng
-    _rng = np.random.default_rng(seed)
-    return _rng
-
-
-def default_generator() -> np.random.Generator:
-    """The global numpy Generator (re-created by `manual_seed`)."""
-    return _rng
-
 
 def _shape(size: tuple) -> tuple[int, ...]:
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
@@ -99,14 +85,6 @@ def ones_like(t: TensorLike, dtype: Any = None, requires_grad: bool = False) -> 
 
 def full_like(t: TensorLike, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return _make(np.full(np.shape(_data(t)), fill_value, dtype or _dtype(t)), requires_grad)
-
-
-def rand_like(t: TensorLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return rand(np.shape(_data(t)), dtype=dtype or _dtype(t), requires_grad=requires_grad)
-
-
-def randn_like(t: TensorLike, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return randn(np.shape(_data(t)), dtype=dtype or _dtype(t), requires_grad=requires_grad)
 
 
 def _data(t: TensorLike) -> Any:
@@ -199,30 +177,3 @@ def _fma(a: np.ndarray, b: np.ndarray, c: float) -> np.ndarray:
 
 def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return _make(np.eye(n, m, dtype=_float_dtype(dtype)), requires_grad)
-
-
-def rand(*size: Any, dtype: Any = None, requires_grad: bool = False,
-         generator: np.random.Generator | None = None) -> Tensor:
-    """Uniform samples in [0, 1)."""
-    rng = generator or _rng
-    return _make(rng.random(_shape(size)).astype(_float_dtype(dtype)), requires_grad)
-
-
-def randn(*size: Any, dtype: Any = None, requires_grad: bool = False,
-          generator: np.random.Generator | None = None) -> Tensor:
-    """Standard normal samples."""
-    rng = generator or _rng
-    return _make(rng.standard_normal(_shape(size)).astype(_float_dtype(dtype)), requires_grad)
-
-
-def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = None,
-            generator: np.random.Generator | None = None) -> Tensor:
-    """Integers from low (inclusive) to high (exclusive); randint(high, size) also works."""
-    if high is None:
-        low, high = 0, low
-    rng = generator or _rng
-    return _make(rng.integers(low, high, _shape((size,)), dtype=np.dtype(dtype or np.int64)), False)
-
-
-def randperm(n: int, generator: np.random.Generator | None = None) -> Tensor:
-    return Tensor._wrap((generator or _rng).permutation(n).astype(np.int64))

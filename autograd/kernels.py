@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import string
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -384,3 +385,227 @@ def parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
         counts = "".join(labels)
         output = ellipsis + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in ellipsis))
     return labels, output
+
+
+def cumprod_grad(g: np.ndarray, out: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
+    """The gradient of out = cumprod(x) along `axis`, grad_i = sum_{j >= i} g_j prod_{k <= j, k != i} x_k, exact
+    with zeros (PyTorch's method). With z the first zero of a line, out_j = 0 for j >= z, so for i < z
+    grad_i = sum_{j >= i} g_j out_j / x_i, a division by a nonzero; for i > z every product holds x_z = 0:
+    grad_i = 0; and grad_z = prod_{k < z} x_k * sum_{j >= z} g_j prod_{z < k <= j} x_k. O(n) per line."""
+    reverse = (slice(None),) * axis + (slice(None, None, -1),)
+    zero = x == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        grad = np.cumsum((g * out)[reverse], axis=axis)[reverse] / x
+    if not zero.any():
+        return grad
+    position = np.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - 1 - axis))
+    first = np.where(zero, position, x.shape[axis]).min(axis=axis, keepdims=True)  # the length if none
+    after = np.cumprod(np.where(position <= first, 1, x), axis=axis)  # prod_{z < k <= j} x_k for j >= z
+    at_zero = np.sum(np.where(position >= first, g * after, 0), axis=axis, keepdims=True)
+    before = np.prod(np.where(position < first, x, 1), axis=axis, keepdims=True)  # prod_{k < z} x_k
+    return np.where(position < first, grad, np.where(position == first, before * at_zero, 0)).astype(grad.dtype)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# PyTorch's order among equal values. Its CPU kernels choose among tied elements by their algorithm: kthvalue by
+# a quickselect, topk by std::nth_element/std::partial_sort then std::sort, sort (stable=False) by std::sort,
+# all on (value, position) pairs compared by value. These replay those algorithms (libstdc++'s, the library
+# PyTorch's Linux wheels are built with) on one line, in Python: the orderings run them only on lines where
+# equal values make the choice, up to TIE_REPLAY_BUDGET elements in those lines per call (beyond, the stable
+# order, at numpy's speed).
+# ---------------------------------------------------------------------------------------------------------------
+TIE_REPLAY_BUDGET = 16384  # elements: a replayed sort costs ~9 us an element (0.15 s at most), numpy's ~0.15 us
+
+
+def _nan_last(largest: bool) -> Callable[[float, float], bool]:
+    """PyTorch's comparators: `a` comes before `b`; NaN counts as the largest value."""
+    if largest:
+        return lambda a, b: (a != a and b == b) or a > b  # noqa: PLR0124 (a != a: a is NaN)
+    return lambda a, b: (a == a and b != b) or a < b  # noqa: PLR0124
+
+
+def _insertion_sort(a: list, first: int, last: int, before: Callable) -> None:
+    for i in range(first + 1, last):
+        value = a[i]
+        if before(value[0], a[first][0]):
+            a[first + 1:i + 1] = a[first:i]
+            a[first] = value
+        else:
+            j = i
+            while before(value[0], a[j - 1][0]):
+                a[j] = a[j - 1]
+                j -= 1
+            a[j] = value
+
+
+def _partition_pivot(a: list, first: int, last: int, before: Callable) -> int:
+    """libstdc++'s __unguarded_partition_pivot: median of three moved to `first`, then Hoare's partition."""
+    mid = first + (last - first) // 2
+    x, y, z = a[first + 1][0], a[mid][0], a[last - 1][0]
+    if before(x, y):
+        pick = mid if before(y, z) else last - 1 if before(x, z) else first + 1
+    else:
+        pick = first + 1 if before(x, z) else last - 1 if before(y, z) else mid
+    a[first], a[pick] = a[pick], a[first]
+    pivot, low, high = a[first][0], first + 1, last
+    while True:
+        while before(a[low][0], pivot):
+            low += 1
+        high -= 1
+        while before(pivot, a[high][0]):
+            high -= 1
+        if not low < high:
+            return low
+        a[low], a[high] = a[high], a[low]
+        low += 1
+
+
+def _adjust_heap(a: list, first: int, hole: int, length: int, value: tuple, before: Callable) -> None:
+    top, child = hole, hole
+    while child < (length - 1) // 2:
+        child = 2 * (child + 1)
+        if before(a[first + child][0], a[first + child - 1][0]):
+            child -= 1
+        a[first + hole] = a[first + child]
+        hole = child
+    if length % 2 == 0 and child == (length - 2) // 2:
+        child = 2 * (child + 1)
+        a[first + hole] = a[first + child - 1]
+        hole = child - 1
+    parent = (hole - 1) // 2
+    while hole > top and before(a[first + parent][0], value[0]):
+        a[first + hole] = a[first + parent]
+        hole = parent
+        parent = (hole - 1) // 2
+    a[first + hole] = value
+
+
+def _heap_select(a: list, first: int, middle: int, last: int, before: Callable) -> None:
+    length = middle - first
+    if length >= 2:
+        for parent in range((length - 2) // 2, -1, -1):
+            _adjust_heap(a, first, parent, length, a[first + parent], before)
+    for i in range(middle, last):
+        if before(a[i][0], a[first][0]):
+            value, a[i] = a[i], a[first]
+            _adjust_heap(a, first, 0, length, value, before)
+
+
+def _sort_heap(a: list, first: int, last: int, before: Callable) -> None:
+    while last - first > 1:
+        last -= 1
+        value, a[last] = a[last], a[first]
+        _adjust_heap(a, first, 0, last - first, value, before)
+
+
+def _lg(n: int) -> int:
+    return n.bit_length() - 1
+
+
+def _introsort(a: list, first: int, last: int, depth: int, before: Callable) -> None:
+    while last - first > 16:
+        if depth == 0:
+            _heap_select(a, first, last, last, before)
+            _sort_heap(a, first, last, before)
+            return
+        depth -= 1
+        cut = _partition_pivot(a, first, last, before)
+        _introsort(a, cut, last, depth, before)
+        last = cut
+
+
+def std_sort(a: list, first: int, last: int, before: Callable) -> None:
+    """libstdc++'s std::sort: introsort, then insertion sort (unguarded past the first 16 elements)."""
+    if last - first < 2:
+        return
+    _introsort(a, first, last, 2 * _lg(last - first), before)
+    _insertion_sort(a, first, min(last, first + 16), before)
+    for i in range(first + 16, last):  # __unguarded_linear_insert: a smaller element lies somewhere in front
+        value, j = a[i], i
+        while before(value[0], a[j - 1][0]):
+            a[j] = a[j - 1]
+            j -= 1
+        a[j] = value
+
+
+def std_nth_element(a: list, nth: int, before: Callable) -> None:
+    """libstdc++'s std::nth_element (introselect)."""
+    first, last = 0, len(a)
+    depth = 2 * _lg(last) if last else 0
+    while last - first > 3:
+        if depth == 0:
+            _heap_select(a, first, nth + 1, last, before)
+            a[first], a[nth] = a[nth], a[first]
+            return
+        depth -= 1
+        cut = _partition_pivot(a, first, last, before)
+        if cut <= nth:
+            first = cut
+        else:
+            last = cut
+    _insertion_sort(a, first, last, before)
+
+
+def pytorch_sort_order(line: np.ndarray, descending: bool) -> np.ndarray:
+    """The positions in the order PyTorch's CPU sort (stable=False) returns them."""
+    pairs = [(float(v), i) for i, v in enumerate(line.tolist())]
+    std_sort(pairs, 0, len(pairs), _nan_last(descending))
+    return np.array([i for _, i in pairs], dtype=np.int64)
+
+
+def pytorch_topk_order(line: np.ndarray, k: int, largest: bool, sorted: bool = True) -> np.ndarray:
+    """The positions PyTorch's CPU topk returns: the k first after std::partial_sort (k * 64 <= n) or
+    std::nth_element at k - 1, followed (sorted=True) by std::sort of the k - 1 before it."""
+    pairs = [(float(v), i) for i, v in enumerate(line.tolist())]
+    before = _nan_last(largest)
+    if k == 0:
+        return np.zeros(0, dtype=np.int64)
+    if k * 64 <= len(pairs):
+        _heap_select(pairs, 0, k, len(pairs), before)
+        _sort_heap(pairs, 0, k, before)
+    else:
+        std_nth_element(pairs, k - 1, before)
+        if sorted:
+            std_sort(pairs, 0, k - 1, before)
+    return np.array([i for _, i in pairs[:k]], dtype=np.int64)
+
+
+def pytorch_kthvalue_index(line: np.ndarray, k: int) -> int:
+    """The position PyTorch's CPU kthvalue returns for the k-th smallest (0-based): its quickselect (Numerical
+    Recipes': median-of-three pivot; NaN the largest) replayed on (value, position) pairs."""
+    pairs = [(float(v), i) for i, v in enumerate(line.tolist())]
+    above = _nan_last(True)  # a > b
+
+    def swap(i: int, j: int) -> None:
+        pairs[i], pairs[j] = pairs[j], pairs[i]
+
+    low, high = 0, len(pairs) - 1
+    while high > low:
+        if high == low + 1:
+            if above(pairs[low][0], pairs[high][0]):
+                swap(low, high)
+            break
+        swap(low + (high - low) // 2, low + 1)
+        if above(pairs[low + 1][0], pairs[high][0]):
+            swap(low + 1, high)
+        if above(pairs[low][0], pairs[high][0]):
+            swap(low, high)
+        if above(pairs[low + 1][0], pairs[low][0]):
+            swap(low + 1, low)
+        i, j, pivot = low + 1, high, pairs[low][0]
+        while True:
+            i += 1
+            while above(pivot, pairs[i][0]):
+                i += 1
+            j -= 1
+            while above(pairs[j][0], pivot):
+                j -= 1
+            if j < i:
+                break
+            swap(i, j)
+        swap(low, j)
+        if j <= k:
+            low = i
+        if j >= k:
+            high = j - 1
+    return pairs[k][1]

@@ -81,6 +81,16 @@ def index_add(params: dict) -> str:
     return f"index_add{format_index(params['index'])}"
 
 
+def scan(name: str) -> Any:
+    def label(params: dict) -> str:
+        return f"{name}(dim={params['axis']})"
+    return label
+
+
+def scatter(params: dict) -> str:
+    return f"x{format_index(params['index'])} = src"
+
+
 def astype(params: dict) -> str:
     return f"to({np.dtype(params['dtype']).name})"
 

@@ -90,6 +90,24 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.outer: lambda a, b, out=None: F.outer(F.flatten(a), F.flatten(b)),
     np.kron: lambda a, b: F.kron(a, b),
     np.cross: lambda a, b, axisa=-1, axisb=-1, axisc=-1, axis=None: _cross(a, b, axisa, axisb, axisc, axis),
+    # scans, orderings, gather/scatter (issue 15), with numpy's signatures and defaults
+    np.cumsum: lambda a, axis=None, dtype=None, out=None: _cumulative(F.cumsum, a, axis, dtype, out, "cumsum"),
+    np.cumprod: lambda a, axis=None, dtype=None, out=None: _cumulative(F.cumprod, a, axis, dtype, out, "cumprod"),
+    np.sort: lambda a, axis=-1, kind=None, order=None, **kw: (F.reshape(a, (-1,)) if axis is None else a).sort(
+        0 if axis is None else axis).values,
+    np.argsort: lambda a, axis=-1, kind=None, order=None, **kw: F.argsort(F.reshape(a, (-1,)) if axis is None
+                                                                          else a, 0 if axis is None else axis),
+    np.median: lambda a, axis=None, out=None, overwrite_input=False, keepdims=False: _numpy_median(a, axis,
+                                                                                                   keepdims),
+    np.quantile: lambda a, q, axis=None, out=None, overwrite_input=False, method="linear", keepdims=False, **kw:
+        F.quantile(a, q, axis, keepdims, interpolation=method),
+    np.unique: lambda ar, return_index=False, return_inverse=False, return_counts=False, axis=None, **kw:
+        _numpy_unique(ar, return_index, return_inverse, return_counts, axis),
+    np.searchsorted: lambda a, v, side="left", sorter=None: F.searchsorted(a, v, side=side, sorter=sorter),
+    np.nonzero: lambda a: F.nonzero(a, as_tuple=True),
+    np.argwhere: lambda a: F.argwhere(a),
+    np.count_nonzero: lambda a, axis=None, keepdims=False: _count_nonzero(a, axis, keepdims),
+    np.take_along_axis: lambda arr, indices, axis=-1: F.take_along_dim(arr, indices, axis),
     # metadata and comparisons: safe on any tensor
     np.shape: lambda a: _shape_of(a), np.ndim: lambda a: len(_shape_of(a)),
     np.size: lambda a, axis=None: int(np.prod(_shape_of(a))) if axis is None else _shape_of(a, axis),
@@ -121,6 +139,39 @@ def _cross(a: Any, b: Any, axisa: int, axisb: int, axisc: int, axis: int | None)
         axisa = axisb = axisc = axis
     product = F.cross(F.movedim(a, axisa, -1), F.movedim(b, axisb, -1), -1)
     return F.movedim(product, -1, axisc)
+
+
+def _cumulative(fn: Callable, a: Any, axis: Any, dtype: Any, out: Any, name: str) -> Any:
+    if out is not None:
+        raise TypeError(f"numpy.{name} on a Tensor does not support out=")
+    if axis is None:  # numpy's default: the flattened array
+        a, axis = F.reshape(a, (-1,)), 0
+    return fn(a, axis, dtype=dtype)
+
+
+def _numpy_median(a: Any, axis: Any, keepdims: bool) -> Any:
+    """numpy's median averages the two middle values of an even count: the 0.5 quantile (PyTorch's median
+    takes the lower one, and is autograd.median)."""
+    a = F._tensor(a)
+    if a.dtype.kind != "f":
+        a = F.astype(a, np.float64)
+    return F.quantile(a, 0.5, axis, keepdims)
+
+
+def _numpy_unique(ar: Any, return_index: bool, return_inverse: bool, return_counts: bool, axis: Any) -> Any:
+    if return_index:  # the first occurrences: numpy's own answer, as tensors outside the graph
+        return tuple(Tensor._wrap(r) for r in np.unique(np.asarray(F._tensor(ar)._data), True, return_inverse,
+                                                        return_counts, axis))
+    return F.unique(ar, return_inverse=return_inverse, return_counts=return_counts, dim=axis)
+
+
+def _count_nonzero(a: Any, axis: Any, keepdims: bool) -> Any:
+    counted = F.count_nonzero(a, axis)
+    if keepdims:
+        a = F._tensor(a)
+        axes = range(a.ndim) if axis is None else F.normalize_dims(axis, a.ndim, "count_nonzero")
+        counted = F.reshape(counted, tuple(1 if d in axes else n for d, n in enumerate(a.shape)))
+    return counted
 
 
 def _plain(value: Any) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import ops
+from . import kernels, ops
 from .core import Tensor, TensorLike, as_constant
 
 # The primitives registered with export=True in ops.py (add, exp, tanh, ...) are public as they are, with their
@@ -723,10 +723,8 @@ def gather(x: TensorLike, dim: int, index: TensorLike) -> Tensor:
     return ops.getitem(x, index=full)
 
 
-take_along_dim = gather
 
-
-def index_add(x: TensorLike, dim: int, index: TensorLike, source: TensorLike, alpha: Any = 1) -> Tensor:
+def index_add(x: TensorLike, dim: int, index: TensorLike, source: TensorLike, *, alpha: Any = 1) -> Tensor:
     """x with alpha * source added along `dim` at the positions `index` names (PyTorch's index_add, out of place):
     out[..., index[i], ...] = x[..., index[i], ...] + alpha * source[..., i, ...], a repeated index receiving the
     sum of its rows (a scatter-add: graph networks sum their messages into nodes with it). Differentiable in x
@@ -1144,3 +1142,637 @@ def cross(x: TensorLike, y: TensorLike, dim: int | None = None) -> Tensor:
     a = [getitem(x, (slice(None),) * axis + (i,)) for i in range(3)]
     b = [getitem(y, (slice(None),) * axis + (i,)) for i in range(3)]
     return stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]], axis)
+# Scans, orderings, gather/scatter (issue 15). An ordering (sort, topk, kthvalue, median, quantile, cummax) is
+# an order computed on the data, followed by an indexing: the gradient goes to the returned indices, where
+# PyTorch sends it (the order itself is piecewise constant).
+# ---------------------------------------------------------------------------------------------------------------
+def _return_type(name: str) -> Any:
+    """A (values, indices) named tuple, as torch.return_types.NAME."""
+    return namedtuple(name, ["values", "indices"])
+
+
+SortResult, TopkResult, KthvalueResult = _return_type("sort"), _return_type("topk"), _return_type("kthvalue")
+MedianResult, CummaxResult, CumminResult = _return_type("median"), _return_type("cummax"), _return_type("cummin")
+
+
+def _data(x: Any) -> np.ndarray:
+    return np.asarray(x._data if isinstance(x, Tensor) else as_constant(x))
+
+
+def _integer_index(index: Any, op: str, name: str = "index") -> np.ndarray:
+    idx = _data(index)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"{op}: {name} must be an integer tensor, got dtype {idx.dtype}")
+    return idx
+
+
+def _long(a: Any) -> Tensor:
+    return Tensor._wrap(np.asarray(a, dtype=np.int64)[()])
+
+
+def _take(x: Tensor, axis: int, idx: np.ndarray) -> Tensor:
+    """x gathered along `axis` at `idx` (same number of dims as x, in range): the gradient goes to idx."""
+    grids = np.ogrid[tuple(slice(n) for n in idx.shape)] if idx.ndim else []
+    return ops.getitem(x, index=tuple(idx if d == axis else grids[d] for d in range(x.ndim)))
+
+
+def _scan(name: str, op: Any, x: TensorLike, dim: int, dtype: Any = None) -> Tensor:
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, name)
+    if dtype is not None:
+        x = astype(x, dtype)
+    elif x.dtype.kind in "biu":  # PyTorch: integers and booleans accumulate in int64
+        x = astype(x, np.int64)
+    if x.ndim == 0:  # a 0-d scan is the value itself
+        return reshape(op(reshape(x, (1,)), axis=0), ())
+    return op(x, axis=axis)
+
+
+def cumsum(x: TensorLike, dim: int, *, dtype: Any = None) -> Tensor:
+    """Cumulative sum along `dim`: out_j = sum_{i <= j} x_i. Integers and booleans sum in int64, as in PyTorch.
+
+    >>> import autograd
+    >>> autograd.cumsum(autograd.tensor([1.0, 2.0, 3.0]), 0)
+    tensor([1., 3., 6.])
+    """
+    return _scan("cumsum", ops.cumsum, x, dim, dtype)
+
+
+def cumprod(x: TensorLike, dim: int, *, dtype: Any = None) -> Tensor:
+    """Cumulative product along `dim`: out_j = prod_{i <= j} x_i. The gradient is exact with zeros
+    (no division by x): d out_j / d x_i = prod_{k <= j, k != i} x_k."""
+    return _scan("cumprod", ops.cumprod, x, dim, dtype)
+
+
+def logcumsumexp(x: TensorLike, dim: int) -> Tensor:
+    """log(sum_{i <= j} exp(x_i)) along `dim`, without overflow (floating-point inputs only, as in PyTorch)."""
+    x = _tensor(x)
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"logcumsumexp: expected a floating-point tensor, got {x.dtype}")
+    return _scan("logcumsumexp", ops.logcumsumexp, x, dim)
+
+
+def _cumulative_extreme(name: str, result: Any, accumulate: np.ufunc, x: TensorLike, dim: int) -> Any:
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, name)
+    if x.ndim == 0:
+        return result(ops.clone(x), _long(0))
+    data = x._data
+    running = accumulate.accumulate(data, axis=axis)
+    # PyTorch's loop takes x_j when it ties the running extreme (>= for cummax) or is NaN: the index is the last
+    # place where the running value was reached (a NaN stays the extreme, and each later NaN takes its place)
+    taken = data == running
+    if data.dtype.kind in "fc":
+        taken |= np.isnan(data)
+    position = np.arange(data.shape[axis]).reshape((-1,) + (1,) * (data.ndim - 1 - axis))
+    indices = np.maximum.accumulate(np.where(taken, position, 0), axis=axis)
+    return result(_take(x, axis, indices), _long(indices))
+
+
+def cummax(x: TensorLike, dim: int) -> Any:
+    """(values, indices) of the running maximum along `dim`; a tie takes the later index and a NaN stays the
+    maximum, as in PyTorch. The gradient of values[j] goes to x[indices[j]]."""
+    return _cumulative_extreme("cummax", CummaxResult, np.maximum, x, dim)
+
+
+def cummin(x: TensorLike, dim: int) -> Any:
+    """(values, indices) of the running minimum along `dim` (ties: the later index; NaN propagates)."""
+    return _cumulative_extreme("cummin", CumminResult, np.minimum, x, dim)
+
+
+def _sort_order(data: np.ndarray, axis: int, descending: bool) -> np.ndarray:
+    """The stable order along `axis`, NaN counted as the largest value (PyTorch's rule). Descending keeps equal
+    values in their original order: a stable ascending sort of the reversed data, reversed back."""
+    if not descending:
+        return np.argsort(data, axis=axis, kind="stable")
+    n = data.shape[axis]
+    flipped = np.argsort(np.flip(data, axis), axis=axis, kind="stable")
+    return n - 1 - np.flip(flipped, axis)
+
+
+def _ties_among_first(data: np.ndarray, order: np.ndarray, axis: int, count: int) -> np.ndarray:
+    """Per line (shaped like the lines, without `axis`): whether two of the first `count` values of the sorted
+    `order` are equal (NaN equal to NaN), the lines where PyTorch's algorithm chooses among equal values."""
+    head = np.take_along_axis(data, order[(slice(None),) * axis + (slice(0, count),)], axis)
+    later = head[(slice(None),) * axis + (slice(1, None),)]
+    earlier = head[(slice(None),) * axis + (slice(None, -1),)]
+    same = later == earlier
+    if data.dtype.kind in "fc":
+        same |= np.isnan(later) & np.isnan(earlier)
+    return same.any(axis=axis)
+
+
+def _replay(data: np.ndarray, order: np.ndarray, axis: int, lines: np.ndarray, replay: Any) -> np.ndarray:
+    """`order` with each line where `lines` holds replaced by replay(that line of data) (kernels' replays of
+    PyTorch's CPU algorithms)."""
+    if not lines.any() or np.count_nonzero(lines) * data.shape[axis] > kernels.TIE_REPLAY_BUDGET:
+        return order  # no ties, or too many to replay at Python's speed: the stable order
+    values = np.moveaxis(data, axis, -1)
+    result = np.moveaxis(order, axis, -1).copy()
+    for row in np.argwhere(lines):
+        result[tuple(row)] = replay(values[tuple(row)])
+    return np.moveaxis(result, -1, axis)
+
+
+def _pytorch_order(data: np.ndarray, axis: int, descending: bool, stable: bool) -> np.ndarray:
+    """sort's indices as PyTorch's CPU sort gives them: the stable order, except for stable=False on lines of
+    more than 16 elements holding equal values, where its std::sort is replayed (within TIE_REPLAY_BUDGET)."""
+    order = _sort_order(data, axis, descending)
+    n = data.shape[axis]
+    if stable or n <= 16:  # up to 16 elements std::sort is an insertion sort: stable
+        return order
+    tied = _ties_among_first(data, order, axis, n)
+    return _replay(data, order, axis, tied, lambda line: kernels.pytorch_sort_order(line, descending))
+
+
+def sort(x: TensorLike, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+    """(values, indices) sorted along `dim`, NaN last (first when descending); values' gradient goes to
+    x[indices]. Equal values come in PyTorch's CPU order: the original order with stable=True and on lines of up
+    to 16 elements, otherwise its std::sort's, replayed (kernels.pytorch_sort_order) within TIE_REPLAY_BUDGET."""
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, "sort")
+    if x.ndim == 0:
+        return SortResult(ops.clone(x), _long(0))
+    order = _pytorch_order(x._data, axis, descending, stable)
+    return SortResult(_take(x, axis, order), _long(order))
+
+
+def argsort(x: TensorLike, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
+    """The indices that sort x along `dim` (int64, outside the graph): sort(...).indices."""
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, "argsort")
+    if x.ndim == 0:
+        return _long(0)
+    return _long(_pytorch_order(x._data, axis, descending, stable))
+
+
+def msort(x: TensorLike) -> Tensor:
+    """x sorted along its first dim: sort(x, 0).values."""
+    return sort(x, 0).values
+
+
+def topk(x: TensorLike, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+    """(values, indices) of the k largest (or smallest) elements along `dim`, in order (with sorted=False, in
+    PyTorch's unsorted order); NaN counts as the largest. Among equal values the indices are those PyTorch's CPU
+    topk returns (kernels.pytorch_topk_order). The gradient of values goes to x[indices]."""
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, "topk")
+    n = x.shape[axis] if x.ndim else 1
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 <= k <= n:
+        raise IndexError(f"topk: k ({k!r}) is out of range for dim {dim} of size {n} (expected 0 <= k <= {n})")
+    if x.ndim == 0:
+        return TopkResult(ops.clone(x), _long(0))  # PyTorch's answer for k = 0 too
+    data = x._data
+    order = _sort_order(data, axis, largest)
+    if k:
+        # PyTorch's pick among equal values at the top (or at the k-th place); sorted=False: its unsorted order
+        lines = _ties_among_first(data, order, axis, builtins.min(k + 1, n)) | (not sorted and k * 64 > n)
+        order = _replay(data, order, axis, lines,
+                        lambda line: _padded(kernels.pytorch_topk_order(line, k, largest, sorted), n))
+    order = order[(slice(None),) * axis + (slice(0, k),)]
+    return TopkResult(_take(x, axis, order), _long(order))
+
+
+def _padded(head: np.ndarray, n: int) -> np.ndarray:
+    """A line of n positions starting with `head` (only the head is kept afterwards)."""
+    return np.concatenate([head, np.zeros(n - head.size, dtype=head.dtype)])
+
+
+def _kth(name: str, result: Any, x: Tensor, k: int, axis: int, keepdim: bool, select: Any = None) -> Any:
+    """The k-th smallest (0-based) along `axis` and its index: the stable order's, or on the lines where that
+    value is tied, `select(line, k)`'s (an index among the equal values)."""
+    data = x._data
+    order = _sort_order(data, axis, False)
+    picked = order[(slice(None),) * axis + (slice(k, k + 1),)]
+    if select is not None:
+        value = np.take_along_axis(data, picked, axis)
+        same = data == value
+        if data.dtype.kind in "fc":
+            same |= np.isnan(data) & np.isnan(value)
+        tied = np.squeeze(same.sum(axis=axis, keepdims=True) > 1, axis)
+        picked = _replay(data, picked, axis, tied, lambda line: select(line, k))
+    values = _take(x, axis, picked)
+    if not keepdim:
+        values, picked = squeeze(values, axis), np.squeeze(picked, axis)
+    return result(values, _long(picked))
+
+
+def kthvalue(x: TensorLike, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+    """(values, indices) of the k-th smallest element along `dim` (k counts from 1; NaN is the largest).
+    Among equal values the index is the one PyTorch's CPU selection picks; the gradient goes to x[indices]."""
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, "kthvalue")
+    n = x.shape[axis] if x.ndim else 1
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n:
+        raise IndexError(f"kthvalue: k ({k!r}) is out of range for dim {dim} of size {n} (expected 1 <= k <= {n})")
+    if x.ndim == 0:
+        return KthvalueResult(ops.clone(x), _long(0))
+    return _kth("kthvalue", KthvalueResult, x, int(k) - 1, axis, keepdim, kernels.pytorch_kthvalue_index)
+
+
+def median(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:
+    """The lower median: for n values, the ((n - 1) // 2)-th smallest (PyTorch's, not numpy's average of the
+    two middle values). median(x) is a 0-d tensor whose gradient is shared evenly by the elements equal to it;
+    median(x, dim) gives (values, indices), the gradient going to x[indices]. NaN propagates."""
+    x = _tensor(x)
+    if dim is None:
+        data = x._data.reshape(-1)
+        if data.size == 0:
+            raise ValueError(f"median: cannot take the median of an empty tensor (shape {x.shape})")
+        flat = reshape(x, (-1,))
+        nan = np.isnan(data) if data.dtype.kind in "fc" else np.zeros(data.shape, bool)
+        if nan.any():  # NaN, its gradient shared by the NaNs (PyTorch's rule): their mean
+            return ops.sum(where(nan, flat, 0), axis=None, keepdims=False) / int(nan.sum())
+        hit = data == np.partition(data, (data.size - 1) // 2)[(data.size - 1) // 2]
+        # the largest of the elements equal to the median is the median, and amax shares the gradient among them
+        return ops.amax(where(hit, flat, kernels.max_pool_pad_value(flat.dtype)), axis=None, keepdims=False)
+    axis = normalize_dim(dim, x.ndim, "median")
+    n = x.shape[axis] if x.ndim else 1
+    if n == 0:
+        raise IndexError(f"median: cannot take the median of an empty dim {dim} (shape {x.shape})")
+    if x.ndim == 0:
+        return MedianResult(ops.clone(x), _long(0))
+    data = x._data
+    if data.dtype.kind in "fc" and np.isnan(data).any():
+        # a slice holding a NaN has the median NaN, at its first NaN
+        nan = np.isnan(data)
+        first_nan = np.argmax(nan, axis=axis, keepdims=True)
+        order = _sort_order(data, axis, False)
+        middle = order[(slice(None),) * axis + (slice((n - 1) // 2, (n - 1) // 2 + 1),)]
+        picked = np.where(nan.any(axis=axis, keepdims=True), first_nan, middle)
+        values = _take(x, axis, picked)
+        if not keepdim:
+            values, picked = squeeze(values, axis), np.squeeze(picked, axis)
+        return MedianResult(values, _long(picked))
+    return _kth("median", MedianResult, x, (n - 1) // 2, axis, keepdim)
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def quantile(x: TensorLike, q: Any, dim: int | None = None, keepdim: bool = False, *,
+             interpolation: str = "linear") -> Tensor:
+    """The q-th quantiles along `dim` (of all elements when dim is None), q in [0, 1] a number or a 1-D tensor
+    (then a leading dim of len(q) comes first). With n sorted values v, the rank q (n - 1) falls between
+    v[floor] and v[ceil]; `interpolation` picks `linear` (lerp), `lower`, `higher`, `midpoint` or `nearest`
+    (half to even). A slice holding a NaN gives NaN. Differentiable through the sort: the gradient goes to
+    the (one or two) elements the quantile interpolates."""
+    x = _tensor(x)
+    if x.dtype.kind != "f":
+        raise TypeError(f"quantile: the input must be a floating-point tensor, got {x.dtype}")
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(f"quantile: interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
+    qs = _data(q)
+    if qs.ndim > 1:
+        raise ValueError(f"quantile: q must be a number or a 1-D tensor, got shape {qs.shape}")
+    if isinstance(q, Tensor) and q.dtype != x.dtype:
+        raise TypeError(f"quantile: q ({q.dtype}) must have the input's dtype ({x.dtype})")
+    if qs.size and (np.isnan(qs).any() or qs.min() < 0 or qs.max() > 1):
+        raise ValueError(f"quantile: q values must be in the range [0, 1], got {qs.tolist()}")
+    if x._data.size == 0:
+        raise ValueError(f"quantile: the input must be non-empty (shape {x.shape})")
+    source_ndim = x.ndim
+    if dim is None:
+        x, axis = reshape(x, (-1,)), 0
+    else:
+        axis = normalize_dim(dim, x.ndim, "quantile")
+        if x.ndim == 0:
+            x = reshape(x, (1,))
+        if x.shape[axis] == 0:
+            raise ValueError(f"quantile: cannot take quantiles of an empty dim {dim} (shape {x.shape})")
+    values = sort(x, axis).values
+    last = values.ndim - 1
+    if axis != last:  # the sorted values along the last dim, the other dims in their order
+        values = permute(values, (*(d for d in range(values.ndim) if d != axis), axis))
+    n = values.shape[-1]
+    rank = qs.astype(np.float64).reshape(-1) * (n - 1)
+    data = values._data
+    nan_row = np.isnan(data[..., -1:])  # NaN sorts last: a row with a NaN takes its last element (NaN)
+    if interpolation == "lower":
+        rank = np.floor(rank)
+    elif interpolation == "higher":
+        rank = np.ceil(rank)
+    elif interpolation == "nearest":
+        rank = np.round(rank)
+    lower = np.where(nan_row, n - 1, np.floor(rank).astype(np.intp))
+    upper = np.where(nan_row, n - 1, np.ceil(rank).astype(np.intp))
+    low = _take(values, last, lower)
+    high = _take(values, last, upper)
+    weight = (np.full(rank.shape, 0.5) if interpolation == "midpoint" else rank - np.floor(rank)).astype(x.dtype)
+    weight = np.broadcast_to(weight, low.shape)
+    # torch.lerp: start + w (end - start) for w < 0.5, end - (1 - w)(end - start) above (exact at w = 1)
+    difference = high - low
+    out = where(weight < 0.5, low + weight * difference, high - (1 - weight) * difference)
+    # (..., Q) -> (Q, ...) with the reduced dim removed or kept
+    out = permute(out, (last, *range(last)))
+    if keepdim:
+        kept = (1,) * source_ndim if dim is None else tuple(1 if d == axis else s for d, s in
+                                                            enumerate(x.shape))
+        out = reshape(out, (out.shape[0], *kept))
+    elif dim is not None and source_ndim:
+        out = reshape(out, (out.shape[0], *(s for d, s in enumerate(x.shape) if d != axis)))
+    else:
+        out = reshape(out, (out.shape[0],))
+    return reshape(out, out.shape[1:]) if qs.ndim == 0 else out
+
+
+def unique(x: TensorLike, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False,
+           dim: int | None = None) -> Any:
+    """The distinct values, sorted (outside the graph: unique has no gradient, as in PyTorch). With dim, the
+    distinct slices along dim. `return_inverse`: for each element (slice), its place in the result, in x's
+    shape (along dim); `return_counts`: how often each occurs."""
+    x = _tensor(x)
+    data = x._data
+    axis = None if dim is None else normalize_dim(dim, data.ndim, "unique")
+    values, inverse, counts = np.unique(np.asarray(data), return_inverse=True, return_counts=True, axis=axis)
+    result = [Tensor._wrap(values)]
+    if return_inverse:
+        result.append(_long(inverse.reshape(data.shape if axis is None else (-1,))))
+    if return_counts:
+        result.append(_long(counts))
+    return result[0] if len(result) == 1 else tuple(result)
+
+
+def searchsorted(sorted_sequence: TensorLike, values: Any, *, out_int32: bool = False, right: bool = False,
+                 side: str | None = None, sorter: TensorLike | None = None) -> Tensor:
+    """For each value, the index where it would be inserted into the innermost dim of sorted_sequence to keep it
+    sorted: the first place whose element is >= the value (`right`/side='right': > the value). A 1-D sequence
+    serves every value; otherwise the leading dims of the sequence and of the values must agree. int64 (int32
+    with out_int32), outside the graph."""
+    op = "searchsorted"
+    if side is not None:
+        if side not in ("left", "right"):
+            raise ValueError(f"{op}: side must be 'left' or 'right', got {side!r}")
+        if right and side == "left":
+            raise ValueError(f"{op}: side='left' and right=True contradict each other")
+        right = side == "right"
+    seq = _data(sorted_sequence)
+    vals = _data(values)
+    if seq.ndim == 0:
+        raise ValueError(f"{op}: the sorted sequence must have at least 1 dim, got a 0-d tensor")
+    if sorter is not None:
+        order = _integer_index(sorter, op, "sorter")
+        if order.shape != seq.shape:
+            raise ValueError(f"{op}: the sorter's shape {order.shape} must match the sequence's {seq.shape}")
+        seq = np.take_along_axis(seq, order, axis=-1)
+    how = "right" if right else "left"
+    if seq.ndim == 1:
+        out = np.searchsorted(seq, vals, side=how)
+    else:
+        if vals.ndim != seq.ndim or vals.shape[:-1] != seq.shape[:-1]:
+            raise ValueError(f"{op}: the sequence of shape {seq.shape} and the values of shape {vals.shape} must "
+                             "agree in all dims but the last (or the sequence must be 1-D)")
+        rows_seq, rows_val = seq.reshape(-1, seq.shape[-1]), vals.reshape(-1, vals.shape[-1])
+        out = np.empty(rows_val.shape, dtype=np.int64)
+        for row, (s, v) in enumerate(zip(rows_seq, rows_val)):
+            out[row] = np.searchsorted(s, v, side=how)
+        out = out.reshape(vals.shape)
+    return Tensor._wrap(np.asarray(out, dtype=np.int32 if out_int32 else np.int64)[()])
+
+
+def bucketize(x: Any, boundaries: TensorLike, *, out_int32: bool = False, right: bool = False) -> Tensor:
+    """The bucket of each element between 1-D increasing `boundaries`: i with boundaries[i-1] < x <=
+    boundaries[i] (right=True: boundaries[i-1] <= x < boundaries[i]). Outside the graph."""
+    bounds = _data(boundaries)
+    if bounds.ndim != 1:
+        raise ValueError(f"bucketize: boundaries must be 1-D, got shape {bounds.shape}")
+    return searchsorted(bounds, x, out_int32=out_int32, right=right)
+
+
+def masked_select(x: TensorLike, mask: TensorLike) -> Tensor:
+    """The elements of x where the boolean `mask` holds (the two broadcast together), as a 1-D tensor in
+    row-major order; the gradient scatters back to them."""
+    x = _tensor(x)
+    m = _data(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_select: the mask must be a boolean tensor, got dtype {m.dtype}")
+    try:
+        shape = np.broadcast_shapes(x.shape, m.shape)
+    except ValueError:
+        raise ValueError(f"masked_select: the input of shape {x.shape} and the mask of shape {m.shape} cannot be "
+                         "broadcast together") from None
+    x = broadcast_to(x, shape)
+    if x.ndim == 0:
+        x = reshape(x, (1,))
+    return ops.getitem(x, index=(np.broadcast_to(m, x.shape),))
+
+
+def nonzero(x: TensorLike, *, as_tuple: bool = False) -> Any:
+    """The indices of the nonzero elements: an (n, ndim) int64 tensor, one row per element in row-major order;
+    with as_tuple=True, one 1-D tensor per dim (a 0-d input counts as 1-D). Outside the graph."""
+    data = _tensor(x)._data
+    if as_tuple:
+        return tuple(_long(i) for i in np.nonzero(np.atleast_1d(data)))
+    return _long(np.argwhere(data))
+
+
+def argwhere(x: TensorLike) -> Tensor:
+    """nonzero(x): the indices of the nonzero elements, one row each."""
+    return nonzero(x)
+
+
+def count_nonzero(x: TensorLike, dim: int | Sequence[int] | None = None) -> Tensor:
+    """The number of nonzero elements over `dim` (all by default); int64, outside the graph."""
+    x = _tensor(x)
+    axes = normalize_dims(dim, x.ndim, "count_nonzero")
+    return _long(np.count_nonzero(x._data, axis=axes))
+
+
+def index_select(x: TensorLike, dim: int, index: TensorLike) -> Tensor:
+    """The entries of x at the positions `index` (a 1-D or 0-d integer tensor) along `dim`; the other dims are
+    kept whole. Repeated indices are allowed, their gradients add up."""
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, "index_select")
+    idx = _integer_index(index, "index_select")
+    if idx.ndim > 1:
+        raise IndexError(f"index_select: the index must be a vector, got shape {idx.shape}")
+    idx = idx.reshape(-1)
+    size = x.shape[axis] if x.ndim else 1
+    if idx.size and (idx.min() < 0 or idx.max() >= size):
+        bad = idx[(idx < 0) | (idx >= size)][0]
+        raise IndexError(f"index_select: index {bad} is out of range for dim {dim} of size {size}")
+    if x.ndim == 0:  # PyTorch: a 0-d result
+        return ops.clone(x)
+    return ops.getitem(x, index=(slice(None),) * axis + (idx.astype(np.intp),))
+
+
+def _scatter_index(op: str, x: Tensor, dim: int, index: Any, src: Any) -> tuple:
+    """The full numpy index (one array per axis, checked) of a scatter along dim: element
+    index[i][j][k] of dim 0 (say) goes to out[index[i][j][k]][j][k]."""
+    axis = normalize_dim(dim, x.ndim, op)
+    idx = _integer_index(index, op)
+    ndim = builtins.max(x.ndim, 1)
+    if builtins.max(idx.ndim, 1) != ndim:
+        raise ValueError(f"{op}: the index has {idx.ndim} dims but the input (shape {x.shape}) has {x.ndim}")
+    idx = idx.reshape(idx.shape or (1,))
+    shape = x.shape or (1,)
+    for d in range(ndim):
+        if d != axis and idx.shape[d] > shape[d]:
+            raise ValueError(f"{op}: the index of shape {idx.shape} is larger than the input of shape {x.shape} "
+                             f"in dim {d}")
+        if src is not None and idx.shape[d] > (src.shape or (1,))[d]:
+            raise ValueError(f"{op}: the index of shape {idx.shape} is larger than the source of shape "
+                             f"{src.shape} in dim {d}")
+    if idx.size and (idx.min() < 0 or idx.max() >= shape[axis]):
+        bad = idx[(idx < 0) | (idx >= shape[axis])].flat[0]
+        raise IndexError(f"{op}: index {bad} is out of range for dim {dim} of size {shape[axis]}")
+    grids = np.ogrid[tuple(slice(n) for n in idx.shape)]
+    return tuple(idx.astype(np.intp) if d == axis else grids[d] for d in range(ndim))
+
+
+def _scatter_source(op: str, x: Tensor, src: Any, full: tuple) -> Tensor:
+    """src (a tensor of x's dtype) cut to the index's shape, the part of it that is written."""
+    src = _tensor(src)
+    if src.dtype != x.dtype:
+        raise TypeError(f"{op}: the input ({x.dtype}) and the source ({src.dtype}) must have the same dtype")
+    if src.ndim == 0:
+        src = reshape(src, (1,))
+    shape = np.broadcast_shapes(*(np.shape(i) for i in full))
+    if src.shape != shape:
+        src = src[tuple(slice(0, n) for n in shape)]
+    return src
+
+
+def scatter(x: TensorLike, dim: int, index: TensorLike, src: Any = None, *, value: Any = None,
+            reduce: str | None = None) -> Tensor:
+    """x with src written along `dim` at `index` (out of place): for dim=0, out[index[i][j]][j] = src[i][j]
+    (and so on); `src` may be a number (or pass `value=`). A repeated index keeps one of its writes (PyTorch:
+    unspecified); every written source element gets the gradient at its place, the overwritten entries of x
+    none. reduce='add'/'multiply' (deprecated in PyTorch) is scatter_reduce with 'sum'/'prod'."""
+    x = _tensor(x)
+    if src is None:
+        src = value
+    if src is None:
+        raise TypeError("scatter: expected a source tensor `src` or a number `value`")
+    if reduce is not None:
+        kinds = {"add": "sum", "multiply": "prod"}
+        if reduce not in kinds:
+            raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+        if not isinstance(src, Tensor):
+            src = _full_like_index(x, index, src)
+        return scatter_reduce(x, dim, index, src, kinds[reduce])
+    source = src if isinstance(src, Tensor) else None
+    full = _scatter_index("scatter", x, dim, index, source)
+    flat_x = reshape(x, (1,)) if x.ndim == 0 else x
+    if source is None:
+        written = np.asarray(as_constant(src)).astype(x.dtype)[()]
+    else:
+        written = _scatter_source("scatter", x, source, full)
+    out = ops.scatter(flat_x, written, index=full)
+    return reshape(out, ()) if x.ndim == 0 else out
+
+
+def _full_like_index(x: Tensor, index: Any, value: Any) -> Tensor:
+    """A tensor of x's dtype filled with `value`, in the index's shape (scatter with a number and a reduce)."""
+    return Tensor._wrap(np.full(_data(index).shape, value, dtype=x.dtype))
+
+
+def scatter_add(x: TensorLike, dim: int, index: TensorLike, src: TensorLike) -> Tensor:
+    """x with src added along `dim` at `index` (out of place): for dim=0, out[index[i][j]][j] += src[i][j];
+    repeated indices add up. Differentiable in x (the identity) and src (g gathered at the index)."""
+    x = _tensor(x)
+    return _scatter_sum("scatter_add", x, dim, index, src, include_self=True)
+
+
+def _scatter_sum(op: str, x: Tensor, dim: int, index: Any, src: Any, include_self: bool) -> Tensor:
+    source = _tensor(src)
+    full = _scatter_index(op, x, dim, index, source)
+    flat_x = reshape(x, (1,)) if x.ndim == 0 else x
+    added = ops.index_add(_scatter_source(op, x, source, full), shape=flat_x.shape, index=full)
+    if not include_self:
+        hit = np.zeros(flat_x.shape, dtype=bool)
+        hit[full] = True
+        flat_x = where(hit, 0, flat_x)
+    out = flat_x + added
+    return reshape(out, ()) if x.ndim == 0 else out
+
+
+_SCATTER_REDUCTIONS = ("sum", "prod", "mean", "amax", "amin")
+
+
+def scatter_reduce(x: TensorLike, dim: int, index: TensorLike, src: TensorLike, reduce: str, *,
+                   include_self: bool = True) -> Tensor:
+    """x with the src elements sent along `dim` to `index` reduced into each place (out of place): `reduce` is
+    'sum', 'prod', 'mean', 'amax' or 'amin', over the src elements sent there and, with include_self, the entry
+    of x there; places no index names keep x. Gradients as in PyTorch: prod's is exact with zeros, amax/amin
+    share it evenly among the elements equal to the result, mean's divides by the count.
+
+    The elements sent to each place are laid out as the rows of a matrix padded with the reduction's identity
+    (1, -inf, inf, 0) and reduced by prod/amax/amin/sum: the memory grows with (places written) x (the most
+    elements sent to one place)."""
+    x = _tensor(x)
+    if reduce not in _SCATTER_REDUCTIONS:
+        raise ValueError(f"scatter_reduce: reduce must be one of {_SCATTER_REDUCTIONS}, got {reduce!r}")
+    if reduce == "sum":
+        return _scatter_sum("scatter_reduce", x, dim, index, src, include_self)
+    source = _tensor(src)
+    full = _scatter_index("scatter_reduce", x, dim, index, source)
+    written = reshape(_scatter_source("scatter_reduce", x, source, full), (-1,))
+    flat_x = reshape(x, (-1,))
+    if written.shape[0] == 0:
+        return ops.clone(x)
+    shape = x.shape or (1,)
+    target = np.ravel_multi_index(np.broadcast_arrays(*full), shape).reshape(-1)
+    order = np.argsort(target, kind="stable")
+    places, starts, counts = np.unique(target[order], return_index=True, return_counts=True)
+    row = np.empty_like(order)
+    row[order] = np.repeat(np.arange(places.size), counts)
+    column = np.empty_like(order)
+    column[order] = np.arange(order.size) - np.repeat(starts, counts)
+    dtype = x.dtype
+    if reduce == "amax":
+        pad = kernels.max_pool_pad_value(dtype)
+    elif reduce == "amin":
+        pad = np.inf if dtype.kind == "f" else np.iinfo(dtype).max
+    else:
+        pad = 1 if reduce == "prod" else 0
+    table = ops.index_put(np.full((places.size, int(counts.max())), pad, dtype=dtype), written,
+                          index=(row, column))
+    count = counts.astype(dtype) if dtype.kind == "f" else counts
+    if include_self:
+        table = cat([unsqueeze(flat_x[places], 1), table], 1)
+        count = count + 1
+    if reduce == "prod":
+        reduced = ops.prod(table, axis=(1,), keepdims=False)
+    elif reduce == "amax":
+        reduced = ops.amax(table, axis=(1,), keepdims=False)
+    elif reduce == "amin":
+        reduced = ops.amin(table, axis=(1,), keepdims=False)
+    else:  # mean; integers divide with floor, as in PyTorch
+        total = ops.sum(table, axis=(1,), keepdims=False)
+        reduced = total / count if dtype.kind == "f" else Tensor._wrap(total._data // count)
+    return reshape(ops.index_put(flat_x, reduced, index=(places,)), x.shape)
+
+
+def take_along_dim(x: TensorLike, indices: TensorLike, dim: int | None = None) -> Tensor:
+    """x's elements at `indices` along `dim`: gather, with x and indices broadcast together in the other dims;
+    with dim=None both are flattened first. The gradient scatter-adds back (repeated indices add up)."""
+    x = _tensor(x)
+    idx = _integer_index(indices, "take_along_dim", "indices")
+    if dim is None:
+        return gather(reshape(x, (-1,)), 0, idx.reshape(-1))
+    axis = normalize_dim(dim, x.ndim, "take_along_dim")
+    if idx.ndim != x.ndim:
+        raise ValueError(f"take_along_dim: the indices have {idx.ndim} dims but the input (shape {x.shape}) has "
+                         f"{x.ndim}")
+    try:
+        shape = list(np.broadcast_shapes(x.shape[:axis] + (1,) + x.shape[axis + 1:],
+                                         idx.shape[:axis] + (1,) + idx.shape[axis + 1:]))
+    except ValueError:
+        raise ValueError(f"take_along_dim: the input of shape {x.shape} and the indices of shape {idx.shape} "
+                         f"cannot be broadcast together outside dim {dim}") from None
+    x = broadcast_to(x, tuple(shape[:axis]) + (x.shape[axis],) + tuple(shape[axis + 1:]))
+    idx = np.broadcast_to(idx, tuple(shape[:axis]) + (idx.shape[axis],) + tuple(shape[axis + 1:]))
+    return gather(x, axis, idx)
+
+
+def var_mean(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
+             keepdim: bool = False, *, correction: int | None = None) -> tuple[Tensor, Tensor]:
+    """(var(x, dim), mean(x, dim)) in one call, as PyTorch's var_mean (a plain tuple)."""
+    return (var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim))
+
+
+def std_mean(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
+             keepdim: bool = False, *, correction: int | None = None) -> tuple[Tensor, Tensor]:
+    """(std(x, dim), mean(x, dim)) in one call, as PyTorch's std_mean (a plain tuple)."""
+    return (std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim))

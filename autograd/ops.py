@@ -896,3 +896,84 @@ to_maxima.defvjp(lambda gg, o, g, x, out, **p: either(from_maxima, gg, x, out, *
                  _not_differentiable, _not_differentiable)
 from_maxima.defvjp(lambda gg, o, grad, x, out, **p: either(to_maxima, gg, x, out, **p),
                    _not_differentiable, _not_differentiable)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scans and scatter (issue 15): cumulative sums and products, logcumsumexp, writing into places. `axis` is a
+# non-negative int (operations.py normalises `dim` and handles 0-d inputs). The orderings (sort, topk, kthvalue,
+# median, quantile, cummax, cummin) are not primitives: an order computed on the data, then an indexing, whose
+# gradient goes to the returned indices, as PyTorch sends it (operations.py).
+# ---------------------------------------------------------------------------------------------------------------
+def _reverse_cumsum(g, axis):
+    """sum_{j >= i} g_j along axis: cumsum from the end."""
+    return np.flip(either(cumsum, np.flip(g, axis), axis=axis), axis)
+
+
+@primitive(reads_inputs=False, label=labels.scan("cumsum"))
+def cumsum(x, axis):
+    return np.cumsum(x, axis=axis)
+cumsum.defvjp(lambda g, out, x, axis: _reverse_cumsum(g, axis))  # g_j reaches every x_i with i <= j
+
+
+@primitive(saves_output=True, label=labels.scan("cumprod"))
+def cumprod(x, axis):
+    return np.cumprod(x, axis=axis)
+
+
+def _cumprod_vjp(g, out, x, axis):
+    # d out_j / d x_i = prod_{k <= j, k != i} x_k for i <= j (0 for i > j), so
+    # grad_i = sum_{j >= i} g_j prod_{k <= j, k != i} x_k. Exact with zeros: no division by a zero.
+    if isinstance(g, Tensor) or isinstance(x, Tensor):
+        # Differentiable again (create_graph): row i of A is x with x_i replaced by 1, so that its cumulative
+        # product is C[i, j] = prod_{k <= j, k != i} x_k; keep j >= i and contract with g. O(n^2) in the
+        # length of the axis, on this path only.
+        n = x.shape[axis]
+        xs, gs = np.swapaxes(x, axis, -1), np.swapaxes(g, axis, -1)
+        eye = np.eye(n, dtype=bool)
+        products = either(cumprod, np.where(eye, 1, np.expand_dims(xs, -2)), axis=xs.ndim)
+        later = np.arange(n)[:, None] <= np.arange(n)  # [i, j]: j >= i
+        return np.swapaxes(np.sum(np.where(later, np.expand_dims(gs, -2) * products, 0), axis=-1), axis, -1)
+    return kernels.cumprod_grad(g, out, x, axis)  # arrays: PyTorch's first-zero method, O(n)
+
+
+cumprod.defvjp(_cumprod_vjp)
+
+
+@primitive(saves_output=True, label=labels.scan("logcumsumexp"))
+def logcumsumexp(x, axis):
+    """log(sum_{k <= j} exp(x_k)) along axis. A primitive for stability: numpy's logaddexp.accumulate never
+    forms exp(x), where the composed log(cumsum(exp(x))) overflows at x = 710 (float64) or 89 (float32)."""
+    return np.logaddexp.accumulate(x, axis=axis)
+
+
+def _logcumsumexp_vjp(g, out, x, axis):
+    # grad_i = sum_{j >= i} g_j exp(x_i - out_j), in log space as PyTorch computes it: split g into its positive
+    # and negative parts w, then exp(x_i + log sum_{j >= i} exp(log w_j - out_j)), a logcumsumexp from the end.
+    # x_i <= out_i <= out_j, so the exponent is at most log sum |g|: nothing overflows.
+    # A term with w_j = 0 is log 0 = -inf, selected rather than computed; so is one with out_j = -inf (every
+    # x_k up to j is -inf: no finite change of one of them has a derivative), so that no -inf - -inf = nan
+    # appears, here or when this VJP is differentiated again.
+    reached = out > -np.inf
+    level = np.where(reached, out, 0)
+
+    def part(w):  # w >= 0
+        used = (w > 0) & reached
+        logs = np.where(used, np.log(np.where(used, w, 1)) - level, -np.inf)
+        return np.exp(x + np.flip(either(logcumsumexp, np.flip(logs, axis), axis=axis), axis))
+    return part(np.where(g > 0, g, 0)) - part(np.where(g < 0, -g, 0))
+
+
+logcumsumexp.defvjp(_logcumsumexp_vjp)
+
+
+@primitive(reads_inputs=False, label=labels.scatter)
+def scatter(x, src, index):
+    """A copy of x with src written at `index` (one integer array per axis, broadcast together, as
+    functions.scatter builds it). Where an index repeats, one write lands (numpy: the last), but every source
+    element gets the gradient at its place, as in PyTorch: the gradient of x is g with the written places
+    zeroed, that of src is g gathered at the index."""
+    out = x.copy()
+    out[index] = src
+    return out
+scatter.defvjp(lambda g, out, x, src, index: either(index_put, g, 0, index=index),
+               lambda g, out, x, src, index: g[index])

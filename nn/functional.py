@@ -29,7 +29,6 @@ import numpy as np
 
 import autograd
 from autograd import Tensor, kernels, ops
-from autograd.creation import default_generator
 from autograd.operations import _tensor, index_put
 
 __all__ = [
@@ -838,9 +837,11 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
     return y
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False) -> Tensor:
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False, *,
+            generator: autograd.Generator | None = None) -> Tensor:
     """Zero each element with probability p and scale the rest by 1/(1-p) (inverted dropout), so the
-    expectation is unchanged and evaluation needs no rescaling. A fresh mask is drawn on every call."""
+    expectation is unchanged and evaluation needs no rescaling. A fresh mask is drawn on every call, from
+    `generator` (ours: PyTorch's F.dropout has none), else from the global generator (autograd.manual_seed)."""
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
     x = _tensor(input)
@@ -848,7 +849,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         return x
     if p == 1:
         return x * 0.0
-    keep = default_generator().random(x.shape) >= p
+    keep = autograd.rand(x.shape, generator=generator, dtype=autograd.float64) >= p  # (float64: p exactly)
     # selected, not multiplied by a 0/1 mask: a dropped element is 0 and gets gradient 0 even when it (or its
     # gradient) is infinite, where inf * 0 would make a nan
     return autograd.where(keep, x * (1.0 / (1.0 - p)), 0.0)
@@ -1552,8 +1553,8 @@ def wasserstein_distance(u_values: Any, v_values: Any, u_weights: Any = None, v_
 
     over the sorted pooled values t_k (weights, if given, make the CDFs weighted). Differentiable in the values:
     the sort is the data's argsort followed by indexing, which is exactly sort's gradient (the order itself is
-    piecewise constant), and the CDFs depend on the order only. Not differentiable in the weights (an error if
-    they require grad).
+    piecewise constant), and the CDFs depend on the order only. Differentiable in the weights too: a weighted
+    CDF is a cumulative sum of the sorted weights over their total, U(t) = cumsum(w_sorted)[count(u <= t)] / sum w.
 
     >>> import autograd
     >>> float(wasserstein_distance(autograd.tensor([0.0, 1.0, 3.0]), autograd.tensor([5.0, 6.0, 8.0])))
@@ -1572,29 +1573,28 @@ def wasserstein_distance(u_values: Any, v_values: Any, u_weights: Any = None, v_
     t = pooled[order]                      # the pooled values, sorted: differentiable through the indexing
     widths = t[1:] - t[:-1]
     points = t.data[:-1]
-    difference = _cdf(u.data, u_weights, points, op) - _cdf(v.data, v_weights, points, op)
-    return (widths * np.abs(difference).astype(dtype)).sum()
+    difference = _cdf(u.data, u_weights, points, op, dtype) - _cdf(v.data, v_weights, points, op, dtype)
+    return (widths * autograd.abs(difference)).sum()
 
 
-def _cdf(values: np.ndarray, weights: Any, points: np.ndarray, op: str) -> np.ndarray:
-    """The (weighted) empirical CDF of `values` at `points`: the share of the weight at values <= each point."""
-    order = np.argsort(values)
+def _cdf(values: np.ndarray, weights: Any, points: np.ndarray, op: str, dtype: Any) -> Tensor:
+    """The (weighted) empirical CDF of `values` at `points`: the share of the weight at values <= each point
+    (differentiable in the weights)."""
+    order = np.argsort(values, kind="mergesort")
     count = np.searchsorted(values[order], points, side="right")
     if weights is None:
-        return count / values.size
-    if isinstance(weights, Tensor) and weights.requires_grad:
-        raise ValueError(f"{op}: the distance is differentiable in the values only; pass weights that do not "
-                         "require grad (weights.detach())")
-    w = np.asarray(weights.data if isinstance(weights, Tensor) else weights, dtype=np.float64)
+        return Tensor._wrap((count / values.size).astype(dtype))
+    w = weights if isinstance(weights, Tensor) else autograd.as_tensor(np.asarray(weights, dtype=np.float64))
+    w = w.astype(dtype) if w.dtype.kind == "f" else w.astype(np.float64)
     if w.shape != values.shape:
         raise ValueError(f"{op}: the weights of shape {w.shape} must match the values' shape {values.shape}")
-    if (w < 0).any():
+    if (w.data < 0).any():
         raise ValueError(f"{op}: all weights must be non-negative")
-    total = w.sum()
+    cumulative = autograd.cat([autograd.zeros(1, dtype=w.dtype), autograd.cumsum(w[order], 0)])
+    total = cumulative.data[-1]
     if not 0 < total < np.inf:
         raise ValueError(f"{op}: the weights must sum to a positive finite value, got {total}")
-    cumulative = np.concatenate([[0.0], np.cumsum(w[order])])
-    return cumulative[count] / cumulative[-1]
+    return (cumulative[count] / cumulative[-1]).astype(dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """`nn.init`: PyTorch's weight initialisers, with the same formulas, defaults and names.
 
-Each function fills a tensor in place (outside the graph) and returns it. Random draws come from autograd's
-global generator, so `autograd.manual_seed(s)` makes initialisation reproducible; pass `generator=` to use
-another numpy Generator.
+Each function fills a tensor in place (outside the graph) and returns it, with the tensor's own in-place
+initialisers where there is one (`uniform_` is `tensor.uniform_(a, b)` under no_grad). Random draws come from
+autograd's global generator, so `autograd.manual_seed(s)` makes initialisation reproducible; pass
+`generator=` (an `autograd.Generator`) to draw from another one.
 
 Fans: for a weight of shape (out, in, *kernel), fan_in = in * prod(kernel) and fan_out = out * prod(kernel).
 
@@ -20,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, no_grad
-from autograd.creation import default_generator
+from autograd import Generator, Tensor, no_grad
+from autograd.random import numpy_generator
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_"]
@@ -72,26 +73,22 @@ def _fill(tensor: Tensor, values: Any) -> Tensor:
     return tensor
 
 
-def _rng(generator: np.random.Generator | None) -> np.random.Generator:
-    return generator if generator is not None else default_generator()
+def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: Generator | None = None) -> Tensor:
+    """Fill with samples from U[a, b)."""
+    with no_grad():
+        return tensor.uniform_(a, b, generator=generator)
 
 
-def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0, generator: np.random.Generator | None = None
-             ) -> Tensor:
-    """Fill with samples from U(a, b)."""
-    return _fill(tensor, _rng(generator).uniform(a, b, tensor.shape))
-
-
-def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: np.random.Generator | None = None
-            ) -> Tensor:
+def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Fill with samples from N(mean, std^2)."""
-    return _fill(tensor, _rng(generator).normal(mean, std, tensor.shape))
+    with no_grad():
+        return tensor.normal_(mean, std, generator=generator)
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
-                  generator: np.random.Generator | None = None) -> Tensor:
+                  generator: Generator | None = None) -> Tensor:
     """Fill with N(mean, std^2) samples restricted to [a, b] (redrawing those outside)."""
-    rng = _rng(generator)
+    rng = numpy_generator(generator, "trunc_normal_")
     values = rng.normal(mean, std, tensor.shape)
     outside = (values < a) | (values > b)
     while outside.any():
@@ -119,21 +116,21 @@ def eye_(tensor: Tensor) -> Tensor:
     return _fill(tensor, np.eye(*tensor.shape))
 
 
-def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+def xavier_uniform_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Glorot: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     bound = gain * math.sqrt(6.0 / float(fan_in + fan_out))
     return uniform_(tensor, -bound, bound, generator)
 
 
-def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+def xavier_normal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """Glorot: N(0, std^2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
     fan_in, fan_out = _calculate_fan_in_and_fan_out(tensor)
     return normal_(tensor, 0.0, gain * math.sqrt(2.0 / float(fan_in + fan_out)), generator)
 
 
 def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
-                     generator: np.random.Generator | None = None) -> Tensor:
+                     generator: Generator | None = None) -> Tensor:
     """He: U(-b, b) with b = gain * sqrt(3 / fan), gain = calculate_gain(nonlinearity, a).
     (PyTorch's default Linear/Conv weight init is this with a = sqrt(5), i.e. b = 1 / sqrt(fan_in).)"""
     if tensor.numel() == 0:
@@ -144,7 +141,7 @@ def kaiming_uniform_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonline
 
 
 def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
-                    generator: np.random.Generator | None = None) -> Tensor:
+                    generator: Generator | None = None) -> Tensor:
     """He: N(0, std^2) with std = gain / sqrt(fan)."""
     if tensor.numel() == 0:
         return tensor
@@ -152,14 +149,14 @@ def kaiming_normal_(tensor: Tensor, a: float = 0, mode: str = "fan_in", nonlinea
     return normal_(tensor, 0.0, gain / math.sqrt(_fan(tensor, mode)), generator)
 
 
-def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: np.random.Generator | None = None) -> Tensor:
+def orthogonal_(tensor: Tensor, gain: float = 1.0, generator: Generator | None = None) -> Tensor:
     """A (semi-)orthogonal matrix from the QR decomposition of a Gaussian one (trailing dims flattened)."""
     if tensor.ndim < 2:
         raise ValueError(f"orthogonal_: only tensors with 2 or more dimensions are supported, got shape "
                          f"{tuple(tensor.shape)}")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows if rows else 0
-    flat = _rng(generator).standard_normal((rows, cols))
+    flat = numpy_generator(generator, "orthogonal_").standard_normal((rows, cols))
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from autograd import Tensor
-from autograd.creation import default_generator
+from autograd import Tensor, normal
 
 from .module import Module
 
@@ -30,7 +29,7 @@ class GaussianNoise(Module):
     def forward(self, input: Tensor) -> Tensor:
         if not self.training or self.std == 0:
             return input
-        noise = default_generator().normal(0.0, self.std, input.shape).astype(input.dtype, copy=False)
+        noise = normal(0.0, self.std, input.shape, dtype=input.dtype)
         return input + noise
 
     def extra_repr(self) -> str:

@@ -60,3 +60,17 @@ def test_functions_and_methods_agree():
     assert ag.where(x > 0, x, ag.zeros_like(x)).tolist() == x.where(x > 0, 0.0).tolist()
     assert ag.cat([x, x], dim=0).shape == (4, 3) and ag.stack([x, x], dim=1).shape == (2, 2, 3)
     assert ag.pad(x, ((0, 0), (1, 1))).shape == (2, 5)
+
+
+# issue 15, scans, orderings, gather/scatter: functions, and methods where PyTorch has them
+SCANS_AND_SCATTER = ["cumsum", "cumprod", "cummax", "cummin", "logcumsumexp", "sort", "argsort", "msort", "topk",
+                     "kthvalue", "median", "quantile", "unique", "masked_select", "nonzero", "argwhere",
+                     "count_nonzero", "index_select", "index_add", "scatter", "scatter_add", "scatter_reduce",
+                     "take_along_dim"]
+
+
+@pytest.mark.parametrize("name", [*SCANS_AND_SCATTER, "searchsorted", "bucketize", "var_mean", "std_mean"])
+def test_scans_and_scatter_exist(name):
+    assert callable(getattr(ag, name, None)), f"autograd.{name} is missing"
+    if name in SCANS_AND_SCATTER:
+        assert callable(getattr(ag.Tensor, name, None)), f"Tensor.{name} is missing"

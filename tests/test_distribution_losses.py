@@ -127,5 +127,25 @@ def test_wasserstein_distance_errors():
         F.wasserstein_distance([0.0, 1.0], [1.0], [0.0, 0.0])
     with pytest.raises(ValueError, match=r"weights of shape \(3,\) must match the values' shape \(2,\)"):
         F.wasserstein_distance([0.0, 1.0], [1.0], [1.0, 1.0, 1.0])
-    with pytest.raises(ValueError, match="differentiable in the values only"):
-        F.wasserstein_distance([0.0, 1.0], [1.0], autograd.ones(2, requires_grad=True))
+
+
+def test_wasserstein_distance_is_differentiable_in_the_weights():
+    # (this raised "differentiable in the values only" before cumsum existed)
+    rng = np.random.default_rng(2)
+    u, v = autograd.tensor(rng.standard_normal(5)), autograd.tensor(rng.standard_normal(3) + 0.5)
+    uw = autograd.tensor(rng.uniform(0.2, 1.0, 5), requires_grad=True)
+    vw = autograd.tensor(rng.uniform(0.2, 1.0, 3), requires_grad=True)
+    assert autograd.gradcheck(lambda a, b: F.wasserstein_distance(u, v, a, b), [uw, vw])
+    assert autograd.gradgradcheck(lambda a, b: F.wasserstein_distance(u, v, a, b), [uw, vw])
+    values = autograd.tensor(u.data, requires_grad=True)
+    assert autograd.gradcheck(lambda x, a: F.wasserstein_distance(x, v, a, vw.detach()), [values, uw])
+    # against scipy's formula, differentiated by central differences (torch-free reference)
+    stats = pytest.importorskip("scipy.stats")
+    F.wasserstein_distance(u, v, uw, vw).backward()
+    eps = 1e-6
+    for k in range(5):
+        step = np.zeros(5)
+        step[k] = eps
+        slope = (stats.wasserstein_distance(u.data, v.data, uw.data + step, vw.data)
+                 - stats.wasserstein_distance(u.data, v.data, uw.data - step, vw.data)) / (2 * eps)
+        assert uw.grad.data[k] == pytest.approx(slope, rel=1e-6, abs=1e-9)

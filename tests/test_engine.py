@@ -546,9 +546,10 @@ def test_numpy_interoperability():
     z = np.ones(2) + x
     assert isinstance(z, Tensor) and z.requires_grad
     assert isinstance(np.sum(x * 2, axis=0), Tensor)
-    with pytest.raises(TypeError, match="numpy.cumsum has no gradient.*detach"):
-        np.cumsum(x)
-    assert np.cumsum(x.detach()).tolist() == [1.0, 3.0]
+    with pytest.raises(TypeError, match="numpy.convolve has no gradient.*detach"):
+        np.convolve(x, [1.0, 1.0])
+    assert np.convolve(x.detach(), [1.0, 1.0]).tolist() == [1.0, 3.0, 2.0]
+    assert np.cumsum(x).requires_grad  # (numpy functions with an autograd counterpart are differentiable)
 
 
 def test_comparisons_are_not_differentiable():

@@ -41,7 +41,7 @@ def test_index_add_matches_pytorch(shape, dim, index, alpha):
     expected.backward(torch.tensor(g))
     np.testing.assert_allclose(ours_x.grad.data, their_x.grad.numpy())
     np.testing.assert_allclose(ours_src.grad.data, their_src.grad.numpy(), atol=1e-14)
-    functional = autograd.index_add(x, dim, np.array(index, dtype=np.int64), src, alpha)
+    functional = autograd.index_add(x, dim, np.array(index, dtype=np.int64), src, alpha=alpha)
     np.testing.assert_allclose(functional.data, out.data)
 
 

@@ -414,6 +414,110 @@ def cross_params(draw: Any, shapes: tuple) -> dict:
     ndim = max(len(a), len(b))
     return {"dim": draw(st.sampled_from([-k, ndim - k]))}
 
+# --- scans, orderings, gather/scatter (issue 15) ---------------------------------------------------------------
+def scan_params(draw: Any, shapes: tuple) -> dict:
+    """One dim of the input, possibly negative (0 or -1 for a 0-d input)."""
+    ndim = len(shapes[0])
+    return {"dim": draw(st.integers(-ndim, ndim - 1)) if ndim else draw(st.sampled_from([0, -1]))}
+
+
+def many_zeros(arrays: list[np.ndarray], data: Any) -> list[np.ndarray]:
+    """Zeros in about half the places: lines with none, one and several zeros (cumprod's three cases)."""
+    return [np.where(data.draw(hnp.arrays(bool, a.shape, elements=st.booleans())), 0.0, a) for a in arrays]
+
+
+def spread_jointly(arrays: list[np.ndarray], data: Any) -> list[np.ndarray]:
+    """Distinct values across all the inputs together (no ties between x and src in scatter_reduce amax)."""
+    flat = spread([np.concatenate([a.reshape(-1) for a in arrays])], data)[0] if arrays else None
+    out, start = [], 0
+    for a in arrays:
+        out.append(flat[start:start + a.size].reshape(a.shape))
+        start += a.size
+    return out
+
+
+def k_params(least: int) -> Callable:
+    """dim (possibly negative) and a k in range for it; keepdim for kthvalue."""
+    def params(draw: Any, shapes: tuple) -> dict:
+        shape = shapes[0]
+        dim = draw(st.integers(-len(shape), len(shape) - 1)) if shape else draw(st.sampled_from([0, -1]))
+        n = shape[dim] if shape else 1
+        return {"dim": dim, "k": draw(st.integers(least, n))}
+    return params
+
+
+def quantile_params(draw: Any, shapes: tuple) -> dict:
+    shape = shapes[0]
+    dim = None if not shape or draw(st.booleans()) else draw(st.integers(-len(shape), len(shape) - 1))
+    q = draw(st.sampled_from([0.0, 0.3, 0.5, 1.0, "vector"]))
+    if q == "vector":
+        q = ag.tensor([0.1, 0.5, 0.85], dtype=ag.float64)
+    return {"q": q, "dim": dim, "keepdim": draw(st.booleans()),
+            "interpolation": draw(st.sampled_from(["linear", "lower", "higher", "midpoint", "nearest"]))}
+
+
+@st.composite
+def scatter_shapes(draw: Any) -> tuple:
+    """An input and a source of the same number of dims (0-d included), the source's sides independent."""
+    x = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=3).filter(small))
+    return x, tuple(draw(st.integers(1, 3)) for _ in x)
+
+
+def scatter_params(distinct: bool) -> Callable:
+    """dim and an index no larger than the source (and the input outside dim); `distinct`: no place written
+    twice (a scatter's repeated writes keep one, whose derivative no finite difference sees)."""
+    def params(draw: Any, shapes: tuple) -> dict:
+        x, src = shapes
+        if not x:
+            return {"dim": draw(st.sampled_from([0, -1])), "index": ag.tensor(0)}
+        dim = draw(st.integers(-len(x), len(x) - 1))
+        axis = dim % len(x)
+        limit = min(src[axis], x[axis]) if distinct else src[axis]
+        shape = tuple(draw(st.integers(0, limit)) if d == axis else draw(st.integers(0, min(x[d], src[d])))
+                      for d in range(len(x)))
+        if distinct:  # along dim: the first entries of a random permutation of the places
+            keys = draw(hnp.arrays(np.float64, shape[:axis] + (x[axis],) + shape[axis + 1:],
+                                   elements=st.floats(0, 1), unique=True))
+            index = np.take(np.argsort(keys, axis=axis, kind="stable"), range(shape[axis]), axis=axis)
+        else:
+            index = draw(hnp.arrays(np.int64, shape, elements=st.integers(0, x[axis] - 1)))
+        return {"dim": dim, "index": ag.tensor(index.astype(np.int64))}
+    return params
+
+
+@st.composite
+def take_along_shapes(draw: Any) -> tuple:
+    return (draw(matrix_shape),)
+
+
+def take_along_params(draw: Any, shapes: tuple) -> dict:
+    shape = shapes[0]
+    if draw(st.booleans()):
+        index = draw(hnp.arrays(np.int64, st.integers(0, 4), elements=st.integers(0, math.prod(shape) - 1)))
+        return {"indices": ag.tensor(index), "dim": None}
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    axis = dim % len(shape)
+    # the indices broadcast against the input outside dim: size 1 where the input has more, or the same size
+    index_shape = tuple(draw(st.integers(0, 3)) if d == axis else draw(st.sampled_from([1, n]))
+                        for d, n in enumerate(shape))
+    index = draw(hnp.arrays(np.int64, index_shape, elements=st.integers(0, shape[axis] - 1)))
+    return {"indices": ag.tensor(index), "dim": dim}
+
+
+def index_select_params(draw: Any, shapes: tuple) -> dict:
+    dim = draw(st.integers(-len(shapes[0]), len(shapes[0]) - 1))
+    index = draw(hnp.arrays(np.int64, st.integers(0, 4), elements=st.integers(0, shapes[0][dim] - 1)))
+    return {"dim": dim, "index": ag.tensor(index)}
+
+
+def masked_select_params(draw: Any, shapes: tuple) -> dict:
+    mask_shape = draw(hnp.broadcastable_shapes(shapes[0], min_dims=0, max_dims=3, min_side=0))
+    return {"mask": ag.tensor(draw(hnp.arrays(bool, mask_shape)))}
+
+
+def moments(name: str, fn: Callable) -> Case:
+    return reduction(name, lambda x, dim, keepdim: fn(x, dim, keepdim=keepdim), min_count=2, prepare=spread)
+
 
 CASES: list[Case] = [
     # arithmetic, with broadcasting and reflected forms
@@ -593,6 +697,54 @@ CASES: list[Case] = [
     Case("embed_diagonal", lambda x, **p: ops.embed_diagonal(x, **p), shapes=st.just(((2, 3),)),
          params=lambda draw, shapes: {"shape": (2, 4, 5), "offset": draw(st.sampled_from([1, -2])), "axis1": 2,
                                       "axis2": 1}),
+    # --- scans, orderings, gather/scatter (issue 15, branch ops-scans) ---
+    Case("cumsum", lambda x, dim: x.cumsum(dim), shapes=one_shape.map(lambda s: (s,)), params=scan_params),
+    Case("cumprod", lambda x, dim: ag.cumprod(x, dim), shapes=one_shape.map(lambda s: (s,)), params=scan_params,
+         prepare=many_zeros),
+    Case("cumprod_no_zeros", lambda x, dim: x.cumprod(dim), shapes=one_shape.map(lambda s: (s,)),
+         params=scan_params, gap=0.2),
+    Case("logcumsumexp", lambda x, dim: x.logcumsumexp(dim), shapes=one_shape.map(lambda s: (s,)),
+         params=scan_params, low=-30, high=30),
+    Case("cummax", lambda x, dim: x.cummax(dim).values, shapes=one_shape.map(lambda s: (s,)), params=scan_params,
+         prepare=spread),
+    Case("cummin", lambda x, dim: ag.cummin(x, dim)[0], shapes=one_shape.map(lambda s: (s,)), params=scan_params,
+         prepare=spread),
+    Case("sort", lambda x, dim, descending: x.sort(dim, descending).values, shapes=one_shape.map(lambda s: (s,)),
+         prepare=spread, params=lambda draw, shapes: {**scan_params(draw, shapes), "descending": draw(st.booleans())}),
+    Case("msort", ag.msort, shapes=matrix_shape.map(lambda s: (s,)), prepare=spread),
+    Case("topk", lambda x, dim, k, largest: x.topk(k, dim, largest).values, shapes=one_shape.map(lambda s: (s,)),
+         prepare=spread, params=lambda draw, shapes: {**k_params(0)(draw, shapes), "largest": draw(st.booleans())}),
+    Case("kthvalue", lambda x, dim, k, keepdim: x.kthvalue(k, dim, keepdim).values,
+         shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread,
+         params=lambda draw, shapes: {**k_params(1)(draw, shapes), "keepdim": draw(st.booleans())}),
+    Case("median_all", lambda x: x.median(), shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread),
+    Case("median_dim", lambda x, dim, keepdim: ag.median(x, dim, keepdim).values,
+         shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread,
+         params=lambda draw, shapes: {**scan_params(draw, shapes), "keepdim": draw(st.booleans())}),
+    Case("quantile", lambda x, q, **p: ag.quantile(x, q.to(x.dtype) if isinstance(q, ag.Tensor) else q, **p),
+         shapes=nonempty_shape.map(lambda s: (s,)), prepare=spread,
+         params=quantile_params),
+    Case("masked_select", lambda x, mask: x.masked_select(mask), shapes=one_shape.map(lambda s: (s,)),
+         params=masked_select_params),
+    Case("index_select", lambda x, dim, index: x.index_select(dim, index), shapes=matrix_shape.map(lambda s: (s,)),
+         params=index_select_params),
+    Case("take_along_dim", lambda x, indices, dim: x.take_along_dim(indices, dim), shapes=take_along_shapes(),
+         params=take_along_params),
+    Case("scatter", lambda x, src, dim, index: x.scatter(dim, index, src), shapes=scatter_shapes(),
+         params=scatter_params(distinct=True)),
+    Case("scatter_value", lambda x, dim, index: ag.scatter(x, dim, index, 1.5),
+         shapes=scatter_shapes().map(lambda s: s[:1]), params=lambda draw, shapes: scatter_params(True)(
+             draw, (shapes[0], shapes[0]))),
+    Case("scatter_add", lambda x, src, dim, index: x.scatter_add(dim, index, src), shapes=scatter_shapes(),
+         params=scatter_params(distinct=False)),
+    *[Case(f"scatter_reduce[{reduce}{'' if include_self else ', include_self=False'}]",
+           lambda x, src, dim, index, reduce=reduce, include_self=include_self: x.scatter_reduce(
+               dim, index, src, reduce, include_self=include_self),
+           shapes=scatter_shapes(), params=scatter_params(distinct=False),
+           prepare=with_zeros if reduce == "prod" else spread_jointly if reduce in ("amax", "amin") else None)
+      for reduce in ("sum", "prod", "mean", "amax", "amin") for include_self in (True, False)],
+    moments("var_mean", lambda x, dim, keepdim: ag.var_mean(x, dim, keepdim=keepdim)),
+    moments("std_mean", lambda x, dim, keepdim: ag.std_mean(x, dim, correction=0, keepdim=keepdim)),
 ]
 
 

@@ -15,10 +15,18 @@ from .dataloader import DataLoader, default_collate
 from .dataset import Dataset, Subset, TensorDataset, random_split, train_test_split
 from .datasets import load_digits, make_circles, make_moons, make_regression_1d, make_spirals, make_xor
 from .preprocessing import MinMaxScaler, StandardScaler
-from .sampler import DistributedSampler, Sampler
+from .sampler import (
+    DistributedSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)
 
 __all__ = [
     "Dataset", "TensorDataset", "Subset", "random_split", "train_test_split", "DataLoader", "default_collate",
     "StandardScaler", "MinMaxScaler", "transforms", "Sampler", "DistributedSampler",
+    "RandomSampler", "SequentialSampler", "SubsetRandomSampler", "WeightedRandomSampler",
     "make_xor", "make_moons", "make_circles", "make_spirals", "make_regression_1d", "load_digits",
 ]

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, stack
-from autograd.creation import default_generator
+from autograd import Generator, Tensor, stack
+
+from .sampler import RandomSampler, SequentialSampler
 
 __all__ = ["DataLoader", "default_collate"]
 
@@ -71,12 +72,14 @@ def _check_same_shapes(batch: Sequence[Any], shape_of: Callable[[Any], tuple]) -
 class DataLoader:
     """Iterate over `dataset` in batches: every sample exactly once per epoch, reshuffled every epoch.
 
-    `shuffle=True` draws a new permutation at the start of each epoch from a generator seeded with `seed`
-    (the same seed gives the same sequence of epochs), or from the global generator (`autograd.manual_seed`)
-    when `seed` is None. `drop_last=True` skips a final batch smaller than `batch_size`. `batch_size=None`
-    yields single samples, not batched. `collate_fn` merges a list of samples (default: `default_collate`).
-    `sampler` (an iterable of indices with a length, e.g. `DistributedSampler`) decides the order instead of
-    `shuffle`.
+    `shuffle=True` draws a new permutation at the start of each epoch from `generator` (an
+    `autograd.Generator`: the same seed gives the same sequence of epochs), or from a generator seeded with
+    `seed` (ours: `seed=s` is `generator=autograd.Generator().manual_seed(s)`), or else from the global
+    generator (`autograd.manual_seed`). As in PyTorch, this is a `RandomSampler(dataset, generator=generator)`
+    (and `shuffle=False` a `SequentialSampler`), available as `loader.sampler`. `drop_last=True` skips a final
+    batch smaller than `batch_size`. `batch_size=None` yields single samples, not batched. `collate_fn` merges
+    a list of samples (default: `default_collate`). `sampler` (an iterable of indices with a length, e.g.
+    `DistributedSampler`) decides the order instead of `shuffle`.
 
         >>> loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True, seed=0)
         >>> for epoch in range(10):
@@ -86,7 +89,7 @@ class DataLoader:
 
     def __init__(self, dataset: Any, batch_size: int | None = 1, shuffle: bool = False, drop_last: bool = False,
                  seed: int | None = None, collate_fn: Callable[[list], Any] | None = None,
-                 sampler: Any = None) -> None:
+                 sampler: Any = None, generator: Generator | None = None) -> None:
         if batch_size is not None and (int(batch_size) != batch_size or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size must be a positive integer or None, got {batch_size!r}")
         if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
@@ -98,30 +101,35 @@ class DataLoader:
         if sampler is not None and (not hasattr(sampler, "__iter__") or not hasattr(sampler, "__len__")):
             raise TypeError(f"DataLoader: sampler must be an iterable of indices with a length, got "
                             f"{type(sampler).__name__}")
+        if seed is not None and generator is not None:
+            raise ValueError("DataLoader: give seed= or generator=, not both (seed=s is "
+                             "generator=autograd.Generator().manual_seed(s))")
+        if seed is not None:
+            generator = Generator().manual_seed(seed)
         self.dataset = dataset
+        self.generator = generator
+        self._sampler_given = sampler is not None
+        if sampler is None:
+            sampler = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         self.sampler = sampler
         self.batch_size = None if batch_size is None else int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.seed = seed
         self.collate_fn = collate_fn
-        self._rng = np.random.default_rng(seed) if seed is not None else None
 
     def __len__(self) -> int:
         """The number of batches (iterations) in one epoch."""
-        n = len(self.dataset) if self.sampler is None else len(self.sampler)
+        n = len(self.sampler)
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
 
     def _order(self) -> np.ndarray:
-        if self.sampler is not None:
-            return np.fromiter(iter(self.sampler), dtype=np.int64, count=len(self.sampler))
-        n = len(self.dataset)
-        if not self.shuffle:
-            return np.arange(n)
-        rng = self._rng if self._rng is not None else default_generator()
-        return rng.permutation(n)
+        indices = getattr(self.sampler, "_indices", None)  # our samplers: the epoch's order as one array
+        if indices is not None:
+            return indices()
+        return np.fromiter(iter(self.sampler), dtype=np.int64, count=len(self.sampler))
 
     def __iter__(self) -> Iterator[Any]:
         order = self._order()
@@ -144,4 +152,4 @@ class DataLoader:
     def __repr__(self) -> str:
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)} samples, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, drop_last={self.drop_last}, "
-                f"seed={self.seed}{'' if self.sampler is None else f', sampler={self.sampler!r}'})")
+                f"seed={self.seed}{f', sampler={self.sampler!r}' if self._sampler_given else ''})")

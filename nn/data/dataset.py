@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, as_tensor
-from autograd.creation import default_generator
+from autograd import Generator, Tensor, as_tensor, randperm
+from autograd.random import numpy_generator
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "train_test_split"]
 
@@ -106,13 +106,15 @@ class Subset(Dataset):
         return default_collate([self.dataset[int(i)] for i in self.indices[indices]])
 
 
-def random_split(dataset: Any, lengths: Sequence[int | float], seed: int | None = None) -> list[Subset]:
+def random_split(dataset: Any, lengths: Sequence[int | float], generator: Generator | None = None,
+                 seed: int | None = None) -> list[Subset]:
     """Split a dataset into non-overlapping random subsets of the given sizes (or fractions summing to 1).
 
     With fractions, sizes are floor(n · fraction) and the leftover samples go one each to the first subsets,
-    as in PyTorch. `seed` makes the split reproducible (default: the global generator, `autograd.manual_seed`).
+    as in PyTorch. The order is drawn from `generator` (default: the global generator, `autograd.manual_seed`);
+    `seed=s` (ours) is `generator=autograd.Generator().manual_seed(s)`.
 
-        >>> train, val = random_split(dataset, [0.8, 0.2], seed=0)
+        >>> train, val = random_split(dataset, [0.8, 0.2], generator=autograd.Generator().manual_seed(42))
     """
     n = len(dataset)
     lengths = list(lengths)
@@ -127,8 +129,11 @@ def random_split(dataset: Any, lengths: Sequence[int | float], seed: int | None 
     if sum(lengths) != n:
         raise ValueError(f"random_split: the lengths {lengths} sum to {sum(lengths)}, but the dataset has {n} "
                          "samples (give sizes that add up to it, or fractions that add up to 1)")
-    rng = np.random.default_rng(seed) if seed is not None else default_generator()
-    order = rng.permutation(n)
+    if seed is not None:
+        if generator is not None:
+            raise ValueError("random_split: give seed= or generator=, not both")
+        generator = Generator().manual_seed(seed)
+    order = randperm(n, generator=generator).numpy()
     bounds = np.cumsum([0, *lengths])
     return [Subset(dataset, order[a:b]) for a, b in itertools.pairwise(bounds)]
 
@@ -154,7 +159,7 @@ def train_test_split(*arrays: Any, test_size: float | int = 0.25, seed: int | No
     if not 0 < n_test < n:
         raise ValueError(f"train_test_split: test_size={test_size} leaves {n_test} of {n} samples for testing; "
                          "both parts must be non-empty")
-    rng = np.random.default_rng(seed) if seed is not None else default_generator()
+    rng = np.random.default_rng(seed) if seed is not None else numpy_generator()
     order = rng.permutation(n) if shuffle else np.arange(n)
     if stratify is None:
         test_idx, train_idx = order[:n_test], order[n_test:]

@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from autograd import Tensor
-from autograd.creation import default_generator
+from autograd.random import numpy_generator
 
 __all__ = ["make_xor", "make_moons", "make_circles", "make_spirals", "make_regression_1d", "load_digits"]
 
@@ -33,7 +33,7 @@ _DIGITS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits.
 
 
 def _rng(seed: int | None) -> np.random.Generator:
-    return np.random.default_rng(seed) if seed is not None else default_generator()
+    return np.random.default_rng(seed) if seed is not None else numpy_generator()
 
 
 def _check_count(name: str, n_samples: int, minimum: int = 1) -> None:

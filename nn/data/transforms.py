@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor
-from autograd.creation import default_generator
+from autograd.random import numpy_generator
 
 __all__ = ["Transform", "Compose", "RandomShift", "RandomRotation", "AddGaussianNoise"]
 
@@ -46,7 +46,7 @@ class Transform:
         if data.dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}: expected floating-point data, got dtype {data.dtype}; "
                             "convert it first (e.g. X.float())")
-        out = self._transform(data, batched, self._rng or default_generator()).astype(data.dtype, copy=False)
+        out = self._transform(data, batched, self._rng or numpy_generator()).astype(data.dtype, copy=False)
         return Tensor._wrap(out) if isinstance(x, Tensor) else out
 
     def _transform(self, data: np.ndarray, batched: bool, rng: np.random.Generator) -> np.ndarray:
