@@ -1255,6 +1255,68 @@ class Tensor:
     def dot(self, other: Any) -> Tensor:
         return _F.dot(self, other)
 
+    # --- structure (issue 15) -----------------------------------------------------------------------------------
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return _F.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return _F.triu(self, diagonal)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        return _F.diagonal(self, offset, dim1, dim2)
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        return _F.diag(self, diagonal)
+
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+        return _F.diag_embed(self, offset, dim1, dim2)
+
+    def trace(self) -> Tensor:
+        return _F.trace(self)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        return _F.roll(self, shifts, dims)
+
+    def rot90(self, k: int = 1, dims: Any = (0, 1)) -> Tensor:
+        return _F.rot90(self, k, dims)
+
+    def repeat_interleave(self, repeats: Any, dim: int | None = None, *, output_size: int | None = None) -> Tensor:
+        return _F.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def unflatten(self, dim: int, sizes: Any) -> Tensor:
+        return _F.unflatten(self, dim, sizes)
+
+    def movedim(self, source: Any, destination: Any) -> Tensor:
+        return _F.movedim(self, source, destination)
+
+    def moveaxis(self, source: Any, destination: Any) -> Tensor:
+        return _F.movedim(self, source, destination)
+
+    def swapdims(self, dim0: int, dim1: int) -> Tensor:
+        return _F.transpose(self, dim0, dim1)
+
+    def narrow(self, dim: int, start: Any, length: int) -> Tensor:
+        return _F.narrow(self, dim, start, length)
+
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        """Every slice of `size` elements along `dimension`, `step` apart, as a new last dim (a view)."""
+        return _F.unfold_dim(self, dimension, size, step)
+
+    def tile(self, *dims: Any) -> Tensor:
+        return _F.tile(self, _F._shape_arg(dims))
+
+    def outer(self, other: Any) -> Tensor:
+        return _F.outer(self, other)
+
+    def ger(self, other: Any) -> Tensor:
+        return _F.outer(self, other)
+
+    def kron(self, other: Any) -> Tensor:
+        return _F.kron(self, other)
+
+    def cross(self, other: Any, dim: int | None = None) -> Tensor:
+        return _F.cross(self, other, dim)
+
     # --- casting ----------------------------------------------------------------------------------------------
     def astype(self, dtype: Any) -> Tensor:
         return _F.astype(self, dtype)

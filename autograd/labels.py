@@ -67,6 +67,16 @@ def fixed(text: str) -> Any:
     return lambda params: text
 
 
+def diagonal(name: str) -> Any:
+    """diagonal(offset=1, dim1=0, dim2=2), naming only what differs from the defaults (0, 0, 1)."""
+    def label(params: dict) -> str:
+        args = [f"offset={params['offset']}"] if params["offset"] else []
+        if (params["axis1"], params["axis2"]) != (0, 1):
+            args.append(f"dim1={params['axis1']}, dim2={params['axis2']}")
+        return f"{name}({', '.join(args)})" if args else name
+    return label
+
+
 def index_add(params: dict) -> str:
     return f"index_add{format_index(params['index'])}"
 

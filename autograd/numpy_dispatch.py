@@ -74,6 +74,22 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.zeros_like: lambda a, dtype=None, **kw: creation.zeros_like(a, dtype),
     np.ones_like: lambda a, dtype=None, **kw: creation.ones_like(a, dtype),
     np.full_like: lambda a, fill_value, dtype=None, **kw: creation.full_like(a, fill_value, dtype),
+    # structure (issue 15), with numpy's argument names and defaults
+    np.tril: lambda m, k=0: F.tril(m, k), np.triu: lambda m, k=0: F.triu(m, k),
+    np.diagonal: lambda a, offset=0, axis1=0, axis2=1: F.diagonal(a, offset, axis1, axis2),
+    np.diag: lambda v, k=0: F.diag(v, k),
+    np.trace: lambda a, offset=0, axis1=0, axis2=1, dtype=None, out=None: _trace(a, offset, axis1, axis2, dtype,
+                                                                                out),
+    np.roll: lambda a, shift, axis=None: F.roll(a, shift, axis),
+    np.rot90: lambda m, k=1, axes=(0, 1): F.rot90(m, k, axes),
+    np.meshgrid: lambda *xi, copy=True, sparse=False, indexing="xy": _meshgrid(xi, copy, sparse, indexing),
+    np.repeat: lambda a, repeats, axis=None: F.repeat_interleave(a, repeats, axis),
+    np.moveaxis: lambda a, source, destination: F.movedim(a, source, destination),
+    np.tile: lambda A, reps: F.tile(A, reps),
+    np.atleast_1d: F.atleast_1d, np.atleast_2d: F.atleast_2d, np.atleast_3d: F.atleast_3d,
+    np.outer: lambda a, b, out=None: F.outer(F.flatten(a), F.flatten(b)),
+    np.kron: lambda a, b: F.kron(a, b),
+    np.cross: lambda a, b, axisa=-1, axisb=-1, axisc=-1, axis=None: _cross(a, b, axisa, axisb, axisc, axis),
     # scans, orderings, gather/scatter (issue 15), with numpy's signatures and defaults
     np.cumsum: lambda a, axis=None, dtype=None, out=None: _cumulative(F.cumsum, a, axis, dtype, out, "cumsum"),
     np.cumprod: lambda a, axis=None, dtype=None, out=None: _cumulative(F.cumprod, a, axis, dtype, out, "cumprod"),
@@ -100,6 +116,29 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.isclose: lambda *a, **k: np.isclose(*_plain(a), **k),
     np.array_equal: lambda *a, **k: np.array_equal(*_plain(a), **k),
 }
+
+
+def _trace(a: Any, offset: int, axis1: int, axis2: int, dtype: Any, out: Any) -> Tensor:
+    """numpy.trace: the sums of the diagonals `offset` of the planes (axis1, axis2), any number of dims."""
+    if out is not None:
+        raise TypeError("numpy.trace on a Tensor does not support out=")
+    return F.sum(F.diagonal(a, offset, axis1, axis2), -1, dtype=dtype)
+
+
+def _meshgrid(xi: tuple, copy: bool, sparse: bool, indexing: str) -> tuple:
+    """numpy.meshgrid: inputs of any shape are flattened; the grids are broadcast views (`copy` is moot:
+    tensors are not written through them)."""
+    if sparse:
+        raise TypeError("numpy.meshgrid on Tensors does not support sparse=True")
+    return F.meshgrid(*[F.flatten(x) for x in xi], indexing=indexing)
+
+
+def _cross(a: Any, b: Any, axisa: int, axisb: int, axisc: int, axis: int | None) -> Tensor:
+    """numpy.cross of 3-vectors, with the vectors along axisa, axisb and the result's along axisc."""
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    product = F.cross(F.movedim(a, axisa, -1), F.movedim(b, axisb, -1), -1)
+    return F.movedim(product, -1, axisc)
 
 
 def _cumulative(fn: Callable, a: Any, axis: Any, dtype: Any, out: Any, name: str) -> Any:

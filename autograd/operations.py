@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import warnings
 from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
@@ -803,6 +804,364 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Structure (issue 15): triangles and diagonals, rolls and rotations, grids, tiling, products that build
+# structure. All are compositions of the primitives above (reshape, transpose, getitem, cat, flip, where, mul),
+# except the diagonals, which sit on ops.diagonal and its adjoint ops.embed_diagonal (ops.py says why).
+# ---------------------------------------------------------------------------------------------------------------
+def _need_dims(x: Tensor, n: int, op: str) -> None:
+    if x.ndim < n:
+        raise ValueError(f"{op}: expected a tensor with at least {n} dims, got shape {x.shape}")
+
+
+def _int_arg(value: Any, name: str, op: str) -> int:
+    if isinstance(value, Tensor) and value.ndim == 0:
+        value = value.item()
+    if not isinstance(value, (int, np.integer)) or isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    return int(value)
+
+
+def _two_dims(dim1: int, dim2: int, ndim: int, op: str) -> tuple[int, int]:
+    a, b = normalize_dim(dim1, ndim, op), normalize_dim(dim2, ndim, op)
+    if a == b:
+        raise ValueError(f"{op}: dim1 and dim2 name the same dim ({dim1} and {dim2}) of a tensor with {ndim} dims")
+    return a, b
+
+
+def _triangle(x: TensorLike, diagonal: int, lower: bool, op: str) -> Tensor:
+    x = _tensor(x)
+    _need_dims(x, 2, op)
+    k = _int_arg(diagonal, "diagonal", op)
+    rows, cols = x.shape[-2:]
+    keep = np.tri(rows, cols, k, dtype=bool) if lower else ~np.tri(rows, cols, k - 1, dtype=bool)
+    # selected, not multiplied by the mask: an inf above the diagonal gives 0 in tril, not nan
+    return ops.where(keep, x, x.dtype.type(0))
+
+
+def tril(x: TensorLike, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two dims: elements (i, j) with j - i <= diagonal, zeros elsewhere.
+
+    >>> import autograd
+    >>> autograd.tril(autograd.ones(2, 3)).tolist()
+    [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]
+    """
+    return _triangle(x, diagonal, True, "tril")
+
+
+def triu(x: TensorLike, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two dims: elements (i, j) with j - i >= diagonal, zeros elsewhere."""
+    return _triangle(x, diagonal, False, "triu")
+
+
+def diagonal(x: TensorLike, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The elements x[..., i, i + offset, ...] of the plane (dim1, dim2), as a new last dim (a view, as in
+    PyTorch and numpy). The gradient is embedded back on the diagonal of zeros."""
+    x = _tensor(x)
+    _need_dims(x, 2, "diagonal")
+    a, b = _two_dims(dim1, dim2, x.ndim, "diagonal")
+    return ops.diagonal(x, offset=_int_arg(offset, "offset", "diagonal"), axis1=a, axis2=b)
+
+
+def diag_embed(x: TensorLike, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Matrices with x's last dim on their diagonal `offset`, in the new dims (dim1, dim2) of the result
+    (which has one dim more than x): diagonal(diag_embed(x, o, d1, d2), o, d1, d2) == x."""
+    x = _tensor(x)
+    _need_dims(x, 1, "diag_embed")
+    offset = _int_arg(offset, "offset", "diag_embed")
+    a, b = _two_dims(dim1, dim2, x.ndim + 1, "diag_embed")
+    n = x.shape[-1] + builtins.abs(offset)
+    shape = list(x.shape[:-1])
+    for axis in sorted((a, b)):
+        shape.insert(axis, n)
+    return ops.embed_diagonal(x, shape=tuple(shape), offset=offset, axis1=a, axis2=b)
+
+
+def diag(x: TensorLike, diagonal: int = 0) -> Tensor:
+    """A vector's square matrix (the vector on diagonal `diagonal`), or a matrix's diagonal as a vector."""
+    x = _tensor(x)
+    k = _int_arg(diagonal, "diagonal", "diag")
+    if x.ndim == 1:
+        n = x.shape[0] + builtins.abs(k)
+        return ops.embed_diagonal(x, shape=(n, n), offset=k, axis1=0, axis2=1)
+    if x.ndim == 2:
+        return ops.diagonal(x, offset=k, axis1=0, axis2=1)
+    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")
+
+
+def trace(x: TensorLike) -> Tensor:
+    """The sum of a matrix's main diagonal (integers sum to int64, as in PyTorch)."""
+    x = _tensor(x)
+    if x.ndim != 2:
+        raise ValueError(f"trace: expected a 2-D tensor, got shape {x.shape}")
+    return sum(ops.diagonal(x, offset=0, axis1=0, axis2=1))
+
+
+def _axis_slice(axis: int, start: int | None, stop: int | None) -> tuple:
+    return (slice(None),) * axis + (slice(start, stop),)
+
+
+def roll(x: TensorLike, shifts: int | Sequence[int], dims: int | Sequence[int] | None = None) -> Tensor:
+    """Shift elements along dims, wrapping around: out[(i + s) % n] = x[i]. Without dims, over the flattened
+    tensor (its shape is kept)."""
+    x = _tensor(x)
+    shift_list = [shifts] if isinstance(shifts, (int, np.integer)) else list(shifts)
+    if dims is None:
+        if len(shift_list) != 1:
+            raise ValueError(f"roll: without dims, shifts must be a single int, got {shifts!r}")
+        return reshape(roll(flatten(x), shift_list[0], 0), x.shape)
+    dim_list = [dims] if isinstance(dims, (int, np.integer)) else list(dims)
+    if len(shift_list) != len(dim_list):
+        raise ValueError(f"roll: shifts {shifts!r} and dims {dims!r} must have the same length")
+    if x.ndim == 0:
+        for d in dim_list:
+            normalize_dim(d, 0, "roll")
+        return ops.clone(x)
+    out = x
+    for shift, d in zip(shift_list, dim_list):
+        axis = normalize_dim(d, x.ndim, "roll")
+        n = x.shape[axis]
+        s = _int_arg(shift, "shifts", "roll") % n if n else 0
+        if s:  # the last s elements come first: two slices joined (the gradient is the same two slices back)
+            out = cat([getitem(out, _axis_slice(axis, n - s, None)), getitem(out, _axis_slice(axis, None, n - s))],
+                      axis)
+    return out if out is not x else ops.clone(x)
+
+
+def rot90(x: TensorLike, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
+    """Rotate by k quarter turns in the plane dims, from dims[0] towards dims[1] (PyTorch's and numpy's
+    direction): a flip and a transpose."""
+    x = _tensor(x)
+    dims = tuple(dims)
+    if len(dims) != 2:
+        raise ValueError(f"rot90: dims must name 2 dims, got {dims!r}")
+    _need_dims(x, 2, "rot90")
+    a, b = _two_dims(dims[0], dims[1], x.ndim, "rot90")
+    k = _int_arg(k, "k", "rot90") % 4
+    if k == 0:
+        return ops.clone(x)
+    if k == 2:
+        return flip(x, (a, b))
+    return transpose(flip(x, b if k == 1 else a), a, b)
+
+
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 0-d or 1-D tensors: with indexing='ij' output k varies along dim k; with 'xy'
+    (numpy's default, Cartesian) the first two dims are swapped. Each grid is a broadcast view of its input
+    (PyTorch's expand); its gradient sums over the grid."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    ts = [_tensor(t) for t in tensors]
+    for i, t in enumerate(ts):
+        if t.ndim > 1:
+            raise ValueError(f"meshgrid: expected 0-d or 1-D tensors, got shape {t.shape} for tensor {i}")
+    sizes = [t._data.size for t in ts]
+    position = list(range(len(ts)))
+    if indexing == "xy" and len(ts) >= 2:
+        position[0], position[1] = 1, 0
+    shape = [0] * len(ts)
+    for i, p in enumerate(position):
+        shape[p] = sizes[i]
+    grids = []
+    for i, t in enumerate(ts):
+        lined = reshape(t, tuple(sizes[i] if j == position[i] else 1 for j in range(len(ts))))
+        grids.append(broadcast_to(lined, tuple(shape)))
+    return tuple(grids)
+
+
+def repeat_interleave(x: TensorLike, repeats: Any = None, dim: int | None = None, *,
+                      output_size: int | None = None) -> Tensor:
+    """Repeat each element `repeats` times along dim (over the flattened tensor when dim is None): numpy's
+    `repeat`. `repeats` is an int or one count per element of the dim. With a tensor alone,
+    repeat_interleave(counts) gives each index i counts[i] times (outside the graph)."""
+    if repeats is None:
+        counts = np.asarray(_tensor(x)._data)
+        if counts.ndim != 1 or counts.dtype.kind not in "iu":
+            raise ValueError(f"repeat_interleave: expected a 1-D integer tensor of counts, got {counts.dtype} "
+                             f"of shape {counts.shape}")
+        return Tensor._wrap(np.repeat(np.arange(counts.size, dtype=np.int64), counts))
+    x = _tensor(x)
+    if dim is None:
+        x, axis = flatten(x), 0
+    else:
+        axis = normalize_dim(dim, x.ndim, "repeat_interleave")
+        if x.ndim == 0:
+            x = reshape(x, (1,))
+    n = x.shape[axis]
+    counts = np.asarray(repeats._data if isinstance(repeats, Tensor) else repeats)
+    if counts.dtype.kind not in "iu" or counts.ndim > 1:
+        raise TypeError(f"repeat_interleave: repeats must be an int or a 1-D integer tensor, got {repeats!r}")
+    if (counts < 0).any():
+        raise ValueError(f"repeat_interleave: repeats must be non-negative, got {repeats!r}")
+    if counts.ndim == 1 and counts.size != 1:
+        if counts.size != n:
+            raise ValueError(f"repeat_interleave: {counts.size} repeat counts for a dim of size {n}")
+        out = getitem(x, (slice(None),) * axis + (np.repeat(np.arange(n), counts),))
+    else:  # one count for all: a new axis, expanded and merged (a broadcast, whose gradient is a sum)
+        r = int(counts.reshape(-1)[0])
+        wide = broadcast_to(unsqueeze(x, axis + 1), x.shape[:axis + 1] + (r,) + x.shape[axis + 1:])
+        out = reshape(wide, x.shape[:axis] + (n * r,) + x.shape[axis + 1:])
+    if output_size is not None and out.shape[axis] != output_size:
+        raise ValueError(f"repeat_interleave: output_size={output_size} but the repeats give {out.shape[axis]}")
+    return out
+
+
+def unflatten(x: TensorLike, dim: int, sizes: Sequence[int]) -> Tensor:
+    """Split dim into several of the given sizes (one may be -1, inferred)."""
+    x = _tensor(x)
+    axis = normalize_dim(dim, x.ndim, "unflatten")
+    sizes = tuple(int(s) for s in sizes)
+    if not sizes:
+        raise ValueError("unflatten: sizes must not be empty")
+    n = x.shape[axis]
+    known = math.prod(s for s in sizes if s != -1)
+    if sizes.count(-1) > 1 or builtins.any(s < -1 for s in sizes) or \
+            (-1 not in sizes and known != n) or (-1 in sizes and (known == 0 or n % known)):
+        raise ValueError(f"unflatten: sizes {sizes} do not multiply to the size {n} of dim {dim} (shape {x.shape})")
+    sizes = tuple(n // known if s == -1 else s for s in sizes)
+    return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
+
+
+def movedim(x: TensorLike, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
+    """Move dims to new positions, the others keeping their order (numpy's moveaxis)."""
+    x = _tensor(x)
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {source!r} and destination {destination!r} must have the same length")
+    src = [normalize_dim(d, x.ndim, "movedim") for d in src]
+    dst = [normalize_dim(d, x.ndim, "movedim") for d in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: repeated dim in source {source!r} or destination {destination!r}")
+    order = [d for d in range(x.ndim) if d not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(x, tuple(order)) if x.ndim else x
+
+
+moveaxis = movedim
+swapdims = swapaxes
+
+
+def narrow(x: TensorLike, dim: int, start: Any, length: int) -> Tensor:
+    """x's elements start, ..., start + length - 1 along dim (a slice; start may be negative)."""
+    x = _tensor(x)
+    _need_dims(x, 1, "narrow")
+    axis = normalize_dim(dim, x.ndim, "narrow")
+    n = x.shape[axis]
+    begin, length = _int_arg(start, "start", "narrow"), _int_arg(length, "length", "narrow")
+    if not -n <= begin <= n:
+        raise IndexError(f"narrow: start {begin} is out of range for dim {dim} of size {n}")
+    begin %= n if n else 1
+    if length < 0 or begin + length > n:
+        raise ValueError(f"narrow: start ({begin}) + length ({length}) exceeds the size ({n}) of dim {dim}")
+    return getitem(x, _axis_slice(axis, begin, begin + length))
+
+
+def unfold_dim(x: TensorLike, dimension: int, size: int, step: int) -> Tensor:
+    """`Tensor.unfold(dimension, size, step)`: every slice of `size` elements along dimension, `step` apart,
+    as a new last dim of that size; dimension's size becomes the number of slices. A view (ops.unfold), whose
+    gradient adds the overlapping windows back up (ops.fold)."""
+    x = _tensor(x)
+    axis = normalize_dim(dimension, x.ndim, "unfold")
+    size, step = _int_arg(size, "size", "unfold"), _int_arg(step, "step", "unfold")
+    length = x.shape[axis] if x.ndim else 1
+    if step <= 0:
+        raise ValueError(f"unfold: step must be positive, got {step}")
+    if not 0 <= size <= length:
+        raise ValueError(f"unfold: size {size} must be between 0 and the size {length} of dim {dimension}")
+    if x.ndim == 0:  # PyTorch's rule: a 0-d tensor unfolds to its one window, of shape (size,)
+        return reshape(x, (1,)) if size else getitem(reshape(x, (1,)), slice(0, 0))
+    windows = ops.unfold(movedim(x, axis, -1), kernel_size=(size,), stride=(step,), dilation=(1,))
+    return movedim(windows, -2, axis)
+
+
+def tile(x: TensorLike, dims: Sequence[int]) -> Tensor:
+    """Repeat the whole tensor dims[i] times along dim i; with fewer dims than the tensor's, 1s are put in
+    front (numpy's tile)."""
+    x = _tensor(x)
+    reps = (int(dims),) if isinstance(dims, (int, np.integer)) else tuple(int(d) for d in dims)
+    return repeat(x, (1,) * (x.ndim - len(reps)) + reps)
+
+
+def _at_least(tensors: tuple, n: int, op: str) -> Any:
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+        many = True
+    else:
+        many = len(tensors) != 1
+    out = []
+    for t in tensors:
+        t = _tensor(t)
+        if t.ndim < n:  # numpy's rule: (n,) -> (1, n) -> (1, n, 1); (m, n) -> (m, n, 1)
+            shape = (1,) * n if t.ndim == 0 else (1, *t.shape, 1)[:n] if t.ndim == 1 else (*t.shape, 1)
+            t = reshape(t, shape)
+        out.append(t)
+    return tuple(out) if many else out[0]
+
+
+def atleast_1d(*tensors: Any) -> Any:
+    """A 0-d tensor as shape (1,); others unchanged. Several tensors give a tuple."""
+    return _at_least(tensors, 1, "atleast_1d")
+
+
+def atleast_2d(*tensors: Any) -> Any:
+    """0-d as (1, 1), 1-D (n,) as (1, n); others unchanged. Several tensors give a tuple."""
+    return _at_least(tensors, 2, "atleast_2d")
+
+
+def atleast_3d(*tensors: Any) -> Any:
+    """0-d as (1, 1, 1), (n,) as (1, n, 1), (m, n) as (m, n, 1) (numpy's rule); others unchanged."""
+    return _at_least(tensors, 3, "atleast_3d")
+
+
+def outer(x: TensorLike, y: TensorLike) -> Tensor:
+    """The outer product of two vectors: out[i, j] = x[i] y[j]."""
+    x, y = _tensor(x), _tensor(y)
+    if x.ndim != 1 or y.ndim != 1:
+        raise ValueError(f"outer: expected two 1-D tensors, got shapes {x.shape} and {y.shape}")
+    return ops.mul(reshape(x, (x.shape[0], 1)), reshape(y, (1, y.shape[0])))
+
+
+ger = outer
+
+
+def kron(x: TensorLike, y: TensorLike) -> Tensor:
+    """The Kronecker product: out[i * m + k, ...] = x[i, ...] y[k, ...] (the shorter shape gets leading 1s).
+    One broadcast product of x and y with their dims interleaved, reshaped."""
+    x, y = _tensor(x), _tensor(y)
+    nd = builtins.max(x.ndim, y.ndim)
+    a = (1,) * (nd - x.ndim) + x.shape
+    b = (1,) * (nd - y.ndim) + y.shape
+    product = ops.mul(reshape(x, tuple(v for n in a for v in (n, 1))), reshape(y, tuple(v for n in b for v in (1, n))))
+    return reshape(product, tuple(m * n for m, n in zip(a, b)))
+
+
+def cross(x: TensorLike, y: TensorLike, dim: int | None = None) -> Tensor:
+    """The cross product of 3-vectors along dim (batch dims broadcast). Without dim, the first dim of size 3,
+    as PyTorch's torch.cross (which warns that this default is deprecated; linalg.cross uses dim=-1)."""
+    x, y = _tensor(x), _tensor(y)
+    try:
+        shape = np.broadcast_shapes(x.shape, y.shape)
+    except ValueError:
+        raise ValueError(f"cross: shapes {x.shape} and {y.shape} cannot be broadcast together") from None
+    if dim is None:
+        axis = next((i for i, n in enumerate(shape) if n == 3), None)
+        if axis is None:
+            raise ValueError(f"cross: no dim of size 3 in shape {shape}")
+        warnings.warn("cross: using cross without specifying dim is deprecated (as in PyTorch); the first dim of "
+                      f"size 3 ({axis}) is used", UserWarning, stacklevel=2)
+    else:
+        if not shape:
+            raise ValueError(f"cross: expected tensors with at least 1 dim, got shapes {x.shape} and {y.shape}")
+        axis = normalize_dim(dim, len(shape), "cross")
+    if shape[axis] != 3:
+        raise ValueError(f"cross: dim {dim} has size {shape[axis]} in the broadcast shape {shape}, expected 3")
+    x, y = broadcast_to(x, shape), broadcast_to(y, shape)
+    a = [getitem(x, (slice(None),) * axis + (i,)) for i in range(3)]
+    b = [getitem(y, (slice(None),) * axis + (i,)) for i in range(3)]
+    return stack([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]], axis)
 # Scans, orderings, gather/scatter (issue 15). An ordering (sort, topk, kthvalue, median, quantile, cummax) is
 # an order computed on the data, followed by an indexing: the gradient goes to the returned indices, where
 # PyTorch sends it (the order itself is piecewise constant).

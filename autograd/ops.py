@@ -540,6 +540,40 @@ index_put.defvjp(lambda g, out, x, value, index: either(index_put, g, 0, index=i
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Diagonals (issue 15): `diagonal` and its adjoint `embed_diagonal`. diag, diag_embed and trace are built on them.
+# A pair of primitives for speed: the forward is numpy's strided view (no copy), and the adjoint writes into
+# zeros through a plain assignment, where getitem with integer arrays would copy forward and scatter with
+# np.add.at backward (an add per element, for indices that never repeat).
+# ---------------------------------------------------------------------------------------------------------------
+@primitive(reads_inputs=False, label=labels.diagonal("diagonal"))
+def diagonal(x, offset, axis1, axis2):
+    """x's diagonal `offset` (above the main one when positive) in the plane (axis1, axis2), as a new last axis;
+    numpy's and PyTorch's meaning. A read-only view."""
+    return np.diagonal(x, offset, axis1, axis2)
+diagonal.defvjp(lambda g, out, x, offset, axis1, axis2:
+                either(embed_diagonal, g, shape=x.shape, offset=offset, axis1=axis1, axis2=axis2))
+
+
+def _diagonal_index(shape: tuple, offset: int, axis1: int, axis2: int) -> tuple:
+    """The index of the diagonal of an array of `shape` whose axes axis1, axis2 were moved last."""
+    n = max(0, min(shape[axis1] - max(-offset, 0), shape[axis2] - max(offset, 0)))
+    rows = np.arange(n) + max(-offset, 0)
+    return (Ellipsis, rows, rows + offset)
+
+
+@primitive(reads_inputs=False, label=labels.diagonal("diag_embed"))
+def embed_diagonal(g, shape, offset, axis1, axis2):
+    """zeros(shape) with g written on its diagonal `offset` of the plane (axis1, axis2), g's last axis running
+    along the diagonal and its other axes being shape's others, in order (the adjoint of diagonal;
+    diag_embed)."""
+    out = np.zeros(shape, dtype=np.result_type(g))
+    np.moveaxis(out, (axis1, axis2), (-2, -1))[_diagonal_index(shape, offset, axis1, axis2)] = g
+    return out
+embed_diagonal.defvjp(lambda gg, out, g, shape, offset, axis1, axis2:
+                      either(diagonal, gg, offset=offset, axis1=axis1, axis2=axis2))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Sliding windows (convolution and pooling are built on these in nn) and their adjoint
 # ---------------------------------------------------------------------------------------------------------------
 @primitive(reads_inputs=False, label=labels.windows("unfold"))
@@ -566,6 +600,8 @@ def fold(windows, shape, kernel_size, stride, dilation):
     """The adjoint of unfold: add every window back to where it came from (col2im)."""
     k = len(kernel_size)
     counts = windows.shape[-2 * k:-k]
+    if 0 in kernel_size:  # empty windows (Tensor.unfold with size 0) put nothing back
+        return np.zeros(shape, dtype=windows.dtype)
     out = zeros_in_layout(shape, windows.dtype, windows[(Ellipsis,) + (0,) * k])
     for offset in np.ndindex(*kernel_size):
         target = tuple(slice(o * d, o * d + s * (c - 1) + 1, s)

@@ -85,3 +85,27 @@ from . import distributed, parallel
 from .parallel import SyncBatchNorm
 
 # --- end of issue 18 imports ---
+
+# isort: split
+
+# --- PyTorch's everyday surface: activations, transposed convolutions, distances, resampling (issue 15) ---
+from .activation import (
+    CELU,
+    GLU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSigmoid,
+    Mish,
+    ReLU6,
+    Softmin,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+)
+from .conv import ConvTranspose1d, ConvTranspose2d
+from .distance import CosineSimilarity, PairwiseDistance
+from .upsampling import PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
+
+# --- end of issue 15 imports ---

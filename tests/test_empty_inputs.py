@@ -127,6 +127,24 @@ def _check(case: str, ours: tuple, theirs: tuple | None, specs: list) -> None:
 # has it, torch.nn.<name>. Keys after '/' tell variants apart. Layers built from other layers give, instead of
 # the arguments, a function of the nn package (ours or PyTorch's) that builds them.
 # ---------------------------------------------------------------------------------------------------------------
+def _pixel_shuffle_layer(nn_package: Any, r: int, up: bool) -> Any:
+    """nn.PixelShuffle(r) (up) or nn.PixelUnshuffle(r). PyTorch 2.13's own fail in backward on an empty input
+    (PixelShuffleBackward0 returns a gradient of the output's shape), so PyTorch's side is its reshapes and
+    permutation written out."""
+    if nn_package is nn:
+        return nn.PixelShuffle(r) if up else nn.PixelUnshuffle(r)
+
+    class Reference(TORCH.nn.Module):
+        def forward(self, x: Any) -> Any:
+            n, c, h, w = x.shape
+            if up:
+                return x.reshape(n, c // (r * r), r, r, h, w).permute(0, 1, 4, 2, 5, 3).reshape(
+                    n, c // (r * r), h * r, w * r)
+            return x.reshape(n, c, h // r, r, w // r, r).permute(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, h // r,
+                                                                                          w // r)
+    return Reference()
+
+
 LAYERS: dict[str, tuple[Any, dict, list]] = {
     "Linear": ((4, 3), {}, [(0, 4)]),
     "Linear/0-in-features": ((0, 3), {}, [(2, 0)]),
@@ -225,6 +243,30 @@ LAYERS: dict[str, tuple[Any, dict, list]] = {
     "PositionalEncoding": ((8,), {"batch_first": True}, [(0, 5, 8)]),
     "GCNConv": ((3, 2), {}, [(0, 3), ints(2, 0, high=1)]),
     "GCNConv/no-edges": ((3, 2), {}, [(4, 3), ints(2, 0, high=1)]),
+    # issue 15: activations, transposed convolutions, distances, resampling
+    "Hardtanh": ((-0.5, 0.5), {}, [(0, 4)]),
+    "ReLU6": ((), {}, [(0, 4)]),
+    "SELU": ((), {}, [(0, 4)]),
+    "CELU": ((0.5,), {}, [(0, 4)]),
+    "Softsign": ((), {}, [(0, 4)]),
+    "Hardsigmoid": ((), {}, [(0, 4)]),
+    "Hardswish": ((), {}, [(0, 4)]),
+    "Mish": ((), {}, [(0, 4)]),
+    "GLU": ((), {}, [(0, 4)]),
+    "LogSigmoid": ((), {}, [(0, 4)]),
+    "Softmin": ((1,), {}, [(0, 4)]),
+    "Tanhshrink": ((), {}, [(0, 4)]),
+    "Threshold": ((0.5, -1.0), {}, [(0, 4)]),
+    "ConvTranspose1d": ((4, 6, 3), {"stride": 2, "padding": 1, "output_padding": 1, "groups": 2},
+                        [(0, 4, 5)]),
+    "ConvTranspose2d": ((2, 3, 3), {"stride": 2, "dilation": 2}, [(0, 2, 4, 3)]),
+    "CosineSimilarity": ((), {}, [(0, 3), (0, 3)]),
+    "PairwiseDistance": ((), {}, [(0, 3), (0, 3)]),
+    "PixelShuffle": (lambda nn: _pixel_shuffle_layer(nn, 2, True), {}, [(0, 8, 2, 3)]),
+    "PixelUnshuffle": (lambda nn: _pixel_shuffle_layer(nn, 2, False), {}, [(0, 2, 4, 2)]),
+    "Upsample": ((), {"scale_factor": 2, "mode": "bilinear"}, [(0, 2, 3, 3)]),
+    "UpsamplingNearest2d": ((), {"size": 5}, [(0, 2, 3, 3)]),
+    "UpsamplingBilinear2d": ((), {"scale_factor": 2}, [(0, 2, 3, 3)]),
 }
 
 
@@ -359,6 +401,53 @@ FUNCTIONS: dict[str, tuple[Callable, list]] = {
     "getitem/mask": (lambda m, x: x[x > 0], [(0, 3)]),
     "reshape": (lambda m, x: x.reshape(3, 0), [(0, 3)]),
     "expand": (lambda m, x: x.expand(0, 3), [(1, 3)]),
+    # issue 15: nn.functional
+    "hardtanh": (lambda m, x: m.F.hardtanh(x, 0.2, 0.6), [(0, 3)]),
+    "relu6": (lambda m, x: m.F.relu6(x), [(0, 3)]),
+    "selu": (lambda m, x: m.F.selu(x), [(0, 3)]),
+    "celu": (lambda m, x: m.F.celu(x, 2.0), [(0, 3)]),
+    "softsign": (lambda m, x: m.F.softsign(x), [(0, 3)]),
+    "hardsigmoid": (lambda m, x: m.F.hardsigmoid(x), [(0, 3)]),
+    "hardswish": (lambda m, x: m.F.hardswish(x), [(0, 3)]),
+    "mish": (lambda m, x: m.F.mish(x), [(0, 3)]),
+    "glu": (lambda m, x: m.F.glu(x, 0), [(0, 3)]),
+    "softmin": (lambda m, x: m.F.softmin(x, 1), [(0, 3)]),
+    "tanhshrink": (lambda m, x: m.F.tanhshrink(x), [(0, 3)]),
+    "threshold": (lambda m, x: m.F.threshold(x, 0.5, 2.0), [(0, 3)]),
+    "conv_transpose1d": (lambda m, x, w, b: m.F.conv_transpose1d(x, w, b, stride=2, padding=1, output_padding=1),
+                         [(0, 2, 4), (2, 3, 3), (3,)]),
+    "conv_transpose2d": (lambda m, x, w: m.F.conv_transpose2d(x, w, groups=2, dilation=2), [(0, 4, 3, 3),
+                                                                                              (4, 1, 2, 2)]),
+    "normalize": (lambda m, x: m.F.normalize(x), [(0, 3)]),
+    "normalize/empty-dim": (lambda m, x: m.F.normalize(x, dim=1), [(2, 0)]),
+    "cosine_similarity": (lambda m, x, y: m.F.cosine_similarity(x, y), [(0, 3), (0, 3)]),
+    "pairwise_distance": (lambda m, x, y: m.F.pairwise_distance(x, y), [(0, 3), (0, 3)]),
+    "pixel_shuffle": (lambda m, x: _pixel_shuffle_layer(m.nn, 2, True)(x), [(0, 4, 2, 2)]),
+    "pixel_unshuffle": (lambda m, x: _pixel_shuffle_layer(m.nn, 2, False)(x), [(0, 1, 2, 2)]),
+    "interpolate": (lambda m, x: m.F.interpolate(x, scale_factor=2), [(0, 2, 3)]),
+    "interpolate/bilinear": (lambda m, x: m.F.interpolate(x, size=(4, 5), mode="bilinear", align_corners=True),
+                             [(0, 2, 3, 3)]),
+    "pad/reflect-negative": (lambda m, x: m.F.pad(x, (-1, 2), mode="reflect"), [(0, 2, 4)]),
+    # issue 15: autograd's structure ops
+    "tril": (lambda m, x: x.tril(), [(0, 3)]),
+    "triu": (lambda m, x: m.lib.triu(x, 1), [(2, 0, 3)]),
+    "diagonal": (lambda m, x: x.diagonal(0, 1, 2), [(0, 3, 3)]),
+    "diag_embed": (lambda m, x: m.lib.diag_embed(x), [(0, 3)]),
+    "diag": (lambda m, x: m.lib.diag(x), [(0,)]),
+    "trace": (lambda m, x: x.trace(), [(0, 3)]),
+    "roll": (lambda m, x: x.roll(1, 1), [(0, 3)]),
+    "rot90": (lambda m, x: x.rot90(), [(0, 3)]),
+    "meshgrid": (lambda m, x, y: m.lib.meshgrid(x, y, indexing="ij"), [(0,), (3,)]),
+    "repeat_interleave": (lambda m, x: x.repeat_interleave(2, dim=0), [(0, 3)]),
+    "unflatten": (lambda m, x: x.unflatten(1, (3, 1)), [(0, 3)]),
+    "movedim": (lambda m, x: x.movedim(0, 1), [(0, 3)]),
+    "narrow": (lambda m, x: x.narrow(1, 1, 2), [(0, 3)]),
+    "Tensor.unfold": (lambda m, x: x.unfold(1, 2, 1), [(0, 3)]),
+    "tile": (lambda m, x: x.tile(2, 1), [(0, 3)]),
+    "atleast_3d": (lambda m, x: m.lib.atleast_3d(x), [(0, 3)]),
+    "outer": (lambda m, x, y: m.lib.outer(x, y), [(0,), (3,)]),
+    "kron": (lambda m, x, y: m.lib.kron(x, y), [(0, 2), (2, 3)]),
+    "cross": (lambda m, x, y: m.lib.cross(x, y, dim=1), [(0, 3), (0, 3)]),
 }
 
 

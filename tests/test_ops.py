@@ -314,6 +314,105 @@ def separated(low: float, high: float) -> tuple:
     return (values(-2, 2, gap=1.0), values(-0.5, 0.5))
 
 
+# --- structure ops (issue 15, point 3): strategies -------------------------------------------------------------
+plane_shape = hnp.array_shapes(min_dims=2, max_dims=3, min_side=0, max_side=3).filter(small)
+vector_or_matrix = hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=3).filter(small)
+
+
+def two_dims(draw: Any, ndim: int) -> tuple[int, int]:
+    """Two distinct dims of `ndim`, each possibly negative."""
+    a, b = draw(st.lists(st.integers(0, ndim - 1), min_size=2, max_size=2, unique=True))
+    return draw(st.sampled_from([a, a - ndim])), draw(st.sampled_from([b, b - ndim]))
+
+
+def diagonal_params(draw: Any, shapes: tuple) -> dict:
+    dim1, dim2 = two_dims(draw, len(shapes[0]))
+    return {"offset": draw(st.integers(-3, 3)), "dim1": dim1, "dim2": dim2}
+
+
+def diag_embed_params(draw: Any, shapes: tuple) -> dict:
+    dim1, dim2 = two_dims(draw, len(shapes[0]) + 1)
+    return {"offset": draw(st.integers(-2, 2)), "dim1": dim1, "dim2": dim2}
+
+
+def roll_params(draw: Any, shapes: tuple) -> dict:
+    ndim = len(shapes[0])
+    if ndim == 0 or draw(st.booleans()):
+        return {"shifts": draw(st.integers(-4, 4)), "dims": None}
+    n = draw(st.integers(1, 3))  # dims may repeat: their shifts add up
+    return {"shifts": tuple(draw(st.integers(-4, 4)) for _ in range(n)),
+            "dims": tuple(draw(st.integers(-ndim, ndim - 1)) for _ in range(n))}
+
+
+def rot90_params(draw: Any, shapes: tuple) -> dict:
+    return {"k": draw(st.integers(-3, 4)), "dims": two_dims(draw, len(shapes[0]))}
+
+
+@st.composite
+def meshgrid_shapes(draw: Any) -> tuple:
+    return tuple(draw(st.sampled_from([(), (0,), (1,), (2,), (3,)])) for _ in range(draw(st.integers(1, 3))))
+
+
+def repeat_interleave_params(draw: Any, shapes: tuple) -> dict:
+    shape = shapes[0]
+    dim = draw(st.sampled_from([None, *range(-len(shape), len(shape))])) if shape else None
+    n = math.prod(shape) if dim is None else shape[dim]
+    if draw(st.booleans()):
+        repeats = draw(st.integers(0, 3))
+    else:
+        repeats = ag.tensor(draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, 3))))
+    return {"repeats": repeats, "dim": dim}
+
+
+def unflatten_params(draw: Any, shapes: tuple) -> dict:
+    shape = shapes[0]
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    options = [(n,), (1, n), (n, 1, 1)] + ([(-1, 1), (1, -1)] if n else []) + \
+        [(d, -1) for d in (2, 3) if n and n % d == 0]
+    return {"dim": dim, "sizes": draw(st.sampled_from(options))}
+
+
+def movedim_params(draw: Any, shapes: tuple) -> dict:
+    ndim = len(shapes[0])
+    n = draw(st.integers(1, max(ndim, 1)))
+    source = draw(st.lists(st.integers(0, ndim - 1), min_size=n, max_size=n, unique=True))
+    destination = draw(st.lists(st.integers(-ndim, ndim - 1), min_size=n, max_size=n,
+                                unique_by=lambda d: d % ndim))
+    return {"source": source if n > 1 else source[0], "destination": destination if n > 1 else destination[0]}
+
+
+def narrow_params(draw: Any, shapes: tuple) -> dict:
+    shape = shapes[0]
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    start = draw(st.integers(0, n))
+    length = draw(st.integers(0, n - start))
+    return {"dim": dim, "start": draw(st.sampled_from([start, start - n])) if start < n else start, "length": length}
+
+
+def tensor_unfold_params(draw: Any, shapes: tuple) -> dict:
+    shape = shapes[0]
+    if not shape:
+        return {"dimension": draw(st.sampled_from([0, -1])), "size": draw(st.integers(0, 1)), "step": 1}
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    return {"dimension": dim, "size": draw(st.integers(0, shape[dim])), "step": draw(st.integers(1, 3))}
+
+
+@st.composite
+def cross_shapes(draw: Any) -> tuple:
+    """Two broadcastable shapes with a 3 at the same dim of the broadcast shape (and both having it)."""
+    a, b = draw(broadcast_shapes(2).filter(lambda s: math.prod(s[0]) <= 8 and math.prod(s[1]) <= 8))
+    nd = min(len(a), len(b))
+    at = draw(st.integers(0, nd)) if nd else 0
+    return (a[:len(a) - at] + (3,) + a[len(a) - at:], b[:len(b) - at] + (3,) + b[len(b) - at:])
+
+
+def cross_params(draw: Any, shapes: tuple) -> dict:
+    a, b = shapes
+    k = next(k for k in range(1, min(len(a), len(b)) + 1) if a[-k] == 3 and b[-k] == 3)  # from the end
+    ndim = max(len(a), len(b))
+    return {"dim": draw(st.sampled_from([-k, ndim - k]))}
 
 # --- scans, orderings, gather/scatter (issue 15) ---------------------------------------------------------------
 def scan_params(draw: Any, shapes: tuple) -> dict:
@@ -555,6 +654,49 @@ CASES: list[Case] = [
     Case("linear_no_bias", lambda x, w: ops.linear(x, w), shapes=st.composite(
         lambda draw: linear_shapes(draw)[:2])()),
     *[einsum_case(s, shapes) for s, shapes in EINSUMS],
+    # --- structure ops (issue 15, point 3) ---
+    Case("tril", lambda x, k: x.tril(k), shapes=plane_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"k": draw(st.integers(-3, 3))}),
+    Case("triu", lambda x, k: ag.triu(x, diagonal=k), shapes=plane_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"k": draw(st.integers(-3, 3))}),
+    Case("diagonal", lambda x, **p: x.diagonal(**p), shapes=plane_shape.map(lambda s: (s,)),
+         params=diagonal_params),
+    Case("diag_embed", lambda x, **p: ag.diag_embed(x, **p), shapes=matrix_shape.map(lambda s: (s,)),
+         params=diag_embed_params),
+    Case("diag", lambda x, k: x.diag(k), shapes=vector_or_matrix.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"k": draw(st.integers(-2, 2))}),
+    Case("trace", ag.trace, shapes=plane_shape.filter(lambda s: len(s) == 2).map(lambda s: (s,))),
+    Case("roll", lambda x, shifts, dims: x.roll(shifts, dims), shapes=one_shape.map(lambda s: (s,)),
+         params=roll_params),
+    Case("rot90", lambda x, k, dims: x.rot90(k, dims), shapes=plane_shape.map(lambda s: (s,)), params=rot90_params),
+    Case("meshgrid_ij", lambda *ts: ag.meshgrid(*ts, indexing="ij"), shapes=meshgrid_shapes()),
+    Case("meshgrid_xy", lambda *ts: ag.meshgrid(list(ts), indexing="xy"), shapes=meshgrid_shapes()),
+    Case("repeat_interleave", lambda x, **p: x.repeat_interleave(**p), shapes=one_shape.filter(
+        lambda s: math.prod(s) <= 8).map(lambda s: (s,)), params=repeat_interleave_params),
+    Case("unflatten", lambda x, dim, sizes: x.unflatten(dim, sizes), shapes=matrix_shape.map(lambda s: (s,)),
+         params=unflatten_params),
+    Case("movedim", lambda x, **p: x.movedim(**p), shapes=matrix_shape.map(lambda s: (s,)), params=movedim_params),
+    Case("swapdims", lambda x, dims_: x.swapdims(*dims_), shapes=matrix_shape.map(lambda s: (s,)),
+         params=lambda draw, shapes: {"dims_": (draw(st.integers(-len(shapes[0]), len(shapes[0]) - 1)),
+                                                draw(st.integers(-len(shapes[0]), len(shapes[0]) - 1)))}),
+    Case("narrow", lambda x, **p: x.narrow(**p), shapes=hnp.array_shapes(min_dims=1, max_dims=3, min_side=0,
+         max_side=3).filter(small).map(lambda s: (s,)), params=narrow_params),
+    Case("Tensor.unfold", lambda x, **p: x.unfold(**p), shapes=one_shape.map(lambda s: (s,)),
+         params=tensor_unfold_params),
+    Case("tile", lambda x, reps: x.tile(reps), shapes=one_shape.filter(lambda s: math.prod(s) <= 6)
+         .map(lambda s: (s,)), params=lambda draw, shapes: {
+             "reps": tuple(draw(st.integers(0, 2)) for _ in range(draw(st.integers(0, len(shapes[0]) + 1))))}),
+    Case("atleast_2d", lambda *ts: ag.atleast_2d(*ts), shapes=st.lists(one_shape, min_size=1, max_size=2)
+         .map(tuple)),
+    Case("atleast_3d", ag.atleast_3d, shapes=one_shape.map(lambda s: (s,))),
+    Case("outer", lambda x, y: x.outer(y), shapes=st.tuples(st.integers(0, 4), st.integers(0, 4))
+         .map(lambda nm: ((nm[0],), (nm[1],)))),
+    Case("kron", ag.kron, shapes=st.tuples(one_shape.filter(lambda s: math.prod(s) <= 4),
+                                           one_shape.filter(lambda s: math.prod(s) <= 4))),
+    Case("cross", lambda x, y, dim: x.cross(y, dim), shapes=cross_shapes(), params=cross_params),
+    Case("embed_diagonal", lambda x, **p: ops.embed_diagonal(x, **p), shapes=st.just(((2, 3),)),
+         params=lambda draw, shapes: {"shape": (2, 4, 5), "offset": draw(st.sampled_from([1, -2])), "axis1": 2,
+                                      "axis2": 1}),
     # --- scans, orderings, gather/scatter (issue 15, branch ops-scans) ---
     Case("cumsum", lambda x, dim: x.cumsum(dim), shapes=one_shape.map(lambda s: (s,)), params=scan_params),
     Case("cumprod", lambda x, dim: ag.cumprod(x, dim), shapes=one_shape.map(lambda s: (s,)), params=scan_params,
