@@ -25,10 +25,10 @@ import numpy as np
 
 import autograd
 from autograd import Tensor
-from autograd.device import check_device
 
 from . import functional as F
 from . import init
+from ._factory import factory_dtype
 from .linear import Linear
 from .module import LayerError, Module
 from .parameter import Parameter
@@ -392,7 +392,7 @@ class MultiheadAttention(Module):
                  add_bias_kv: bool = False, add_zero_attn: bool = False, kdim: int | None = None,
                  vdim: int | None = None, batch_first: bool = False, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        check_device(device, "MultiheadAttention")
+        dt = factory_dtype(self, device, dtype)
         if embed_dim <= 0 or num_heads <= 0:
             raise ValueError(f"MultiheadAttention: embed_dim and num_heads must be positive, got {embed_dim} and "
                              f"{num_heads}")
@@ -404,7 +404,6 @@ class MultiheadAttention(Module):
         self.head_dim = embed_dim // num_heads
         if self.head_dim * num_heads != embed_dim:
             raise ValueError(f"MultiheadAttention: embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
-        dt = np.dtype(dtype) if dtype is not None else np.float32
 
         def empty(*shape: int) -> Parameter:
             return Parameter(np.zeros(shape, dtype=dt))

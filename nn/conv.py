@@ -11,6 +11,7 @@ from autograd import Tensor
 
 from . import functional as F
 from . import init
+from ._factory import factory_dtype
 from .module import Module, ShapeError
 from .parameter import Parameter
 
@@ -22,7 +23,8 @@ class _ConvNd(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  dilation: Any = 1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
+        dt = factory_dtype(self, device, dtype)
         super().__init__()
         nd, name = self._nd, type(self).__name__
         for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -46,7 +48,6 @@ class _ConvNd(Module):
         # fail now, not at the first forward, on a bad padding string or 'same' with a stride
         self._pads = F._padding_amounts(self.padding, self.kernel_size, self.stride, self.dilation, name)
         self.padding_mode = padding_mode
-        dt = np.dtype(dtype) if dtype is not None else np.float32
         self.weight = Parameter(np.zeros((out_channels, in_channels // groups, *self.kernel_size), dtype=dt))
         if bias:
             self.bias = Parameter(np.zeros((out_channels,), dtype=dt))
@@ -130,6 +131,7 @@ class _ConvTransposeNd(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1, padding: Any = 0,
                  output_padding: Any = 0, groups: int = 1, bias: bool = True, dilation: Any = 1,
                  padding_mode: str = "zeros", device: Any = None, dtype: Any = None) -> None:
+        dt = factory_dtype(self, device, dtype)
         super().__init__()
         nd, name = self._nd, type(self).__name__
         for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -156,7 +158,6 @@ class _ConvTransposeNd(Module):
             raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller than either stride "
                              f"{self.stride} or dilation {self.dilation}")
         self.padding_mode = padding_mode
-        dt = np.dtype(dtype) if dtype is not None else np.float32
         # PyTorch's layout: (in_channels, out_channels / groups, *kernel_size)
         self.weight = Parameter(np.zeros((in_channels, out_channels // groups, *self.kernel_size), dtype=dt))
         if bias:

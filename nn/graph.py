@@ -26,6 +26,7 @@ import autograd
 from autograd import Tensor
 
 from . import init
+from ._factory import factory_dtype
 from .linear import Linear
 from .module import LayerError, Module
 from .parameter import Parameter
@@ -122,7 +123,8 @@ class GCNConv(Module):
 
     def __init__(self, in_channels: int, out_channels: int, improved: bool = False, cached: bool = False,
                  add_self_loops: bool | None = None, normalize: bool = True, bias: bool = True,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
+        dt = factory_dtype(self, device, dtype)
         super().__init__()
         if add_self_loops is None:
             add_self_loops = normalize
@@ -132,7 +134,6 @@ class GCNConv(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         self.improved, self.cached = improved, cached
         self.add_self_loops, self.normalize = add_self_loops, normalize
-        dt = np.dtype(dtype) if dtype is not None else np.float32
         if bias:
             self.bias = Parameter(np.zeros(out_channels, dtype=dt))
         else:

@@ -11,14 +11,15 @@ from autograd import Tensor
 
 from . import functional as F
 from . import init
+from ._factory import factory_dtype
 from .module import Module, ShapeError
 from .parameter import Parameter
 
 __all__ = ["Identity", "Linear", "Bilinear", "Maxout", "Flatten", "Unflatten"]
 
 
-def _empty(shape: tuple, dtype: Any) -> Parameter:
-    return Parameter(np.zeros(shape, dtype=np.dtype(dtype) if dtype is not None else np.float32))
+def _empty(shape: tuple, dtype: np.dtype) -> Parameter:
+    return Parameter(np.zeros(shape, dtype=dtype))
 
 
 class Identity(Module):
@@ -42,7 +43,9 @@ class Linear(Module):
     (5, 2)
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = None) -> None:
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        dtype = factory_dtype(self, device, dtype)
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.weight = _empty((out_features, in_features), dtype)
@@ -74,7 +77,8 @@ class Bilinear(Module):
     """y = x1^T A x2 + b, with `weight` A of shape (out_features, in1_features, in2_features)."""
 
     def __init__(self, in1_features: int, in2_features: int, out_features: int, bias: bool = True,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
+        dtype = factory_dtype(self, device, dtype)
         super().__init__()
         self.in1_features, self.in2_features, self.out_features = in1_features, in2_features, out_features
         self.weight = _empty((out_features, in1_features, in2_features), dtype)
@@ -109,7 +113,8 @@ class Maxout(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, pool_size: int, bias: bool = True,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
+        dtype = factory_dtype(self, device, dtype)
         super().__init__()
         if pool_size < 1:
             raise ValueError(f"Maxout: pool_size must be positive, got {pool_size}")

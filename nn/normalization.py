@@ -10,6 +10,7 @@ from autograd import Tensor, no_grad
 
 from . import functional as F
 from . import init
+from ._factory import factory_dtype
 from .module import Module, ShapeError
 from .parameter import Parameter
 
@@ -21,11 +22,12 @@ class _BatchNorm(Module):
     _layout = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype: Any = None, *, bias: bool = True) -> None:
+                 track_running_stats: bool = True, device: Any = None, dtype: Any = None, *,
+                 bias: bool = True) -> None:
+        dt = factory_dtype(self, device, dtype)
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        dt = np.dtype(dtype) if dtype is not None else np.float32
         if affine:
             self.weight = Parameter(np.ones(num_features, dtype=dt))
             if bias:
@@ -103,12 +105,12 @@ class LayerNorm(Module):
     elementwise `weight` and `bias` of that shape: y = (x - mean) / sqrt(var + eps) * weight + bias."""
 
     def __init__(self, normalized_shape: Any, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, dtype: Any = None) -> None:
+                 bias: bool = True, device: Any = None, dtype: Any = None) -> None:
+        dt = factory_dtype(self, device, dtype)
         super().__init__()
         self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
             tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        dt = np.dtype(dtype) if dtype is not None else np.float32
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dtype=dt))
             if bias:

@@ -24,6 +24,7 @@ from autograd import Tensor
 
 from . import functional as F
 from . import init
+from ._factory import factory_dtype
 from .module import Module, ShapeError
 from .parameter import Parameter
 
@@ -69,21 +70,18 @@ def _uniform_params(module: Module) -> None:
         init.uniform_(p, -bound, bound)
 
 
-def _dtype(dtype: Any) -> np.dtype:
-    return np.dtype(dtype) if dtype is not None else np.dtype(np.float32)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Cells: one step, input (N, input_size) or (input_size,)
 # ---------------------------------------------------------------------------------------------------------------
 class _CellBase(Module):
     _mode = ""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = None) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device: Any = None,
+                 dtype: Any = None) -> None:
+        dt = factory_dtype(self, device, dtype)
         super().__init__()
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         gates = _GATES[self._mode] * hidden_size
-        dt = _dtype(dtype)
         self.weight_ih = Parameter(np.zeros((gates, input_size), dtype=dt))
         self.weight_hh = Parameter(np.zeros((gates, hidden_size), dtype=dt))
         if bias:
@@ -135,10 +133,10 @@ class RNNCell(_CellBase):
     _mode = "RNN_TANH"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, bias, dtype)
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:
@@ -178,7 +176,8 @@ class _RNNBase(Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
+        dt = factory_dtype(self, device, dtype)
         super().__init__()
         name = type(self).__name__
         if num_layers < 1:
@@ -190,7 +189,6 @@ class _RNNBase(Module):
             bidirectional
         directions = 2 if bidirectional else 1
         gates = _GATES[self._mode] * hidden_size
-        dt = _dtype(dtype)
         for layer in range(num_layers):
             layer_input = input_size if layer == 0 else hidden_size * directions
             for suffix in ("", "_reverse")[:directions]:
@@ -339,10 +337,11 @@ class RNN(_RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
+                         device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
     def _step(self, projected: Tensor, state: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor:

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor, no_grad
-from autograd.device import check_device
 
 from . import functional as F
 from . import init
+from ._factory import factory_dtype
 from .module import InputTypeError, LayerIndexError, Module, ShapeError
 from .parameter import Parameter
 
@@ -45,12 +45,11 @@ class Embedding(Module):
                                       "always dense, use sparse=False")
         if max_norm is not None and not max_norm >= 0:
             raise ValueError(f"Embedding: max_norm must be a non-negative number, got {max_norm}")
-        check_device(device, "Embedding")
+        dt = factory_dtype(self, device, dtype)
         self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
         self.max_norm, self.norm_type = max_norm, norm_type
         self.scale_grad_by_freq, self.sparse = scale_grad_by_freq, sparse
         if _weight is None:
-            dt = np.dtype(dtype) if dtype is not None else np.float32
             self.weight = Parameter(np.zeros((num_embeddings, embedding_dim), dtype=dt), requires_grad=not _freeze)
             self.reset_parameters()
         else:

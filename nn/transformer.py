@@ -23,10 +23,10 @@ import numpy as np
 
 import autograd
 from autograd import Tensor
-from autograd.device import check_device
 
 from . import functional as F
 from . import init
+from ._factory import factory_dtype
 from .attention import AttentionError, MultiheadAttention
 from .dropout import Dropout
 from .linear import Linear
@@ -82,7 +82,7 @@ class TransformerEncoderLayer(Module):
                  activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        check_device(device, "TransformerEncoderLayer")
+        dtype = factory_dtype(self, device, dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             dtype=dtype)
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
@@ -128,7 +128,7 @@ class TransformerDecoderLayer(Module):
                  activation: str | Callable = "relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        check_device(device, "TransformerDecoderLayer")
+        dtype = factory_dtype(self, device, dtype)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             dtype=dtype)
         self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
@@ -257,7 +257,7 @@ class Transformer(Module):
                  custom_decoder: Module | None = None, layer_norm_eps: float = 1e-5, batch_first: bool = False,
                  norm_first: bool = False, bias: bool = True, device: Any = None, dtype: Any = None) -> None:
         super().__init__()
-        check_device(device, "Transformer")
+        dtype = factory_dtype(self, device, dtype)
         options = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
                        layer_norm_eps=layer_norm_eps, batch_first=batch_first, norm_first=norm_first, bias=bias,
                        dtype=dtype)
@@ -297,8 +297,8 @@ class Transformer(Module):
     def generate_square_subsequent_mask(sz: int, device: Any = None, dtype: Any = None) -> Tensor:
         """The causal mask for a sequence of length sz: 0 on and below the diagonal, -inf above it (position i
         attends to positions 0..i), float32 unless `dtype` says otherwise (PyTorch's)."""
-        check_device(device, "generate_square_subsequent_mask")
-        return autograd.from_numpy(np.triu(np.full((sz, sz), -np.inf, dtype=np.dtype(dtype or np.float32)), 1))
+        dt = factory_dtype("generate_square_subsequent_mask", device, dtype)
+        return autograd.from_numpy(np.triu(np.full((sz, sz), -np.inf, dtype=dt), 1))
 
 
 def sinusoidal_positional_encoding(num_positions: int, d_model: int, base: float = 10000.0,
@@ -331,7 +331,8 @@ class PositionalEncoding(Module):
     in the state dict (they are a formula)."""
 
     def __init__(self, d_model: int, dropout: float = 0.0, max_len: int = 5000, batch_first: bool = False,
-                 dtype: Any = None) -> None:
+                 device: Any = None, dtype: Any = None) -> None:
+        dtype = factory_dtype(self, device, dtype)
         super().__init__()
         self.d_model, self.max_len, self.batch_first = d_model, max_len, batch_first
         self.dropout = Dropout(dropout)
