@@ -24,7 +24,8 @@ from .device import not_available as _not_available
 from .device import parse_to as _parse_to
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
-__all__ = ["Tensor", "Node", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+__all__ = ["Tensor", "Node", "Op", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled"]
 
 TensorLike = Union["Tensor", np.ndarray, np.generic, float, int, bool, Sequence]
 
@@ -46,13 +47,6 @@ _seq = 0
 # last write (the usual case: the optimiser updates before the next forward) pay nothing.
 _writes: dict[int, tuple[weakref.ref, int, str]] = {}
 _last_write_seq = -1
-
-
-def next_seq() -> int:
-    """A fresh creation number for a node made outside `Primitive` (custom Functions)."""
-    global _seq
-    _seq += 1
-    return _seq
 
 
 def last_write_seq() -> int:
@@ -186,7 +180,48 @@ class Unkept:
         return f"<not kept: {self.shape} {self.dtype}>"
 
 
-class Primitive:
+class Op:
+    """What every node's op is, for the engine, the drawings and check_graph: one protocol that built-in
+    primitives (`Primitive`), custom Functions and their helper nodes (function.py) all follow.
+
+    name, symbol, backward_name, doc      how it is named (grad_fn's name is backward_name)
+    broadcasts, saves_output, reads_inputs, label, explain       flags and hooks: see `Primitive`
+    runs_user_code   its input_grads runs the user's code (a custom Function's backward): the engine sets the
+                     grad mode first (= create_graph), as PyTorch does for a backward
+    rerunnable       check_graph can re-run it alone (not the selector of a multi-output Function's output)
+
+    input_grads(node, g, out, args)   the gradient of each input (None where an input gets none), given the
+                                      output's gradient g: the engine's only call into an op
+    saved_arrays(node)                what input_grads will read, for the engine's check of in-place writes
+    rerun(node, inputs)               the forward again on `inputs` (check_graph)
+    """
+
+    __slots__ = ()
+    vjps: tuple | None = None  # a primitive's VJPs, one per input (the engine calls them directly when it can)
+    broadcasts = False
+    saves_output = False
+    reads_inputs = True
+    label: Callable | None = None
+    explain: Callable | None = None
+    runs_user_code = False
+    rerunnable = True
+
+    def input_grads(self, node: Node, g: Any, out: Any, args: tuple) -> Sequence[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define input_grads(node, g, out, args)")
+
+    def saved_arrays(self, node: Node) -> list[tuple[str, Any]]:
+        saved = []
+        if self.reads_inputs:
+            saved += [(f"input {i}", a) for i, a in enumerate(node.args) if isinstance(a, np.ndarray)]
+        if node.out is not None and isinstance(node.out, np.ndarray):
+            saved.append(("output", node.out))
+        return saved
+
+    def rerun(self, node: Node, inputs: list) -> Any:
+        return self(*inputs, **(node.params or {}))
+
+
+class Primitive(Op):
     """A differentiable operation on arrays: a numpy `forward` and one vector-Jacobian product per input.
 
     A VJP is called as `vjp(g, out, *args, **params)`: `g` is the gradient of the output, `out` the output
@@ -213,7 +248,6 @@ class Primitive:
 
     __slots__ = ("name", "symbol", "forward", "vjps", "vjp_argnum", "broadcasts", "saves_output",
                  "reads_inputs", "output_only", "backward_name", "label", "explain", "doc")
-    joint_vjp = None  # custom Functions compute all input gradients in one call instead
 
     def __init__(self, forward: Callable, name: str | None = None, symbol: str | None = None,
                  broadcasts: bool = False, saves_output: bool = False, reads_inputs: bool = True,
@@ -242,14 +276,21 @@ class Primitive:
         self.vjp_argnum = vjp
         return self
 
-    def vjp(self, i: int, g: Any, out: Any, args: tuple, params: dict | None) -> Any:
-        if self.vjps is not None:
-            fn = self.vjps[i]
-            if fn is None:
+    def input_grads(self, node: Node, g: Any, out: Any, args: tuple) -> Sequence[Any]:
+        # (for a node without params the engine calls `vjps` itself, exactly as here: one call less per node)
+        params = node.params or {}
+        vjps = self.vjps
+        grads: list = []
+        for i, edge in enumerate(node.edges):
+            if edge is None:
+                grads.append(None)
+            elif vjps is None:  # one VJP for every input (defvjp_argnum)
+                grads.append(self.vjp_argnum(i, g, out, *args, **params))
+            elif vjps[i] is None:
                 raise RuntimeError(f"{self.name}: input {i} is not differentiable")
-            return fn(g, out, *args, **params) if params else fn(g, out, *args)
-        assert self.vjp_argnum is not None, self.name
-        return self.vjp_argnum(i, g, out, *args, **(params or {}))
+            else:
+                grads.append(vjps[i](g, out, *args, **params))
+        return grads
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
         if not params:
@@ -320,6 +361,23 @@ def apply_binary(op: Primitive, x: Any, y: Any) -> Tensor:
     return _result(op, out, (xd, yd), None if xe is None and ye is None else (xe, ye), None)
 
 
+def new_node(op: Op, edges: tuple, args: tuple, out: Any, params: dict | None, locations: bool) -> Node:
+    """A graph node, numbered after every node before it (built-in ops and custom Functions alike)."""
+    global _seq
+    node = _new(Node)
+    node.op = op
+    node.edges = edges
+    node.args = args
+    node.out = out
+    node.params = params
+    _seq += 1
+    node.seq = _seq
+    node.hooks = None
+    if locations:
+        node.where = user_location()
+    return node
+
+
 def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: dict | None) -> Tensor:
     """Wrap a forward result, recording its Node when an input requires grad and grad mode is on."""
     global _seq
@@ -347,15 +405,18 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
     result._data = out
     result.grad = None
     if edges is not None:
+        if op.reads_inputs or kind is not _ndarray or out.nbytes < DROP_INPUTS_FROM or locations:
+            kept = args
+        elif op.output_only:  # the VJPs read nothing of the inputs: let them go (see Primitive)
+            kept = (None,) * len(args)
+        else:  # the VJPs read only the inputs' shapes: keep those of large arrays instead of the arrays
+            kept = _let_go(args) if out.nbytes >= UNKEPT_FROM else args
+        # new_node(op, edges, kept, out if op.saves_output else None, params, locations), written out: the call
+        # costs 1% of a scalar graph's time (callgrind); test_boundaries checks that the two set the same fields
         node = _new(Node)
         node.op = op
         node.edges = edges
-        if op.reads_inputs or kind is not _ndarray or out.nbytes < DROP_INPUTS_FROM or locations:
-            node.args = args
-        elif op.output_only:  # the VJPs read nothing of the inputs: let them go (see Primitive)
-            node.args = (None,) * len(args)
-        else:  # the VJPs read only the inputs' shapes: keep those of large arrays instead of the arrays
-            node.args = _let_go(args) if out.nbytes >= UNKEPT_FROM else args
+        node.args = kept
         node.out = out if op.saves_output else None
         node.params = params
         _seq += 1

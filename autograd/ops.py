@@ -465,8 +465,9 @@ class JointPrimitive(Primitive):
         self.joint = vjp
         return self
 
-    def joint_vjp(self, node: Any, g: Any, out: Any, args: tuple) -> list:  # the engine's entry point
-        return self.joint(g, out, args, **(node.params or {}))
+    def input_grads(self, node: Any, g: Any, out: Any, args: tuple) -> list:
+        grads = self.joint(g, out, args, **(node.params or {}))
+        return [None if edge is None else gi for edge, gi in zip(node.edges, grads)]
 
     def vjp(self, i: int, g: Any, out: Any, args: tuple, params: dict | None) -> Any:
         return self.joint(g, out, args, **(params or {}))[i]
