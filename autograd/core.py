@@ -865,6 +865,12 @@ class Tensor:
     def __itruediv__(self, other: Any) -> Tensor:
         return self._arith_inplace("div_ (/=)", _F.div, np.true_divide, other)
 
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        return self._arith_inplace("floor_divide_ (//=)", _F.floor_divide, np.floor_divide, other)
+
+    def __imod__(self, other: Any) -> Tensor:
+        return self._arith_inplace("remainder_ (%=)", _F.remainder, np.remainder, other)
+
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         return self.__iadd__(other if alpha == 1 else other * alpha)
 
@@ -926,8 +932,22 @@ class Tensor:
     def mul(self, other: Any) -> Tensor:
         return _F.mul(self, other)
 
-    def div(self, other: Any) -> Tensor:
-        return _F.div(self, other)
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return _F.div(self, other, rounding_mode=rounding_mode)
+
+    divide = div
+
+    def true_divide(self, other: Any) -> Tensor:
+        return apply_binary(_ops.div, self, other)
+
+    def floor_divide(self, other: Any) -> Tensor:
+        return apply_binary(_ops.floor_divide, self, other)
+
+    def remainder(self, other: Any) -> Tensor:
+        return apply_binary(_ops.remainder, self, other)
+
+    def fmod(self, other: Any) -> Tensor:
+        return apply_binary(_ops.fmod, self, other)
 
     def pow(self, other: Any) -> Tensor:
         return _F.pow(self, other)
@@ -982,6 +1002,93 @@ class Tensor:
 
     def erf(self) -> Tensor:
         return apply_unary(_ops.erf, self)
+
+    def erfinv(self) -> Tensor:
+        return apply_unary(_ops.erfinv, self)
+
+    def floor(self) -> Tensor:
+        return _F.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _F.ceil(self)
+
+    def trunc(self) -> Tensor:
+        return _F.trunc(self)
+
+    fix = trunc
+
+    def round(self, *, decimals: int = 0) -> Tensor:
+        return _F.round(self, decimals=decimals)
+
+    def frac(self) -> Tensor:
+        return apply_unary(_ops.frac, self)
+
+    def tan(self) -> Tensor:
+        return apply_unary(_ops.tan, self)
+
+    def asin(self) -> Tensor:
+        return apply_unary(_ops.asin, self)
+
+    def acos(self) -> Tensor:
+        return apply_unary(_ops.acos, self)
+
+    def atan(self) -> Tensor:
+        return apply_unary(_ops.atan, self)
+
+    def sinh(self) -> Tensor:
+        return apply_unary(_ops.sinh, self)
+
+    def cosh(self) -> Tensor:
+        return apply_unary(_ops.cosh, self)
+
+    def asinh(self) -> Tensor:
+        return apply_unary(_ops.asinh, self)
+
+    def acosh(self) -> Tensor:
+        return apply_unary(_ops.acosh, self)
+
+    def atanh(self) -> Tensor:
+        return apply_unary(_ops.atanh, self)
+
+    arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+    def log2(self) -> Tensor:
+        return apply_unary(_ops.log2, self)
+
+    def log10(self) -> Tensor:
+        return apply_unary(_ops.log10, self)
+
+    def exp2(self) -> Tensor:
+        return apply_unary(_ops.exp2, self)
+
+    def sinc(self) -> Tensor:
+        return apply_unary(_ops.sinc, self)
+
+    def atan2(self, other: Any) -> Tensor:
+        return apply_binary(_ops.atan2, self, other)
+
+    arctan2 = atan2
+
+    def logaddexp(self, other: Any) -> Tensor:
+        return apply_binary(_ops.logaddexp, self, other)
+
+    def logaddexp2(self, other: Any) -> Tensor:
+        return apply_binary(_ops.logaddexp2, self, other)
+
+    def hypot(self, other: Any) -> Tensor:
+        return apply_binary(_ops.hypot, self, other)
+
+    def copysign(self, other: Any) -> Tensor:
+        return apply_binary(_ops.copysign, self, other)
+
+    def xlogy(self, other: Any) -> Tensor:
+        return apply_binary(_ops.xlogy, self, other)
+
+    def lerp(self, end: Any, weight: Any) -> Tensor:
+        return _F.lerp(self, end, weight)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+        return _F.nan_to_num(self, nan, posinf, neginf)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return _F.clamp(self, min, max)
@@ -1073,6 +1180,18 @@ class Tensor:
     def isnan(self) -> Tensor:
         return _F.isnan(self)
 
+    def isinf(self) -> Tensor:
+        return _F.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return _F.isfinite(self)
+
+    def isclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+        return _F.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+        return _F.allclose(self, other, rtol, atol, equal_nan)
+
     def reshape(self, *shape: Any) -> Tensor:
         return _F.reshape(self, *shape)
 
@@ -1163,6 +1282,9 @@ class Tensor:
     def double(self) -> Tensor:
         return _F.astype(self, np.float64)
 
+    def half(self) -> Tensor:
+        return _F.astype(self, np.float16)
+
     def long(self) -> Tensor:
         return _F.astype(self, np.int64)
 
@@ -1208,6 +1330,18 @@ class Tensor:
 
     def __rtruediv__(self, other: Any) -> Tensor:
         return apply_binary(_ops.div, other, self)
+
+    def __floordiv__(self, other: Any) -> Tensor:  # floor(x / y), PyTorch's and Python's rule
+        return apply_binary(_ops.floor_divide, self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.floor_divide, other, self)
+
+    def __mod__(self, other: Any) -> Tensor:  # x - floor(x / y) y: the divisor's sign
+        return apply_binary(_ops.remainder, self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.remainder, other, self)
 
     def __pow__(self, other: Any) -> Tensor:
         return apply_binary(_ops.pow, self, other)

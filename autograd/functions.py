@@ -18,11 +18,16 @@ from . import ops
 from .core import Tensor, TensorLike, as_constant
 
 # Elementwise primitives are public as they are.
-add, sub, mul, div, pow = ops.add, ops.sub, ops.mul, ops.div, ops.pow
+add, sub, mul, pow = ops.add, ops.sub, ops.mul, ops.pow
 neg, exp, log, log1p, expm1, sqrt = ops.neg, ops.exp, ops.log, ops.log1p, ops.expm1, ops.sqrt
 sin, cos, tanh, sigmoid, relu, sign, erf = ops.sin, ops.cos, ops.tanh, ops.sigmoid, ops.relu, ops.sign, ops.erf
 abs, clone = ops.abs, ops.clone
-true_divide = divide = div
+tan, asin, acos, atan, sinh, cosh = ops.tan, ops.asin, ops.acos, ops.atan, ops.sinh, ops.cosh
+asinh, acosh, atanh, log2, log10, exp2 = ops.asinh, ops.acosh, ops.atanh, ops.log2, ops.log10, ops.exp2
+erfinv, sinc, frac = ops.erfinv, ops.sinc, ops.frac
+atan2, logaddexp, logaddexp2, hypot, copysign = ops.atan2, ops.logaddexp, ops.logaddexp2, ops.hypot, ops.copysign
+fmod, remainder, xlogy, floor_divide = ops.fmod, ops.remainder, ops.xlogy, ops.floor_divide
+arcsin, arccos, arctan, arctan2, arcsinh, arccosh, arctanh = asin, acos, atan, atan2, asinh, acosh, atanh
 multiply, subtract, negative = mul, sub, neg
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])  # what max(dim)/min(dim) return, like torch.return_types
@@ -96,11 +101,11 @@ def square(x: TensorLike) -> Tensor:
 
 
 def reciprocal(x: TensorLike) -> Tensor:
-    return div(1.0, x)
+    return ops.div(1.0, x)
 
 
 def rsqrt(x: TensorLike) -> Tensor:
-    return div(1.0, sqrt(x))
+    return ops.div(1.0, sqrt(x))
 
 
 def maximum(x: TensorLike, y: TensorLike) -> Tensor:
@@ -150,6 +155,80 @@ def astype(x: TensorLike, dtype: Any) -> Tensor:
     if dtype.kind not in "fc":
         return Tensor._wrap(x._data.astype(dtype))
     return ops.astype(x, dtype=dtype)
+
+
+_ROUNDING_MODES = (None, "trunc", "floor")
+
+
+def div(x: TensorLike, y: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
+    """x / y; with `rounding_mode='trunc'` rounded towards zero, with 'floor' down (`x // y`), as PyTorch. The
+    rounded quotients are piecewise constant: zero gradient (PyTorch's). Integers divided with a rounding mode
+    stay integers, and dividing them by zero raises ZeroDivisionError (numpy would give 0)."""
+    if rounding_mode is None:
+        return ops.div(x, y)
+    if rounding_mode == "floor":
+        return ops.floor_divide(x, y)
+    if rounding_mode == "trunc":
+        return ops.trunc_divide(x, y)
+    raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+
+
+true_divide = divide = ops.div  # without a rounding mode: the primitive itself, no Python frame
+
+
+def _integer_like(x: Tensor) -> bool:
+    return x.dtype.kind in "iub"
+
+
+def _rounding(name: str, op: Any, x: TensorLike) -> Tensor:
+    """floor/ceil/trunc: integers are already whole (a copy, in their dtype, as PyTorch; numpy would make floats)."""
+    x = _tensor(x)
+    if _integer_like(x):
+        if x.dtype.kind == "b":
+            raise TypeError(f"{name}: not defined for booleans (as in PyTorch); convert first (t.long())")
+        return Tensor._wrap(x._data.copy())
+    return op(x)
+
+
+def floor(x: TensorLike) -> Tensor:
+    """The largest integer <= x, elementwise (zero gradient, in the graph)."""
+    return _rounding("floor", ops.floor, x)
+
+
+def ceil(x: TensorLike) -> Tensor:
+    """The smallest integer >= x, elementwise (zero gradient)."""
+    return _rounding("ceil", ops.ceil, x)
+
+
+def trunc(x: TensorLike) -> Tensor:
+    """x rounded towards zero (zero gradient)."""
+    return _rounding("trunc", ops.trunc, x)
+
+
+fix = trunc
+
+
+def round(x: TensorLike, *, decimals: int = 0) -> Tensor:
+    """x rounded to `decimals` decimal places (negative: to tens, hundreds...), halves to even, as PyTorch
+    (zero gradient)."""
+    x = _tensor(x)
+    if _integer_like(x) and decimals >= 0:
+        return _rounding("round", None, x)
+    return ops.round(x, decimals=int(decimals)) if decimals else _rounding("round", ops.round, x)
+
+
+def lerp(start: TensorLike, end: TensorLike, weight: TensorLike) -> Tensor:
+    """start + weight (end - start), all three broadcast together; differentiable in each."""
+    return ops.lerp(start, end, weight)
+
+
+def nan_to_num(x: TensorLike, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+    """x with nan, inf and -inf replaced (by 0 and the dtype's largest and lowest finite values by default);
+    the replaced elements get zero gradient, as in PyTorch."""
+    x = _tensor(x)
+    if _integer_like(x):
+        return Tensor._wrap(x._data.copy())
+    return ops.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -283,8 +362,15 @@ def isfinite(x: TensorLike) -> Tensor:
     return Tensor._wrap(np.isfinite(_tensor(x)._data))
 
 
-def allclose(x: TensorLike, y: TensorLike, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-    return bool(np.allclose(_tensor(x)._data, _tensor(y)._data, rtol=rtol, atol=atol))
+def isclose(x: TensorLike, y: TensorLike, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    """|x - y| <= atol + rtol |y| elementwise (infinities equal when equal and of one sign), as booleans outside
+    the graph; nan equals nan only with `equal_nan`."""
+    return Tensor._wrap(np.isclose(_tensor(x)._data, _tensor(y)._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(x: TensorLike, y: TensorLike, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    """Whether isclose holds everywhere: a Python bool."""
+    return bool(np.allclose(_tensor(x)._data, _tensor(y)._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def all(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -324,7 +410,7 @@ def mean(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = 
         x = astype(x, dtype or np.float32)
     axes = normalize_dims(dim, x.ndim, "mean")
     count = x._data.size if axes is None else math.prod(x.shape[a] for a in axes)
-    return div(ops.sum(x, axis=axes, keepdims=keepdim), count) if count else \
+    return ops.div(ops.sum(x, axis=axes, keepdims=keepdim), count) if count else \
         ops.sum(x, axis=axes, keepdims=keepdim) * np.nan
 
 
@@ -339,7 +425,7 @@ def var(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | 
     axes = normalize_dims(dim, x.ndim, "var")
     count = x._data.size if axes is None else math.prod(x.shape[a] for a in axes)
     centered = x - mean(x, axes, keepdim=True)
-    return div(ops.sum(centered * centered, axis=axes, keepdims=keepdim), builtins.max(count - correction, 0))
+    return ops.div(ops.sum(centered * centered, axis=axes, keepdims=keepdim), builtins.max(count - correction, 0))
 
 
 def std(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
