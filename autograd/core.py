@@ -19,6 +19,7 @@ from typing import Any, Union
 import numpy as np
 
 from . import grad_mode as _modes
+from .errors import OpError, as_op_error
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Tensor", "Node", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
@@ -523,14 +524,14 @@ def _check_python_ints(caller: str, data: Any) -> None:
 def _op_error(op: Primitive, datas: list, params: dict, err: Exception) -> Exception:
     explained = op.explain(datas, params, err) if op.explain is not None else None
     if explained:
-        return ValueError(explained)
+        return OpError(explained)
     shapes = " and ".join(str(np.shape(d)) for d in datas if not np.isscalar(d) or isinstance(d, np.generic))
     detail = str(err)
     if "broadcast" in detail:
-        return ValueError(f"{op.name}: shapes {shapes} cannot be broadcast together "
+        return OpError(f"{op.name}: shapes {shapes} cannot be broadcast together "
                           "(dimensions must be equal, or 1, aligned from the right)")
     extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "index")
-    return type(err)(f"{op.name}: {detail} (input shapes {shapes}{'; ' + extra if extra else ''})")
+    return as_op_error(err)(f"{op.name}: {detail} (input shapes {shapes}{'; ' + extra if extra else ''})")
 
 
 def _check_forward(op: Primitive, datas: Sequence, out: Any) -> None:
@@ -628,7 +629,8 @@ class Tensor:
     def T(self) -> Tensor:
         return _F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
-    def size(self, dim: int | None = None) -> Any:
+    def size(self, dim: int | None = None, *, axis: int | None = None) -> Any:
+        dim = dim if axis is None else axis
         if dim is None:
             return self._data.shape
         return self._data.shape[_F.normalize_dim(dim, self.ndim, "size")]
@@ -1120,44 +1122,44 @@ class Tensor:
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
         return _F.std(self, dim, unbiased, keepdim, **kwargs)
 
-    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.amax(self, dim, keepdim)
+    def amax(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.amax(self, dim, keepdim, **aliases)
 
-    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.amin(self, dim, keepdim)
+    def amin(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.amin(self, dim, keepdim, **aliases)
 
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return _F.max(self, dim, keepdim)
+    def max(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Any:
+        return _F.max(self, dim, keepdim, **aliases)
 
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return _F.min(self, dim, keepdim)
+    def min(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Any:
+        return _F.min(self, dim, keepdim, **aliases)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.argmax(self, dim, keepdim)
+    def argmax(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.argmax(self, dim, keepdim, **aliases)
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.argmin(self, dim, keepdim)
+    def argmin(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.argmin(self, dim, keepdim, **aliases)
 
-    def prod(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.prod(self, dim, keepdim)
+    def prod(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.prod(self, dim, keepdim, **aliases)
 
-    def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.logsumexp(self, dim, keepdim)
+    def logsumexp(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.logsumexp(self, dim, keepdim, **aliases)
 
-    def softmax(self, dim: int = -1) -> Tensor:
-        return _F.softmax(self, dim)
+    def softmax(self, dim: int = -1, *, axis: int | None = None) -> Tensor:
+        return _F.softmax(self, dim, axis=axis)
 
-    def log_softmax(self, dim: int = -1) -> Tensor:
-        return _F.log_softmax(self, dim)
+    def log_softmax(self, dim: int = -1, *, axis: int | None = None) -> Tensor:
+        return _F.log_softmax(self, dim, axis=axis)
 
     def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
         return _F.norm(self, p, dim, keepdim)
 
-    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.all(self, dim, keepdim)
+    def all(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.all(self, dim, keepdim, **aliases)
 
-    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.any(self, dim, keepdim)
+    def any(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.any(self, dim, keepdim, **aliases)
 
     def eq(self, other: Any) -> Tensor:
         return _F.eq(self, other)
@@ -1208,11 +1210,11 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _F.flatten(self, start_dim, end_dim)
 
-    def squeeze(self, dim: Any = None) -> Tensor:
-        return _F.squeeze(self, dim)
+    def squeeze(self, dim: Any = None, *, axis: Any = None) -> Tensor:
+        return _F.squeeze(self, dim, axis=axis)
 
-    def unsqueeze(self, dim: int) -> Tensor:
-        return _F.unsqueeze(self, dim)
+    def unsqueeze(self, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+        return _F.unsqueeze(self, dim, axis=axis)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         return _F.transpose(self, dim0, dim1)
@@ -1245,17 +1247,18 @@ class Tensor:
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         return _F.split(self, split_size, dim)
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-        return _F.chunk(self, chunks, dim)
+    def chunk(self, chunks: int, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
+        return _F.chunk(self, chunks, dim, axis=axis)
 
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
-        return _F.unbind(self, dim)
+    def unbind(self, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
+        return _F.unbind(self, dim, axis=axis)
 
-    def gather(self, dim: int, index: Any) -> Tensor:
-        return _F.gather(self, dim, index)
+    def gather(self, dim: int | None = None, index: Any = None, *, axis: int | None = None) -> Tensor:
+        return _F.gather(self, dim, index, axis=axis)
 
-    def index_add(self, dim: int, index: Any, source: Any, alpha: Any = 1) -> Tensor:
-        return _F.index_add(self, dim, index, source, alpha=alpha)
+    def index_add(self, dim: int | None = None, index: Any = None, source: Any = None, alpha: Any = 1, *,
+                  axis: int | None = None) -> Tensor:
+        return _F.index_add(self, dim, index, source, alpha=alpha, axis=axis)
 
     def matmul(self, other: Any) -> Tensor:
         return _F.matmul(self, other)

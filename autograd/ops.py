@@ -24,6 +24,7 @@ import numpy as np
 
 from . import _special, engine
 from .core import Primitive, Tensor
+from .errors import OpError
 
 
 def primitive(name: str | None = None, symbol: str | None = None, broadcasts: bool = False,
@@ -547,7 +548,7 @@ def unfold(x, kernel_size, stride, dilation):
     k = len(kernel_size)
     counts = window_counts(x.shape[-k:], kernel_size, stride, dilation)
     if any(c <= 0 for c in counts):
-        raise ValueError(f"the window {kernel_size} (dilation {dilation}) does not fit in the input's last "
+        raise OpError(f"the window {kernel_size} (dilation {dilation}) does not fit in the input's last "
                          f"axes {x.shape[-k:]}")
     strides = x.strides[-k:]
     return np.lib.stride_tricks.as_strided(
@@ -690,7 +691,7 @@ def parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
     inputs, arrow, output = subscripts.partition("->")
     terms = inputs.split(",")
     if len(terms) != len(shapes):
-        raise ValueError(f"einsum: '{subscripts}' names {len(terms)} operands but {len(shapes)} were given")
+        raise OpError(f"einsum: '{subscripts}' names {len(terms)} operands but {len(shapes)} were given")
     used = set(subscripts) - set(".,->")
     spare = [c for c in string.ascii_letters if c not in used]
     widths = [len(shape) - (len(term) - 3) for term, shape in zip(terms, shapes) if "..." in term]
@@ -701,7 +702,7 @@ def parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
             width = len(shape) - (len(term) - 3)
             term = term.replace("...", ellipsis[len(ellipsis) - width:] if width else "")
         if len(term) != len(shape):
-            raise ValueError(f"einsum: '{term}' has {len(term)} labels for an operand of shape {shape}")
+            raise OpError(f"einsum: '{term}' has {len(term)} labels for an operand of shape {shape}")
         labels.append(term)
     if arrow:
         output = output.replace("...", ellipsis)

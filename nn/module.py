@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor, no_grad
+from autograd.errors import OpError, OpIndexError
 
 from .parameter import Parameter
 
@@ -90,7 +91,7 @@ class LayerError(Exception):
         return f"{self.path} ({kind}): {self.message}" if self.path else f"{kind}: {self.message}"
 
 
-class ShapeError(LayerError, ValueError):
+class ShapeError(LayerError, OpError):
     """A layer was given an input of the wrong shape: says which layer, the expected and the received shape."""
 
     def __init__(self, layer: Module, expected: str, got: tuple, detail: str = "") -> None:
@@ -99,7 +100,7 @@ class ShapeError(LayerError, ValueError):
                          + (f" ({detail})" if detail else ""))
 
 
-class LayerIndexError(LayerError, IndexError):
+class LayerIndexError(LayerError, OpIndexError):
     """A layer was given an index out of its range (an Embedding row, a class label)."""
 
 
