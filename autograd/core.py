@@ -919,8 +919,13 @@ class Tensor:
                 return _F.index_put(t, value, idx)
             return None
 
+        steps = _F.integers_first(idx)
+
         def write(arr: np.ndarray) -> None:
-            arr[idx] = value_data
+            if steps is None:
+                arr[idx] = value_data
+            else:  # PyTorch's rule (functions.integers_first): arr[steps[0]] is a view, written through
+                arr[steps[0]][steps[1]] = value_data
 
         self._inplace("__setitem__", compute, write)
 

@@ -820,18 +820,52 @@ def unbind(x: TensorLike, dim: int = 0, *, axis: int | None = None) -> tuple[Ten
 
 
 def getitem(x: TensorLike, index: Any) -> Tensor:
-    """numpy indexing: ints, slices (any step), None, Ellipsis, boolean masks and integer arrays.
-    The gradient scatter-adds into the selected places, so a repeated index receives the sum."""
+    """numpy indexing: ints, slices (any step), None, Ellipsis, boolean masks and integer arrays, with PyTorch's
+    rule where the two differ (`integers_first`). The gradient scatter-adds into the selected places, so a
+    repeated index receives the sum."""
     x = _tensor(x)
     index = normalize_index(index)
+    steps = integers_first(index)
     try:
+        if steps is not None:
+            return ops.getitem(ops.getitem(x, index=steps[0]), index=steps[1])
         return ops.getitem(x, index=index)
     except IndexError as err:
         raise OpIndexError(f"indexing: {err} (tensor of shape {x.shape})") from None
 
 
+def _is_int(i: Any) -> bool:
+    return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
+def integers_first(index: tuple) -> tuple[tuple, tuple] | None:
+    """PyTorch's rule for an index that mixes Python integers with integer or boolean arrays: the integers are
+    basic indexing, applied first, and the arrays then index what is left. numpy counts the integers among the
+    advanced indices instead, which moves the broadcast dims to the front when they are not next to the arrays:
+    for x of shape (2, 3, 4), x[0, :, [0, 1]] is (3, 2) in PyTorch, (2, 3) in numpy.
+
+    None when the index does not mix them (numpy's rule is PyTorch's); otherwise the two steps, (the integers,
+    every other dim taken whole) and (the index without the integers)."""
+    if not builtins.any(_is_int(i) for i in index) or \
+            not builtins.any(isinstance(i, np.ndarray) and i.ndim > 0 for i in index):
+        return None
+    first = []
+    for i in index:
+        if _is_int(i) or i is Ellipsis:
+            first.append(i)
+        elif isinstance(i, np.ndarray) and i.dtype == bool:
+            first.extend([slice(None)] * i.ndim)   # a mask spans as many dims as it has (0-d: none)
+        elif i is not None and not isinstance(i, (bool, np.bool_)):
+            first.append(slice(None))              # a slice or an integer array: one dim, whole
+    return tuple(first), tuple(i for i in index if not _is_int(i))
+
+
 def index_put(x: TensorLike, value: TensorLike, index: tuple) -> Tensor:
     """x with x[index] = value, out of place and differentiable in both x and value."""
+    steps = integers_first(index)
+    if steps is not None:  # PyTorch's rule (integers_first): write into the part the integers select
+        return ops.index_put(x, ops.index_put(ops.getitem(x, index=steps[0]), value, index=steps[1]),
+                             index=steps[0])
     return ops.index_put(x, value, index=index)
 
 

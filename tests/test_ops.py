@@ -327,6 +327,22 @@ def quotients_away_from_integers() -> tuple:
     return (values(-2.8, 2.8, gap=2.2), values(-1.05, 1.05, gap=1.0))
 
 
+multi_dim_shape = hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=3).filter(small)
+
+
+def int_and_array_index(draw: Any, shapes: tuple) -> dict:
+    """An index holding a Python int and an integer array (repeats likely) at two different dims, slices elsewhere,
+    perhaps a None: where PyTorch's rule (the int first, as basic indexing) and numpy's differ."""
+    shape = shapes[0]
+    at_int, at_array = draw(st.permutations(range(len(shape))))[:2]
+    index: list = [slice(None)] * len(shape)
+    index[at_int] = draw(st.integers(-shape[at_int], shape[at_int] - 1))
+    index[at_array] = draw(hnp.arrays(np.int64, st.integers(1, 4), elements=st.integers(0, shape[at_array] - 1)))
+    if draw(st.booleans()):
+        index.insert(draw(st.integers(0, len(index))), None)
+    return {"index": tuple(index)}
+
+
 def separated(low: float, high: float) -> tuple:
     """Two element ranges that never tie (for maximum/minimum): x in +-[1, 2], y in [-0.5, 0.5]."""
     return (values(-2, 2, gap=1.0), values(-0.5, 0.5))
@@ -506,6 +522,9 @@ CASES: list[Case] = [
     binary("xlogy", ag.xlogy, elements=(values(-2, 2), values(0.1, 3))),
     Case("lerp", ag.lerp, shapes=broadcast_shapes(3)),
     unary("lerp_scalar_weight", lambda x: x.lerp(ag.tensor(1.5, dtype=x.dtype), 0.7)),
+    # --- issue 15: an integer mixed with an integer-array index, PyTorch's rule (the integer is basic indexing) ---
+    Case("getitem_int_and_array", getitem, shapes=multi_dim_shape.map(lambda s: (s,)), params=int_and_array_index),
+    Case("setitem_int_and_array", assign, shapes=multi_dim_shape.map(lambda s: (s, ())), params=int_and_array_index),
 ]
 
 
