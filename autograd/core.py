@@ -4,7 +4,7 @@ A `Tensor` wraps a numpy array (a numpy scalar for 0-d tensors: ufuncs on numpy 
 cheaper than on 0-d arrays, and that is most of the cost of a scalar graph). Every operation on tensors goes
 through `Primitive.__call__`, which runs the numpy forward and, when a gradient is wanted, records a `Node`:
 the primitive, one graph edge per input, and the values its vector-Jacobian products need. `engine.py` walks
-those nodes backwards. The Tensor methods themselves are one-liners into `functions.py`.
+those nodes backwards. The Tensor methods themselves are one-liners into `operations.py`.
 """
 
 from __future__ import annotations
@@ -183,6 +183,8 @@ class Primitive:
     broadcasts      the op broadcasts its inputs; the engine sums each gradient back to its input's shape
     saves_output    the VJPs read the output (keep it alive; check it for in-place writes)
     reads_inputs    the VJPs read input values, not just shapes (check them for in-place writes)
+    label           label(params): the op's name in drawings, when its parameters read better rewritten
+    explain         explain(datas, params, err): a message in the user's terms for a forward that failed
 
     An op that does not read its inputs lets large input arrays go, so that a layer's pre-activation, or the
     array under a reshape, is freed as soon as nothing else needs it (as in PyTorch) instead of living until
@@ -196,11 +198,12 @@ class Primitive:
     """
 
     __slots__ = ("name", "symbol", "forward", "vjps", "vjp_argnum", "broadcasts", "saves_output",
-                 "reads_inputs", "output_only", "backward_name", "explain", "doc")
+                 "reads_inputs", "output_only", "backward_name", "label", "explain", "doc")
     joint_vjp = None  # custom Functions compute all input gradients in one call instead
 
     def __init__(self, forward: Callable, name: str | None = None, symbol: str | None = None,
-                 broadcasts: bool = False, saves_output: bool = False, reads_inputs: bool = True) -> None:
+                 broadcasts: bool = False, saves_output: bool = False, reads_inputs: bool = True,
+                 label: Callable | None = None, explain: Callable | None = None) -> None:
         self.forward = forward
         self.name = name or forward.__name__
         self.symbol = symbol or self.name
@@ -211,7 +214,8 @@ class Primitive:
         self.vjps: tuple[Callable, ...] | None = None
         self.vjp_argnum: Callable | None = None
         self.backward_name = "".join(p.capitalize() for p in self.name.split("_")) + "Backward"
-        self.explain: Callable | None = None  # optional: a clearer error message for a failed forward
+        self.label = label  # label(params) -> how a drawing names the op (labels.py); None: symbol(params)
+        self.explain = explain  # explain(datas, params, err) -> a clearer message for a failed forward, or None
         self.doc = forward.__doc__
 
     def defvjp(self, *vjps: Callable) -> Primitive:
@@ -856,22 +860,22 @@ class Tensor:
             raise
 
     def __iadd__(self, other: Any) -> Tensor:
-        return self._arith_inplace("add_ (+=)", _F.add, np.add, other)
+        return self._arith_inplace("add_ (+=)", _ops.add, np.add, other)
 
     def __isub__(self, other: Any) -> Tensor:
-        return self._arith_inplace("sub_ (-=)", _F.sub, np.subtract, other)
+        return self._arith_inplace("sub_ (-=)", _ops.sub, np.subtract, other)
 
     def __imul__(self, other: Any) -> Tensor:
-        return self._arith_inplace("mul_ (*=)", _F.mul, np.multiply, other)
+        return self._arith_inplace("mul_ (*=)", _ops.mul, np.multiply, other)
 
     def __itruediv__(self, other: Any) -> Tensor:
-        return self._arith_inplace("div_ (/=)", _F.div, np.true_divide, other)
+        return self._arith_inplace("div_ (/=)", _ops.div, np.true_divide, other)
 
     def __ifloordiv__(self, other: Any) -> Tensor:
-        return self._arith_inplace("floor_divide_ (//=)", _F.floor_divide, np.floor_divide, other)
+        return self._arith_inplace("floor_divide_ (//=)", _ops.floor_divide, np.floor_divide, other)
 
     def __imod__(self, other: Any) -> Tensor:
-        return self._arith_inplace("remainder_ (%=)", _F.remainder, np.remainder, other)
+        return self._arith_inplace("remainder_ (%=)", _ops.remainder, np.remainder, other)
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         return self.__iadd__(other if alpha == 1 else other * alpha)
@@ -929,16 +933,8 @@ class Tensor:
 
         self._inplace("__setitem__", compute, write)
 
-    # --- operations as methods (see functions.py for what each does) ------------------------------------------
-    def add(self, other: Any) -> Tensor:
-        return _F.add(self, other)
-
-    def sub(self, other: Any) -> Tensor:
-        return _F.sub(self, other)
-
-    def mul(self, other: Any) -> Tensor:
-        return _F.mul(self, other)
-
+    # --- operations as methods (see operations.py for what each does) ------------------------------------------
+    # (The primitives registered with method=True in ops.py, exp, tanh, add, ..., add their own methods here.)
     def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         return _F.div(self, other, rounding_mode=rounding_mode)
 
@@ -946,39 +942,6 @@ class Tensor:
 
     def true_divide(self, other: Any) -> Tensor:
         return apply_binary(_ops.div, self, other)
-
-    def floor_divide(self, other: Any) -> Tensor:
-        return apply_binary(_ops.floor_divide, self, other)
-
-    def remainder(self, other: Any) -> Tensor:
-        return apply_binary(_ops.remainder, self, other)
-
-    def fmod(self, other: Any) -> Tensor:
-        return apply_binary(_ops.fmod, self, other)
-
-    def pow(self, other: Any) -> Tensor:
-        return _F.pow(self, other)
-
-    def neg(self) -> Tensor:
-        return _F.neg(self)
-
-    def abs(self) -> Tensor:
-        return apply_unary(_ops.abs, self)
-
-    def exp(self) -> Tensor:
-        return apply_unary(_ops.exp, self)
-
-    def log(self) -> Tensor:
-        return apply_unary(_ops.log, self)
-
-    def log1p(self) -> Tensor:
-        return apply_unary(_ops.log1p, self)
-
-    def expm1(self) -> Tensor:
-        return apply_unary(_ops.expm1, self)
-
-    def sqrt(self) -> Tensor:
-        return apply_unary(_ops.sqrt, self)
 
     def rsqrt(self) -> Tensor:
         return _F.rsqrt(self)
@@ -988,30 +951,6 @@ class Tensor:
 
     def reciprocal(self) -> Tensor:
         return _F.reciprocal(self)
-
-    def sin(self) -> Tensor:
-        return apply_unary(_ops.sin, self)
-
-    def cos(self) -> Tensor:
-        return apply_unary(_ops.cos, self)
-
-    def tanh(self) -> Tensor:
-        return apply_unary(_ops.tanh, self)
-
-    def sigmoid(self) -> Tensor:
-        return apply_unary(_ops.sigmoid, self)
-
-    def relu(self) -> Tensor:
-        return apply_unary(_ops.relu, self)
-
-    def sign(self) -> Tensor:
-        return apply_unary(_ops.sign, self)
-
-    def erf(self) -> Tensor:
-        return apply_unary(_ops.erf, self)
-
-    def erfinv(self) -> Tensor:
-        return apply_unary(_ops.erfinv, self)
 
     def floor(self) -> Tensor:
         return _F.floor(self)
@@ -1027,73 +966,6 @@ class Tensor:
     def round(self, *, decimals: int = 0) -> Tensor:
         return _F.round(self, decimals=decimals)
 
-    def frac(self) -> Tensor:
-        return apply_unary(_ops.frac, self)
-
-    def tan(self) -> Tensor:
-        return apply_unary(_ops.tan, self)
-
-    def asin(self) -> Tensor:
-        return apply_unary(_ops.asin, self)
-
-    def acos(self) -> Tensor:
-        return apply_unary(_ops.acos, self)
-
-    def atan(self) -> Tensor:
-        return apply_unary(_ops.atan, self)
-
-    def sinh(self) -> Tensor:
-        return apply_unary(_ops.sinh, self)
-
-    def cosh(self) -> Tensor:
-        return apply_unary(_ops.cosh, self)
-
-    def asinh(self) -> Tensor:
-        return apply_unary(_ops.asinh, self)
-
-    def acosh(self) -> Tensor:
-        return apply_unary(_ops.acosh, self)
-
-    def atanh(self) -> Tensor:
-        return apply_unary(_ops.atanh, self)
-
-    arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
-
-    def log2(self) -> Tensor:
-        return apply_unary(_ops.log2, self)
-
-    def log10(self) -> Tensor:
-        return apply_unary(_ops.log10, self)
-
-    def exp2(self) -> Tensor:
-        return apply_unary(_ops.exp2, self)
-
-    def sinc(self) -> Tensor:
-        return apply_unary(_ops.sinc, self)
-
-    def atan2(self, other: Any) -> Tensor:
-        return apply_binary(_ops.atan2, self, other)
-
-    arctan2 = atan2
-
-    def logaddexp(self, other: Any) -> Tensor:
-        return apply_binary(_ops.logaddexp, self, other)
-
-    def logaddexp2(self, other: Any) -> Tensor:
-        return apply_binary(_ops.logaddexp2, self, other)
-
-    def hypot(self, other: Any) -> Tensor:
-        return apply_binary(_ops.hypot, self, other)
-
-    def copysign(self, other: Any) -> Tensor:
-        return apply_binary(_ops.copysign, self, other)
-
-    def xlogy(self, other: Any) -> Tensor:
-        return apply_binary(_ops.xlogy, self, other)
-
-    def lerp(self, end: Any, weight: Any) -> Tensor:
-        return _F.lerp(self, end, weight)
-
     def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
         return _F.nan_to_num(self, nan, posinf, neginf)
 
@@ -1101,12 +973,6 @@ class Tensor:
         return _F.clamp(self, min, max)
 
     clip = clamp
-
-    def maximum(self, other: Any) -> Tensor:
-        return _F.maximum(self, other)
-
-    def minimum(self, other: Any) -> Tensor:
-        return _F.minimum(self, other)
 
     def where(self, condition: Any, other: Any) -> Tensor:
         """self where condition holds, else other (PyTorch's Tensor.where)."""
@@ -1302,13 +1168,10 @@ class Tensor:
     def bool(self) -> Tensor:
         return _F.astype(self, np.bool_)
 
-    def clone(self) -> Tensor:
-        return _F.clone(self)
-
     def contiguous(self) -> Tensor:
         """self if its array is row-major (C-contiguous), else a row-major copy in the graph, as in PyTorch.
         (A convolution on small images returns a batch-last view: see nn.functional._conv.)"""
-        return self if self.is_contiguous() else _F.clone(self)
+        return self if self.is_contiguous() else apply_unary(_ops.clone, self)
 
     def is_contiguous(self) -> bool:
         data = self._data
@@ -1370,7 +1233,7 @@ class Tensor:
         return self
 
     def __abs__(self) -> Tensor:
-        return _F.abs(self)
+        return apply_unary(_ops.abs, self)
 
     def __getitem__(self, index: Any) -> Tensor:
         return _F.getitem(self, index)
@@ -1544,5 +1407,5 @@ class _HookHandle:
 
 
 from . import engine as _engine  # noqa: E402  (the engine and functions need Tensor defined first)
-from . import functions as _F  # noqa: E402
+from . import operations as _F  # noqa: E402
 from . import ops as _ops  # noqa: E402

@@ -9,8 +9,6 @@ gradient has a higher number and has been processed, so its gradient is complete
 
 from __future__ import annotations
 
-import math
-import string
 from collections.abc import Sequence
 from heapq import heappop, heappush
 from typing import Any
@@ -20,6 +18,7 @@ import numpy as np
 from . import core
 from .core import Node, Tensor, Unkept, format_location
 from .grad_mode import is_anomaly_check_nan_enabled, swap_grad_enabled
+from .ops import unbroadcast
 
 
 def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_graph: bool | None,
@@ -191,7 +190,7 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                 if gi is None:
                     continue
                 if broadcasts and gi.shape != args[i].shape:
-                    gi = sum_to(gi, args[i].shape)
+                    gi = unbroadcast(gi, args[i].shape)
                 if anomaly:
                     _check_backward(node, i, gi)
                 prev = grads.get(edge)
@@ -229,46 +228,6 @@ _FREED_MESSAGE = (
     "first backward(). Pass retain_graph=True to the first backward() if you need to backpropagate twice, or "
     "recompute the forward pass."
 )
-
-
-def sum_to(g: Any, shape: tuple) -> Any:
-    """Undo broadcasting: sum `g` over the axes that broadcasting added to or stretched in `shape`."""
-    if isinstance(g, Tensor):
-        from .ops import sum_to as sum_to_op
-        return sum_to_op(g, shape=tuple(shape))
-    lead = g.ndim - len(shape)
-    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    if not stretched:  # only leading axes were added (a bias)
-        if not lead:
-            return g
-        if g.dtype.kind == "f" and g.flags.c_contiguous:
-            # summing the rows of a C-ordered array is a matrix-vector product: BLAS does it 3x faster
-            n = math.prod(g.shape[:lead])
-            summed = np.dot(_ones(n, g.dtype), g if lead == 1 and g.ndim == 2 else g.reshape(n, math.prod(shape)))
-            return summed if summed.shape == shape else summed.reshape(shape)
-        return g.sum(axis=tuple(range(lead)))
-    if g.dtype.kind == "f":
-        # einsum's single-operand reduction runs 2-3x faster than ndarray.sum over non-trailing axes
-        letters = string.ascii_letters[:g.ndim]
-        kept = "".join(c for i, c in enumerate(letters) if i >= lead and i not in stretched)
-        return np.einsum(f"{letters}->{kept}", g).reshape(shape)
-    g = g.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
-    return g.reshape(shape) if lead else g
-
-
-_ONES: dict[tuple, np.ndarray] = {}
-
-
-def _ones(n: int, dtype: np.dtype) -> np.ndarray:
-    """A cached, read-only vector of ones (np.ones costs a microsecond, more than the sum it serves)."""
-    key = (n, dtype)
-    ones = _ONES.get(key)
-    if ones is None:
-        if len(_ONES) > 64:
-            _ONES.clear()
-        ones = _ONES[key] = np.ones(n, dtype)
-        ones.flags.writeable = False
-    return ones
 
 
 def _owned(g: Any, handed: set[int]) -> Any:

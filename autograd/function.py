@@ -42,6 +42,7 @@ import numpy as np
 from . import core, engine
 from .core import Node, Tensor
 from .grad_mode import is_anomaly_check_nan_enabled, is_grad_enabled, is_recording_locations, no_grad
+from .ops import unbroadcast
 
 __all__ = ["Function", "FunctionCtx", "FunctionBackward"]
 
@@ -216,6 +217,7 @@ class _OpInfo:
     saves_output = False
     reads_inputs = False  # only ctx.saved_tensors are read, and those are checked here
     explain = None
+    label = None
 
 
 class FunctionBackward(_OpInfo):
@@ -309,7 +311,7 @@ class FunctionBackward(_OpInfo):
                         f"{name}.backward returned a gradient of shape {gshape} for input {i}, which has shape "
                         f"{shape}: the gradient must have the input's shape (a gradient with broadcast dims, "
                         "whose sum over them has the input's shape, is also accepted)")
-                gi = engine.sum_to(gi, shape)
+                gi = unbroadcast(gi, shape)
             if gi.dtype != dtype:
                 gi = gi.astype(dtype)
             if create_graph:

@@ -14,27 +14,23 @@ from typing import Any
 
 import numpy as np
 
-from . import core, creation
-from . import functions as F
+from . import core, creation, ops
+from . import operations as F
 from .core import Tensor
 from .grad_mode import is_grad_enabled
 
-UFUNCS: dict[np.ufunc, Callable] = {
-    np.add: F.add, np.subtract: F.sub, np.multiply: F.mul, np.true_divide: F.true_divide, np.power: F.pow,
-    np.negative: F.neg, np.positive: lambda x: x, np.exp: F.exp, np.log: F.log, np.log1p: F.log1p,
-    np.expm1: F.expm1, np.sqrt: F.sqrt, np.sin: F.sin, np.cos: F.cos, np.tanh: F.tanh, np.absolute: F.abs,
-    np.sign: F.sign, np.maximum: F.maximum, np.minimum: F.minimum, np.matmul: F.matmul, np.square: F.square,
-    np.reciprocal: F.reciprocal,
-    np.floor: F.floor, np.ceil: F.ceil, np.trunc: F.trunc, np.rint: F.round, np.tan: F.tan, np.arcsin: F.asin,
-    np.arccos: F.acos, np.arctan: F.atan, np.sinh: F.sinh, np.cosh: F.cosh, np.arcsinh: F.asinh,
-    np.arccosh: F.acosh, np.arctanh: F.atanh, np.log2: F.log2, np.log10: F.log10, np.exp2: F.exp2,
-    np.arctan2: F.atan2, np.logaddexp: F.logaddexp, np.logaddexp2: F.logaddexp2, np.hypot: F.hypot,
-    np.copysign: F.copysign, np.fmod: F.fmod, np.remainder: F.remainder, np.floor_divide: F.floor_divide,
+# The primitives registered with numpy=... in ops.py (np.exp: ops.exp, ...) are entered there, where they are
+# defined; this is the same dict, with the ufuncs that are composites or tests added.
+UFUNCS: dict[np.ufunc, Callable] = ops.UFUNCS
+UFUNCS.update({
+    np.positive: lambda x: x, np.square: F.square, np.reciprocal: F.reciprocal,
+    # rounding keeps integers integers (operations.floor & co.), so these are not the bare primitives
+    np.floor: F.floor, np.ceil: F.ceil, np.trunc: F.trunc, np.rint: F.round,
     # comparisons and tests: boolean results, never differentiable
     np.equal: F.eq, np.not_equal: F.ne, np.less: F.lt, np.less_equal: F.le, np.greater: F.gt,
     np.greater_equal: F.ge, np.logical_and: F.logical_and, np.logical_or: F.logical_or,
     np.logical_not: F.logical_not, np.isnan: F.isnan, np.isinf: F.isinf, np.isfinite: F.isfinite,
-}
+})
 
 
 def _reduction(fn: Callable) -> Callable:
@@ -79,7 +75,7 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.round: lambda a, decimals=0, out=None: F.round(a, decimals=decimals),
     np.around: lambda a, decimals=0, out=None: F.round(a, decimals=decimals),
     np.fix: lambda x, out=None: F.trunc(x),
-    np.sinc: F.sinc,
+    np.sinc: ops.sinc,
     np.nan_to_num: lambda x, copy=True, nan=0.0, posinf=None, neginf=None: F.nan_to_num(x, nan, posinf, neginf),
     np.dot: lambda a, b, out=None: F.matmul(a, b),
     np.zeros_like: lambda a, dtype=None, **kw: creation.zeros_like(a, dtype),

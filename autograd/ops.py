@@ -4,15 +4,21 @@ Read a VJP as "given g = dL/d(out), return dL/d(input)". VJPs are written in pla
 ordinary backward they run on arrays, and with `create_graph=True` they run on Tensors, which numpy hands back
 to us through `__array_ufunc__`/`__array_function__`, so the backward pass is recorded and differentiable too.
 
+Adding an operation is one entry here: the forward, its VJPs, and how it is registered (see `primitive`):
+`export=True` makes it `autograd.<name>`, `method=True` gives it a Tensor method, `numpy=np.cosh` makes np.cosh
+on tensors run it, which is also what lets other VJPs call np.cosh under create_graph. The README's "Adding an
+operation" shows one, with its test-table line.
+
 Two rules keep the table short:
-- Broadcasting is undone by the engine (`engine.sum_to`) for every primitive flagged `broadcasts=True`; no VJP
+- Broadcasting is undone by the engine (`unbroadcast`) for every primitive flagged `broadcasts=True`; no VJP
   reduces a broadcast gradient by hand.
 - Everything else (softmax, var, logsumexp, max(dim), stack, conv, ...) is composed from these primitives in
-  `functions.py` and `nn`. A new primitive is added only for numerical stability or speed, and says which.
+  `operations.py` and `nn`. A new primitive is added only for numerical stability or speed, and says which.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 import string
@@ -22,25 +28,117 @@ from typing import Any
 
 import numpy as np
 
-from . import _special, engine
-from .core import Primitive, Tensor
-from .errors import OpError
+from . import _special, kernels, labels
+from .core import Primitive, Tensor, apply_binary, apply_unary
+from .kernels import (
+    class_index,
+    expand_to,
+    first_maxima,
+    gate,
+    gate_into,
+    gemm,
+    in_layout_of,
+    parse_einsum,
+    select,
+    selects_once,
+    unreduce,
+    window_counts,
+    window_slices,
+    windows_overlap,
+    zeros_in_layout,
+)
+
+# The registries every primitive enters where it is defined, so that nothing is kept in step by hand:
+PRIMITIVES: dict[str, Primitive] = {}        # every primitive of the table, by name
+EXPORTS: dict[str, Primitive] = {}           # export=True: public as it is, autograd.<name> (autograd/__init__.py)
+METHODS: dict[str, Primitive] = {}           # method=True: Tensor.<name>(self, ...) calls it
+UFUNCS: dict[Callable, Primitive] = {}       # numpy=f: f(tensor) calls it (numpy_dispatch), VJPs included
 
 
 def primitive(name: str | None = None, symbol: str | None = None, broadcasts: bool = False,
-              saves_output: bool = False, reads_inputs: bool = True) -> Any:
-    """Decorator turning a numpy forward function into a Primitive; add its VJPs with `.defvjp(...)`."""
+              saves_output: bool = False, reads_inputs: bool = True, label: Callable | None = None,
+              explain: Callable | None = None, *, export: bool = False, method: bool = False,
+              numpy: Callable | None = None) -> Any:
+    """Decorator turning a numpy forward function into a Primitive; add its VJPs with `.defvjp(...)`.
+
+    Flags (see `Primitive`): broadcasts, saves_output, reads_inputs; label, explain. Registration:
+    export=True     public as it is: `autograd.<name>`
+    method=True     `Tensor.<name>`, with the tensor as the first input
+    numpy=np.cosh   numpy's function of the same maths: np.cosh(tensor) runs this primitive, and so does a VJP
+                    that calls np.cosh on tensors (create_graph=True)
+    """
     def make(forward: Any) -> Primitive:
-        return Primitive(forward, name, symbol, broadcasts, saves_output, reads_inputs)
+        op = Primitive(forward, name, symbol, broadcasts, saves_output, reads_inputs, label, explain)
+        return register(op, export=export, method=method, numpy=numpy)
     return make
 
 
-def native(function: Callable, name: str | None = None, **options: Any) -> Primitive:
+def native(function: Callable, name: str | None = None, *, export: bool = False, method: bool = False,
+           numpy: Callable | None = None, **options: Any) -> Primitive:
     """A primitive whose forward is a function written in C, a numpy ufunc (np.exp) or an operator
     (operator.add): no Python frame between the engine and numpy, a tenth of the cost of an elementwise op on a
     small array. Arithmetic uses `operator`, not np.add: on numpy scalars `x + y` takes numpy's fast scalar path
-    and the ufunc does not."""
-    return Primitive(function, name or function.__name__, **options)
+    and the ufunc does not. Registration as in `primitive`."""
+    op = Primitive(function, name or function.__name__, **options)
+    return register(op, export=export, method=method, numpy=numpy)
+
+
+def register(op: Primitive, export: bool = False, method: bool = False, numpy: Callable | None = None) -> Primitive:
+    """Enter `op` in the registries (see `primitive` for what each flag gives)."""
+    if op.name in PRIMITIVES:
+        raise ValueError(f"register: a primitive named {op.name!r} exists already")
+    PRIMITIVES[op.name] = op
+    if export:
+        EXPORTS[op.name] = op
+    if method:
+        if op.name in vars(Tensor):
+            raise ValueError(f"register: Tensor.{op.name} exists already; one of the two must go")
+        setattr(Tensor, op.name, _method(op))
+        METHODS[op.name] = op
+    if numpy is not None:
+        if numpy in UFUNCS:
+            raise ValueError(f"register: numpy.{numpy.__name__} already runs {UFUNCS[numpy].name}")
+        UFUNCS[numpy] = op
+    return op
+
+
+def _method(op: Primitive) -> Callable:
+    """Tensor.<name> for `op`. For one or two inputs it calls core's fast paths straight away, as the hand-written
+    methods did: one Python frame less than op(self, other) (on `(a*b+c).tanh()` that frame is ~4% of the time)."""
+    arity = _arity(op.forward)
+    if arity == 1:
+        def method(self: Tensor) -> Tensor:
+            return apply_unary(op, self)
+    elif arity == 2:
+        def method(self: Tensor, other: Any) -> Tensor:
+            return apply_binary(op, self, other)
+    else:
+        def method(self: Tensor, *args: Any, **params: Any) -> Tensor:
+            return op(self, *args, **params)
+    method.__name__ = op.name
+    method.__qualname__ = f"Tensor.{op.name}"
+    method.__doc__ = op.doc
+    return method
+
+
+def _arity(forward: Callable) -> int | None:
+    """How many inputs `forward` takes when it has no optional ones; else None. Read from the code object or the
+    C function's text signature (inspect.signature costs 2% of `import autograd` for the same answer)."""
+    if isinstance(forward, np.ufunc):
+        return forward.nin
+    code = getattr(forward, "__code__", None)
+    if code is not None:
+        optional = forward.__defaults__ or code.co_kwonlyargcount
+        if optional or code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+            return None
+        return code.co_argcount
+    text = getattr(forward, "__text_signature__", None)  # operator.add: "(a, b, /)"
+    if not text:
+        return None
+    parameters = [p.strip() for p in text.strip("()").split(",") if p.strip() not in ("/", "$module", "")]
+    if any("=" in p or p.startswith("*") for p in parameters):
+        return None
+    return len(parameters)
 
 
 def either(op: Primitive, *args: Any, **params: Any) -> Any:
@@ -54,27 +152,29 @@ def either(op: Primitive, *args: Any, **params: Any) -> Any:
 # ---------------------------------------------------------------------------------------------------------------
 # Arithmetic (broadcasting)
 # ---------------------------------------------------------------------------------------------------------------
-add = native(operator.add, symbol="+", broadcasts=True, reads_inputs=False)
+add = native(operator.add, symbol="+", broadcasts=True, reads_inputs=False, export=True, method=True, numpy=np.add)
 add.defvjp(lambda g, out, x, y: g,
            lambda g, out, x, y: g)
 
 
-sub = native(operator.sub, symbol="-", broadcasts=True, reads_inputs=False)
+sub = native(operator.sub, symbol="-", broadcasts=True, reads_inputs=False, export=True, method=True,
+             numpy=np.subtract)
 sub.defvjp(lambda g, out, x, y: g,
            lambda g, out, x, y: -g)
 
 
-mul = native(operator.mul, symbol="*", broadcasts=True)
+mul = native(operator.mul, symbol="*", broadcasts=True, export=True, method=True, numpy=np.multiply)
 mul.defvjp(lambda g, out, x, y: g * y,
            lambda g, out, x, y: g * x)
 
 
-div = native(operator.truediv, "div", symbol="/", broadcasts=True, saves_output=True)
+div = native(operator.truediv, "div", symbol="/", broadcasts=True, saves_output=True, numpy=np.true_divide)
+# (public as operations.div and Tensor.div, which take PyTorch's rounding_mode= and call this without one)
 div.defvjp(lambda g, out, x, y: g / y,
            lambda g, out, x, y: -g * out / y)        # d(x/y)/dy = -x/y^2 = -out/y
 
 
-@primitive(symbol="**", broadcasts=True, saves_output=True)
+@primitive(symbol="**", broadcasts=True, saves_output=True, export=True, method=True, numpy=np.power)
 def pow(x, y):
     return x ** y
 
@@ -98,94 +198,20 @@ def _pow_vjp_exponent(g, out, x, y):
 pow.defvjp(_pow_vjp_base, _pow_vjp_exponent)
 
 
-@primitive(broadcasts=True)
+@primitive(broadcasts=True, export=True, method=True, numpy=np.maximum)
 def maximum(x, y):
+    """Elementwise maximum; where x == y the gradient is split evenly between the two."""
     return np.maximum(x, y)
 maximum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, gate(x > y, g)),   # ties split the gradient evenly
                lambda g, out, x, y: select(x == y, 0.5 * g, gate(y > x, g)))
 
 
-@primitive(broadcasts=True)
+@primitive(broadcasts=True, export=True, method=True, numpy=np.minimum)
 def minimum(x, y):
+    """Elementwise minimum; where x == y the gradient is split evenly between the two."""
     return np.minimum(x, y)
 minimum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, gate(x < y, g)),
                lambda g, out, x, y: select(x == y, 0.5 * g, gate(y < x, g)))
-
-
-_BITS = {2: np.int16, 4: np.int32, 8: np.int64}  # an integer of a float's width, to select its bits
-_SELECT_FROM = 8192  # elements; below this np.where is as fast (its branches are cheaper while the data is in cache)
-
-
-def select(condition, x, y):
-    """np.where(condition, x, y), exactly, and 3x faster on large float operands. np.where branches on every
-    element, and on an unpredictable mask each branch costs a mispredict (~5 ns an element). With m all ones
-    where the condition holds, (x & m) | (y & ~m) on the bit patterns makes the same choice, inf, nan and -0.0
-    included, branch-free; a branch that is the number 0 (+0.0, all bits clear) drops its half, so that
-    select(mask, g, 0), the gradient through a mask, is one `and`. Tensors (create_graph) go to np.where, which
-    records the selection."""
-    if isinstance(x, Tensor) or isinstance(y, Tensor) or isinstance(condition, Tensor):
-        return np.where(condition, x, y)
-    if condition.__class__ is np.bool_ and np.ndim(x) == 0 and np.ndim(y) == 0:  # 0-d: a tenth of np.where's cost
-        return np.result_type(x, y).type(x if condition else y)
-    dtype = np.result_type(x, y)
-    if (dtype.kind != "f" or dtype.itemsize not in _BITS or np.size(condition) < _SELECT_FROM
-            or getattr(condition, "dtype", None) != np.bool_):
-        return np.where(condition, x, y)
-    bits = _BITS[dtype.itemsize]
-    mask = _all_ones_where(condition, bits)
-    if _is_plus_zero(y):
-        return _masked(x, mask, dtype, bits).view(dtype)
-    if _is_plus_zero(x):
-        return _masked(y, np.invert(mask, out=mask), dtype, bits).view(dtype)
-    chosen = np.bitwise_and(np.asarray(x, dtype).view(bits), mask)  # a Python number (weak) becomes 0-d
-    other = _masked(y, np.invert(mask, out=mask), dtype, bits)
-    full = chosen.shape if chosen.shape == other.shape else np.broadcast_shapes(chosen.shape, other.shape)
-    into = chosen if chosen.shape == full else other if other.shape == full else None  # both are ours to write
-    return np.bitwise_or(chosen, other, out=into).view(dtype)
-
-
-def _all_ones_where(condition, bits):
-    """The integers (of type `bits`) that are all ones where `condition` holds and 0 elsewhere: the booleans
-    negated as bytes (True -> -1) and widened, which extends the sign. Bytes first, then one widening cast: 1.2x
-    faster than negating the wide integers, and what brings relu's gradient, select(mask, g, 0), to the speed of
-    g * mask (measured on W2/W4's arrays, 32k-400k float32)."""
-    return np.negative(condition.view(np.int8)).astype(bits)
-
-
-def _is_plus_zero(value) -> bool:
-    return (value.__class__ is int or value.__class__ is float) and value == 0 and math.copysign(1, value) > 0
-
-
-def _masked(value, mask, dtype, bits):
-    """The bits of `value` (in `dtype`) where `mask` is all ones, zero elsewhere; in `mask` when it is large
-    enough to hold the result."""
-    value = np.asarray(value, dtype).view(bits)
-    if value.shape == mask.shape or np.broadcast_shapes(value.shape, mask.shape) == mask.shape:
-        return np.bitwise_and(mask, value, out=mask)
-    return np.bitwise_and(mask, value)
-
-
-def gate_into(target, mask, g):
-    """target[...] = gate(mask, g), in place (target may be a strided view): for floats, the mask's bits
-    written straight into target, then `and`ed with g's, two passes and no temporary."""
-    bits = _BITS.get(target.dtype.itemsize)
-    if target.dtype.kind != "f" or bits is None or g.dtype != target.dtype or mask.dtype != np.bool_:
-        target[...] = gate(mask, g)
-        return
-    target_bits = target.view(bits)
-    np.copyto(target_bits, np.negative(mask.view(np.int8)))  # True -> all ones (-1, its sign extended)
-    np.bitwise_and(target_bits, g.view(bits), out=target_bits)
-
-
-def gate(mask, g):
-    """g where `mask` holds, 0 elsewhere: the gradient through an op that passes its input on a mask and is
-    flat off it (relu, clamp, max, pooling's routing). Never g * mask: an infinite g (say from sqrt at 0
-    further down) would give inf * 0 = nan where the true gradient is 0."""
-    if mask.__class__ is np.bool_ or mask.__class__ is bool:  # 0-d in a plain backward: no array machinery
-        if mask:
-            return g
-        return g.dtype.type(0) if isinstance(g, np.generic) else np.zeros_like(g)
-    return select(mask, g, 0)
 
 
 @primitive(broadcasts=True)
@@ -199,43 +225,43 @@ where.defvjp(None,
 # ---------------------------------------------------------------------------------------------------------------
 # Elementwise functions
 # ---------------------------------------------------------------------------------------------------------------
-neg = native(operator.neg, symbol="neg", reads_inputs=False)
+neg = native(operator.neg, symbol="neg", reads_inputs=False, export=True, method=True, numpy=np.negative)
 neg.defvjp(lambda g, out, x: -g)
 
 
-exp = native(np.exp, saves_output=True, reads_inputs=False)
+exp = native(np.exp, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.exp)
 exp.defvjp(lambda g, out, x: g * out)                  # d e^x = e^x
 
 
-log = native(np.log)
+log = native(np.log, export=True, method=True, numpy=np.log)
 log.defvjp(lambda g, out, x: g / x)
 
 
-log1p = native(np.log1p)
+log1p = native(np.log1p, export=True, method=True, numpy=np.log1p)
 log1p.defvjp(lambda g, out, x: g / (1 + x))
 
 
-expm1 = native(np.expm1, saves_output=True, reads_inputs=False)
-expm1.defvjp(lambda g, out, x: g * (out + 1))
+expm1 = native(np.expm1, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.expm1)
+expm1.defvjp(lambda g, out, x: g * (out + 1))        # d(e^x - 1) = e^x = out + 1
 
 
-sqrt = native(np.sqrt, saves_output=True, reads_inputs=False)
+sqrt = native(np.sqrt, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.sqrt)
 sqrt.defvjp(lambda g, out, x: g / (2 * out))           # d sqrt(x) = 1 / (2 sqrt(x))
 
 
-sin = native(np.sin)
+sin = native(np.sin, export=True, method=True, numpy=np.sin)
 sin.defvjp(lambda g, out, x: g * np.cos(x))
 
 
-cos = native(np.cos)
+cos = native(np.cos, export=True, method=True, numpy=np.cos)
 cos.defvjp(lambda g, out, x: -g * np.sin(x))
 
 
-tanh = native(np.tanh, saves_output=True, reads_inputs=False)
+tanh = native(np.tanh, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.tanh)
 tanh.defvjp(lambda g, out, x: g * (1 - out * out))     # d tanh = 1 - tanh^2
 
 
-@primitive(saves_output=True, reads_inputs=False)
+@primitive(saves_output=True, reads_inputs=False, export=True, method=True)
 def sigmoid(x):
     # A primitive for stability: 1/(1+exp(-x)) overflows for large -x. With e = exp(-|x|) <= 1, sigmoid is
     # 1/(1+e) for x >= 0 and e/(1+e) below: no overflow, and full relative accuracy far into the tail.
@@ -246,25 +272,25 @@ def sigmoid(x):
 sigmoid.defvjp(lambda g, out, x: g * out * (1 - out))  # d sigmoid = s (1 - s)
 
 
-@primitive(saves_output=True, reads_inputs=False)
+@primitive(saves_output=True, reads_inputs=False, export=True, method=True)
 def relu(x):
     return np.maximum(x, 0)
 relu.defvjp(lambda g, out, x: gate(out > 0, g))        # relu'(0) = 0, as in PyTorch
 
 
-@primitive(symbol="abs")
+@primitive(symbol="abs", export=True, method=True, numpy=np.absolute)
 def abs(x):
     return np.abs(x)
 abs.defvjp(lambda g, out, x: gate(x != 0, g) * np.sign(x))  # abs'(0) = sign(0) = 0, even for an infinite g
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, export=True, method=True, numpy=np.sign)
 def sign(x):
     return np.sign(x)
 sign.defvjp(lambda g, out, x: np.zeros_like(g))        # piecewise constant: zero gradient, stays in the graph
 
 
-@primitive()
+@primitive(export=True, method=True)
 def erf(x):
     # A primitive because numpy has no erf (the exact GELU needs it): ours, in plain numpy and float64, so that
     # results do not depend on whether scipy is installed.
@@ -272,7 +298,7 @@ def erf(x):
 erf.defvjp(lambda g, out, x: g * (2 / math.sqrt(math.pi)) * np.exp(-x * x))
 
 
-@primitive()
+@primitive(label=labels.clamp)
 def clamp(x, min=None, max=None):
     if min is None and max is None:
         return x.copy()
@@ -291,40 +317,22 @@ def _clamp_vjp(g, out, x, min=None, max=None):
 clamp.defvjp(_clamp_vjp)
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, export=True, method=True)
 def clone(x):
     return x.copy()
 clone.defvjp(lambda g, out, x: g)
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.astype)
 def astype(x, dtype):
     return x.astype(dtype)
 astype.defvjp(lambda g, out, x, dtype: g.astype(x.dtype))
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Reductions. `axis` is None or a tuple of non-negative axes (functions.py normalises the user's `dim`).
+# Reductions. `axis` is None or a tuple of non-negative axes (operations.py normalises the user's `dim`).
 # ---------------------------------------------------------------------------------------------------------------
-def unreduce(g: Any, shape: tuple, axis: tuple | None, keepdims: bool) -> Any:
-    """Put back the reduced axes of `g` as size-1 axes, ready to broadcast against the input."""
-    if keepdims:
-        return g
-    return g.reshape(tuple(1 if axis is None or i in axis else n for i, n in enumerate(shape)))
-
-
-def expand_to(g: Any, shape: tuple) -> Any:
-    """np.broadcast_to(g, shape): a read-only view. For arrays it is built directly (np.broadcast_to costs
-    several microseconds of argument checking, which dominates small backward passes)."""
-    if g.__class__ is np.ndarray and g.ndim == len(shape) and g.flags.c_contiguous:
-        strides = tuple(0 if n == 1 and m != 1 else st for n, m, st in zip(g.shape, shape, g.strides))
-        view = np.ndarray(shape, g.dtype, g, 0, strides)
-        view.flags.writeable = False
-        return view
-    return np.broadcast_to(g, shape)
-
-
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.reduction("sum"))
 def sum(x, axis=None, keepdims=False):
     return x.sum(axis=axis, keepdims=keepdims)
 sum.defvjp(lambda g, out, x, axis, keepdims: expand_to(unreduce(g, x.shape, axis, keepdims), x.shape))
@@ -337,19 +345,19 @@ def _extreme_vjp(g, out, x, axis, keepdims):
     return gate(hit, unreduce(g, x.shape, axis, keepdims) / ties)
 
 
-@primitive(saves_output=True)
+@primitive(saves_output=True, label=labels.reduction("amax"))
 def amax(x, axis=None, keepdims=False):
     return x.max(axis=axis, keepdims=keepdims)
 amax.defvjp(_extreme_vjp)
 
 
-@primitive(saves_output=True)
+@primitive(saves_output=True, label=labels.reduction("amin"))
 def amin(x, axis=None, keepdims=False):
     return x.min(axis=axis, keepdims=keepdims)
 amin.defvjp(_extreme_vjp)
 
 
-@primitive()
+@primitive(label=labels.reduction("prod"))
 def prod(x, axis=None, keepdims=False):
     return np.prod(x, axis=axis, keepdims=keepdims)
 
@@ -394,38 +402,46 @@ exclusive_prod.defvjp(_exclusive_prod_vjp)
 # ---------------------------------------------------------------------------------------------------------------
 # Shape and layout
 # ---------------------------------------------------------------------------------------------------------------
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.fixed("reshape"))
 def reshape(x, shape):
     return x.reshape(shape)
 reshape.defvjp(lambda g, out, x, shape: g.reshape(x.shape))
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.transpose)
 def transpose(x, axes):
     return x.transpose(axes)
 transpose.defvjp(lambda g, out, x, axes: np.transpose(g, tuple(np.argsort(axes))))
 
 
-@primitive(symbol="broadcast", reads_inputs=False)
+@primitive(symbol="broadcast", reads_inputs=False, label=labels.fixed("broadcast"))
 def broadcast_to(x, shape):
     return np.broadcast_to(x, shape)
-broadcast_to.defvjp(lambda g, out, x, shape: engine.sum_to(g, x.shape))
+broadcast_to.defvjp(lambda g, out, x, shape: unbroadcast(g, x.shape))
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.fixed("sum_to"))
 def sum_to(x, shape):
     """Sum a broadcast array back to `shape` (the adjoint of broadcast_to; the engine's unbroadcast)."""
-    return engine.sum_to(x, shape)
+    return kernels.sum_to(x, shape)
 sum_to.defvjp(lambda g, out, x, shape: np.broadcast_to(g, x.shape))  # the adjoint's adjoint: broadcast
 
 
-@primitive(reads_inputs=False)
+def unbroadcast(g: Any, shape: tuple) -> Any:
+    """g summed back to `shape`: the engine's undoing of broadcasting for every primitive flagged `broadcasts`.
+    Arrays go straight to the kernel; tensors (a VJP differentiated again) through sum_to, which records it."""
+    if isinstance(g, Tensor):
+        return sum_to(g, shape=tuple(shape))
+    return kernels.sum_to(g, shape)
+
+
+@primitive(reads_inputs=False, label=labels.flip)
 def flip(x, axis):
     return np.flip(x, axis)
 flip.defvjp(lambda g, out, x, axis: np.flip(g, axis))
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.pad)
 def pad(x, pad_width, value=0):
     # a filled array with x copied in: half the time of np.pad, which dispatches through generic machinery
     out = (np.zeros if value == 0 else np.empty)(
@@ -460,7 +476,7 @@ def _concatenate(*xs, axis):
     return np.concatenate(xs, axis=axis)
 
 
-cat = JointPrimitive(_concatenate, "cat", reads_inputs=False)
+cat = register(JointPrimitive(_concatenate, "cat", reads_inputs=False, label=labels.cat))
 
 
 def _cat_vjp(g, out, xs, axis):
@@ -481,23 +497,13 @@ cat.defvjp_joint(_cat_vjp)
 # ---------------------------------------------------------------------------------------------------------------
 # Indexing: getitem and its adjoint, index_add (scatter-add into zeros); index_put for assignment
 # ---------------------------------------------------------------------------------------------------------------
-def is_basic_index(index: tuple) -> bool:
-    """Only ints, slices, None and Ellipsis: no element can be selected twice."""
-    return all(i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer)) for i in index)
-
-
-def selects_once(index: tuple) -> bool:
-    """No element can be selected twice: a basic index, or boolean masks only (integer arrays may repeat)."""
-    return is_basic_index(index) or all(isinstance(i, np.ndarray) and i.dtype == bool for i in index)
-
-
-@primitive(symbol="[]", reads_inputs=False)
+@primitive(symbol="[]", reads_inputs=False, label=labels.getitem)
 def getitem(x, index):
     return x[index]
 getitem.defvjp(lambda g, out, x, index: either(index_add, g, shape=x.shape, index=index))
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.index_add)
 def index_add(g, shape, index):
     """zeros(shape) with g added at `index`; repeated integer indices add up (the adjoint of getitem)."""
     out = np.zeros(shape, dtype=g.dtype)
@@ -509,7 +515,7 @@ def index_add(g, shape, index):
 index_add.defvjp(lambda gg, out, g, shape, index: gg[index])
 
 
-@primitive(broadcasts=True, reads_inputs=False)
+@primitive(broadcasts=True, reads_inputs=False, label=labels.index_put)
 def index_put(x, value, index):
     """A copy of x with x[index] = value (assignment inside the graph: t[mask] = 0)."""
     out = x.copy() if isinstance(x, np.ndarray) else np.array(x)
@@ -536,11 +542,7 @@ index_put.defvjp(lambda g, out, x, value, index: either(index_put, g, 0, index=i
 # ---------------------------------------------------------------------------------------------------------------
 # Sliding windows (convolution and pooling are built on these in nn) and their adjoint
 # ---------------------------------------------------------------------------------------------------------------
-def window_counts(spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
-    return tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(spatial, kernel, stride, dilation))
-
-
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.windows("unfold"))
 def unfold(x, kernel_size, stride, dilation):
     """All sliding windows over the last len(kernel_size) axes, as a view: shape (..., *counts, *kernel_size).
     No copy is made; a following reshape or matmul materialises the windows (im2col) once."""
@@ -548,7 +550,7 @@ def unfold(x, kernel_size, stride, dilation):
     k = len(kernel_size)
     counts = window_counts(x.shape[-k:], kernel_size, stride, dilation)
     if any(c <= 0 for c in counts):
-        raise OpError(f"the window {kernel_size} (dilation {dilation}) does not fit in the input's last "
+        raise ValueError(f"the window {kernel_size} (dilation {dilation}) does not fit in the input's last "
                          f"axes {x.shape[-k:]}")
     strides = x.strides[-k:]
     return np.lib.stride_tricks.as_strided(
@@ -559,31 +561,7 @@ unfold.defvjp(lambda g, out, x, kernel_size, stride, dilation:
               either(fold, g, shape=x.shape, kernel_size=kernel_size, stride=stride, dilation=dilation))
 
 
-def zeros_in_layout(shape: tuple, dtype: Any, like: np.ndarray) -> np.ndarray:
-    """Zeros of `shape` whose axes lie in memory in the order of `like`'s (an array of as many axes), so that
-    elementwise passes between the two run over memory in one order (numpy's order='K', for another shape)."""
-    order = _axis_order(like)
-    return np.zeros([shape[axis] for axis in order], dtype=dtype).transpose(np.argsort(order))
-
-
-def in_layout_of(a: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """a, or a copy of it whose axes lie in memory in the order of like's: the passes that mix the two then run
-    over memory in one order, not one of them across its strides (one copy instead of several slow passes)."""
-    if a.ndim < 2 or _axis_order(a, skip_single=True) == _axis_order(like, skip_single=True):
-        return a
-    copy = np.empty_like(like, dtype=a.dtype)
-    copy[...] = a
-    return copy
-
-
-def _axis_order(a: np.ndarray, skip_single: bool = False) -> list:
-    """a's axes from the outermost in memory to the innermost (skip_single: without its axes of length 1,
-    whose strides say nothing)."""
-    order = sorted(range(a.ndim), key=lambda axis: -abs(a.strides[axis]))
-    return [axis for axis in order if a.shape[axis] != 1] if skip_single else order
-
-
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, label=labels.windows("fold"))
 def fold(windows, shape, kernel_size, stride, dilation):
     """The adjoint of unfold: add every window back to where it came from (col2im)."""
     k = len(kernel_size)
@@ -601,48 +579,21 @@ fold.defvjp(lambda g, out, w, shape, kernel_size, stride, dilation:
 # ---------------------------------------------------------------------------------------------------------------
 # Linear algebra
 # ---------------------------------------------------------------------------------------------------------------
-@primitive(symbol="@", broadcasts=True)
+def _explain_matmul(datas: list, params: dict, err: Exception) -> str | None:
+    a, b = (np.shape(d) for d in datas)
+    if len(a) == 0 or len(b) == 0:
+        return f"matmul: both operands need at least 1 dimension, got shapes {a} and {b}"
+    k1, k2 = a[-1], (b[0] if len(b) == 1 else b[-2])
+    if k1 != k2:
+        return f"matmul: shapes {a} and {b} do not align: {k1} != {k2}"
+    return f"matmul: the batch dimensions of shapes {a} and {b} cannot be broadcast together"
+
+
+@primitive(symbol="@", broadcasts=True, label=labels.fixed("matmul"), explain=_explain_matmul, numpy=np.matmul)
 def matmul(x, y):
     if x.__class__ is np.ndarray and y.__class__ is np.ndarray and x.ndim == 2 and y.ndim == 2:
         return gemm(x, y)
     return np.matmul(x, y)
-
-
-GEMM_BLOCK_ELEMENTS = 98304  # elements of both operands in one block: 384 KB of float32, cache-sized
-
-
-def gemm(a: Any, b: Any) -> Any:
-    """a @ b for matrices. OpenBLAS (1 thread) is slow on a product with two short sides and a very long one:
-    a convolution over a whole batch at once, in the batch-last layout (nn.functional._conv), where a first
-    layer's 16 x 9 weights meet 50,176 columns. Cut into blocks that stay in cache, such products run up to 2x
-    faster (measured): blocks of columns for the product itself, blocks of the contraction, added up, for its
-    weight gradient. Otherwise one call, with the operand of more rows first when the result is small next to
-    the contraction (up to 1.6x faster on a convolution's weight gradient, C_out x C_in*k*k)."""
-    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):  # tensors, when differentiating a VJP
-        return a @ b
-    (m, k), n = a.shape, b.shape[1]
-    if not (m and k and n):  # an empty operand: nothing to block (zeros of (m, n), numpy's answer)
-        return a @ b
-    if m + k <= 64 and n >= 4 * _gemm_block(m + k):  # few rows, a short contraction: by blocks of columns
-        block = _gemm_block(m + k)
-        out = np.empty((m, n), dtype=np.result_type(a, b))
-        for start in range(0, n, block):
-            np.matmul(a, b[:, start:start + block], out=out[:, start:start + block])
-        return out
-    if m + n <= 64 and k >= 4 * _gemm_block(m + n):  # a long contraction into a small result: add up blocks
-        block = _gemm_block(m + n)
-        out = a[:, :block] @ b[:block]
-        for start in range(block, k, block):
-            out += a[:, start:start + block] @ b[start:start + block]
-        return out
-    if n > m and k > 8 * n:  # a small result of a long contraction: the operand of more rows first
-        return (b.T @ a.T).T
-    return a @ b
-
-
-def _gemm_block(rows: int) -> int:
-    """Columns per block when both operands have `rows` rows in all: a power of two near the cache size."""
-    return 1 << max(9, (GEMM_BLOCK_ELEMENTS // rows).bit_length() - 1)
 
 
 def _swap_last(a):
@@ -685,39 +636,12 @@ def _matmul_vjp_y(g, out, x, y):               # d(x @ y)/dy: x^T @ g
 matmul.defvjp(_matmul_vjp_x, _matmul_vjp_y)
 
 
-def parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
-    """Explicit labels for every operand and the output, with '...' spelled out as fresh letters."""
-    subscripts = subscripts.replace(" ", "")
-    inputs, arrow, output = subscripts.partition("->")
-    terms = inputs.split(",")
-    if len(terms) != len(shapes):
-        raise OpError(f"einsum: '{subscripts}' names {len(terms)} operands but {len(shapes)} were given")
-    used = set(subscripts) - set(".,->")
-    spare = [c for c in string.ascii_letters if c not in used]
-    widths = [len(shape) - (len(term) - 3) for term, shape in zip(terms, shapes) if "..." in term]
-    ellipsis = "".join(spare[:max(widths, default=0)])
-    labels = []
-    for term, shape in zip(terms, shapes):
-        if "..." in term:
-            width = len(shape) - (len(term) - 3)
-            term = term.replace("...", ellipsis[len(ellipsis) - width:] if width else "")
-        if len(term) != len(shape):
-            raise OpError(f"einsum: '{term}' has {len(term)} labels for an operand of shape {shape}")
-        labels.append(term)
-    if arrow:
-        output = output.replace("...", ellipsis)
-    else:  # implicit output: the broadcast axes, then the labels used once, alphabetically (numpy's rule)
-        counts = "".join(labels)
-        output = ellipsis + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in ellipsis))
-    return labels, output
-
-
 def _einsum_forward(*operands, subscripts):
     large = len(operands) > 2 or _builtin_sum(np.size(o) for o in operands) > 4096
     return np.einsum(subscripts, *operands, optimize=large)
 
 
-einsum = Primitive(_einsum_forward, "einsum", broadcasts=True)
+einsum = register(Primitive(_einsum_forward, "einsum", broadcasts=True, label=labels.einsum))
 
 
 def _einsum_vjp(i, g, out, *operands, subscripts):
@@ -819,14 +743,6 @@ def log_softmax(x, axis):
 log_softmax.defvjp(lambda g, out, x, axis: g - np.exp(out) * g.sum(axis=axis, keepdims=True))
 
 
-def class_index(target: np.ndarray, axis: int) -> tuple:
-    """The index picking x[n, t_n, d1, ...] for integer targets t of shape (N, d1, ...) and classes on `axis`:
-    the targets at `axis`, and an arange (shaped to broadcast with them) for every other axis."""
-    grids = [np.arange(n).reshape((n,) + (1,) * (target.ndim - 1 - i)) for i, n in enumerate(target.shape)]
-    grids.insert(axis, target)
-    return tuple(grids)
-
-
 @primitive(reads_inputs=False)
 def nll(logp, target, scale, axis, reduce):
     """The negative log-likelihood of integer class targets t (classes on `axis`): loss_n = -scale_n logp[n, t_n],
@@ -878,24 +794,7 @@ def _linear_vjp_weight(g, out, x, weight, bias=None):   # d/dW = g^T x, summed o
 
 linear.defvjp(lambda g, out, x, weight, bias=None: g @ weight,
               _linear_vjp_weight,
-              lambda g, out, x, weight, bias=None: engine.sum_to(g, bias.shape))
-
-
-def window_slices(shape: tuple, kernel_size: tuple, stride: tuple, dilation: tuple) -> list[tuple]:
-    """For each kernel offset, the strided slice of the last axes that holds that offset of every window."""
-    k = len(kernel_size)
-    counts = window_counts(shape[-k:], kernel_size, stride, dilation)
-    return [(Ellipsis, *(slice(o * d, o * d + s * (c - 1) + 1, s)
-                         for o, d, s, c in zip(offset, dilation, stride, counts)))
-            for offset in np.ndindex(*kernel_size)]
-
-
-def max_pool_pad_value(dtype: Any) -> Any:
-    """What max pooling pads with: a value no element beats (-inf, an integer dtype's minimum, or False)."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "b":
-        return False
-    return np.iinfo(dtype).min if dtype.kind in "iu" else -np.inf
+              lambda g, out, x, weight, bias=None: unbroadcast(g, bias.shape))
 
 
 @primitive(saves_output=True)
@@ -913,87 +812,6 @@ def max_pool(x, kernel_size, stride, dilation, padding=None):
     return out
 
 
-def _maxima_are_numbers(out: np.ndarray) -> bool:
-    """Whether every window's maximum is a number above the padding value. Then the element PyTorch picks is
-    the window's first maximum, an element of the input, and equality with the maximum finds it. One
-    reduction over the output: min is NaN if any maximum is (numpy's min propagates NaN) and NaN > v is False."""
-    return out.size == 0 or bool(out.min() > max_pool_pad_value(out.dtype))
-
-
-def max_pool_choice(x: np.ndarray, out: np.ndarray, kernel_size: tuple, stride: tuple, dilation: tuple,
-                    padding: tuple | None = None) -> np.ndarray:
-    """For each window of max_pool(x) = out, the row-major kernel offset k of the element PyTorch picks (its
-    index from return_indices, and the element that gets the window's gradient):
-
-    - the first element equal to the maximum, when that is a number above the padding value;
-    - otherwise PyTorch's CPU loop as is: over the taps inside the input in row-major order, from maxval =
-      -inf and the first such tap, take a tap `if (val > maxval || isnan(val))`. So the LAST NaN of a window
-      wins, and a window of -inf only (or of an integer dtype's minimum) keeps its first tap inside the input,
-      even where the window starts in the padding. A window with no tap inside the input (a dilated window
-      that steps over a 1-element input) gets K, the kernel size: no element.
-
-    An integer array (int16 when K allows) shaped like `out`."""
-    windows = window_slices(x.shape, kernel_size, stride, dilation)
-    total = len(windows)
-    small = np.int16 if total < 2 ** 15 else np.int64
-    if _maxima_are_numbers(out):
-        # the first offset that holds the maximum, as min over offsets of (k where equal, else K), in branch-free
-        # integer passes (masked writes are slow on random masks)
-        chosen = np.full(out.shape, total, dtype=small)
-        hit = np.empty(out.shape, dtype=bool)
-        for k, window in enumerate(windows):
-            np.equal(x[window], out, out=hit)
-            np.minimum(chosen, hit * small(k - total) + small(total), out=chosen)
-        return chosen
-    # The first tap inside the input, per axis: window start s*i (in padded coordinates) plus the first offset o
-    # with s*i + o*d >= before, o = ceil((before - s*i) / d); it must also be a tap (o < k) before the trailing
-    # padding. The flat row-major offset is sum_axis o * prod(later kernel sizes); K where some axis has none.
-    nd = len(kernel_size)
-    counts = out.shape[-nd:]
-    widths = padding if padding is not None else ((0, 0),) * nd
-    first, inside = 0, True
-    for axis, (count, size, k, s, d, (before, after)) in enumerate(zip(counts, x.shape[-nd:], kernel_size, stride,
-                                                                        dilation, widths)):
-        start = (np.arange(count) * s).reshape((-1,) + (1,) * (nd - 1 - axis))  # along this axis of the output
-        o = np.maximum(-((start - before) // d), 0)
-        first = first + o * math.prod(kernel_size[axis + 1:])
-        inside = inside & (o < k) & (start + o * d < size - after)
-    chosen = np.broadcast_to(np.where(inside, first, total).astype(small), out.shape).copy()
-    # padding never updates: it is the lowest value and no NaN
-    best = np.full(out.shape, max_pool_pad_value(x.dtype), dtype=x.dtype)
-    update = np.empty(out.shape, dtype=bool)
-    for k, window in enumerate(windows):
-        np.greater(x[window], best, out=update)
-        if x.dtype.kind in "fc":
-            update |= np.isnan(x[window])
-        np.copyto(best, x[window], where=update)
-        np.copyto(chosen, small(k), where=update)
-    return chosen
-
-
-def first_maxima(x, out, kernel_size, stride, dilation, padding=None):
-    """(window slice, mask) per kernel offset: where that offset holds the element of its window that PyTorch
-    picks (max_pool_choice); in the common case, every maximum a number, that is the window's first maximum."""
-    if not _maxima_are_numbers(out):  # a NaN, or a window of -inf only: PyTorch's loop, rare, so kept simple
-        chosen = max_pool_choice(x, out, kernel_size, stride, dilation, padding)
-        for k, window in enumerate(window_slices(x.shape, kernel_size, stride, dilation)):
-            yield window, chosen == k
-        return
-    taken = None  # (arrays only: to_maxima and from_maxima are primitives, their forwards see arrays)
-    for window in window_slices(x.shape, kernel_size, stride, dilation):
-        hit = np.equal(x[window], out)
-        if taken is None:
-            taken = hit
-        else:
-            np.greater(hit, taken, out=hit)  # for booleans: hit and not taken
-            np.logical_or(taken, hit, out=taken)
-        yield window, hit
-
-
-def _windows_overlap(kernel_size, stride, dilation) -> bool:
-    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
-
-
 # max_pool's VJP routes each window's gradient to the element PyTorch picks: the window's first maximum (PyTorch's
 # rule for ties), the last NaN, or for -inf only the first element inside the input (max_pool_choice); an
 # element picked by several overlapping windows receives their sum. That routing is linear in g,
@@ -1009,7 +827,7 @@ def to_maxima(g, x, out, kernel_size, stride, dilation, padding=None):
     """zeros like x, with each window's g added at the element PyTorch picks (first_maxima)."""
     grad = np.zeros_like(x, dtype=g.dtype)
     g = in_layout_of(g, out)
-    overlap = _windows_overlap(kernel_size, stride, dilation)
+    overlap = windows_overlap(kernel_size, stride, dilation)
     # For a finite g, g * hit is exact (g or 0) and the fastest way to write each window's share in place; the
     # branch-free gate_into measured 1.35x slower here (+60 us on W4's 6 ms step), the check costs 10 us. An
     # infinite g must not make inf * 0 = nan at the elements no window picks: gate it then.
@@ -1055,7 +873,7 @@ def _zero_vjp(g, out, *args, **params):
     return np.zeros_like(g)
 
 
-floor = native(np.floor, reads_inputs=False)
+floor = native(np.floor, reads_inputs=False)  # public through operations.floor (integers stay integers)
 floor.defvjp(_zero_vjp)
 
 ceil = native(np.ceil, reads_inputs=False)
@@ -1072,57 +890,62 @@ def round(x, decimals=0):
 round.defvjp(_zero_vjp)
 
 
-@primitive(reads_inputs=False)
+@primitive(reads_inputs=False, export=True, method=True)
 def frac(x):
     return x - np.trunc(x)                             # PyTorch's x - trunc(x): frac(inf) is nan, not 0
 frac.defvjp(lambda g, out, x: g)
 
 
-tan = native(np.tan, saves_output=True, reads_inputs=False)
+tan = native(np.tan, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.tan)
 tan.defvjp(lambda g, out, x: g * (1 + out * out))     # d tan = 1 + tan^2
 
-asin = native(np.arcsin, "asin")
+asin = native(np.arcsin, "asin", export=True, method=True, numpy=np.arcsin)
 asin.defvjp(lambda g, out, x: g / np.sqrt(1 - x * x))
 
-acos = native(np.arccos, "acos")
+acos = native(np.arccos, "acos", export=True, method=True, numpy=np.arccos)
 acos.defvjp(lambda g, out, x: -g / np.sqrt(1 - x * x))
 
-atan = native(np.arctan, "atan")
+atan = native(np.arctan, "atan", export=True, method=True, numpy=np.arctan)
 atan.defvjp(lambda g, out, x: g / (1 + x * x))
 
-sinh = native(np.sinh)
+sinh = native(np.sinh, export=True, method=True, numpy=np.sinh)
 sinh.defvjp(lambda g, out, x: g * np.cosh(x))
 
-cosh = native(np.cosh)
+cosh = native(np.cosh, export=True, method=True, numpy=np.cosh)
 cosh.defvjp(lambda g, out, x: g * np.sinh(x))
 
-asinh = native(np.arcsinh, "asinh")
+asinh = native(np.arcsinh, "asinh", export=True, method=True, numpy=np.arcsinh)
 asinh.defvjp(lambda g, out, x: g / np.sqrt(x * x + 1))
 
-acosh = native(np.arccosh, "acosh")
+acosh = native(np.arccosh, "acosh", export=True, method=True, numpy=np.arccosh)
 acosh.defvjp(lambda g, out, x: g / np.sqrt(x * x - 1))
 
-atanh = native(np.arctanh, "atanh")
+atanh = native(np.arctanh, "atanh", export=True, method=True, numpy=np.arctanh)
 atanh.defvjp(lambda g, out, x: g / (1 - x * x))
 
-log2 = native(np.log2)
+# numpy's names for the inverse functions, which PyTorch also has: the same methods (autograd.arcsin & co. are
+# the same primitives too, in operations.py)
+Tensor.arcsin, Tensor.arccos, Tensor.arctan = Tensor.asin, Tensor.acos, Tensor.atan
+Tensor.arcsinh, Tensor.arccosh, Tensor.arctanh = Tensor.asinh, Tensor.acosh, Tensor.atanh
+
+log2 = native(np.log2, export=True, method=True, numpy=np.log2)
 log2.defvjp(lambda g, out, x: g / (x * math.log(2)))
 
-log10 = native(np.log10)
+log10 = native(np.log10, export=True, method=True, numpy=np.log10)
 log10.defvjp(lambda g, out, x: g / (x * math.log(10)))
 
-exp2 = native(np.exp2, saves_output=True, reads_inputs=False)
+exp2 = native(np.exp2, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.exp2)
 exp2.defvjp(lambda g, out, x: g * (out * math.log(2)))
 
 
-@primitive(saves_output=True, reads_inputs=False)
+@primitive(saves_output=True, reads_inputs=False, export=True, method=True)
 def erfinv(x):
     # A primitive because numpy has none: ours, in float64 from erf (_special), as erf itself
     return _special.erfinv(x).astype(np.result_type(x, np.float32))[()]
 erfinv.defvjp(lambda g, out, x: g * ((math.sqrt(math.pi) / 2) * np.exp(out * out)))  # 1 / erf'(erfinv(x))
 
 
-@primitive(saves_output=True)
+@primitive(saves_output=True, export=True, method=True)  # np.sinc is not a ufunc: numpy_dispatch.FUNCTIONS
 def sinc(x):
     return np.sinc(x)                                  # sin(pi x) / (pi x), 1 at 0 (numpy's and PyTorch's)
 
@@ -1137,35 +960,36 @@ def _sinc_vjp(g, out, x):
 sinc.defvjp(_sinc_vjp)
 
 
-@primitive(broadcasts=True)
+@primitive(broadcasts=True, export=True, method=True, numpy=np.arctan2)
 def atan2(y, x):
     return np.arctan2(y, x)
+Tensor.arctan2 = Tensor.atan2
 atan2.defvjp(lambda g, out, y, x: g * x / (x * x + y * y),      # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
              lambda g, out, y, x: -g * y / (x * x + y * y))
 
 
-@primitive(broadcasts=True, saves_output=True)
+@primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.logaddexp)
 def logaddexp(x, y):
     return np.logaddexp(x, y)
 logaddexp.defvjp(lambda g, out, x, y: g * np.exp(x - out),       # e^x / (e^x + e^y), never overflowing
                  lambda g, out, x, y: g * np.exp(y - out))
 
 
-@primitive(broadcasts=True, saves_output=True)
+@primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.logaddexp2)
 def logaddexp2(x, y):
     return np.logaddexp2(x, y)
 logaddexp2.defvjp(lambda g, out, x, y: g * np.exp2(x - out),     # 2^x / (2^x + 2^y)
                   lambda g, out, x, y: g * np.exp2(y - out))
 
 
-@primitive(broadcasts=True, saves_output=True)
+@primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.hypot)
 def hypot(x, y):
     return np.hypot(x, y)
 hypot.defvjp(lambda g, out, x, y: g * x / out,                   # nan at (0, 0), as in PyTorch
              lambda g, out, x, y: g * y / out)
 
 
-@primitive(broadcasts=True, saves_output=True)
+@primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.copysign)
 def copysign(x, y):
     return np.copysign(x, y)
 # d/dx: +-1 as the sign is kept or flipped, 0 at x = 0 (PyTorch); d/dy: 0. sign(x) sign(out) is that factor.
@@ -1179,7 +1003,7 @@ def _integer_division_by_zero(name: str, out: Any, y: Any) -> None:
         raise ZeroDivisionError(f"{name}: integer division by zero")
 
 
-@primitive(symbol="//", broadcasts=True, reads_inputs=False)
+@primitive(symbol="//", broadcasts=True, reads_inputs=False, export=True, method=True, numpy=np.floor_divide)
 def floor_divide(x, y):
     """floor(x / y), as Python's // (and numpy's floor_divide, and PyTorch's div(rounding_mode='floor'))."""
     out = x // y
@@ -1199,7 +1023,7 @@ def trunc_divide(x, y):
 trunc_divide.defvjp(_zero_vjp, _zero_vjp)
 
 
-@primitive(symbol="%", broadcasts=True)
+@primitive(symbol="%", broadcasts=True, export=True, method=True, numpy=np.remainder)
 def remainder(x, y):
     """x - floor(x / y) y: the sign of the divisor, as Python's % and PyTorch's remainder."""
     out = x % y
@@ -1209,7 +1033,7 @@ remainder.defvjp(lambda g, out, x, y: g,
                  lambda g, out, x, y: -g * (x // y))             # PyTorch's -g * div(x, y, rounding_mode='floor')
 
 
-@primitive(broadcasts=True)
+@primitive(broadcasts=True, export=True, method=True, numpy=np.fmod)
 def fmod(x, y):
     """x - trunc(x / y) y: the sign of the dividend, as C's fmod."""
     out = np.fmod(x, y)
@@ -1219,7 +1043,7 @@ fmod.defvjp(lambda g, out, x, y: g,
             lambda g, out, x, y: -g * np.trunc(x / y))          # PyTorch's -g * div(x, y, rounding_mode='trunc')
 
 
-@primitive(broadcasts=True)
+@primitive(broadcasts=True, export=True, method=True)
 def xlogy(x, y):
     """x log(y), 0 where x == 0 (also for y = 0) unless y is nan, as PyTorch (and scipy.special.xlogy)."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -1237,7 +1061,7 @@ xlogy.defvjp(_xlogy_vjp_x,
              lambda g, out, x, y: g * x / y)
 
 
-@primitive(broadcasts=True)
+@primitive(broadcasts=True, export=True, method=True)
 def lerp(start, end, weight):
     """start + weight (end - start), computed from whichever end is nearer (PyTorch's formula: exact at both
     ends, weight 0 and weight 1)."""

@@ -34,6 +34,7 @@ import numpy as np
 
 from . import core
 from .core import Tensor, Unkept, _RetainGrad
+from .labels import short
 
 if TYPE_CHECKING:  # graphviz is optional: imported when draw() is called
     import graphviz
@@ -419,7 +420,7 @@ class _Drawing:
 
     def _value_attrs(self, value: _Value, scale: tuple[float, float] | None) -> dict[str, str]:
         if value.kind == "constant":  # part of the expression (x * 2), so shown even without values
-            text = "<I>freed</I>" if value.data is _FREED else html.escape(_short(value.data))
+            text = "<I>freed</I>" if value.data is _FREED else html.escape(short(value.data))
             return {"label": f"<{text}>", "shape": "plaintext", "fontcolor": "#374151", "fontsize": "9",
                     "height": "0.2"}
         fill = COLOURS[value.kind]
@@ -521,122 +522,13 @@ def _check_names(names: Any) -> list[tuple[str, Tensor]]:
 def op_label(node: Any) -> str:
     """A readable name for an operation node: `+`, `matmul`, `sum(dim=1)`, `x[0:2]`, `gather(dim=1)`..."""
     op = node.op
-    name = getattr(op, "name", None) or type(op).__name__
     params = node.params or {}
-    special = _LABELS.get(name)
-    if special is not None:
-        return special(params)
-    symbol = getattr(op, "symbol", None) or name
-    extras = ", ".join(f"{k}={_short(v)}" for k, v in params.items())
+    label = getattr(op, "label", None)  # the primitive's own (labels.py), when it has one
+    if label is not None:
+        return label(params)
+    symbol = getattr(op, "symbol", None) or getattr(op, "name", None) or type(op).__name__
+    extras = ", ".join(f"{k}={short(v)}" for k, v in params.items())
     return f"{symbol}({extras})" if extras else symbol
-
-
-def _reduction(name: str) -> Any:
-    def label(params: dict) -> str:
-        axis = params.get("axis")
-        args = []
-        if axis is not None:
-            args.append(f"dim={axis[0] if len(axis) == 1 else tuple(axis)}")
-        if params.get("keepdims"):
-            args.append("keepdim=True")
-        return f"{name}({', '.join(args)})" if args else name
-    return label
-
-
-def _transpose(params: dict) -> str:
-    axes = tuple(params["axes"])
-    moved = [i for i, a in enumerate(axes) if a != i]
-    if len(moved) == 2:  # a swap of two dims: PyTorch's transpose(d0, d1)
-        return f"transpose({moved[0]}, {moved[1]})"
-    return f"permute{axes}"
-
-
-def _pad(params: dict) -> str:
-    widths = [f"dim {d}: {b}, {a}" for d, (b, a) in enumerate(params["pad_width"]) if b or a]
-    value = params.get("value", 0)
-    return f"pad({'; '.join(widths)}{'' if value == 0 else f'; value={value}'})"
-
-
-def _windows(name: str) -> Any:
-    def label(params: dict) -> str:
-        args = [f"kernel={tuple(params['kernel_size'])}"]
-        for key in ("stride", "dilation"):
-            if any(s != 1 for s in params[key]):
-                args.append(f"{key}={tuple(params[key])}")
-        return f"{name}({', '.join(args)})"
-    return label
-
-
-def _getitem(params: dict) -> str:
-    index = params["index"]
-    dim = _gather_dim(index)
-    if dim is not None:
-        return f"gather(dim={dim})"
-    return "x" + format_index(index)
-
-
-def _index_put(params: dict) -> str:
-    return f"x{format_index(params['index'])} = v"
-
-
-def _clamp(params: dict) -> str:
-    args = [f"{k}={_short(params[k])}" for k in ("min", "max") if params.get(k) is not None]
-    return f"clamp({', '.join(args)})"
-
-
-_LABELS = {
-    "sum": _reduction("sum"), "amax": _reduction("amax"), "amin": _reduction("amin"),
-    "prod": _reduction("prod"),
-    "getitem": _getitem,
-    "index_put": _index_put,
-    "index_add": lambda p: f"index_add{format_index(p['index'])}",
-    "matmul": lambda p: "matmul",
-    "broadcast_to": lambda p: "broadcast",
-    "sum_to": lambda p: "sum_to",
-    "reshape": lambda p: "reshape",
-    "transpose": _transpose,
-    "astype": lambda p: f"to({np.dtype(p['dtype']).name})",
-    "pad": _pad,
-    "unfold": _windows("unfold"),
-    "fold": _windows("fold"),
-    "cat": lambda p: f"cat(dim={p['axis']})",
-    "flip": lambda p: f"flip(dim={p['axis'][0] if len(p['axis']) == 1 else tuple(p['axis'])})",
-    "clamp": _clamp,
-    "einsum": lambda p: f"einsum({p['subscripts']})",
-}
-
-
-def format_index(index: tuple) -> str:
-    """numpy index tuple -> the Python subscript that made it: `[0:2]`, `[:, ::-1]`, `[mask(3,)]`."""
-    parts = []
-    for i in index:
-        if i is None:
-            parts.append("None")
-        elif i is Ellipsis:
-            parts.append("...")
-        elif isinstance(i, slice):
-            text = ("" if i.start is None else str(i.start)) + ":" + ("" if i.stop is None else str(i.stop))
-            parts.append(text + (f":{i.step}" if i.step is not None else ""))
-        elif isinstance(i, np.ndarray):
-            if i.dtype == bool:
-                parts.append(f"mask{i.shape}")
-            elif i.ndim == 1 and i.size <= 4:
-                parts.append(str(i.tolist()))
-            else:
-                parts.append(f"idx{i.shape}")
-        else:
-            parts.append(str(int(i)))
-    return "[" + ", ".join(parts) + "]"
-
-
-def _gather_dim(index: tuple) -> int | None:
-    """The dim of `gather(dim, idx)` if `index` is gather's (one index array, arange grids elsewhere)."""
-    if len(index) < 2 or not all(isinstance(i, np.ndarray) and i.dtype.kind in "iu" and i.ndim == len(index)
-                                  for i in index):
-        return None
-    odd = [d for d, i in enumerate(index)
-           if not (i.shape[d] == i.size and np.array_equal(i.reshape(-1), np.arange(i.size)))]
-    return odd[0] if len(odd) == 1 else None
 
 
 def _op_tooltip(node: Any) -> str:
@@ -656,15 +548,6 @@ def _printable(text: str | None) -> str | None:
     unparsable), and XML, which Graphviz's HTML-like labels are, refuses every other control character: each
     is drawn as its control picture, visible and harmless."""
     return None if text is None else str(text).translate(_UNPRINTABLE)
-
-
-def _short(value: Any) -> str:
-    """A parameter or constant as written: 2, 0.5, 1.00001, [0, 2], array(3, 4)."""
-    if isinstance(value, np.ndarray):
-        return f"array{value.shape}" if value.size > 4 else str(value.tolist())
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 # ---------------------------------------------------------------------------------------------------------------

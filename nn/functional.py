@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 import autograd
-from autograd import Tensor, ops
+from autograd import Tensor, kernels, ops
 from autograd.creation import default_generator
 from autograd.errors import OpError, OpIndexError
-from autograd.functions import _tensor, index_put
+from autograd.operations import _tensor, index_put
 
 __all__ = [
     # layers
@@ -193,7 +193,7 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
     if any(size < d * (k - 1) + 1 for size, k, d in zip(padded, kernel, dilation)):
         raise OpError(f"{op}: the input's spatial size {padded} (after padding) is smaller than the "
                          f"kernel {kernel} with dilation {dilation}")
-    out_shape = ops.window_counts(padded, kernel, stride, dilation)
+    out_shape = kernels.window_counts(padded, kernel, stride, dilation)
     length = math.prod(out_shape)
     depth = group_channels * math.prod(kernel)  # rows of a group's im2col matrix (sizes, not -1: N or C may be 0)
     kernel_axes, out_axes = tuple(range(2 + nd, 2 + 2 * nd)), tuple(range(2, 2 + nd))
@@ -212,7 +212,7 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
         windows = ops.unfold(x.permute(0, nd + 1, *range(1, nd + 1)), kernel_size=kernel, stride=stride,
                              dilation=dilation)
         cols = windows.permute(0, *kernel_axes, *out_axes, 1)  # (C, *kernel, *out, N)
-        if groups == 1:  # matrices: their products take the fastest form (ops.gemm)
+        if groups == 1:  # matrices: their products take the fastest form (kernels.gemm)
             y = weight.reshape(out_channels, depth) @ cols.reshape(depth, length * n)  # im2col: one copy
         else:
             y = (weight.reshape(groups, out_channels // groups, depth) @ cols.reshape(groups, depth, length * n)
@@ -315,17 +315,17 @@ def _max_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
-    lowest = ops.max_pool_pad_value(x.dtype)  # padding never wins a window
+    lowest = kernels.max_pool_pad_value(x.dtype)  # padding never wins a window
     padded, _, kernel, stride, dilation, widths = _pool_windows(x, kernel_size, stride, padding, dilation,
                                                                 ceil_mode, lowest, nd, op)
     # The primitive sends each window's gradient to the element PyTorch picks: the first maximum (ties), the
     # last NaN, or for a window of -inf only its first element inside the input, which is why it is told the
     # padding; an element picked by several overlapping windows receives the sum. The indices name the same
-    # elements (ops.max_pool_choice), so the two paths agree.
+    # elements (kernels.max_pool_choice), so the two paths agree.
     widths = tuple((before, after) for before, after in widths)
     y = ops.max_pool(padded, kernel_size=kernel, stride=stride, dilation=dilation, padding=widths)
     if return_indices:
-        chosen = ops.max_pool_choice(padded._data, y._data, kernel, stride, dilation, widths)
+        chosen = kernels.max_pool_choice(padded._data, y._data, kernel, stride, dilation, widths)
         indices = autograd.from_numpy(_max_pool_indices(chosen, x.shape[2:], kernel, stride, dilation, widths))
         return (y.squeeze(0), indices.squeeze(0)) if unbatched else (y, indices)
     return y.squeeze(0) if unbatched else y
@@ -334,7 +334,7 @@ def _max_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
 def _max_pool_indices(chosen: np.ndarray, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple,
                       widths: tuple) -> np.ndarray:
     """int64 (N, C, *counts): for each window, the flat index into its (unpadded) input plane of the element
-    at kernel offset `chosen` (row-major; ops.max_pool_choice). Integer results, computed with numpy."""
+    at kernel offset `chosen` (row-major; kernels.max_pool_choice). Integer results, computed with numpy."""
     counts = chosen.shape[2:]
     total = math.prod(kernel)
     # Input coordinates along each axis: window start * stride + offset * dilation - padding; the flat index

@@ -1,6 +1,6 @@
 """Memory layouts: the convolution's two layouts (batch-last for short output rows, NCHW otherwise) agree to the
 last bit of float64 in values and every gradient; ops that mix layouts keep results right; the blocked matrix
-products (ops.gemm) equal plain ones."""
+products (kernels.gemm) equal plain ones."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import autograd
 import nn
 import nn.functional as F
-from autograd import ops
+from autograd import kernels, ops
 
 
 def _conv_outputs_and_gradients(batch_last: bool, fn: Any, x: np.ndarray, w: np.ndarray, b: np.ndarray | None,
@@ -145,12 +145,12 @@ def test_fold_adds_back_in_the_windows_layout():
 def test_in_layout_of():
     a = np.arange(24.0).reshape(2, 3, 4)
     like = np.empty((4, 2, 3)).transpose(1, 2, 0)  # (2, 3, 4), its last axis outermost
-    copy = ops.in_layout_of(a, like)
+    copy = kernels.in_layout_of(a, like)
     np.testing.assert_array_equal(copy, a)
     assert copy.strides == like.strides
-    assert ops.in_layout_of(a, np.empty((2, 3, 4))) is a
+    assert kernels.in_layout_of(a, np.empty((2, 3, 4))) is a
     single = np.empty((1, 3, 4))
-    assert ops.in_layout_of(single, np.empty((3, 1, 4)).transpose(1, 0, 2)) is single  # length-1 axes don't count
+    assert kernels.in_layout_of(single, np.empty((3, 1, 4)).transpose(1, 0, 2)) is single  # length-1 axes don't count
 
 
 # --- blocked matrix products ------------------------------------------------------------------------------------
@@ -168,7 +168,7 @@ GEMM_SHAPES = [
 def test_gemm_equals_matmul(shapes, dtype):
     rng = np.random.default_rng(6)
     a, b = (rng.integers(-3, 4, shape).astype(dtype) for shape in shapes)
-    out = ops.gemm(a, b)
+    out = kernels.gemm(a, b)
     assert out.dtype == np.result_type(a, b) and out.shape == (shapes[0][0], shapes[1][1])
     # small integers (products and sums far below 2**24): exact in every dtype and every order of summation
     np.testing.assert_array_equal(out, a @ b)

@@ -201,11 +201,11 @@ def test_dropout_gives_0_for_dropped_infinities():
     np.testing.assert_array_equal(x.grad.data, np.where(dropped, 0.0, np.inf))
 
 
-# --- large arrays take the branch-free path of ops.select: the same answers ------------------------------------
+# --- large arrays take the branch-free path of kernels.select: the same answers ------------------------------------
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_large_masked_gradients_are_exact(dtype):
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((128, 160)).astype(dtype)  # more than ops._SELECT_FROM elements
+    x = rng.standard_normal((128, 160)).astype(dtype)  # more than kernels._SELECT_FROM elements
     g = rng.standard_normal(x.shape).astype(dtype)
     g[x <= 0] = np.inf
     t = ag.tensor(x, requires_grad=True)

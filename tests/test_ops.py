@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 
 import autograd as ag
-from autograd import core, ops
+from autograd import core, kernels, ops
 
 # --------------------------------------------------------------------------------------------------------------
 # Strategies
@@ -597,23 +597,24 @@ def test_float32_in_float32_out(case: Case, data: Any) -> None:
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_select_picks_the_same_bits_as_np_where(dtype):
     rng = np.random.default_rng(1)
-    n = 3 * ops._SELECT_FROM
+    n = 3 * kernels._SELECT_FROM
     condition = rng.random(n) > 0.5
     x = rng.standard_normal(n).astype(dtype)
     y = rng.standard_normal(n).astype(dtype)
     x[:6] = y[-6:] = [np.inf, -np.inf, np.nan, -0.0, 0.0, 1e-8]
-    bits = ops._BITS[np.dtype(dtype).itemsize]
+    bits = kernels._BITS[np.dtype(dtype).itemsize]
     for a, b in [(x, y), (x, 0), (0, y), (x, -0.0), (2.5, y)]:
-        ours, numpy_where = ops.select(condition, a, b), np.where(condition, a, b)
+        ours, numpy_where = kernels.select(condition, a, b), np.where(condition, a, b)
         assert ours.dtype == numpy_where.dtype == dtype
         np.testing.assert_array_equal(ours.view(bits), numpy_where.view(bits))
     wide = condition.reshape(-1, 8)  # broadcasting: a (n/8, 8) mask against a row and a column
-    np.testing.assert_array_equal(ops.select(wide, x[:8], y[: n // 8, None]), np.where(wide, x[:8], y[: n // 8, None]))
+    np.testing.assert_array_equal(kernels.select(wide, x[:8], y[: n // 8, None]),
+                                  np.where(wide, x[:8], y[: n // 8, None]))
 
 
 def test_where_and_sigmoid_on_large_tensors_match_the_plain_formulas():
     rng = np.random.default_rng(2)
-    shape = (64, 2 * ops._SELECT_FROM // 64)
+    shape = (64, 2 * kernels._SELECT_FROM // 64)
     condition = rng.random(shape) > 0.5
     x = ag.tensor(rng.standard_normal(shape), requires_grad=True)
     y = ag.tensor(rng.standard_normal(shape), requires_grad=True)

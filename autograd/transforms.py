@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from . import engine, functions, ops
+from . import engine, operations, ops
 from .core import Tensor, enable_grad
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
@@ -277,7 +277,7 @@ def _assemble(pieces: list, shape: tuple, like: Tensor, create_graph: bool) -> T
     if not pieces:
         return Tensor._wrap(np.zeros(shape, dtype=np.asarray(like._data).dtype))
     if create_graph:
-        return functions.reshape(functions.stack(pieces), shape)
+        return operations.reshape(operations.stack(pieces), shape)
     return Tensor._wrap(np.stack([np.asarray(p._data) for p in pieces]).reshape(shape))
 
 
@@ -333,7 +333,7 @@ def _jacobian_forward(outputs: tuple, inputs: tuple, create_graph: bool, strict:
         for j, x in enumerate(inputs):
             stacked = _assemble(columns[i][j], x.shape + out.shape, out, create_graph)  # (in..., out...)
             order = tuple(range(x.ndim, x.ndim + out.ndim)) + tuple(range(x.ndim))
-            row.append(functions.permute(stacked, order) if create_graph else
+            row.append(operations.permute(stacked, order) if create_graph else
                        Tensor._wrap(np.transpose(np.asarray(stacked._data), order)))
         blocks.append(tuple(row))
     return tuple(blocks)
@@ -359,7 +359,7 @@ def hessian(func: Callable, inputs: Any, create_graph: bool = False, strict: boo
         if out[0].numel() != 1:
             raise RuntimeError("The Tensor returned by the function given to hessian should contain a single "
                                f"element (it has shape {out[0].shape})")
-        return functions.reshape(out[0], ())
+        return operations.reshape(out[0], ())
 
     def gradient(*xs: Tensor) -> tuple:
         jac = jacobian(single_output, xs, create_graph=True)

@@ -18,18 +18,11 @@ from . import ops
 from .core import Tensor, TensorLike, as_constant
 from .errors import OpError, OpIndexError
 
-# Elementwise primitives are public as they are.
-add, sub, mul, pow = ops.add, ops.sub, ops.mul, ops.pow
-neg, exp, log, log1p, expm1, sqrt = ops.neg, ops.exp, ops.log, ops.log1p, ops.expm1, ops.sqrt
-sin, cos, tanh, sigmoid, relu, sign, erf = ops.sin, ops.cos, ops.tanh, ops.sigmoid, ops.relu, ops.sign, ops.erf
-abs, clone = ops.abs, ops.clone
-tan, asin, acos, atan, sinh, cosh = ops.tan, ops.asin, ops.acos, ops.atan, ops.sinh, ops.cosh
-asinh, acosh, atanh, log2, log10, exp2 = ops.asinh, ops.acosh, ops.atanh, ops.log2, ops.log10, ops.exp2
-erfinv, sinc, frac = ops.erfinv, ops.sinc, ops.frac
-atan2, logaddexp, logaddexp2, hypot, copysign = ops.atan2, ops.logaddexp, ops.logaddexp2, ops.hypot, ops.copysign
-fmod, remainder, xlogy, floor_divide = ops.fmod, ops.remainder, ops.xlogy, ops.floor_divide
-arcsin, arccos, arctan, arctan2, arcsinh, arccosh, arctanh = asin, acos, atan, atan2, asinh, acosh, atanh
-multiply, subtract, negative = mul, sub, neg
+# The primitives registered with export=True in ops.py (add, exp, tanh, tan, atan2, ...) are public as they are,
+# with their Tensor methods and numpy entries: nothing to write here for them. These are other names for some.
+multiply, subtract, negative = ops.mul, ops.sub, ops.neg
+arcsin, arccos, arctan, arctan2 = ops.asin, ops.acos, ops.atan, ops.atan2
+arcsinh, arccosh, arctanh = ops.asinh, ops.acosh, ops.atanh
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])  # what max(dim)/min(dim) return, like torch.return_types
 
@@ -98,7 +91,7 @@ def normalize_index(index: Any) -> tuple:
 # Elementwise
 # ---------------------------------------------------------------------------------------------------------------
 def square(x: TensorLike) -> Tensor:
-    return mul(x, x)
+    return ops.mul(x, x)
 
 
 def reciprocal(x: TensorLike) -> Tensor:
@@ -106,16 +99,7 @@ def reciprocal(x: TensorLike) -> Tensor:
 
 
 def rsqrt(x: TensorLike) -> Tensor:
-    return ops.div(1.0, sqrt(x))
-
-
-def maximum(x: TensorLike, y: TensorLike) -> Tensor:
-    """Elementwise maximum; where x == y the gradient is split evenly between the two."""
-    return ops.maximum(x, y)
-
-
-def minimum(x: TensorLike, y: TensorLike) -> Tensor:
-    return ops.minimum(x, y)
+    return ops.div(1.0, ops.sqrt(x))
 
 
 def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
@@ -216,11 +200,6 @@ def round(x: TensorLike, *, decimals: int = 0) -> Tensor:
     if _integer_like(x) and decimals >= 0:
         return _rounding("round", None, x)
     return ops.round(x, decimals=int(decimals)) if decimals else _rounding("round", ops.round, x)
-
-
-def lerp(start: TensorLike, end: TensorLike, weight: TensorLike) -> Tensor:
-    """start + weight (end - start), all three broadcast together; differentiable in each."""
-    return ops.lerp(start, end, weight)
 
 
 def nan_to_num(x: TensorLike, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
@@ -446,7 +425,7 @@ def var(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | 
 def std(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
         keepdim: bool = False, *, correction: int | None = None, axis: Any = None,
         keepdims: bool | None = None, ddof: int | None = None) -> Tensor:
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof))
+    return ops.sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof))
 
 
 def amax(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
@@ -481,7 +460,7 @@ def _max_min(name: str, extreme: Any, arg: Any, pairwise: Any, x: TensorLike, di
     _check_not_empty(x, dim, name)
     axis = normalize_dim(dim, x.ndim, name)
     if x.ndim == 0:
-        return MaxMin(clone(x), Tensor._wrap(np.int64(0)))
+        return MaxMin(ops.clone(x), Tensor._wrap(np.int64(0)))
     indices = arg(x._data, axis=axis, keepdims=True)
     values = gather(x, axis, Tensor._wrap(indices))  # the gradient goes to the returned index only
     if not keepdim:
@@ -494,13 +473,13 @@ def max(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False, *
     """max(x): the largest value (0-d; ties share the gradient). max(x, dim): (values, indices).
     max(x, other): elementwise maximum."""
     dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
-    return _max_min("max", amax, np.argmax, maximum, x, dim, keepdim)
+    return _max_min("max", amax, np.argmax, ops.maximum, x, dim, keepdim)
 
 
 def min(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False, *, axis: Any = None,
         keepdims: bool | None = None) -> Any:
     dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
-    return _max_min("min", amin, np.argmin, minimum, x, dim, keepdim)
+    return _max_min("min", amin, np.argmin, ops.minimum, x, dim, keepdim)
 
 
 def argmax(x: TensorLike, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
@@ -540,13 +519,13 @@ def logsumexp(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bo
     axes = normalize_dims(dim, x.ndim, "logsumexp")
     m = np.amax(x._data, axis=axes, keepdims=True) if x._data.size else np.zeros((1,) * x.ndim, x.dtype)
     m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) rows: leave them to exp/log
-    out = log(ops.sum(exp(x - m), axis=axes, keepdims=True)) + m
+    out = ops.log(ops.sum(ops.exp(x - m), axis=axes, keepdims=True)) + m
     return out if keepdim else squeeze(out, axes if axes is not None else tuple(range(x.ndim)))
 
 
 def softmax(x: TensorLike, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`, computed as exp(log_softmax(x)): stable for any logits."""
-    return exp(log_softmax(x, dim if axis is None else axis))
+    return ops.exp(log_softmax(x, dim if axis is None else axis))
 
 
 def log_softmax(x: TensorLike, dim: int = -1, *, axis: int | None = None) -> Tensor:
@@ -565,16 +544,16 @@ def norm(x: TensorLike, p: float | str = 2, dim: int | Sequence[int] | None = No
         squares = sum(x * x, dim, keepdim)
         is_zero = squares._data == 0
         # sqrt'(0) is infinite; route zeros around it so the gradient there is 0 instead of nan
-        return where(is_zero, 0.0, sqrt(where(is_zero, 1.0, squares)))
+        return where(is_zero, 0.0, ops.sqrt(where(is_zero, 1.0, squares)))
     if p == 1:
-        return sum(abs(x), dim, keepdim)
+        return sum(ops.abs(x), dim, keepdim)
     if p in (math.inf, "inf"):
-        return amax(abs(x), dim, keepdim)
+        return amax(ops.abs(x), dim, keepdim)
     if p in (-math.inf, "-inf"):
-        return amin(abs(x), dim, keepdim)
+        return amin(ops.abs(x), dim, keepdim)
     if p == 0:
-        return sum(sign(abs(x)), dim, keepdim)  # sign has gradient 0 and stays in the graph
-    total = sum(abs(x) ** p, dim, keepdim)
+        return sum(ops.sign(ops.abs(x)), dim, keepdim)  # sign has gradient 0 and stays in the graph
+    total = sum(ops.abs(x) ** p, dim, keepdim)
     is_zero = total._data == 0
     # (total)^(1/p) has an infinite derivative at 0 for p > 1: the same detour as for p = 2
     return where(is_zero, 0.0, where(is_zero, 1.0, total) ** (1.0 / p))
@@ -940,19 +919,6 @@ def matmul(x: TensorLike, y: TensorLike) -> Tensor:
     return ops.matmul(x, y)
 
 
-def _explain_matmul(datas: list, params: dict, err: Exception) -> str | None:
-    a, b = (np.shape(d) for d in datas)
-    if len(a) == 0 or len(b) == 0:
-        return f"matmul: both operands need at least 1 dimension, got shapes {a} and {b}"
-    k1, k2 = a[-1], (b[0] if len(b) == 1 else b[-2])
-    if k1 != k2:
-        return f"matmul: shapes {a} and {b} do not align: {k1} != {k2}"
-    return f"matmul: the batch dimensions of shapes {a} and {b} cannot be broadcast together"
-
-
-ops.matmul.explain = _explain_matmul
-
-
 def dot(x: TensorLike, y: TensorLike) -> Tensor:
     x, y = _tensor(x), _tensor(y)
     if x.ndim != 1 or y.ndim != 1:
@@ -965,5 +931,8 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     tensors = [_tensor(o) for o in operands]
-    ops.parse_einsum(subscripts, [t.shape for t in tensors])  # clear errors for label/shape mismatches
+    try:  # clear errors for label/shape mismatches (the kernel raises ValueError: it knows nothing of ours)
+        ops.parse_einsum(subscripts, [t.shape for t in tensors])
+    except ValueError as err:
+        raise OpError(str(err)) from None
     return ops.einsum(*tensors, subscripts=subscripts)

@@ -1,0 +1,386 @@
+"""The numpy kernels under the derivative table: plain functions on arrays that know nothing of Tensor.
+
+ops.py states each primitive's maths; the tricks that make it fast (a branch-free select, a blocked matrix
+product, reductions through BLAS) and the bookkeeping it needs (window slices, memory layouts, einsum labels)
+live here, each with the measurement that justified it. Nothing here records a graph: a kernel called on
+tensors (a VJP differentiated again) hands them to numpy, whose dispatch routes them back into the engine.
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from typing import Any
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------------------------
+# Selecting under a mask, branch-free: the gradients of where, relu, clamp, max and pooling
+# ---------------------------------------------------------------------------------------------------------------
+_BITS = {2: np.int16, 4: np.int32, 8: np.int64}  # an integer of a float's width, to select its bits
+_SELECT_FROM = 8192  # elements; below this np.where is as fast (its branches are cheaper while the data is in cache)
+_PLAIN = (np.ndarray, np.generic, int, float)  # what select computes on itself (bool is an int)
+
+
+def select(condition, x, y):
+    """np.where(condition, x, y), exactly, and 3x faster on large float operands. np.where branches on every
+    element, and on an unpredictable mask each branch costs a mispredict (~5 ns an element). With m all ones
+    where the condition holds, (x & m) | (y & ~m) on the bit patterns makes the same choice, inf, nan and -0.0
+    included, branch-free; a branch that is the number 0 (+0.0, all bits clear) drops its half, so that
+    select(mask, g, 0), the gradient through a mask, is one `and`. Anything but arrays, numpy scalars and numbers
+    (Tensors, when a VJP is differentiated: create_graph) goes to np.where, which dispatches it (and records the
+    selection)."""
+    if not (isinstance(condition, _PLAIN) and isinstance(x, _PLAIN) and isinstance(y, _PLAIN)):
+        return np.where(condition, x, y)
+    if condition.__class__ is np.bool_ and np.ndim(x) == 0 and np.ndim(y) == 0:  # 0-d: a tenth of np.where's cost
+        return np.result_type(x, y).type(x if condition else y)
+    dtype = np.result_type(x, y)
+    if (dtype.kind != "f" or dtype.itemsize not in _BITS or np.size(condition) < _SELECT_FROM
+            or getattr(condition, "dtype", None) != np.bool_):
+        return np.where(condition, x, y)
+    bits = _BITS[dtype.itemsize]
+    mask = _all_ones_where(condition, bits)
+    if _is_plus_zero(y):
+        return _masked(x, mask, dtype, bits).view(dtype)
+    if _is_plus_zero(x):
+        return _masked(y, np.invert(mask, out=mask), dtype, bits).view(dtype)
+    chosen = np.bitwise_and(np.asarray(x, dtype).view(bits), mask)  # a Python number (weak) becomes 0-d
+    other = _masked(y, np.invert(mask, out=mask), dtype, bits)
+    full = chosen.shape if chosen.shape == other.shape else np.broadcast_shapes(chosen.shape, other.shape)
+    into = chosen if chosen.shape == full else other if other.shape == full else None  # both are ours to write
+    return np.bitwise_or(chosen, other, out=into).view(dtype)
+
+
+def _all_ones_where(condition, bits):
+    """The integers (of type `bits`) that are all ones where `condition` holds and 0 elsewhere: the booleans
+    negated as bytes (True -> -1) and widened, which extends the sign. Bytes first, then one widening cast: 1.2x
+    faster than negating the wide integers, and what brings relu's gradient, select(mask, g, 0), to the speed of
+    g * mask (measured on W2/W4's arrays, 32k-400k float32)."""
+    return np.negative(condition.view(np.int8)).astype(bits)
+
+
+def _is_plus_zero(value) -> bool:
+    return (value.__class__ is int or value.__class__ is float) and value == 0 and math.copysign(1, value) > 0
+
+
+def _masked(value, mask, dtype, bits):
+    """The bits of `value` (in `dtype`) where `mask` is all ones, zero elsewhere; in `mask` when it is large
+    enough to hold the result."""
+    value = np.asarray(value, dtype).view(bits)
+    if value.shape == mask.shape or np.broadcast_shapes(value.shape, mask.shape) == mask.shape:
+        return np.bitwise_and(mask, value, out=mask)
+    return np.bitwise_and(mask, value)
+
+
+def gate_into(target, mask, g):
+    """target[...] = gate(mask, g), in place (target may be a strided view): for floats, the mask's bits
+    written straight into target, then `and`ed with g's, two passes and no temporary."""
+    bits = _BITS.get(target.dtype.itemsize)
+    if target.dtype.kind != "f" or bits is None or g.dtype != target.dtype or mask.dtype != np.bool_:
+        target[...] = gate(mask, g)
+        return
+    target_bits = target.view(bits)
+    np.copyto(target_bits, np.negative(mask.view(np.int8)))  # True -> all ones (-1, its sign extended)
+    np.bitwise_and(target_bits, g.view(bits), out=target_bits)
+
+
+def gate(mask, g):
+    """g where `mask` holds, 0 elsewhere: the gradient through an op that passes its input on a mask and is
+    flat off it (relu, clamp, max, pooling's routing). Never g * mask: an infinite g (say from sqrt at 0
+    further down) would give inf * 0 = nan where the true gradient is 0."""
+    if mask.__class__ is np.bool_ or mask.__class__ is bool:  # 0-d in a plain backward: no array machinery
+        if mask:
+            return g
+        return g.dtype.type(0) if isinstance(g, np.generic) else np.zeros_like(g)
+    return select(mask, g, 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reductions and broadcasting
+# ---------------------------------------------------------------------------------------------------------------
+
+def unreduce(g: Any, shape: tuple, axis: tuple | None, keepdims: bool) -> Any:
+    """Put back the reduced axes of `g` as size-1 axes, ready to broadcast against the input."""
+    if keepdims:
+        return g
+    return g.reshape(tuple(1 if axis is None or i in axis else n for i, n in enumerate(shape)))
+
+
+def expand_to(g: Any, shape: tuple) -> Any:
+    """np.broadcast_to(g, shape): a read-only view. For arrays it is built directly (np.broadcast_to costs
+    several microseconds of argument checking, which dominates small backward passes)."""
+    if g.__class__ is np.ndarray and g.ndim == len(shape) and g.flags.c_contiguous:
+        strides = tuple(0 if n == 1 and m != 1 else st for n, m, st in zip(g.shape, shape, g.strides))
+        view = np.ndarray(shape, g.dtype, g, 0, strides)
+        view.flags.writeable = False
+        return view
+    return np.broadcast_to(g, shape)
+
+
+def sum_to(g: Any, shape: tuple) -> Any:
+    """Undo broadcasting: sum the array `g` over the axes that broadcasting added to or stretched in `shape`."""
+    lead = g.ndim - len(shape)
+    stretched = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if not stretched:  # only leading axes were added (a bias)
+        if not lead:
+            return g
+        if g.dtype.kind == "f" and g.flags.c_contiguous:
+            # summing the rows of a C-ordered array is a matrix-vector product: BLAS does it 3x faster
+            n = math.prod(g.shape[:lead])
+            summed = np.dot(_ones(n, g.dtype), g if lead == 1 and g.ndim == 2 else g.reshape(n, math.prod(shape)))
+            return summed if summed.shape == shape else summed.reshape(shape)
+        return g.sum(axis=tuple(range(lead)))
+    if g.dtype.kind == "f":
+        # einsum's single-operand reduction runs 2-3x faster than ndarray.sum over non-trailing axes
+        letters = string.ascii_letters[:g.ndim]
+        kept = "".join(c for i, c in enumerate(letters) if i >= lead and i not in stretched)
+        return np.einsum(f"{letters}->{kept}", g).reshape(shape)
+    g = g.sum(axis=tuple(range(lead)) + stretched, keepdims=True)
+    return g.reshape(shape) if lead else g
+
+
+_ONES: dict[tuple, np.ndarray] = {}
+
+
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    """A cached, read-only vector of ones (np.ones costs a microsecond, more than the sum it serves)."""
+    key = (n, dtype)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        ones = _ONES[key] = np.ones(n, dtype)
+        ones.flags.writeable = False
+    return ones
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Indexing
+# ---------------------------------------------------------------------------------------------------------------
+
+def is_basic_index(index: tuple) -> bool:
+    """Only ints, slices, None and Ellipsis: no element can be selected twice."""
+    return all(i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer)) for i in index)
+
+
+def selects_once(index: tuple) -> bool:
+    """No element can be selected twice: a basic index, or boolean masks only (integer arrays may repeat)."""
+    return is_basic_index(index) or all(isinstance(i, np.ndarray) and i.dtype == bool for i in index)
+
+
+
+def class_index(target: np.ndarray, axis: int) -> tuple:
+    """The index picking x[n, t_n, d1, ...] for integer targets t of shape (N, d1, ...) and classes on `axis`:
+    the targets at `axis`, and an arange (shaped to broadcast with them) for every other axis."""
+    grids = [np.arange(n).reshape((n,) + (1,) * (target.ndim - 1 - i)) for i, n in enumerate(target.shape)]
+    grids.insert(axis, target)
+    return tuple(grids)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Memory layout
+# ---------------------------------------------------------------------------------------------------------------
+
+def zeros_in_layout(shape: tuple, dtype: Any, like: np.ndarray) -> np.ndarray:
+    """Zeros of `shape` whose axes lie in memory in the order of `like`'s (an array of as many axes), so that
+    elementwise passes between the two run over memory in one order (numpy's order='K', for another shape)."""
+    order = _axis_order(like)
+    return np.zeros([shape[axis] for axis in order], dtype=dtype).transpose(np.argsort(order))
+
+
+def in_layout_of(a: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """a, or a copy of it whose axes lie in memory in the order of like's: the passes that mix the two then run
+    over memory in one order, not one of them across its strides (one copy instead of several slow passes)."""
+    if a.ndim < 2 or _axis_order(a, skip_single=True) == _axis_order(like, skip_single=True):
+        return a
+    copy = np.empty_like(like, dtype=a.dtype)
+    copy[...] = a
+    return copy
+
+
+def _axis_order(a: np.ndarray, skip_single: bool = False) -> list:
+    """a's axes from the outermost in memory to the innermost (skip_single: without its axes of length 1,
+    whose strides say nothing)."""
+    order = sorted(range(a.ndim), key=lambda axis: -abs(a.strides[axis]))
+    return [axis for axis in order if a.shape[axis] != 1] if skip_single else order
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sliding windows and max pooling
+# ---------------------------------------------------------------------------------------------------------------
+
+def window_counts(spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    return tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(spatial, kernel, stride, dilation))
+
+
+
+def window_slices(shape: tuple, kernel_size: tuple, stride: tuple, dilation: tuple) -> list[tuple]:
+    """For each kernel offset, the strided slice of the last axes that holds that offset of every window."""
+    k = len(kernel_size)
+    counts = window_counts(shape[-k:], kernel_size, stride, dilation)
+    return [(Ellipsis, *(slice(o * d, o * d + s * (c - 1) + 1, s)
+                         for o, d, s, c in zip(offset, dilation, stride, counts)))
+            for offset in np.ndindex(*kernel_size)]
+
+
+def max_pool_pad_value(dtype: Any) -> Any:
+    """What max pooling pads with: a value no element beats (-inf, an integer dtype's minimum, or False)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "b":
+        return False
+    return np.iinfo(dtype).min if dtype.kind in "iu" else -np.inf
+
+
+
+def _maxima_are_numbers(out: np.ndarray) -> bool:
+    """Whether every window's maximum is a number above the padding value. Then the element PyTorch picks is
+    the window's first maximum, an element of the input, and equality with the maximum finds it. One
+    reduction over the output: min is NaN if any maximum is (numpy's min propagates NaN) and NaN > v is False."""
+    return out.size == 0 or bool(out.min() > max_pool_pad_value(out.dtype))
+
+
+def max_pool_choice(x: np.ndarray, out: np.ndarray, kernel_size: tuple, stride: tuple, dilation: tuple,
+                    padding: tuple | None = None) -> np.ndarray:
+    """For each window of max_pool(x) = out, the row-major kernel offset k of the element PyTorch picks (its
+    index from return_indices, and the element that gets the window's gradient):
+
+    - the first element equal to the maximum, when that is a number above the padding value;
+    - otherwise PyTorch's CPU loop as is: over the taps inside the input in row-major order, from maxval =
+      -inf and the first such tap, take a tap `if (val > maxval || isnan(val))`. So the LAST NaN of a window
+      wins, and a window of -inf only (or of an integer dtype's minimum) keeps its first tap inside the input,
+      even where the window starts in the padding. A window with no tap inside the input (a dilated window
+      that steps over a 1-element input) gets K, the kernel size: no element.
+
+    An integer array (int16 when K allows) shaped like `out`."""
+    windows = window_slices(x.shape, kernel_size, stride, dilation)
+    total = len(windows)
+    small = np.int16 if total < 2 ** 15 else np.int64
+    if _maxima_are_numbers(out):
+        # the first offset that holds the maximum, as min over offsets of (k where equal, else K), in branch-free
+        # integer passes (masked writes are slow on random masks)
+        chosen = np.full(out.shape, total, dtype=small)
+        hit = np.empty(out.shape, dtype=bool)
+        for k, window in enumerate(windows):
+            np.equal(x[window], out, out=hit)
+            np.minimum(chosen, hit * small(k - total) + small(total), out=chosen)
+        return chosen
+    # The first tap inside the input, per axis: window start s*i (in padded coordinates) plus the first offset o
+    # with s*i + o*d >= before, o = ceil((before - s*i) / d); it must also be a tap (o < k) before the trailing
+    # padding. The flat row-major offset is sum_axis o * prod(later kernel sizes); K where some axis has none.
+    nd = len(kernel_size)
+    counts = out.shape[-nd:]
+    widths = padding if padding is not None else ((0, 0),) * nd
+    first, inside = 0, True
+    for axis, (count, size, k, s, d, (before, after)) in enumerate(zip(counts, x.shape[-nd:], kernel_size, stride,
+                                                                        dilation, widths)):
+        start = (np.arange(count) * s).reshape((-1,) + (1,) * (nd - 1 - axis))  # along this axis of the output
+        o = np.maximum(-((start - before) // d), 0)
+        first = first + o * math.prod(kernel_size[axis + 1:])
+        inside = inside & (o < k) & (start + o * d < size - after)
+    chosen = np.broadcast_to(np.where(inside, first, total).astype(small), out.shape).copy()
+    # padding never updates: it is the lowest value and no NaN
+    best = np.full(out.shape, max_pool_pad_value(x.dtype), dtype=x.dtype)
+    update = np.empty(out.shape, dtype=bool)
+    for k, window in enumerate(windows):
+        np.greater(x[window], best, out=update)
+        if x.dtype.kind in "fc":
+            update |= np.isnan(x[window])
+        np.copyto(best, x[window], where=update)
+        np.copyto(chosen, small(k), where=update)
+    return chosen
+
+
+
+def first_maxima(x, out, kernel_size, stride, dilation, padding=None):
+    """(window slice, mask) per kernel offset: where that offset holds the element of its window that PyTorch
+    picks (max_pool_choice); in the common case, every maximum a number, that is the window's first maximum."""
+    if not _maxima_are_numbers(out):  # a NaN, or a window of -inf only: PyTorch's loop, rare, so kept simple
+        chosen = max_pool_choice(x, out, kernel_size, stride, dilation, padding)
+        for k, window in enumerate(window_slices(x.shape, kernel_size, stride, dilation)):
+            yield window, chosen == k
+        return
+    taken = None  # (arrays only: to_maxima and from_maxima are primitives, their forwards see arrays)
+    for window in window_slices(x.shape, kernel_size, stride, dilation):
+        hit = np.equal(x[window], out)
+        if taken is None:
+            taken = hit
+        else:
+            np.greater(hit, taken, out=hit)  # for booleans: hit and not taken
+            np.logical_or(taken, hit, out=taken)
+        yield window, hit
+
+
+def windows_overlap(kernel_size, stride, dilation) -> bool:
+    return any(s < d * (k - 1) + 1 for k, s, d in zip(kernel_size, stride, dilation))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Matrix products
+# ---------------------------------------------------------------------------------------------------------------
+
+GEMM_BLOCK_ELEMENTS = 98304  # elements of both operands in one block: 384 KB of float32, cache-sized
+
+
+def gemm(a: Any, b: Any) -> Any:
+    """a @ b for matrices. OpenBLAS (1 thread) is slow on a product with two short sides and a very long one:
+    a convolution over a whole batch at once, in the batch-last layout (nn.functional._conv), where a first
+    layer's 16 x 9 weights meet 50,176 columns. Cut into blocks that stay in cache, such products run up to 2x
+    faster (measured): blocks of columns for the product itself, blocks of the contraction, added up, for its
+    weight gradient. Otherwise one call, with the operand of more rows first when the result is small next to
+    the contraction (up to 1.6x faster on a convolution's weight gradient, C_out x C_in*k*k)."""
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):  # tensors, when differentiating a VJP
+        return a @ b
+    (m, k), n = a.shape, b.shape[1]
+    if not (m and k and n):  # an empty operand: nothing to block (zeros of (m, n), numpy's answer)
+        return a @ b
+    if m + k <= 64 and n >= 4 * _gemm_block(m + k):  # few rows, a short contraction: by blocks of columns
+        block = _gemm_block(m + k)
+        out = np.empty((m, n), dtype=np.result_type(a, b))
+        for start in range(0, n, block):
+            np.matmul(a, b[:, start:start + block], out=out[:, start:start + block])
+        return out
+    if m + n <= 64 and k >= 4 * _gemm_block(m + n):  # a long contraction into a small result: add up blocks
+        block = _gemm_block(m + n)
+        out = a[:, :block] @ b[:block]
+        for start in range(block, k, block):
+            out += a[:, start:start + block] @ b[start:start + block]
+        return out
+    if n > m and k > 8 * n:  # a small result of a long contraction: the operand of more rows first
+        return (b.T @ a.T).T
+    return a @ b
+
+
+def _gemm_block(rows: int) -> int:
+    """Columns per block when both operands have `rows` rows in all: a power of two near the cache size."""
+    return 1 << max(9, (GEMM_BLOCK_ELEMENTS // rows).bit_length() - 1)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# einsum
+# ---------------------------------------------------------------------------------------------------------------
+
+def parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
+    """Explicit labels for every operand and the output, with '...' spelled out as fresh letters."""
+    subscripts = subscripts.replace(" ", "")
+    inputs, arrow, output = subscripts.partition("->")
+    terms = inputs.split(",")
+    if len(terms) != len(shapes):
+        raise ValueError(f"einsum: '{subscripts}' names {len(terms)} operands but {len(shapes)} were given")
+    used = set(subscripts) - set(".,->")
+    spare = [c for c in string.ascii_letters if c not in used]
+    widths = [len(shape) - (len(term) - 3) for term, shape in zip(terms, shapes) if "..." in term]
+    ellipsis = "".join(spare[:max(widths, default=0)])
+    labels = []
+    for term, shape in zip(terms, shapes):
+        if "..." in term:
+            width = len(shape) - (len(term) - 3)
+            term = term.replace("...", ellipsis[len(ellipsis) - width:] if width else "")
+        if len(term) != len(shape):
+            raise ValueError(f"einsum: '{term}' has {len(term)} labels for an operand of shape {shape}")
+        labels.append(term)
+    if arrow:
+        output = output.replace("...", ellipsis)
+    else:  # implicit output: the broadcast axes, then the labels used once, alphabetically (numpy's rule)
+        counts = "".join(labels)
+        output = ellipsis + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in ellipsis))
+    return labels, output

@@ -1,0 +1,140 @@
+"""The architecture's boundaries, checked: what imports what, and that every primitive is registered whole."""
+
+from __future__ import annotations
+
+import ast
+import dis
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+import autograd
+from autograd import numpy_dispatch, ops
+from autograd.core import Primitive
+
+AUTOGRAD = Path(__file__).resolve().parent.parent / "autograd"
+
+
+def _autograd_imports(module: str) -> set[str]:
+    """The autograd modules `module` imports anywhere in its source (deferred imports inside functions too)."""
+    tree = ast.parse((AUTOGRAD / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:  # from . import x / from .x import y
+                found |= {node.module} if node.module else {alias.name for alias in node.names}
+            elif node.module and node.module.split(".")[0] == "autograd":
+                found.add(node.module.split(".")[1] if "." in node.module else "autograd")
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("autograd.")}
+    return found
+
+
+def test_the_kernels_know_nothing_of_tensor() -> None:
+    tree = ast.parse((AUTOGRAD / "kernels.py").read_text())
+    assert _autograd_imports("kernels") == set()
+    assert not [n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "Tensor"]
+
+
+def test_the_derivative_table_does_not_import_the_engine() -> None:
+    # the engine calls the table (unbroadcast), never the other way round: no import loop between them
+    assert "engine" not in _autograd_imports("ops")
+    assert "ops" in _autograd_imports("engine")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One place to add an op: a primitive registered in ops.py gets its export, method and numpy entry from there
+# --------------------------------------------------------------------------------------------------------------
+def _vjps(op: Primitive) -> list[Callable]:
+    found = [v for v in (op.vjps or ()) if v is not None]
+    for attr in ("vjp_argnum", "joint"):
+        fn = getattr(op, attr, None)
+        if fn is not None:
+            found.append(fn)
+    return found
+
+
+def _numpy_names_called(fn: Callable) -> set[str]:
+    """The `np.<name>` a function of ops.py uses, with those of the ops.py helpers it calls (transitively)."""
+    names, seen, todo = set(), set(), [fn]
+    while todo:
+        fn = todo.pop()
+        if fn in seen or not hasattr(fn, "__code__"):
+            continue
+        seen.add(fn)
+        codes = [fn.__code__]
+        while codes:
+            code = codes.pop()
+            codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+            instructions = list(dis.get_instructions(code))
+            for i, ins in enumerate(instructions[:-1]):
+                if ins.opname == "LOAD_GLOBAL" and ins.argval == "np":
+                    names.add(instructions[i + 1].argval)
+                elif ins.opname == "LOAD_GLOBAL":
+                    helper = fn.__globals__.get(ins.argval)
+                    if isinstance(helper, types.FunctionType) and helper.__module__ == ops.__name__:
+                        todo.append(helper)
+    return names
+
+
+# numpy functions a VJP may call without a dispatch entry: they build arrays from shapes, never take a tensor
+NEVER_GIVEN_TENSORS = {"zeros", "ones", "eye", "arange", "full", "ndindex", "errstate", "argsort", "dtype", "float64",
+                       "float32", "bool_", "int8", "intp", "ndarray", "generic", "iinfo", "inf", "nan", "ufunc"}
+
+
+def missing_dispatch(op: Primitive, ufuncs: dict, functions: dict) -> set[str]:
+    """The numpy functions `op`'s VJPs call that would refuse tensors under create_graph: no entry in the ufunc
+    table (np.cosh must map to a primitive) or the function table (np.where, np.sum, ...)."""
+    missing = set()
+    for vjp in _vjps(op):
+        for name in _numpy_names_called(vjp):
+            f = getattr(np, name, None)
+            if name in NEVER_GIVEN_TENSORS or f is None:
+                continue
+            if isinstance(f, np.ufunc):
+                if f not in ufuncs:
+                    missing.add(name)
+            elif callable(f) and f not in functions:
+                missing.add(name)
+    return missing
+
+
+def test_every_vjp_calls_only_numpy_functions_that_dispatch_tensors() -> None:
+    # A VJP that calls np.cosh passes a plain backward (arrays) and fails under create_graph (tensors) when
+    # np.cosh has no entry: caught here for every primitive, whatever its test table covers
+    problems = {name: missing_dispatch(op, numpy_dispatch.UFUNCS, numpy_dispatch.FUNCTIONS)
+                for name, op in ops.PRIMITIVES.items()}
+    assert {name: calls for name, calls in problems.items() if calls} == {}
+
+
+def test_a_vjp_calling_an_unregistered_ufunc_is_caught() -> None:
+    op = Primitive(np.sinh, "sinh_for_this_test").defvjp(lambda g, out, x: g * np.cosh(x))
+    table_without_cosh = {u: f for u, f in numpy_dispatch.UFUNCS.items() if u is not np.cosh}
+    assert missing_dispatch(op, table_without_cosh, numpy_dispatch.FUNCTIONS) == {"cosh"}
+    assert missing_dispatch(op, {**table_without_cosh, np.cosh: op}, numpy_dispatch.FUNCTIONS) == set()
+
+
+def test_every_exported_primitive_has_its_method_numpy_entry_and_test_case() -> None:
+    from test_ops import CASES
+    cases = {case.name for case in CASES}
+    assert ops.EXPORTS, "nothing registered with export=True"
+    for name, op in ops.EXPORTS.items():
+        assert getattr(autograd, name) is op, f"autograd.{name}"
+        assert ops.METHODS.get(name) is op and callable(getattr(autograd.Tensor, name)), f"Tensor.{name}"
+        same_name = getattr(np, name, None)
+        if isinstance(same_name, np.ufunc):  # numpy has this op: np.<name>(tensor) must run ours
+            assert numpy_dispatch.UFUNCS.get(same_name) is op, f"numpy.{name}: register with numpy=np.{name}"
+        assert name in cases, f"{name}: add a line to CASES in tests/test_ops.py"
+    for ufunc, op in ops.UFUNCS.items():
+        assert numpy_dispatch.UFUNCS[ufunc] is op
+
+
+def test_registered_methods_record_their_primitive() -> None:
+    x, y = autograd.tensor([0.5, 1.5], requires_grad=True), autograd.tensor([2.0, 0.25])
+    for name, op in ops.METHODS.items():
+        others = (y,) * ((ops._arity(op.forward) or 1) - 1)  # lerp(x, end, weight): three inputs
+        got, want = getattr(x, name)(*others), op(x, *others)
+        np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
+        assert got.grad_fn.op is op
