@@ -928,7 +928,7 @@ class Tensor:
         def write(arr: np.ndarray) -> None:
             if steps is None:
                 arr[idx] = value_data
-            else:  # PyTorch's rule (functions.integers_first): arr[steps[0]] is a view, written through
+            else:  # PyTorch's rule (operations.integers_first): arr[steps[0]] is a view, written through
                 arr[steps[0]][steps[1]] = value_data
 
         self._inplace("__setitem__", compute, write)
