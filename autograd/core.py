@@ -22,6 +22,7 @@ from . import grad_mode as _modes
 from .device import CPU as _CPU
 from .device import not_available as _not_available
 from .device import parse_to as _parse_to
+from .errors import OpError, as_op_error
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
 __all__ = ["Tensor", "Node", "Op", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled",
@@ -606,18 +607,18 @@ def _check_python_ints(caller: str, data: Any) -> None:
 def _op_error(op: Primitive, datas: list, params: dict, err: Exception) -> Exception:
     explained = op.explain(datas, params, err) if op.explain is not None else None
     if explained:
-        return ValueError(explained)
+        return OpError(explained)
     shapes = " and ".join(str(np.shape(d)) for d in datas if not np.isscalar(d) or isinstance(d, np.generic))
     detail = str(err)
     if "broadcast" in detail:
-        return ValueError(f"{op.name}: shapes {shapes} cannot be broadcast together "
+        return OpError(f"{op.name}: shapes {shapes} cannot be broadcast together "
                           "(dimensions must be equal, or 1, aligned from the right)")
     if isinstance(err, TypeError) and "keyword" in detail:
         # numpy's or Python's message names numpy's function (`_operator.mul() takes no keyword arguments`)
         return TypeError(f"{op.name}() got an unexpected keyword argument: {', '.join(map(repr, params))} "
                          f"(it takes {_keywords(op)})")
     extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "index")
-    return type(err)(f"{op.name}: {detail} (input shapes {shapes}{'; ' + extra if extra else ''})")
+    return as_op_error(err)(f"{op.name}: {detail} (input shapes {shapes}{'; ' + extra if extra else ''})")
 
 
 def _keywords(op: Primitive) -> str:
@@ -746,7 +747,8 @@ class Tensor:
     def T(self) -> Tensor:
         return _F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
-    def size(self, dim: int | None = None) -> Any:
+    def size(self, dim: int | None = None, *, axis: int | None = None) -> Any:
+        dim = dim if axis is None else axis
         if dim is None:
             return self._data.shape
         return self._data.shape[_F.normalize_dim(dim, self.ndim, "size")]
@@ -983,6 +985,12 @@ class Tensor:
     def __itruediv__(self, other: Any) -> Tensor:
         return self._arith_inplace("div_ (/=)", _ops.div, np.true_divide, other)
 
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        return self._arith_inplace("floor_divide_ (//=)", _ops.floor_divide, np.floor_divide, other)
+
+    def __imod__(self, other: Any) -> Tensor:
+        return self._arith_inplace("remainder_ (%=)", _ops.remainder, np.remainder, other)
+
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         return self.__iadd__(other if alpha == 1 else other * alpha)
 
@@ -1072,13 +1080,26 @@ class Tensor:
                 return _F.index_put(t, value, idx)
             return None
 
+        steps = _F.integers_first(idx)
+
         def write(arr: np.ndarray) -> None:
-            arr[idx] = value_data
+            if steps is None:
+                arr[idx] = value_data
+            else:  # PyTorch's rule (operations.integers_first): arr[steps[0]] is a view, written through
+                arr[steps[0]][steps[1]] = value_data
 
         self._inplace("__setitem__", compute, write)
 
     # --- operations as methods (see operations.py for what each does) ------------------------------------------
     # (The primitives registered with method=True in ops.py, exp, tanh, add, ..., add their own methods here.)
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return _F.div(self, other, rounding_mode=rounding_mode)
+
+    divide = div
+
+    def true_divide(self, other: Any) -> Tensor:
+        return apply_binary(_ops.div, self, other)
+
     def rsqrt(self) -> Tensor:
         return _F.rsqrt(self)
 
@@ -1087,6 +1108,23 @@ class Tensor:
 
     def reciprocal(self) -> Tensor:
         return _F.reciprocal(self)
+
+    def floor(self) -> Tensor:
+        return _F.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _F.ceil(self)
+
+    def trunc(self) -> Tensor:
+        return _F.trunc(self)
+
+    fix = trunc
+
+    def round(self, *, decimals: int = 0) -> Tensor:
+        return _F.round(self, decimals=decimals)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+        return _F.nan_to_num(self, nan, posinf, neginf)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return _F.clamp(self, min, max)
@@ -1112,44 +1150,44 @@ class Tensor:
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
         return _F.std(self, dim, unbiased, keepdim, **kwargs)
 
-    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.amax(self, dim, keepdim)
+    def amax(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.amax(self, dim, keepdim, **aliases)
 
-    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.amin(self, dim, keepdim)
+    def amin(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.amin(self, dim, keepdim, **aliases)
 
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return _F.max(self, dim, keepdim)
+    def max(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Any:
+        return _F.max(self, dim, keepdim, **aliases)
 
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return _F.min(self, dim, keepdim)
+    def min(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Any:
+        return _F.min(self, dim, keepdim, **aliases)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.argmax(self, dim, keepdim)
+    def argmax(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.argmax(self, dim, keepdim, **aliases)
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.argmin(self, dim, keepdim)
+    def argmin(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.argmin(self, dim, keepdim, **aliases)
 
-    def prod(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.prod(self, dim, keepdim)
+    def prod(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.prod(self, dim, keepdim, **aliases)
 
-    def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.logsumexp(self, dim, keepdim)
+    def logsumexp(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.logsumexp(self, dim, keepdim, **aliases)
 
-    def softmax(self, dim: int = -1) -> Tensor:
-        return _F.softmax(self, dim)
+    def softmax(self, dim: int = -1, *, axis: int | None = None) -> Tensor:
+        return _F.softmax(self, dim, axis=axis)
 
-    def log_softmax(self, dim: int = -1) -> Tensor:
-        return _F.log_softmax(self, dim)
+    def log_softmax(self, dim: int = -1, *, axis: int | None = None) -> Tensor:
+        return _F.log_softmax(self, dim, axis=axis)
 
     def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
         return _F.norm(self, p, dim, keepdim)
 
-    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.all(self, dim, keepdim)
+    def all(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.all(self, dim, keepdim, **aliases)
 
-    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.any(self, dim, keepdim)
+    def any(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.any(self, dim, keepdim, **aliases)
 
     def eq(self, other: Any) -> Tensor:
         return _F.eq(self, other)
@@ -1172,6 +1210,18 @@ class Tensor:
     def isnan(self) -> Tensor:
         return _F.isnan(self)
 
+    def isinf(self) -> Tensor:
+        return _F.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return _F.isfinite(self)
+
+    def isclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+        return _F.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+        return _F.allclose(self, other, rtol, atol, equal_nan)
+
     def reshape(self, *shape: Any) -> Tensor:
         return _F.reshape(self, *shape)
 
@@ -1188,11 +1238,11 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _F.flatten(self, start_dim, end_dim)
 
-    def squeeze(self, dim: Any = None) -> Tensor:
-        return _F.squeeze(self, dim)
+    def squeeze(self, dim: Any = None, *, axis: Any = None) -> Tensor:
+        return _F.squeeze(self, dim, axis=axis)
 
-    def unsqueeze(self, dim: int) -> Tensor:
-        return _F.unsqueeze(self, dim)
+    def unsqueeze(self, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+        return _F.unsqueeze(self, dim, axis=axis)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         return _F.transpose(self, dim0, dim1)
@@ -1229,17 +1279,18 @@ class Tensor:
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         return _F.split(self, split_size, dim)
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-        return _F.chunk(self, chunks, dim)
+    def chunk(self, chunks: int, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
+        return _F.chunk(self, chunks, dim, axis=axis)
 
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
-        return _F.unbind(self, dim)
+    def unbind(self, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
+        return _F.unbind(self, dim, axis=axis)
 
-    def gather(self, dim: int, index: Any) -> Tensor:
-        return _F.gather(self, dim, index)
+    def gather(self, dim: int | None = None, index: Any = None, *, axis: int | None = None) -> Tensor:
+        return _F.gather(self, dim, index, axis=axis)
 
-    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
-        return _F.index_add(self, dim, index, source, alpha=alpha)
+    def index_add(self, dim: int | None = None, index: Any = None, source: Any = None, *, alpha: Any = 1,
+                  axis: int | None = None) -> Tensor:
+        return _F.index_add(self, dim, index, source, alpha=alpha, axis=axis)
 
     # scans, orderings, gather/scatter (issue 15)
     def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
@@ -1416,6 +1467,9 @@ class Tensor:
     def double(self) -> Tensor:
         return _F.astype(self, np.float64)
 
+    def half(self) -> Tensor:
+        return _F.astype(self, np.float16)
+
     def long(self) -> Tensor:
         return _F.astype(self, np.int64)
 
@@ -1458,6 +1512,18 @@ class Tensor:
 
     def __rtruediv__(self, other: Any) -> Tensor:
         return apply_binary(_ops.div, other, self)
+
+    def __floordiv__(self, other: Any) -> Tensor:  # floor(x / y), PyTorch's and Python's rule
+        return apply_binary(_ops.floor_divide, self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.floor_divide, other, self)
+
+    def __mod__(self, other: Any) -> Tensor:  # x - floor(x / y) y: the divisor's sign
+        return apply_binary(_ops.remainder, self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.remainder, other, self)
 
     def __pow__(self, other: Any) -> Tensor:
         return apply_binary(_ops.pow, self, other)
