@@ -63,6 +63,9 @@ from .creation import (
 from .creation import (
     bool_ as bool,
 )
+from .creation import (
+    int32 as int,
+)
 from .device import (  # (binds autograd.device to the class, as torch.device; the module stays importable)
     DeviceError,
     accelerator,
@@ -95,6 +98,13 @@ from .operations import (
     amax,
     amin,
     any,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
     argmax,
     argmin,
     argsort,
@@ -112,6 +122,7 @@ from .operations import (
     broadcast_to,
     bucketize,
     cat,
+    ceil,
     chunk,
     clamp,
     clip,
@@ -125,20 +136,24 @@ from .operations import (
     diag,
     diag_embed,
     diagonal,
+    div,
     divide,
     dot,
     einsum,
     eq,
     expand,
     expand_as,
+    fix,
     flatten,
     flip,
+    floor,
     gather,
     ge,
     ger,
     gt,
     index_add,
     index_select,
+    isclose,
     isfinite,
     isinf,
     isnan,
@@ -165,6 +180,7 @@ from .operations import (
     movedim,
     msort,
     multiply,
+    nan_to_num,
     narrow,
     ne,
     negative,
@@ -181,6 +197,7 @@ from .operations import (
     reshape,
     roll,
     rot90,
+    round,
     rsqrt,
     scatter,
     scatter_add,
@@ -207,6 +224,7 @@ from .operations import (
     tril,
     triu,
     true_divide,
+    trunc,
     unbind,
     unflatten,
     unique,
@@ -258,3 +276,10 @@ _sys.modules[__name__ + ".functional"] = transforms  # `import autograd.function
 _keep_freed_memory()  # reuse freed memory instead of page-faulting it back every step (see memory.py)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    if name == "bfloat16":  # PyTorch's dtype that numpy cannot represent: say so instead of a bare AttributeError
+        raise AttributeError("autograd.bfloat16: numpy has no bfloat16 type, so tensors here cannot hold it; use "
+                             "autograd.float32 (bfloat16's range, more precision) or autograd.float16")
+    raise AttributeError(f"module 'autograd' has no attribute {name!r}")

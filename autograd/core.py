@@ -22,9 +22,11 @@ from . import grad_mode as _modes
 from .device import CPU as _CPU
 from .device import not_available as _not_available
 from .device import parse_to as _parse_to
+from .errors import OpError, as_op_error
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 
-__all__ = ["Tensor", "Node", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+__all__ = ["Tensor", "Node", "Op", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled"]
 
 TensorLike = Union["Tensor", np.ndarray, np.generic, float, int, bool, Sequence]
 
@@ -46,13 +48,6 @@ _seq = 0
 # last write (the usual case: the optimiser updates before the next forward) pay nothing.
 _writes: dict[int, tuple[weakref.ref, int, str]] = {}
 _last_write_seq = -1
-
-
-def next_seq() -> int:
-    """A fresh creation number for a node made outside `Primitive` (custom Functions)."""
-    global _seq
-    _seq += 1
-    return _seq
 
 
 def last_write_seq() -> int:
@@ -186,7 +181,48 @@ class Unkept:
         return f"<not kept: {self.shape} {self.dtype}>"
 
 
-class Primitive:
+class Op:
+    """What every node's op is, for the engine, the drawings and check_graph: one protocol that built-in
+    primitives (`Primitive`), custom Functions and their helper nodes (function.py) all follow.
+
+    name, symbol, backward_name, doc      how it is named (grad_fn's name is backward_name)
+    broadcasts, saves_output, reads_inputs, label, explain       flags and hooks: see `Primitive`
+    runs_user_code   its input_grads runs the user's code (a custom Function's backward): the engine sets the
+                     grad mode first (= create_graph), as PyTorch does for a backward
+    rerunnable       check_graph can re-run it alone (not the selector of a multi-output Function's output)
+
+    input_grads(node, g, out, args)   the gradient of each input (None where an input gets none), given the
+                                      output's gradient g: the engine's only call into an op
+    saved_arrays(node)                what input_grads will read, for the engine's check of in-place writes
+    rerun(node, inputs)               the forward again on `inputs` (check_graph)
+    """
+
+    __slots__ = ()
+    vjps: tuple | None = None  # a primitive's VJPs, one per input (the engine calls them directly when it can)
+    broadcasts = False
+    saves_output = False
+    reads_inputs = True
+    label: Callable | None = None
+    explain: Callable | None = None
+    runs_user_code = False
+    rerunnable = True
+
+    def input_grads(self, node: Node, g: Any, out: Any, args: tuple) -> Sequence[Any]:
+        raise NotImplementedError(f"{type(self).__name__} must define input_grads(node, g, out, args)")
+
+    def saved_arrays(self, node: Node) -> list[tuple[str, Any]]:
+        saved = []
+        if self.reads_inputs:
+            saved += [(f"input {i}", a) for i, a in enumerate(node.args) if isinstance(a, np.ndarray)]
+        if node.out is not None and isinstance(node.out, np.ndarray):
+            saved.append(("output", node.out))
+        return saved
+
+    def rerun(self, node: Node, inputs: list) -> Any:
+        return self(*inputs, **(node.params or {}))
+
+
+class Primitive(Op):
     """A differentiable operation on arrays: a numpy `forward` and one vector-Jacobian product per input.
 
     A VJP is called as `vjp(g, out, *args, **params)`: `g` is the gradient of the output, `out` the output
@@ -213,7 +249,6 @@ class Primitive:
 
     __slots__ = ("name", "symbol", "forward", "vjps", "vjp_argnum", "broadcasts", "saves_output",
                  "reads_inputs", "output_only", "backward_name", "label", "explain", "doc")
-    joint_vjp = None  # custom Functions compute all input gradients in one call instead
 
     def __init__(self, forward: Callable, name: str | None = None, symbol: str | None = None,
                  broadcasts: bool = False, saves_output: bool = False, reads_inputs: bool = True,
@@ -242,14 +277,21 @@ class Primitive:
         self.vjp_argnum = vjp
         return self
 
-    def vjp(self, i: int, g: Any, out: Any, args: tuple, params: dict | None) -> Any:
-        if self.vjps is not None:
-            fn = self.vjps[i]
-            if fn is None:
+    def input_grads(self, node: Node, g: Any, out: Any, args: tuple) -> Sequence[Any]:
+        # (for a node without params the engine calls `vjps` itself, exactly as here: one call less per node)
+        params = node.params or {}
+        vjps = self.vjps
+        grads: list = []
+        for i, edge in enumerate(node.edges):
+            if edge is None:
+                grads.append(None)
+            elif vjps is None:  # one VJP for every input (defvjp_argnum)
+                grads.append(self.vjp_argnum(i, g, out, *args, **params))
+            elif vjps[i] is None:
                 raise RuntimeError(f"{self.name}: input {i} is not differentiable")
-            return fn(g, out, *args, **params) if params else fn(g, out, *args)
-        assert self.vjp_argnum is not None, self.name
-        return self.vjp_argnum(i, g, out, *args, **(params or {}))
+            else:
+                grads.append(vjps[i](g, out, *args, **params))
+        return grads
 
     def __call__(self, *args: Any, **params: Any) -> Tensor:
         if not params:
@@ -320,6 +362,23 @@ def apply_binary(op: Primitive, x: Any, y: Any) -> Tensor:
     return _result(op, out, (xd, yd), None if xe is None and ye is None else (xe, ye), None)
 
 
+def new_node(op: Op, edges: tuple, args: tuple, out: Any, params: dict | None, locations: bool) -> Node:
+    """A graph node, numbered after every node before it (built-in ops and custom Functions alike)."""
+    global _seq
+    node = _new(Node)
+    node.op = op
+    node.edges = edges
+    node.args = args
+    node.out = out
+    node.params = params
+    _seq += 1
+    node.seq = _seq
+    node.hooks = None
+    if locations:
+        node.where = user_location()
+    return node
+
+
 def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: dict | None) -> Tensor:
     """Wrap a forward result, recording its Node when an input requires grad and grad mode is on."""
     global _seq
@@ -347,15 +406,18 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
     result._data = out
     result.grad = None
     if edges is not None:
+        if op.reads_inputs or kind is not _ndarray or out.nbytes < DROP_INPUTS_FROM or locations:
+            kept = args
+        elif op.output_only:  # the VJPs read nothing of the inputs: let them go (see Primitive)
+            kept = (None,) * len(args)
+        else:  # the VJPs read only the inputs' shapes: keep those of large arrays instead of the arrays
+            kept = _let_go(args) if out.nbytes >= UNKEPT_FROM else args
+        # new_node(op, edges, kept, out if op.saves_output else None, params, locations), written out: the call
+        # costs 1% of a scalar graph's time (callgrind); test_boundaries checks that the two set the same fields
         node = _new(Node)
         node.op = op
         node.edges = edges
-        if op.reads_inputs or kind is not _ndarray or out.nbytes < DROP_INPUTS_FROM or locations:
-            node.args = args
-        elif op.output_only:  # the VJPs read nothing of the inputs: let them go (see Primitive)
-            node.args = (None,) * len(args)
-        else:  # the VJPs read only the inputs' shapes: keep those of large arrays instead of the arrays
-            node.args = _let_go(args) if out.nbytes >= UNKEPT_FROM else args
+        node.args = kept
         node.out = out if op.saves_output else None
         node.params = params
         _seq += 1
@@ -545,18 +607,18 @@ def _check_python_ints(caller: str, data: Any) -> None:
 def _op_error(op: Primitive, datas: list, params: dict, err: Exception) -> Exception:
     explained = op.explain(datas, params, err) if op.explain is not None else None
     if explained:
-        return ValueError(explained)
+        return OpError(explained)
     shapes = " and ".join(str(np.shape(d)) for d in datas if not np.isscalar(d) or isinstance(d, np.generic))
     detail = str(err)
     if "broadcast" in detail:
-        return ValueError(f"{op.name}: shapes {shapes} cannot be broadcast together "
+        return OpError(f"{op.name}: shapes {shapes} cannot be broadcast together "
                           "(dimensions must be equal, or 1, aligned from the right)")
     if isinstance(err, TypeError) and "keyword" in detail:
         # numpy's or Python's message names numpy's function (`_operator.mul() takes no keyword arguments`)
         return TypeError(f"{op.name}() got an unexpected keyword argument: {', '.join(map(repr, params))} "
                          f"(it takes {_keywords(op)})")
     extra = ", ".join(f"{k}={v!r}" for k, v in params.items() if k != "index")
-    return type(err)(f"{op.name}: {detail} (input shapes {shapes}{'; ' + extra if extra else ''})")
+    return as_op_error(err)(f"{op.name}: {detail} (input shapes {shapes}{'; ' + extra if extra else ''})")
 
 
 def _keywords(op: Primitive) -> str:
@@ -685,7 +747,8 @@ class Tensor:
     def T(self) -> Tensor:
         return _F.permute(self, tuple(range(self.ndim - 1, -1, -1)))
 
-    def size(self, dim: int | None = None) -> Any:
+    def size(self, dim: int | None = None, *, axis: int | None = None) -> Any:
+        dim = dim if axis is None else axis
         if dim is None:
             return self._data.shape
         return self._data.shape[_F.normalize_dim(dim, self.ndim, "size")]
@@ -922,6 +985,12 @@ class Tensor:
     def __itruediv__(self, other: Any) -> Tensor:
         return self._arith_inplace("div_ (/=)", _ops.div, np.true_divide, other)
 
+    def __ifloordiv__(self, other: Any) -> Tensor:
+        return self._arith_inplace("floor_divide_ (//=)", _ops.floor_divide, np.floor_divide, other)
+
+    def __imod__(self, other: Any) -> Tensor:
+        return self._arith_inplace("remainder_ (%=)", _ops.remainder, np.remainder, other)
+
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
         return self.__iadd__(other if alpha == 1 else other * alpha)
 
@@ -1011,13 +1080,26 @@ class Tensor:
                 return _F.index_put(t, value, idx)
             return None
 
+        steps = _F.integers_first(idx)
+
         def write(arr: np.ndarray) -> None:
-            arr[idx] = value_data
+            if steps is None:
+                arr[idx] = value_data
+            else:  # PyTorch's rule (operations.integers_first): arr[steps[0]] is a view, written through
+                arr[steps[0]][steps[1]] = value_data
 
         self._inplace("__setitem__", compute, write)
 
     # --- operations as methods (see operations.py for what each does) ------------------------------------------
     # (The primitives registered with method=True in ops.py, exp, tanh, add, ..., add their own methods here.)
+    def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
+        return _F.div(self, other, rounding_mode=rounding_mode)
+
+    divide = div
+
+    def true_divide(self, other: Any) -> Tensor:
+        return apply_binary(_ops.div, self, other)
+
     def rsqrt(self) -> Tensor:
         return _F.rsqrt(self)
 
@@ -1026,6 +1108,23 @@ class Tensor:
 
     def reciprocal(self) -> Tensor:
         return _F.reciprocal(self)
+
+    def floor(self) -> Tensor:
+        return _F.floor(self)
+
+    def ceil(self) -> Tensor:
+        return _F.ceil(self)
+
+    def trunc(self) -> Tensor:
+        return _F.trunc(self)
+
+    fix = trunc
+
+    def round(self, *, decimals: int = 0) -> Tensor:
+        return _F.round(self, decimals=decimals)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+        return _F.nan_to_num(self, nan, posinf, neginf)
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return _F.clamp(self, min, max)
@@ -1051,44 +1150,44 @@ class Tensor:
     def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, **kwargs: Any) -> Tensor:
         return _F.std(self, dim, unbiased, keepdim, **kwargs)
 
-    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.amax(self, dim, keepdim)
+    def amax(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.amax(self, dim, keepdim, **aliases)
 
-    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.amin(self, dim, keepdim)
+    def amin(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.amin(self, dim, keepdim, **aliases)
 
-    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return _F.max(self, dim, keepdim)
+    def max(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Any:
+        return _F.max(self, dim, keepdim, **aliases)
 
-    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
-        return _F.min(self, dim, keepdim)
+    def min(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Any:
+        return _F.min(self, dim, keepdim, **aliases)
 
-    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.argmax(self, dim, keepdim)
+    def argmax(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.argmax(self, dim, keepdim, **aliases)
 
-    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.argmin(self, dim, keepdim)
+    def argmin(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.argmin(self, dim, keepdim, **aliases)
 
-    def prod(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.prod(self, dim, keepdim)
+    def prod(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.prod(self, dim, keepdim, **aliases)
 
-    def logsumexp(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _F.logsumexp(self, dim, keepdim)
+    def logsumexp(self, dim: Any = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.logsumexp(self, dim, keepdim, **aliases)
 
-    def softmax(self, dim: int = -1) -> Tensor:
-        return _F.softmax(self, dim)
+    def softmax(self, dim: int = -1, *, axis: int | None = None) -> Tensor:
+        return _F.softmax(self, dim, axis=axis)
 
-    def log_softmax(self, dim: int = -1) -> Tensor:
-        return _F.log_softmax(self, dim)
+    def log_softmax(self, dim: int = -1, *, axis: int | None = None) -> Tensor:
+        return _F.log_softmax(self, dim, axis=axis)
 
     def norm(self, p: Any = 2, dim: Any = None, keepdim: bool = False) -> Tensor:
         return _F.norm(self, p, dim, keepdim)
 
-    def all(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.all(self, dim, keepdim)
+    def all(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.all(self, dim, keepdim, **aliases)
 
-    def any(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return _F.any(self, dim, keepdim)
+    def any(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
+        return _F.any(self, dim, keepdim, **aliases)
 
     def eq(self, other: Any) -> Tensor:
         return _F.eq(self, other)
@@ -1111,6 +1210,18 @@ class Tensor:
     def isnan(self) -> Tensor:
         return _F.isnan(self)
 
+    def isinf(self) -> Tensor:
+        return _F.isinf(self)
+
+    def isfinite(self) -> Tensor:
+        return _F.isfinite(self)
+
+    def isclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+        return _F.isclose(self, other, rtol, atol, equal_nan)
+
+    def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+        return _F.allclose(self, other, rtol, atol, equal_nan)
+
     def reshape(self, *shape: Any) -> Tensor:
         return _F.reshape(self, *shape)
 
@@ -1127,11 +1238,11 @@ class Tensor:
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _F.flatten(self, start_dim, end_dim)
 
-    def squeeze(self, dim: Any = None) -> Tensor:
-        return _F.squeeze(self, dim)
+    def squeeze(self, dim: Any = None, *, axis: Any = None) -> Tensor:
+        return _F.squeeze(self, dim, axis=axis)
 
-    def unsqueeze(self, dim: int) -> Tensor:
-        return _F.unsqueeze(self, dim)
+    def unsqueeze(self, dim: int | None = None, *, axis: int | None = None) -> Tensor:
+        return _F.unsqueeze(self, dim, axis=axis)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
         return _F.transpose(self, dim0, dim1)
@@ -1168,17 +1279,18 @@ class Tensor:
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         return _F.split(self, split_size, dim)
 
-    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
-        return _F.chunk(self, chunks, dim)
+    def chunk(self, chunks: int, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
+        return _F.chunk(self, chunks, dim, axis=axis)
 
-    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
-        return _F.unbind(self, dim)
+    def unbind(self, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
+        return _F.unbind(self, dim, axis=axis)
 
-    def gather(self, dim: int, index: Any) -> Tensor:
-        return _F.gather(self, dim, index)
+    def gather(self, dim: int | None = None, index: Any = None, *, axis: int | None = None) -> Tensor:
+        return _F.gather(self, dim, index, axis=axis)
 
-    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
-        return _F.index_add(self, dim, index, source, alpha=alpha)
+    def index_add(self, dim: int | None = None, index: Any = None, source: Any = None, *, alpha: Any = 1,
+                  axis: int | None = None) -> Tensor:
+        return _F.index_add(self, dim, index, source, alpha=alpha, axis=axis)
 
     # scans, orderings, gather/scatter (issue 15)
     def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
@@ -1355,6 +1467,9 @@ class Tensor:
     def double(self) -> Tensor:
         return _F.astype(self, np.float64)
 
+    def half(self) -> Tensor:
+        return _F.astype(self, np.float16)
+
     def long(self) -> Tensor:
         return _F.astype(self, np.int64)
 
@@ -1397,6 +1512,18 @@ class Tensor:
 
     def __rtruediv__(self, other: Any) -> Tensor:
         return apply_binary(_ops.div, other, self)
+
+    def __floordiv__(self, other: Any) -> Tensor:  # floor(x / y), PyTorch's and Python's rule
+        return apply_binary(_ops.floor_divide, self, other)
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.floor_divide, other, self)
+
+    def __mod__(self, other: Any) -> Tensor:  # x - floor(x / y) y: the divisor's sign
+        return apply_binary(_ops.remainder, self, other)
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return apply_binary(_ops.remainder, other, self)
 
     def __pow__(self, other: Any) -> Tensor:
         return apply_binary(_ops.pow, self, other)

@@ -17,7 +17,7 @@
     tensor([0.2689, 0.5   , 1.    ])
 
 How it plugs into the engine. `apply` runs `forward` under `no_grad()` and records one graph `Node` whose `op`
-is a `FunctionBackward`: the engine calls its `joint_vjp`, which calls your `backward` once for all inputs and
+is a `FunctionBackward`: the engine calls its `input_grads`, which calls your `backward` once for all inputs and
 checks what it returns (one gradient per input, each of the input's shape or summable to it). A forward that
 returns several tensors gets one small selector node per output, so that each output collects its own
 gradient; the Function's node receives them all at once (unused outputs get zeros, as in PyTorch).
@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from . import core, engine
-from .core import Node, Tensor
+from .core import Node, Op, Tensor
 from .grad_mode import is_anomaly_check_nan_enabled, is_grad_enabled, is_recording_locations, no_grad
 from .ops import unbroadcast
 
@@ -193,35 +193,17 @@ def _pack(t: Tensor | None, args: tuple, raws: tuple, outputs: list) -> tuple | 
     return ("input", t, t._data, t.grad_fn)
 
 
-def _make_node(op: Any, edges: tuple, args: tuple) -> Node:
-    """A graph node with the same fields `tensor._result` fills in, numbered after everything before it."""
-    node = core._new(Node)
-    node.op = op
-    node.edges = edges
-    node.args = args
-    node.out = None
-    node.params = None
-    node.seq = core.next_seq()
-    node.hooks = None
-    if is_recording_locations():
-        node.where = core.user_location()
-    return node
+def _make_node(op: Op, edges: tuple, args: tuple) -> Node:
+    return core.new_node(op, edges, args, None, None, is_recording_locations())
 
 
-class _OpInfo:
-    """The attributes the engine (and viz, check_graph) read from a node's op; see `Primitive`."""
+class FunctionBackward(Op):
+    """The op of a custom Function's node: calls the user's `backward` and checks what it returns. Its
+    results are validated and summed to each input's shape here, with errors naming the input (so not
+    `broadcasts`), and it reads only ctx.saved_tensors (saved_arrays), not its inputs."""
 
-    vjps = None
-    vjp_argnum = None
-    broadcasts = False  # backward's results are validated and summed to shape here, with errors naming inputs
-    saves_output = False
-    reads_inputs = False  # only ctx.saved_tensors are read, and those are checked here
-    explain = None
-    label = None
-
-
-class FunctionBackward(_OpInfo):
-    """The op of a custom Function's node: calls the user's `backward` and checks what it returns."""
+    reads_inputs = False
+    runs_user_code = True
 
     def __init__(self, cls: type, ctx: FunctionCtx, args: tuple, outputs: list) -> None:
         self.cls = cls
@@ -253,7 +235,7 @@ class FunctionBackward(_OpInfo):
             return t
         return Tensor._wrap(data, grad_fn)  # rebound by an in-graph in-place op: the value forward saw
 
-    def joint_vjp(self, node: Node, g: Any, out: Any, args: tuple) -> list:
+    def input_grads(self, node: Node, g: Any, out: Any, args: tuple) -> list:
         create_graph = is_grad_enabled()  # the engine runs backward in grad mode iff create_graph
         grad_outputs = self._grad_outputs(g, create_graph)
         result = self.cls.backward(self.ctx, *grad_outputs)
@@ -326,12 +308,21 @@ class FunctionBackward(_OpInfo):
         return [(f"saved tensor {j}", entry[-1] if entry[0] == "output" else entry[2])
                 for j, entry in enumerate(node.args.saved) if entry is not None]
 
+    def rerun(self, node: Node, inputs: list) -> Any:
+        """apply() again, on `inputs` (its tensor arguments given as tensors, as the forward expects)."""
+        wrapped = [x if isinstance(x, Tensor) or meta is None else Tensor._wrap(x)
+                   for x, meta in zip(inputs, self.inputs)]
+        return self.cls.apply(*wrapped)
+
     def __repr__(self) -> str:
         return f"<function {self.name}>"
 
 
-class _Select(_OpInfo):
+class _Select(Op):
     """Output k of a multi-output Function: passes its gradient on to slot k of the Function's node."""
+
+    reads_inputs = False
+    rerunnable = False  # not an operation of its own: check_graph checks the Function's node
 
     def __init__(self, function: FunctionBackward, k: int) -> None:
         self.function = function
@@ -341,7 +332,7 @@ class _Select(_OpInfo):
         self.backward_name = f"{function.backward_name}[{k}]"
         self.doc = None
 
-    def joint_vjp(self, node: Node, g: Any, out: Any, args: tuple) -> list:
+    def input_grads(self, node: Node, g: Any, out: Any, args: tuple) -> list:
         slots: list = [None] * len(self.function.outputs)
         slots[self.k] = g
         return [_SlotGrads(slots)]
@@ -359,9 +350,12 @@ class _SlotGrads:
         return _SlotGrads([a if b is None else b if a is None else a + b for a, b in zip(self.slots, other.slots)])
 
 
-class _NotDifferentiable(_OpInfo):
+class _NotDifferentiable(Op):
     """The grad_fn of a gradient a backward returned as a raw array under create_graph=True: reaching it in a
     later backward means a second-order derivative was asked for, which the array cannot give."""
+
+    reads_inputs = False
+    rerunnable = False  # nothing to re-run: reaching it is the error
 
     def __init__(self, function: FunctionBackward, i: int) -> None:
         self.function = function
@@ -370,7 +364,7 @@ class _NotDifferentiable(_OpInfo):
         self.backward_name = f"{function.backward_name}NotDifferentiable"
         self.doc = None
 
-    def joint_vjp(self, node: Node, g: Any, out: Any, args: tuple) -> list:
+    def input_grads(self, node: Node, g: Any, out: Any, args: tuple) -> list:
         name = self.function.name
         raise RuntimeError(
             f"{name}.backward returned a numpy array (not a Tensor) as the gradient of input {self.i}, so that "

@@ -42,7 +42,6 @@ import numpy as np
 
 from .core import Node, Tensor, Unkept, format_location
 from .engine import grad
-from .function import FunctionBackward, _NotDifferentiable, _Select
 from .grad_mode import Mode, enable_grad, no_grad
 
 __all__ = ["gradcheck", "gradgradcheck", "check_graph", "record_locations", "numerical_jacobian",
@@ -934,13 +933,7 @@ def _node_function(node: Node) -> tuple[Callable, list[Any]] | None:
             inputs.append(np.asarray(value, dtype=np.float64)[()])
         else:
             inputs.append(value)
-    if isinstance(op, FunctionBackward):
-        tensor_args = [m is not None for m in op.inputs]
-        wrapped = [x if isinstance(x, Tensor) or not is_t else Tensor._wrap(x)
-                   for x, is_t in zip(inputs, tensor_args)]
-        return (lambda *xs: op.cls.apply(*xs)), wrapped
-    params = node.params or {}
-    return (lambda *xs: op(*xs, **params)), inputs
+    return (lambda *xs: op.rerun(node, list(xs))), inputs
 
 
 @dataclass
@@ -968,8 +961,7 @@ def check_graph(*outputs: Tensor, eps: float = 1e-6, atol: float = 1e-5, rtol: f
     >>> check_graph((x.tanh() * x).sum())
     True
     """
-    nodes = [n for n in _graph_nodes(outputs)
-             if not isinstance(n.op, (_Select, _NotDifferentiable))]
+    nodes = [n for n in _graph_nodes(outputs) if n.op.rerunnable]
     if not nodes:
         raise ValueError("check_graph: the outputs were not computed from tensors that require grad: there is no "
                          "graph to check")

@@ -24,6 +24,8 @@ from .grad_mode import is_grad_enabled
 UFUNCS: dict[np.ufunc, Callable] = ops.UFUNCS
 UFUNCS.update({
     np.positive: lambda x: x, np.square: F.square, np.reciprocal: F.reciprocal,
+    # rounding keeps integers integers (operations.floor & co.), so these are not the bare primitives
+    np.floor: F.floor, np.ceil: F.ceil, np.trunc: F.trunc, np.rint: F.round,
     # comparisons and tests: boolean results, never differentiable
     np.equal: F.eq, np.not_equal: F.ne, np.less: F.lt, np.less_equal: F.le, np.greater: F.gt,
     np.greater_equal: F.ge, np.logical_and: F.logical_and, np.logical_or: F.logical_or,
@@ -70,6 +72,11 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.flip: lambda m, axis=None: F.flip(m, tuple(range(np.ndim(m))) if axis is None else axis),
     np.pad: lambda array, pad_width, mode="constant", constant_values=0: F.pad(array, pad_width, constant_values),
     np.clip: lambda a, a_min=None, a_max=None, **kw: F.clamp(a, a_min, a_max),
+    np.round: lambda a, decimals=0, out=None: F.round(a, decimals=decimals),
+    np.around: lambda a, decimals=0, out=None: F.round(a, decimals=decimals),
+    np.fix: lambda x, out=None: F.trunc(x),
+    np.sinc: ops.sinc,
+    np.nan_to_num: lambda x, copy=True, nan=0.0, posinf=None, neginf=None: F.nan_to_num(x, nan, posinf, neginf),
     np.dot: lambda a, b, out=None: F.matmul(a, b),
     np.zeros_like: lambda a, dtype=None, **kw: creation.zeros_like(a, dtype),
     np.ones_like: lambda a, dtype=None, **kw: creation.ones_like(a, dtype),
@@ -112,8 +119,8 @@ FUNCTIONS: dict[Callable, Callable] = {
     np.shape: lambda a: _shape_of(a), np.ndim: lambda a: len(_shape_of(a)),
     np.size: lambda a, axis=None: int(np.prod(_shape_of(a))) if axis is None else _shape_of(a, axis),
     np.result_type: lambda *args: np.result_type(*[_plain(a) for a in args]),
-    np.allclose: lambda *a, **k: np.allclose(*_plain(a), **k),
-    np.isclose: lambda *a, **k: np.isclose(*_plain(a), **k),
+    np.allclose: F.allclose,
+    np.isclose: F.isclose,
     np.array_equal: lambda *a, **k: np.array_equal(*_plain(a), **k),
 }
 

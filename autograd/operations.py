@@ -17,12 +17,14 @@ import numpy as np
 
 from . import kernels, ops
 from .core import Tensor, TensorLike, as_constant
+from .errors import OpError, OpIndexError
 from .out import write_out
 
-# The primitives registered with export=True in ops.py (add, exp, tanh, ...) are public as they are, with their
-# Tensor methods and numpy entries: nothing to write here for them. These are numpy's other names for three.
-true_divide = divide = ops.div
+# The primitives registered with export=True in ops.py (add, exp, tanh, tan, atan2, ...) are public as they are,
+# with their Tensor methods and numpy entries: nothing to write here for them. These are other names for some.
 multiply, subtract, negative = ops.mul, ops.sub, ops.neg
+arcsin, arccos, arctan, arctan2 = ops.asin, ops.acos, ops.atan, ops.atan2
+arcsinh, arccosh, arctanh = ops.asinh, ops.acosh, ops.atanh
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])  # what max(dim)/min(dim) return, like torch.return_types
 
@@ -41,7 +43,7 @@ def normalize_dim(dim: int, ndim: int, op: str, extra: int = 0) -> int:
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
     size = builtins.max(ndim + extra, 1)
     if not -size <= dim < size:
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimension"
+        raise OpIndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimension"
                          f"{'s' if ndim != 1 else ''} (expected a dim in [{-size}, {size - 1}])")
     return int(dim) % size
 
@@ -53,7 +55,7 @@ def normalize_dims(dim: int | Sequence[int] | None, ndim: int, op: str) -> tuple
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
     axes = tuple(normalize_dim(d, ndim, op) for d in dims)
     if len(set(axes)) != len(axes):
-        raise ValueError(f"{op}: dim {dim!r} names the same axis twice")
+        raise OpError(f"{op}: dim {dim!r} names the same axis twice")
     if ndim == 0:
         return ()
     return tuple(sorted(axes))
@@ -80,7 +82,7 @@ def normalize_index(index: Any) -> tuple:
                 i = i.astype(np.int64)
         if isinstance(i, np.ndarray):
             if i.dtype.kind not in "iub":
-                raise IndexError(f"indexing: index arrays must be integers or booleans, got dtype {i.dtype}")
+                raise OpIndexError(f"indexing: index arrays must be integers or booleans, got dtype {i.dtype}")
             if i.ndim == 0 and i.dtype.kind != "b":
                 i = int(i)
         out.append(i)
@@ -105,7 +107,7 @@ def rsqrt(x: TensorLike) -> Tensor:
 def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None = None) -> Tensor:
     """Limit values to [min, max]; the gradient passes where min <= x <= max (boundaries included)."""
     if min is None and max is None:
-        raise ValueError("clamp: at least one of 'min' or 'max' must not be None (as in PyTorch)")
+        raise OpError("clamp: at least one of 'min' or 'max' must not be None (as in PyTorch)")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         out = _tensor(x)
         if min is not None:
@@ -144,6 +146,75 @@ def astype(x: TensorLike, dtype: Any) -> Tensor:
     return ops.astype(x, dtype=dtype)
 
 
+_ROUNDING_MODES = (None, "trunc", "floor")
+
+
+def div(x: TensorLike, y: TensorLike, *, rounding_mode: str | None = None) -> Tensor:
+    """x / y; with `rounding_mode='trunc'` rounded towards zero, with 'floor' down (`x // y`), as PyTorch. The
+    rounded quotients are piecewise constant: zero gradient (PyTorch's). Integers divided with a rounding mode
+    stay integers, and dividing them by zero raises ZeroDivisionError (numpy would give 0)."""
+    if rounding_mode is None:
+        return ops.div(x, y)
+    if rounding_mode == "floor":
+        return ops.floor_divide(x, y)
+    if rounding_mode == "trunc":
+        return ops.trunc_divide(x, y)
+    raise OpError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+
+
+true_divide = divide = ops.div  # without a rounding mode: the primitive itself, no Python frame
+
+
+def _integer_like(x: Tensor) -> bool:
+    return x.dtype.kind in "iub"
+
+
+def _rounding(name: str, op: Any, x: TensorLike) -> Tensor:
+    """floor/ceil/trunc: integers are already whole (a copy, in their dtype, as PyTorch; numpy would make floats)."""
+    x = _tensor(x)
+    if _integer_like(x):
+        if x.dtype.kind == "b":
+            raise TypeError(f"{name}: not defined for booleans (as in PyTorch); convert first (t.long())")
+        return Tensor._wrap(x._data.copy())
+    return op(x)
+
+
+def floor(x: TensorLike) -> Tensor:
+    """The largest integer <= x, elementwise (zero gradient, in the graph)."""
+    return _rounding("floor", ops.floor, x)
+
+
+def ceil(x: TensorLike) -> Tensor:
+    """The smallest integer >= x, elementwise (zero gradient)."""
+    return _rounding("ceil", ops.ceil, x)
+
+
+def trunc(x: TensorLike) -> Tensor:
+    """x rounded towards zero (zero gradient)."""
+    return _rounding("trunc", ops.trunc, x)
+
+
+fix = trunc
+
+
+def round(x: TensorLike, *, decimals: int = 0) -> Tensor:
+    """x rounded to `decimals` decimal places (negative: to tens, hundreds...), halves to even, as PyTorch
+    (zero gradient)."""
+    x = _tensor(x)
+    if _integer_like(x) and decimals >= 0:
+        return _rounding("round", None, x)
+    return ops.round(x, decimals=int(decimals)) if decimals else _rounding("round", ops.round, x)
+
+
+def nan_to_num(x: TensorLike, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None) -> Tensor:
+    """x with nan, inf and -inf replaced (by 0 and the dtype's largest and lowest finite values by default);
+    the replaced elements get zero gradient, as in PyTorch."""
+    x = _tensor(x)
+    if _integer_like(x):
+        return Tensor._wrap(x._data.copy())
+    return ops.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Comparisons and logic: boolean results outside the graph
 # ---------------------------------------------------------------------------------------------------------------
@@ -153,7 +224,7 @@ def _compare(name: str, fn: np.ufunc, x: TensorLike, y: TensorLike) -> Tensor:
     try:
         return Tensor._wrap(fn(a, b))
     except ValueError:
-        raise ValueError(f"{name}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together") from None
+        raise OpError(f"{name}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together") from None
 
 
 def eq(x: TensorLike, y: TensorLike) -> Tensor:
@@ -229,7 +300,7 @@ def _bitwise(name: str, ufunc: np.ufunc, x: Any, y: Any) -> Tensor:
     try:
         return Tensor._wrap(ufunc(a, b))
     except ValueError:
-        raise ValueError(f"{name}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together") from None
+        raise OpError(f"{name}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together") from None
 
 
 def bitwise_and(x: TensorLike, y: TensorLike) -> Tensor:
@@ -275,17 +346,28 @@ def isfinite(x: TensorLike) -> Tensor:
     return Tensor._wrap(np.isfinite(_tensor(x)._data))
 
 
-def allclose(x: TensorLike, y: TensorLike, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
-    return bool(np.allclose(_tensor(x)._data, _tensor(y)._data, rtol=rtol, atol=atol))
+def isclose(x: TensorLike, y: TensorLike, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Tensor:
+    """|x - y| <= atol + rtol |y| elementwise (infinities equal when equal and of one sign), as booleans outside
+    the graph; nan equals nan only with `equal_nan`."""
+    return Tensor._wrap(np.isclose(_tensor(x)._data, _tensor(y)._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def all(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def allclose(x: TensorLike, y: TensorLike, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    """Whether isclose holds everywhere: a Python bool."""
+    return bool(np.allclose(_tensor(x)._data, _tensor(y)._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def all(x: TensorLike, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Tensor:
     x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
     return Tensor._wrap(np.all(x._data, axis=normalize_dims(dim, x.ndim, "all"), keepdims=keepdim))
 
 
-def any(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def any(x: TensorLike, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Tensor:
     x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
     return Tensor._wrap(np.any(x._data, axis=normalize_dims(dim, x.ndim, "any"), keepdims=keepdim))
 
 
@@ -305,7 +387,17 @@ def sum(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = F
 
 
 def _numpy_aliases(dim: Any, keepdim: bool, axis: Any, keepdims: bool | None) -> tuple[Any, bool]:
+    """`axis` and `keepdims`, numpy's names, are aliases of `dim` and `keepdim` wherever PyTorch takes a dim."""
     return (dim if axis is None else axis), (keepdim if keepdims is None else keepdims)
+
+
+def _required_dim(dim: Any, axis: Any, op: str) -> Any:
+    """The dim of an op that requires one, given as `dim` or as its alias `axis`."""
+    if axis is not None:
+        return axis
+    if dim is None:
+        raise TypeError(f"{op}: missing the argument 'dim' (or its alias 'axis')")
+    return dim
 
 
 def mean(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
@@ -360,7 +452,7 @@ def amin(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = 
 def _check_not_empty(x: Tensor, dim: Any, op: str) -> None:
     axes = normalize_dims(dim, x.ndim, op)
     if (axes is None and x._data.size == 0) or (axes and builtins.any(x.shape[a] == 0 for a in axes)):
-        raise ValueError(f"{op}: cannot reduce an empty dimension (tensor of shape {x.shape}, dim={dim})")
+        raise OpError(f"{op}: cannot reduce an empty dimension (tensor of shape {x.shape}, dim={dim})")
 
 
 def _max_min(name: str, extreme: Any, arg: Any, pairwise: Any, x: TensorLike, dim: Any, keepdim: bool) -> Any:
@@ -380,27 +472,35 @@ def _max_min(name: str, extreme: Any, arg: Any, pairwise: Any, x: TensorLike, di
     return MaxMin(values, Tensor._wrap(np.asarray(indices, dtype=np.int64)[()]))
 
 
-def max(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False) -> Any:
+def max(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
     """max(x): the largest value (0-d; ties share the gradient). max(x, dim): (values, indices).
     max(x, other): elementwise maximum."""
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
     return _max_min("max", amax, np.argmax, ops.maximum, x, dim, keepdim)
 
 
-def min(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False) -> Any:
+def min(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False, *, axis: Any = None,
+        keepdims: bool | None = None) -> Any:
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
     return _max_min("min", amin, np.argmin, ops.minimum, x, dim, keepdim)
 
 
-def argmax(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def argmax(x: TensorLike, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+           keepdims: bool | None = None) -> Tensor:
     """Index of the largest value (of the flattened tensor when dim is None); int64, outside the graph."""
     x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
     if dim is None:
         return Tensor._wrap(np.int64(np.argmax(x._data)))
     axis = normalize_dim(dim, x.ndim, "argmax")
     return Tensor._wrap(np.argmax(x._data, axis=axis, keepdims=keepdim).astype(np.int64)[()])
 
 
-def argmin(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Tensor:
+def argmin(x: TensorLike, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
+           keepdims: bool | None = None) -> Tensor:
     x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
     if dim is None:
         return Tensor._wrap(np.int64(np.argmin(x._data)))
     axis = normalize_dim(dim, x.ndim, "argmin")
@@ -415,9 +515,11 @@ def prod(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = 
     return ops.prod(x, axis=normalize_dims(dim, x.ndim, "prod"), keepdims=keepdim)
 
 
-def logsumexp(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False) -> Tensor:
+def logsumexp(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *, axis: Any = None,
+              keepdims: bool | None = None) -> Tensor:
     """log(sum(exp(x))) computed as m + log(sum(exp(x - m))) with m the (constant) max: no overflow."""
     x = _tensor(x)
+    dim, keepdim = _numpy_aliases(dim, keepdim, axis, keepdims)
     axes = normalize_dims(dim, x.ndim, "logsumexp")
     m = np.amax(x._data, axis=axes, keepdims=True) if x._data.size else np.zeros((1,) * x.ndim, x.dtype)
     m = np.where(np.isfinite(m), m, 0)  # all -inf (or inf) rows: leave them to exp/log
@@ -425,14 +527,15 @@ def logsumexp(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bo
     return out if keepdim else squeeze(out, axes if axes is not None else tuple(range(x.ndim)))
 
 
-def softmax(x: TensorLike, dim: int = -1) -> Tensor:
+def softmax(x: TensorLike, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """exp(x) / sum(exp(x)) along `dim`, computed as exp(log_softmax(x)): stable for any logits."""
-    return ops.exp(log_softmax(x, dim))
+    return ops.exp(log_softmax(x, dim if axis is None else axis))
 
 
-def log_softmax(x: TensorLike, dim: int = -1) -> Tensor:
+def log_softmax(x: TensorLike, dim: int = -1, *, axis: int | None = None) -> Tensor:
     """x - logsumexp(x) along `dim`: finite even for logits of magnitude 1000."""
     x = _tensor(x)
+    dim = dim if axis is None else axis
     return ops.log_softmax(x, axis=normalize_dim(dim, x.ndim, "log_softmax") if x.ndim else None)
 
 
@@ -471,7 +574,7 @@ def reshape(x: TensorLike, *shape: Any) -> Tensor:
     known = math.prod(s for s in shape if s != -1)
     if shape.count(-1) > 1 or (-1 not in shape and known != x._data.size) or \
             (-1 in shape and (known == 0 or x._data.size % known)):
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x._data.size} elements) "
+        raise OpError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x._data.size} elements) "
                          f"into shape {shape}")
     return ops.reshape(x, shape=shape)
 
@@ -501,19 +604,19 @@ def view_as_dtype(x: TensorLike, dtype: Any) -> Tensor:
     name = f"view({target})"
     if target.itemsize != source.itemsize:
         if data.ndim == 0:
-            raise ValueError(f"{name}: a 0-d tensor of {source} cannot be viewed as {target}, whose items have a "
+            raise OpError(f"{name}: a 0-d tensor of {source} cannot be viewed as {target}, whose items have a "
                              f"different size ({source.itemsize} and {target.itemsize} bytes)")
         if data.strides[-1] != source.itemsize and data.shape[-1] != 1:
-            raise ValueError(f"{name}: the last dim must be contiguous (stride 1) to view {source} as {target} "
+            raise OpError(f"{name}: the last dim must be contiguous (stride 1) to view {source} as {target} "
                              f"(items of different sizes), but its stride is {data.strides[-1] // source.itemsize}; "
                              "use .contiguous() first")
         if target.itemsize > source.itemsize and data.shape[-1] * source.itemsize % target.itemsize:
-            raise ValueError(f"{name}: the last dim ({data.shape[-1]}) must be divisible by "
+            raise OpError(f"{name}: the last dim ({data.shape[-1]}) must be divisible by "
                              f"{target.itemsize // source.itemsize} to view {source} as {target}")
     try:
         viewed = data.view(target) if data.ndim else np.asarray(data).view(target)[()]
     except ValueError as err:  # offsets or strides numpy cannot reinterpret
-        raise ValueError(f"{name}: cannot view this {source} tensor of shape {x.shape} as {target}: {err}") from None
+        raise OpError(f"{name}: cannot view this {source} tensor of shape {x.shape} as {target}: {err}") from None
     return Tensor._wrap(viewed)
 
 
@@ -524,20 +627,22 @@ def flatten(x: TensorLike, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     start = normalize_dim(start_dim, x.ndim, "flatten")
     end = normalize_dim(end_dim, x.ndim, "flatten")
     if start > end:
-        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+        raise OpError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     return reshape(x, x.shape[:start] + (math.prod(x.shape[start:end + 1]),) + x.shape[end + 1:])
 
 
-def squeeze(x: TensorLike, dim: int | Sequence[int] | None = None) -> Tensor:
+def squeeze(x: TensorLike, dim: int | Sequence[int] | None = None, *, axis: Any = None) -> Tensor:
     """Remove size-1 axes (only those in `dim` when given; other sizes there are left alone, as in PyTorch)."""
     x = _tensor(x)
+    dim = dim if axis is None else axis
     axes = range(x.ndim) if dim is None else normalize_dims(dim, x.ndim, "squeeze")
     drop = {a for a in axes if x.shape[a] == 1}
     return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in drop))
 
 
-def unsqueeze(x: TensorLike, dim: int) -> Tensor:
+def unsqueeze(x: TensorLike, dim: int | None = None, *, axis: int | None = None) -> Tensor:
     x = _tensor(x)
+    dim = _required_dim(dim, axis, "unsqueeze")
     axis = normalize_dim(dim, x.ndim, "unsqueeze", extra=1)
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
@@ -546,7 +651,7 @@ def permute(x: TensorLike, *dims: Any) -> Tensor:
     x = _tensor(x)
     axes = tuple(normalize_dim(d, x.ndim, "permute") for d in _shape_arg(dims))
     if sorted(axes) != list(range(x.ndim)):
-        raise ValueError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
+        raise OpError(f"permute: {dims} is not a permutation of the {x.ndim} dims of shape {x.shape}")
     if axes == tuple(range(x.ndim)):
         return x
     return ops.transpose(x, axes=axes)
@@ -588,7 +693,7 @@ def broadcast_to(x: TensorLike, *shape: Any) -> Tensor:
         if len(shape) < x.ndim or np.broadcast_shapes(x.shape, shape) != shape:
             raise ValueError
     except ValueError:
-        raise ValueError(f"expand: a tensor of shape {x.shape} cannot be expanded to shape {shape} (only size-1 "
+        raise OpError(f"expand: a tensor of shape {x.shape} cannot be expanded to shape {shape} (only size-1 "
                          "dims can grow, and new dims go in front)") from None
     return ops.broadcast_to(x, shape=shape)
 
@@ -611,7 +716,7 @@ def repeat(x: TensorLike, *repeats: Any) -> Tensor:
     x = _tensor(x)
     reps = _shape_arg(repeats)
     if len(reps) < x.ndim:
-        raise ValueError(f"repeat: {len(reps)} repeat counts given for a tensor with {x.ndim} dims")
+        raise OpError(f"repeat: {len(reps)} repeat counts given for a tensor with {x.ndim} dims")
     shape = (1,) * (len(reps) - x.ndim) + x.shape
     interleaved = reshape(x, tuple(v for n in shape for v in (1, n)))
     tiled = broadcast_to(interleaved, tuple(v for r, n in zip(reps, shape) for v in (r, n)))
@@ -630,28 +735,30 @@ def pad(x: TensorLike, pad_width: Any, value: float = 0) -> Tensor:
         widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64).reshape(-1, 2)
                                  if np.ndim(pad_width) else np.int64(pad_width), (x.ndim, 2))
     except ValueError:
-        raise ValueError(f"pad: pad_width {pad_width!r} does not fit a tensor with {x.ndim} dims") from None
+        raise OpError(f"pad: pad_width {pad_width!r} does not fit a tensor with {x.ndim} dims") from None
     if (widths < 0).any():
-        raise ValueError(f"pad: pad widths must be non-negative, got {pad_width!r}")
+        raise OpError(f"pad: pad widths must be non-negative, got {pad_width!r}")
     return ops.pad(x, pad_width=tuple(map(tuple, widths.tolist())), value=value)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Joining, slicing, indexing
 # ---------------------------------------------------------------------------------------------------------------
-def cat(tensors: Sequence[TensorLike], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+def cat(tensors: Sequence[TensorLike], dim: int = 0, *, axis: int | None = None,
+        out: Tensor | None = None) -> Tensor:
     if out is not None:
-        return write_out("cat", out, lambda: cat(tensors, dim), tuple(tensors))
+        return write_out("cat", out, lambda: cat(tensors, dim, axis=axis), tuple(tensors))
     tensors = [_tensor(t) for t in tensors]
+    dim = dim if axis is None else axis
     if not tensors:
-        raise ValueError("cat: expected a non-empty sequence of tensors")
+        raise OpError("cat: expected a non-empty sequence of tensors")
     first = tensors[0].shape
     axis = normalize_dim(dim, len(first), "cat")
     before, after = first[:axis], first[axis + 1:]
     for i, t in enumerate(tensors):
         shape = t.shape
         if len(shape) != len(first) or shape[:axis] != before or shape[axis + 1:] != after:
-            raise ValueError(f"cat: tensor {i} has shape {shape}, which does not match tensor 0's shape "
+            raise OpError(f"cat: tensor {i} has shape {shape}, which does not match tensor 0's shape "
                              f"{first} outside dim {dim}")
     return ops.cat(*tensors, axis=axis)
 
@@ -659,16 +766,18 @@ def cat(tensors: Sequence[TensorLike], dim: int = 0, *, out: Tensor | None = Non
 concatenate = cat
 
 
-def stack(tensors: Sequence[TensorLike], dim: int = 0, *, out: Tensor | None = None) -> Tensor:
+def stack(tensors: Sequence[TensorLike], dim: int = 0, *, axis: int | None = None,
+          out: Tensor | None = None) -> Tensor:
     if out is not None:
-        return write_out("stack", out, lambda: stack(tensors, dim), tuple(tensors))
+        return write_out("stack", out, lambda: stack(tensors, dim, axis=axis), tuple(tensors))
     tensors = [_tensor(t) for t in tensors]
+    dim = dim if axis is None else axis
     if not tensors:
-        raise ValueError("stack: expected a non-empty sequence of tensors")
+        raise OpError("stack: expected a non-empty sequence of tensors")
     first = tensors[0].shape
     for i, t in enumerate(tensors):
         if t.shape != first:
-            raise ValueError(f"stack: all tensors must have the same shape; tensor {i} has {t.shape}, "
+            raise OpError(f"stack: all tensors must have the same shape; tensor {i} has {t.shape}, "
                              f"tensor 0 has {first}")
     axis = normalize_dim(dim, len(first), "stack", extra=1)
     return cat([unsqueeze(t, axis) for t in tensors], axis)
@@ -682,12 +791,12 @@ def split(x: TensorLike, split_size_or_sections: int | Sequence[int], dim: int =
     if isinstance(split_size_or_sections, (int, np.integer)):
         size = int(split_size_or_sections)
         if size <= 0:
-            raise ValueError(f"split: split_size must be positive, got {size}")
+            raise OpError(f"split: split_size must be positive, got {size}")
         sizes = [builtins.min(size, n - s) for s in range(0, n, size)] or [0]
     else:
         sizes = [int(s) for s in split_size_or_sections]
         if builtins.sum(sizes) != n:
-            raise ValueError(f"split: sections {sizes} add up to {builtins.sum(sizes)}, but dim {dim} has size {n}")
+            raise OpError(f"split: sections {sizes} add up to {builtins.sum(sizes)}, but dim {dim} has size {n}")
     pieces, start = [], 0
     for s in sizes:
         pieces.append(getitem(x, (slice(None),) * axis + (slice(start, start + s),)))
@@ -695,56 +804,97 @@ def split(x: TensorLike, split_size_or_sections: int | Sequence[int], dim: int =
     return tuple(pieces)
 
 
-def chunk(x: TensorLike, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+def chunk(x: TensorLike, chunks: int, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
     """Split into `chunks` pieces of ceil(n / chunks) (PyTorch's rule: possibly fewer pieces)."""
     x = _tensor(x)
+    dim = dim if axis is None else axis
     if chunks <= 0:
-        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+        raise OpError(f"chunk: chunks must be positive, got {chunks}")
     n = x.shape[normalize_dim(dim, x.ndim, "chunk")]
     return split(x, builtins.max(-(-n // chunks), 1), dim)
 
 
-def unbind(x: TensorLike, dim: int = 0) -> tuple[Tensor, ...]:
+def unbind(x: TensorLike, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
     x = _tensor(x)
+    dim = dim if axis is None else axis
     axis = normalize_dim(dim, x.ndim, "unbind")
     return tuple(getitem(x, (slice(None),) * axis + (i,)) for i in range(x.shape[axis]))
 
 
 def getitem(x: TensorLike, index: Any) -> Tensor:
-    """numpy indexing: ints, slices (any step), None, Ellipsis, boolean masks and integer arrays.
-    The gradient scatter-adds into the selected places, so a repeated index receives the sum."""
+    """numpy indexing: ints, slices (any step), None, Ellipsis, boolean masks and integer arrays, with PyTorch's
+    rule where the two differ (`integers_first`). The gradient scatter-adds into the selected places, so a
+    repeated index receives the sum."""
     x = _tensor(x)
     index = normalize_index(index)
+    steps = integers_first(index)
     try:
+        if steps is not None:
+            return ops.getitem(ops.getitem(x, index=steps[0]), index=steps[1])
         return ops.getitem(x, index=index)
     except IndexError as err:
-        raise IndexError(f"indexing: {err} (tensor of shape {x.shape})") from None
+        raise OpIndexError(f"indexing: {err} (tensor of shape {x.shape})") from None
+
+
+def _is_int(i: Any) -> bool:
+    return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
+def integers_first(index: tuple) -> tuple[tuple, tuple] | None:
+    """PyTorch's rule for an index that mixes Python integers with integer or boolean arrays: the integers are
+    basic indexing, applied first, and the arrays then index what is left. numpy counts the integers among the
+    advanced indices instead, which moves the broadcast dims to the front when they are not next to the arrays:
+    for x of shape (2, 3, 4), x[0, :, [0, 1]] is (3, 2) in PyTorch, (2, 3) in numpy.
+
+    None when the index does not mix them (numpy's rule is PyTorch's); otherwise the two steps, (the integers,
+    every other dim taken whole) and (the index without the integers)."""
+    if not builtins.any(_is_int(i) for i in index) or \
+            not builtins.any(isinstance(i, np.ndarray) and i.ndim > 0 for i in index):
+        return None
+    first = []
+    for i in index:
+        if _is_int(i) or i is Ellipsis:
+            first.append(i)
+        elif isinstance(i, np.ndarray) and i.dtype == bool:
+            first.extend([slice(None)] * i.ndim)   # a mask spans as many dims as it has (0-d: none)
+        elif i is not None and not isinstance(i, (bool, np.bool_)):
+            first.append(slice(None))              # a slice or an integer array: one dim, whole
+    return tuple(first), tuple(i for i in index if not _is_int(i))
 
 
 def index_put(x: TensorLike, value: TensorLike, index: tuple) -> Tensor:
     """x with x[index] = value, out of place and differentiable in both x and value."""
+    steps = integers_first(index)
+    if steps is not None:  # PyTorch's rule (integers_first): write into the part the integers select
+        return ops.index_put(x, ops.index_put(ops.getitem(x, index=steps[0]), value, index=steps[1]),
+                             index=steps[0])
     return ops.index_put(x, value, index=index)
 
 
-def gather(x: TensorLike, dim: int, index: TensorLike) -> Tensor:
+def gather(x: TensorLike, dim: int | None = None, index: TensorLike | None = None, *,
+           axis: int | None = None) -> Tensor:
     """out[i][j][k] = x[index[i][j][k]][j][k] for dim=0 (and so on): PyTorch's gather."""
     x = _tensor(x)
+    dim = _required_dim(dim, axis, "gather")
+    if index is None:
+        raise TypeError("gather: missing the argument 'index'")
     axis = normalize_dim(dim, x.ndim, "gather")
     idx = np.asarray(index._data if isinstance(index, Tensor) else index)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"gather: index must be an integer tensor, got dtype {idx.dtype}")
     if idx.ndim != x.ndim:
-        raise ValueError(f"gather: index has {idx.ndim} dims but the input (shape {x.shape}) has {x.ndim}")
+        raise OpError(f"gather: index has {idx.ndim} dims but the input (shape {x.shape}) has {x.ndim}")
     if idx.size and (idx.min() < -x.shape[axis] or idx.max() >= x.shape[axis]):
         bad = idx[(idx < -x.shape[axis]) | (idx >= x.shape[axis])].flat[0]
-        raise IndexError(f"gather: index {bad} is out of range for dim {dim} of size {x.shape[axis]}")
+        raise OpIndexError(f"gather: index {bad} is out of range for dim {dim} of size {x.shape[axis]}")
     grids = np.ogrid[tuple(slice(n) for n in idx.shape)] if idx.ndim else []
     full = tuple(idx if d == axis else grids[d] for d in range(x.ndim))
     return ops.getitem(x, index=full)
 
 
 
-def index_add(x: TensorLike, dim: int, index: TensorLike, source: TensorLike, *, alpha: Any = 1) -> Tensor:
+def index_add(x: TensorLike, dim: int | None = None, index: TensorLike | None = None,
+              source: TensorLike | None = None, *, alpha: Any = 1, axis: int | None = None) -> Tensor:
     """x with alpha * source added along `dim` at the positions `index` names (PyTorch's index_add, out of place):
     out[..., index[i], ...] = x[..., index[i], ...] + alpha * source[..., i, ...], a repeated index receiving the
     sum of its rows (a scatter-add: graph networks sum their messages into nodes with it). Differentiable in x
@@ -754,24 +904,27 @@ def index_add(x: TensorLike, dim: int, index: TensorLike, source: TensorLike, *,
     >>> autograd.index_add(autograd.zeros(3), 0, autograd.tensor([0, 2, 2]), autograd.tensor([1.0, 2.0, 3.0]))
     tensor([1., 0., 5.])
     """
+    dim = _required_dim(dim, axis, "index_add")
+    if index is None or source is None:
+        raise TypeError("index_add: missing the argument 'index' or 'source'")
     x, src = _tensor(x), _tensor(source)
     axis = normalize_dim(dim, x.ndim, "index_add")
     idx = np.asarray(index._data if isinstance(index, Tensor) else index)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"index_add: the index must be an integer tensor, got dtype {idx.dtype}")
     if idx.ndim > 1:
-        raise IndexError(f"index_add: the index must be a vector, got shape {idx.shape}")
+        raise OpIndexError(f"index_add: the index must be a vector, got shape {idx.shape}")
     idx = idx.reshape(-1)
     if src.dtype != x.dtype:
         raise TypeError(f"index_add: the input ({x.dtype}) and the source ({src.dtype}) must have the same dtype")
     expected = x.shape[:axis] + (idx.size,) + x.shape[axis + 1:] if x.ndim else ()
     if src.shape != expected or (x.ndim == 0 and idx.size != 1):
-        raise ValueError(f"index_add: the source of shape {src.shape} does not fit the input of shape {x.shape} "
+        raise OpError(f"index_add: the source of shape {src.shape} does not fit the input of shape {x.shape} "
                          f"with {idx.size} indices along dim {dim} (expected a source of shape {expected})")
     size = x.shape[axis] if x.ndim else 1
     if idx.size and (idx.min() < 0 or idx.max() >= size):
         bad = idx[(idx < 0) | (idx >= size)][0]
-        raise IndexError(f"index_add: index {bad} is out of range for dim {dim} of size {size}")
+        raise OpIndexError(f"index_add: index {bad} is out of range for dim {dim} of size {size}")
     if alpha != 1:
         src = src * alpha
     if x.ndim == 0:
@@ -790,7 +943,7 @@ def matmul(x: TensorLike, y: TensorLike) -> Tensor:
 def dot(x: TensorLike, y: TensorLike) -> Tensor:
     x, y = _tensor(x), _tensor(y)
     if x.ndim != 1 or y.ndim != 1:
-        raise ValueError(f"dot: expected two 1-D tensors, got shapes {x.shape} and {y.shape}")
+        raise OpError(f"dot: expected two 1-D tensors, got shapes {x.shape} and {y.shape}")
     return ops.matmul(x, y)
 
 
@@ -799,7 +952,10 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     tensors = [_tensor(o) for o in operands]
-    ops.parse_einsum(subscripts, [t.shape for t in tensors])  # clear errors for label/shape mismatches
+    try:  # clear errors for label/shape mismatches (the kernel raises ValueError: it knows nothing of ours)
+        ops.parse_einsum(subscripts, [t.shape for t in tensors])
+    except ValueError as err:
+        raise OpError(str(err)) from None
     return ops.einsum(*tensors, subscripts=subscripts)
 
 

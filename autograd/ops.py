@@ -168,8 +168,8 @@ mul.defvjp(lambda g, out, x, y: g * y,
            lambda g, out, x, y: g * x)
 
 
-div = native(operator.truediv, "div", symbol="/", broadcasts=True, saves_output=True, export=True, method=True,
-             numpy=np.true_divide)
+div = native(operator.truediv, "div", symbol="/", broadcasts=True, saves_output=True, numpy=np.true_divide)
+# (public as operations.div and Tensor.div, which take PyTorch's rounding_mode= and call this without one)
 div.defvjp(lambda g, out, x, y: g / y,
            lambda g, out, x, y: -g * out / y)        # d(x/y)/dy = -x/y^2 = -out/y
 
@@ -465,8 +465,9 @@ class JointPrimitive(Primitive):
         self.joint = vjp
         return self
 
-    def joint_vjp(self, node: Any, g: Any, out: Any, args: tuple) -> list:  # the engine's entry point
-        return self.joint(g, out, args, **(node.params or {}))
+    def input_grads(self, node: Any, g: Any, out: Any, args: tuple) -> list:
+        grads = self.joint(g, out, args, **(node.params or {}))
+        return [None if edge is None else gi for edge, gi in zip(node.edges, grads)]
 
     def vjp(self, i: int, g: Any, out: Any, args: tuple, params: dict | None) -> Any:
         return self.joint(g, out, args, **(params or {}))[i]
@@ -977,3 +978,219 @@ def scatter(x, src, index):
     return out
 scatter.defvjp(lambda g, out, x, src, index: either(index_put, g, 0, index=index),
                lambda g, out, x, src, index: g[index])
+# PyTorch's everyday elementwise surface (issue 15): rounding, inverse trigonometric and hyperbolic functions,
+# logs and exponentials in other bases, the division family (//, %, fmod), and a few fused binary functions.
+# Conventions are PyTorch's derivatives.yaml, cited per op where they are a choice rather than the calculus.
+# ---------------------------------------------------------------------------------------------------------------
+def _zero_vjp(g, out, *args, **params):
+    # piecewise constant (floor, ceil, round, trunc; the quotients of // and div(rounding_mode=)): zero gradient,
+    # and the output stays in the graph, as in PyTorch
+    return np.zeros_like(g)
+
+
+floor = native(np.floor, reads_inputs=False)  # public through operations.floor (integers stay integers)
+floor.defvjp(_zero_vjp)
+
+ceil = native(np.ceil, reads_inputs=False)
+ceil.defvjp(_zero_vjp)
+
+trunc = native(np.trunc, reads_inputs=False)
+trunc.defvjp(_zero_vjp)
+
+
+@primitive(reads_inputs=False)
+def round(x, decimals=0):
+    # half to even, as PyTorch; with decimals, rint(x * 10^d) / 10^d (x / 10^-d for d < 0), PyTorch's formula
+    return np.rint(x) if decimals == 0 else np.round(x, decimals)
+round.defvjp(_zero_vjp)
+
+
+@primitive(reads_inputs=False, export=True, method=True)
+def frac(x):
+    return x - np.trunc(x)                             # PyTorch's x - trunc(x): frac(inf) is nan, not 0
+frac.defvjp(lambda g, out, x: g)
+
+
+tan = native(np.tan, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.tan)
+tan.defvjp(lambda g, out, x: g * (1 + out * out))     # d tan = 1 + tan^2
+
+asin = native(np.arcsin, "asin", export=True, method=True, numpy=np.arcsin)
+asin.defvjp(lambda g, out, x: g / np.sqrt(1 - x * x))
+
+acos = native(np.arccos, "acos", export=True, method=True, numpy=np.arccos)
+acos.defvjp(lambda g, out, x: -g / np.sqrt(1 - x * x))
+
+atan = native(np.arctan, "atan", export=True, method=True, numpy=np.arctan)
+atan.defvjp(lambda g, out, x: g / (1 + x * x))
+
+sinh = native(np.sinh, export=True, method=True, numpy=np.sinh)
+sinh.defvjp(lambda g, out, x: g * np.cosh(x))
+
+cosh = native(np.cosh, export=True, method=True, numpy=np.cosh)
+cosh.defvjp(lambda g, out, x: g * np.sinh(x))
+
+asinh = native(np.arcsinh, "asinh", export=True, method=True, numpy=np.arcsinh)
+asinh.defvjp(lambda g, out, x: g / np.sqrt(x * x + 1))
+
+acosh = native(np.arccosh, "acosh", export=True, method=True, numpy=np.arccosh)
+acosh.defvjp(lambda g, out, x: g / np.sqrt(x * x - 1))
+
+atanh = native(np.arctanh, "atanh", export=True, method=True, numpy=np.arctanh)
+atanh.defvjp(lambda g, out, x: g / (1 - x * x))
+
+# numpy's names for the inverse functions, which PyTorch also has: the same methods (autograd.arcsin & co. are
+# the same primitives too, in operations.py)
+Tensor.arcsin, Tensor.arccos, Tensor.arctan = Tensor.asin, Tensor.acos, Tensor.atan
+Tensor.arcsinh, Tensor.arccosh, Tensor.arctanh = Tensor.asinh, Tensor.acosh, Tensor.atanh
+
+log2 = native(np.log2, export=True, method=True, numpy=np.log2)
+log2.defvjp(lambda g, out, x: g / (x * math.log(2)))
+
+log10 = native(np.log10, export=True, method=True, numpy=np.log10)
+log10.defvjp(lambda g, out, x: g / (x * math.log(10)))
+
+exp2 = native(np.exp2, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.exp2)
+exp2.defvjp(lambda g, out, x: g * (out * math.log(2)))
+
+
+@primitive(saves_output=True, reads_inputs=False, export=True, method=True)
+def erfinv(x):
+    # A primitive because numpy has none: ours, in float64 from erf (_special), as erf itself
+    return _special.erfinv(x).astype(np.result_type(x, np.float32))[()]
+erfinv.defvjp(lambda g, out, x: g * ((math.sqrt(math.pi) / 2) * np.exp(out * out)))  # 1 / erf'(erfinv(x))
+
+
+@primitive(saves_output=True, export=True, method=True)  # np.sinc is not a ufunc: numpy_dispatch.FUNCTIONS
+def sinc(x):
+    return np.sinc(x)                                  # sin(pi x) / (pi x), 1 at 0 (numpy's and PyTorch's)
+
+
+def _sinc_vjp(g, out, x):
+    # d sinc = (cos(pi x) - sinc(x)) / x, and 0 at x = 0 (PyTorch's value there, the true one); the division is
+    # done with x = 1 there, so that no 0/0 reaches a higher order
+    at_zero = x == 0
+    return select(at_zero, 0, g) * ((np.cos(math.pi * x) - out) / np.where(at_zero, 1, x))
+
+
+sinc.defvjp(_sinc_vjp)
+
+
+@primitive(broadcasts=True, export=True, method=True, numpy=np.arctan2)
+def atan2(y, x):
+    return np.arctan2(y, x)
+Tensor.arctan2 = Tensor.atan2
+atan2.defvjp(lambda g, out, y, x: g * x / (x * x + y * y),      # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
+             lambda g, out, y, x: -g * y / (x * x + y * y))
+
+
+@primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.logaddexp)
+def logaddexp(x, y):
+    return np.logaddexp(x, y)
+logaddexp.defvjp(lambda g, out, x, y: g * np.exp(x - out),       # e^x / (e^x + e^y), never overflowing
+                 lambda g, out, x, y: g * np.exp(y - out))
+
+
+@primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.logaddexp2)
+def logaddexp2(x, y):
+    return np.logaddexp2(x, y)
+logaddexp2.defvjp(lambda g, out, x, y: g * np.exp2(x - out),     # 2^x / (2^x + 2^y)
+                  lambda g, out, x, y: g * np.exp2(y - out))
+
+
+@primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.hypot)
+def hypot(x, y):
+    return np.hypot(x, y)
+hypot.defvjp(lambda g, out, x, y: g * x / out,                   # nan at (0, 0), as in PyTorch
+             lambda g, out, x, y: g * y / out)
+
+
+@primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.copysign)
+def copysign(x, y):
+    return np.copysign(x, y)
+# d/dx: +-1 as the sign is kept or flipped, 0 at x = 0 (PyTorch); d/dy: 0. sign(x) sign(out) is that factor.
+copysign.defvjp(lambda g, out, x, y: select(x == 0, 0, g) * (np.sign(x) * np.sign(out)),
+                lambda g, out, x, y: np.zeros_like(g))
+
+
+def _integer_division_by_zero(name: str, out: Any, y: Any) -> None:
+    """PyTorch refuses an integer division by zero (numpy gives 0 with a warning)."""
+    if getattr(out, "dtype", None) is not None and out.dtype.kind in "iu" and not np.all(y):
+        raise ZeroDivisionError(f"{name}: integer division by zero")
+
+
+@primitive(symbol="//", broadcasts=True, reads_inputs=False, export=True, method=True, numpy=np.floor_divide)
+def floor_divide(x, y):
+    """floor(x / y), as Python's // (and numpy's floor_divide, and PyTorch's div(rounding_mode='floor'))."""
+    out = x // y
+    _integer_division_by_zero("floor_divide (//)", out, y)
+    return out
+floor_divide.defvjp(_zero_vjp, _zero_vjp)  # PyTorch: div(rounding_mode='floor') has zero gradients ('//' none)
+
+
+@primitive(symbol="div_trunc", broadcasts=True, reads_inputs=False)
+def trunc_divide(x, y):
+    """x / y rounded towards zero (PyTorch's div(rounding_mode='trunc')); integers exactly, as C does."""
+    if np.result_type(x, y).kind in "iub":
+        out = (x - np.fmod(x, y)) // y if np.all(y) else x // y  # exact: x - fmod(x, y) is a multiple of y
+        _integer_division_by_zero("div(rounding_mode='trunc')", out, y)
+        return out
+    return np.trunc(x / y)
+trunc_divide.defvjp(_zero_vjp, _zero_vjp)
+
+
+@primitive(symbol="%", broadcasts=True, export=True, method=True, numpy=np.remainder)
+def remainder(x, y):
+    """x - floor(x / y) y: the sign of the divisor, as Python's % and PyTorch's remainder."""
+    out = x % y
+    _integer_division_by_zero("remainder (%)", out, y)
+    return out
+remainder.defvjp(lambda g, out, x, y: g,
+                 lambda g, out, x, y: -g * (x // y))             # PyTorch's -g * div(x, y, rounding_mode='floor')
+
+
+@primitive(broadcasts=True, export=True, method=True, numpy=np.fmod)
+def fmod(x, y):
+    """x - trunc(x / y) y: the sign of the dividend, as C's fmod."""
+    out = np.fmod(x, y)
+    _integer_division_by_zero("fmod", out, y)
+    return out
+fmod.defvjp(lambda g, out, x, y: g,
+            lambda g, out, x, y: -g * np.trunc(x / y))          # PyTorch's -g * div(x, y, rounding_mode='trunc')
+
+
+@primitive(broadcasts=True, export=True, method=True)
+def xlogy(x, y):
+    """x log(y), 0 where x == 0 (also for y = 0) unless y is nan, as PyTorch (and scipy.special.xlogy)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = x * np.log(y)
+    return np.where((x == 0) & ~np.isnan(y), 0, out)[()]
+
+
+def _xlogy_vjp_x(g, out, x, y):
+    # d/dx = log y, but 0 where x == 0 and y <= 0 (PyTorch's mask; log there is -inf or nan); log taken of 1 there
+    off = (x == 0) & (y <= 0)
+    return select(off, 0, g) * np.log(np.where(off, 1, y))
+
+
+xlogy.defvjp(_xlogy_vjp_x,
+             lambda g, out, x, y: g * x / y)
+
+
+@primitive(broadcasts=True, export=True, method=True)
+def lerp(start, end, weight):
+    """start + weight (end - start), computed from whichever end is nearer (PyTorch's formula: exact at both
+    ends, weight 0 and weight 1)."""
+    with np.errstate(invalid="ignore"):
+        near_start = np.abs(weight) < 0.5
+    return np.where(near_start, start + weight * (end - start), end - (end - start) * (1 - weight))[()]
+
+
+lerp.defvjp(lambda g, out, start, end, weight: g * (1 - weight),
+            lambda g, out, start, end, weight: g * weight,
+            lambda g, out, start, end, weight: g * (end - start))
+
+
+@primitive()
+def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)[()]
+nan_to_num.defvjp(lambda g, out, x, **limits: gate(np.isfinite(x), g))  # replaced values get no gradient

@@ -338,7 +338,7 @@ def _local(node: Node, i: int, g: Any, gi: Any) -> float | None:
     numbers = (np.generic, np.ndarray, float, int)
     if not (isinstance(g, numbers) and isinstance(gi, numbers)) or np.ndim(g) != 0 or np.ndim(gi) != 0:
         return None  # arrays, and the per-output gradients of a multi-output Function
-    if node.op.joint_vjp is not None:
+    if node.op.runs_user_code:  # a custom Function
         return float(gi) / float(g) if float(g) != 0 else None
     one = np.asarray(g).dtype.type(1)
     with np.errstate(all="ignore"):

@@ -6,7 +6,7 @@ operations, so its gradient comes from the engine (and is checked by autograd.gr
 
 from __future__ import annotations
 
-# --- modules, layers, losses, init, saving (issue 5) ---
+# --- modules, layers, losses, init, saving ---
 from . import functional, init
 from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Softplus, Swish, Tanh
 from .conv import Conv1d, Conv2d
@@ -50,19 +50,16 @@ from .recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .serialization import SerializationError, load, save
 from .sparse import Embedding
 
-# --- end of issue 5 imports ---
 # isort: split
 
-# --- training: optimisers, schedules, data, regularisation (issue 6) ---
+# --- training: optimisers, schedules, data, regularisation ---
 from . import data, optim, training, utils
 from .regularization import GaussianNoise
 from .training import evaluate, fit
 
-# --- end of issue 6 imports ---
-
 # isort: split
 
-# --- architectures: attention, transformers, graph networks, more losses (issue 16) ---
+# --- architectures: attention, transformers, graph networks, more losses ---
 from .attention import MultiheadAttention
 from .graph import GCNConv
 from .loss import GaussianNLLLoss
@@ -76,19 +73,15 @@ from .transformer import (
     sinusoidal_positional_encoding,
 )
 
-# --- end of issue 16 imports ---
-
 # isort: split
 
-# --- several processes: nn.distributed, DistributedDataParallel, SyncBatchNorm (issue 18) ---
+# --- several processes: nn.distributed, DistributedDataParallel, SyncBatchNorm ---
 from . import distributed, parallel
 from .parallel import SyncBatchNorm
 
-# --- end of issue 18 imports ---
-
 # isort: split
 
-# --- PyTorch's everyday surface: activations, transposed convolutions, distances, resampling (issue 15) ---
+# --- PyTorch's everyday surface: activations, transposed convolutions, distances, resampling ---
 from .activation import (
     CELU,
     GLU,
@@ -107,5 +100,3 @@ from .activation import (
 from .conv import ConvTranspose1d, ConvTranspose2d
 from .distance import CosineSimilarity, PairwiseDistance
 from .upsampling import PixelShuffle, PixelUnshuffle, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
-
-# --- end of issue 15 imports ---

@@ -25,6 +25,7 @@ import numpy as np
 
 import autograd
 from autograd import Tensor
+from autograd.errors import OpError
 
 from . import functional as F
 from . import init
@@ -36,7 +37,7 @@ from .parameter import Parameter
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward", "MultiheadAttention", "AttentionError"]
 
 
-class AttentionError(LayerError, ValueError):
+class AttentionError(LayerError, OpError):
     """An attention or transformer layer was given inputs or masks whose shapes do not fit together."""
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 import autograd
 from autograd import Tensor, kernels, ops
+from autograd.errors import OpError, OpIndexError
 from autograd.operations import _tensor, index_put
 
 __all__ = [
@@ -60,20 +61,20 @@ def _ntuple(value: Any, n: int, name: str, op: str) -> tuple[int, ...]:
     except TypeError:
         raise TypeError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}") from None
     if len(values) != n:
-        raise ValueError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
+        raise OpError(f"{op}: {name} must be an int or a tuple of {n} ints, got {value!r}")
     return values
 
 
 def _positive(values: tuple, name: str, op: str, allow_zero: bool = False) -> None:
     low = 0 if allow_zero else 1
     if any(v < low for v in values):
-        raise ValueError(f"{op}: {name} must be {'non-negative' if allow_zero else 'positive'}, got {values}")
+        raise OpError(f"{op}: {name} must be {'non-negative' if allow_zero else 'positive'}, got {values}")
 
 
 def _groups(groups: Any, op: str) -> int:
     """`groups` as a positive int (PyTorch: 'non-positive groups is not supported')."""
     if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
+        raise OpError(f"{op}: groups must be a positive integer, got {groups!r}")
     return int(groups)
 
 
@@ -92,7 +93,7 @@ def _pool_arguments(kernel_size: Any, stride: Any, padding: Any, dilation: Any, 
     _positive(dilation, "dilation", op)
     _positive(pads, "padding", op, allow_zero=True)
     if any(2 * p > k for p, k in zip(pads, kernel)):
-        raise ValueError(f"{op}: padding {pads} must be at most half the kernel size {kernel}")
+        raise OpError(f"{op}: padding {pads} must be at most half the kernel size {kernel}")
     return kernel, stride, pads, dilation
 
 
@@ -110,7 +111,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     x = _tensor(input)
     in_features = weight.shape[1]
     if x.ndim == 0 or x.shape[-1] != in_features:
-        raise ValueError(f"linear: the input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features in its "
+        raise OpError(f"linear: the input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features in its "
                          f"last dim, but the weight of shape {tuple(weight.shape)} expects {in_features}")
     return ops.linear(x, weight, bias)  # one node: see autograd.ops.linear
 
@@ -133,14 +134,14 @@ def _padding_amounts(padding: Any, kernel: tuple, stride: tuple, dilation: tuple
             return [(0, 0)] * n
         if padding == "same":
             if any(s != 1 for s in stride):
-                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
+                raise OpError(f"{op}: padding='same' is not supported for strided convolutions "
                                  f"(stride={stride}); give the padding explicitly")
             # total d(k-1); an odd total puts the extra element on the right, as PyTorch does
             totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
             return [(t // 2, t - t // 2) for t in totals]
         if padding == "full":
             return [(d * (k - 1),) * 2 for k, d in zip(kernel, dilation)]
-        raise ValueError(f"{op}: padding must be an int, a tuple, 'valid', 'same' or 'full', got {padding!r}")
+        raise OpError(f"{op}: padding must be an int, a tuple, 'valid', 'same' or 'full', got {padding!r}")
     amounts = _ntuple(padding, n, "padding", op)
     _positive(amounts, "padding", op, allow_zero=True)
     return [(p, p) for p in amounts]
@@ -165,25 +166,25 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
           groups: int, nd: int, op: str) -> Tensor:
     x = _tensor(input)
     if weight.ndim != nd + 2:
-        raise ValueError(f"{op}: the weight must have {nd + 2} dims (out_channels, in_channels/groups, "
+        raise OpError(f"{op}: the weight must have {nd + 2} dims (out_channels, in_channels/groups, "
                          f"{'kernel' if nd == 1 else 'kH, kW'}), got shape {tuple(weight.shape)}")
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
     if x.ndim != nd + 2:
         spatial = "L" if nd == 1 else "H, W"
-        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {input.shape}")
+        raise OpError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {input.shape}")
     out_channels, group_channels = weight.shape[:2]
     kernel = tuple(weight.shape[2:])
     groups = _groups(groups, op)
     if any(k < 1 for k in kernel):
-        raise ValueError(f"{op}: the weight of shape {tuple(weight.shape)} has the kernel size {kernel}; every "
+        raise OpError(f"{op}: the weight of shape {tuple(weight.shape)} has the kernel size {kernel}; every "
                          "kernel size must be at least 1")
     if x.shape[1] != group_channels * groups:
-        raise ValueError(f"{op}: the input of shape {tuple(input.shape)} has {x.shape[1]} channels, but the weight "
+        raise OpError(f"{op}: the input of shape {tuple(input.shape)} has {x.shape[1]} channels, but the weight "
                          f"of shape {tuple(weight.shape)} (groups={groups}) expects {group_channels * groups}")
     if out_channels % groups:
-        raise ValueError(f"{op}: out_channels {out_channels} must be divisible by groups={groups}")
+        raise OpError(f"{op}: out_channels {out_channels} must be divisible by groups={groups}")
     stride = _ntuple(stride, nd, "stride", op)
     dilation = _ntuple(dilation, nd, "dilation", op)
     _positive(stride, "stride", op)
@@ -192,7 +193,7 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
     n = x.shape[0]
     padded = tuple(size + before + after for size, (before, after) in zip(x.shape[2:], pads))
     if any(size < d * (k - 1) + 1 for size, k, d in zip(padded, kernel, dilation)):
-        raise ValueError(f"{op}: the input's spatial size {padded} (after padding) is smaller than the "
+        raise OpError(f"{op}: the input's spatial size {padded} (after padding) is smaller than the "
                          f"kernel {kernel} with dilation {dilation}")
     out_shape = kernels.window_counts(padded, kernel, stride, dilation)
     length = math.prod(out_shape)
@@ -487,13 +488,13 @@ def _pool_windows(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
     kernel, stride, pads, dilation = _pool_arguments(kernel_size, stride, padding, dilation, nd, op)
     if x.ndim != nd + 2:
         spatial = "L" if nd == 1 else "H, W"
-        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
+        raise OpError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
     spatial = x.shape[2:]
     widths, counts = [], []
     for n, k, s, p, d in zip(spatial, kernel, stride, pads, dilation):
         span = n + 2 * p - d * (k - 1) - 1
         if span < 0:
-            raise ValueError(f"{op}: the input's spatial size {tuple(spatial)} (padding {pads}) is smaller than "
+            raise OpError(f"{op}: the input's spatial size {tuple(spatial)} (padding {pads}) is smaller than "
                              f"the window {kernel} (dilation {dilation})")
         count = (-(-span // s) if ceil_mode else span // s) + 1
         if ceil_mode and (count - 1) * s >= n + p:  # PyTorch: the last window must start inside the input
@@ -607,12 +608,12 @@ def _max_unpool(input: Tensor, indices: Any, kernel_size: Any, stride: Any, padd
     idx = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
     if x.ndim not in (nd + 1, nd + 2):
         spatial = "L" if nd == 1 else "H, W"
-        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
+        raise OpError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
     if idx.dtype.kind not in "iu":
         raise TypeError(f"{op}: indices must be integers (from max_pool{nd}d(..., return_indices=True)), got "
                         f"dtype {idx.dtype}")
     if idx.shape != x.shape:
-        raise ValueError(f"{op}: indices of shape {idx.shape} do not match the input of shape {x.shape}")
+        raise OpError(f"{op}: indices of shape {idx.shape} do not match the input of shape {x.shape}")
     kernel = _ntuple(kernel_size, nd, "kernel_size", op)
     stride = kernel if stride is None else _ntuple(stride, nd, "stride", op)
     pads = _ntuple(padding, nd, "padding", op)
@@ -627,14 +628,14 @@ def _max_unpool(input: Tensor, indices: Any, kernel_size: Any, stride: Any, padd
         if len(size) == nd + 2:
             size = size[-nd:]
         if len(size) != nd:
-            raise ValueError(f"{op}: output_size must have {nd} or {nd + 2} elements, got {output_size!r}")
+            raise OpError(f"{op}: output_size must have {nd} or {nd + 2} elements, got {output_size!r}")
         for d, (got, want, s) in enumerate(zip(size, default, stride)):
             if not want - s < got < want + s:
-                raise ValueError(f"{op}: invalid output_size {size}: dim {d} must be between {want - s} and "
+                raise OpError(f"{op}: invalid output_size {size}: dim {d} must be between {want - s} and "
                                  f"{want + s} (exclusive) for an input of shape {x.shape} with kernel_size "
                                  f"{kernel}, stride {stride}, padding {pads}")
     if any(v <= 0 for v in size):
-        raise ValueError(f"{op}: the output size {size} must be positive (input shape {x.shape}, kernel_size "
+        raise OpError(f"{op}: the output size {size} must be positive (input shape {x.shape}, kernel_size "
                          f"{kernel}, stride {stride}, padding {pads})")
     unbatched = x.ndim == nd + 1
     if unbatched:
@@ -644,7 +645,7 @@ def _max_unpool(input: Tensor, indices: Any, kernel_size: Any, stride: Any, padd
     flat = idx.reshape(n, c, math.prod(idx.shape[2:]))
     if flat.size and (flat.min() < 0 or flat.max() >= plane):
         bad = flat[(flat < 0) | (flat >= plane)].flat[0]
-        raise IndexError(f"{op}: index {bad} is out of range for an output plane of size {size} "
+        raise OpIndexError(f"{op}: index {bad} is out of range for an output plane of size {size} "
                          f"(expected 0 <= index < {plane}); check output_size")
     # out[n, c, indices[n, c, k]] = input[n, c, k]: an assignment into zeros, differentiable in the input (a
     # repeated index is written twice and only the last write, which lands, receives the gradient)
@@ -688,7 +689,7 @@ def _avg_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, ceil_m
     total = columns.sum(dim=2).reshape(*columns.shape[:2], *out_shape)
     if divisor_override is not None:
         if not isinstance(divisor_override, (int, np.integer)) or divisor_override == 0:
-            raise ValueError(f"{op}: divisor_override must be a nonzero integer, got {divisor_override!r}")
+            raise OpError(f"{op}: divisor_override must be a nonzero integer, got {divisor_override!r}")
         y = total / divisor_override
     else:
         # How many elements each window averages: the declared padding counts when count_include_pad, the
@@ -722,15 +723,15 @@ def _adaptive_avg_pool(input: Tensor, output_size: Any, nd: int, op: str) -> Ten
     x = _tensor(input)
     if x.ndim not in (nd + 1, nd + 2):
         spatial = "L" if nd == 1 else "H, W"
-        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
+        raise OpError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
     sizes = (output_size,) * nd if isinstance(output_size, int) or output_size is None else tuple(output_size)
     if len(sizes) != nd:
-        raise ValueError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
+        raise OpError(f"{op}: output_size must be an int or a tuple of {nd}, got {output_size!r}")
     spatial = x.shape[-nd:]
     sizes = tuple(n if s is None else int(s) for s, n in zip(sizes, spatial))
     _positive(sizes, "output_size", op, allow_zero=True)
     if 0 in spatial:
-        raise ValueError(f"{op}: the input of shape {x.shape} is empty in a pooled dim: a window would average "
+        raise OpError(f"{op}: the input of shape {x.shape} is empty in a pooled dim: a window would average "
                          "nothing (only the batch and channel dims may be empty)")
     # Separable: average over the windows of one axis at a time. (Not a product with a constant averaging
     # matrix: its zeros would turn an infinite gradient into inf * 0 = nan outside the windows.)
@@ -784,7 +785,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     """
     x = _tensor(input)
     if x.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), got shape {x.shape}")
+        raise OpError(f"batch_norm: expected an input with at least 2 dims (N, C, ...), got shape {x.shape}")
     channels = x.shape[1]
     shape = (1, channels) + (1,) * (x.ndim - 2)
     axes = (0, *range(2, x.ndim))
@@ -795,7 +796,7 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     elif use_batch:
         count = x._data.size // channels
         if count <= 1:
-            raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input of "
+            raise OpError(f"batch_norm: expected more than 1 value per channel when training, got input of "
                              f"shape {x.shape}")
         mean = x.mean(dim=axes, keepdim=True)
         centered = x - mean
@@ -824,7 +825,7 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
     x = _tensor(input)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
-        raise ValueError(f"layer_norm: the input of shape {x.shape} does not end with normalized_shape {shape}")
+        raise OpError(f"layer_norm: the input of shape {x.shape} does not end with normalized_shape {shape}")
     axes = tuple(range(-len(shape), 0))
     mean = x.mean(dim=axes, keepdim=True)
     centered = x - mean
@@ -843,7 +844,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     expectation is unchanged and evaluation needs no rescaling. A fresh mask is drawn on every call, from
     `generator` (ours: PyTorch's F.dropout has none), else from the global generator (autograd.manual_seed)."""
     if not 0 <= p <= 1:
-        raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
+        raise OpError(f"dropout: p must be a probability in [0, 1], got {p}")
     x = _tensor(input)
     if not training or p == 0:
         return x
@@ -877,14 +878,14 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_no
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     if weight.ndim != 2:
-        raise ValueError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
+        raise OpError(f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape {weight.shape}")
     num = weight.shape[0]
     if idx.size and (idx.min() < 0 or idx.max() >= num):
         bad = idx[(idx < 0) | (idx >= num)].flat[0]
-        raise IndexError(f"embedding: index {bad} is out of range for an embedding with {num} rows "
+        raise OpIndexError(f"embedding: index {bad} is out of range for an embedding with {num} rows "
                          f"(expected 0 <= index < {num})")
     if padding_idx is not None and not -num <= padding_idx < num:
-        raise ValueError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({num})")
+        raise OpError(f"embedding: padding_idx {padding_idx} must be within num_embeddings ({num})")
     if max_norm is not None:
         _embedding_renorm_(weight, idx, max_norm, norm_type)
     out = weight[idx]
@@ -907,7 +908,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_no
 def _embedding_renorm_(weight: Tensor, idx: np.ndarray, max_norm: float, norm_type: float) -> None:
     """Rescale in place (no gradient) the rows of weight picked by idx whose norm exceeds max_norm."""
     if not max_norm >= 0:
-        raise ValueError(f"embedding: max_norm must be a non-negative number, got {max_norm}")
+        raise OpError(f"embedding: max_norm must be a non-negative number, got {max_norm}")
     rows = np.unique(idx)
     if not rows.size:
         return
@@ -930,7 +931,7 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
         num_classes = int(idx.max()) + 1 if idx.size else 0
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
         bad = idx[(idx < 0) | (idx >= num_classes)].flat[0]
-        raise ValueError(f"one_hot: class {bad} is out of range for num_classes={num_classes}")
+        raise OpError(f"one_hot: class {bad} is out of range for num_classes={num_classes}")
     return Tensor._wrap((idx[..., None] == np.arange(num_classes)).astype(np.int64))
 
 
@@ -942,7 +943,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
     x = _tensor(input)
     pad = [int(p) for p in pad]
     if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"pad: the padding must have an even length of at most 2 * {x.ndim} for a tensor of "
+        raise OpError(f"pad: the padding must have an even length of at most 2 * {x.ndim} for a tensor of "
                          f"shape {x.shape}, got {tuple(pad)}")
     pairs = [(pad[2 * i], pad[2 * i + 1]) for i in range(len(pad) // 2)]  # last dim first
     widths = [(0, 0)] * (x.ndim - len(pairs)) + pairs[::-1]
@@ -967,18 +968,18 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
         if mode == "circular":
             start, kept = -min(before, 0), n + min(before, 0) + min(after, 0)
             if kept < 0 or max(before, 0) > kept or max(after, 0) > kept:
-                raise ValueError(f"pad: circular padding {(before, after)} of a dim of size {n} needs at least "
+                raise OpError(f"pad: circular padding {(before, after)} of a dim of size {n} needs at least "
                                  f"as many elements left after cropping as it wraps around ({max(kept, 0)} left)")
             source = start + np.arange(-max(before, 0), kept + max(after, 0)) % max(kept, 1)
         else:
             if n + before + after < 1:
-                raise ValueError(f"pad: {mode} padding {(before, after)} leaves nothing of a dim of size {n}")
+                raise OpError(f"pad: {mode} padding {(before, after)} leaves nothing of a dim of size {n}")
             positions = np.arange(-before, n + after)
             if mode == "replicate":
                 source = np.clip(positions, 0, n - 1)
             else:  # reflect: mirror without repeating the edge element
                 if before >= n or after >= n:
-                    raise ValueError(f"pad: reflect padding {(before, after)} must be smaller than the dim of "
+                    raise OpError(f"pad: reflect padding {(before, after)} must be smaller than the dim of "
                                      f"size {n}")
                 period = 2 * (n - 1)
                 source = np.abs(positions) % period if period else np.zeros_like(positions)
@@ -1028,7 +1029,7 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
         return 0.5 * x * (1.0 + (x * (1 / math.sqrt(2))).erf())
     if approximate == "tanh":
         return 0.5 * x * (1.0 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
-    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    raise OpError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -1216,7 +1217,7 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
         return loss.sum()
     if reduction == "none":
         return loss
-    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    raise OpError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
 
 
 def _pair_up(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
@@ -1226,7 +1227,7 @@ def _pair_up(input: Any, target: Any, op: str) -> tuple[Tensor, Tensor]:
         try:
             np.broadcast_shapes(x.shape, y.shape)
         except ValueError:
-            raise ValueError(f"{op}: the input of shape {x.shape} and the target of shape {y.shape} cannot be "
+            raise OpError(f"{op}: the input of shape {x.shape} and the target of shape {y.shape} cannot be "
                              "broadcast together") from None
         warnings.warn(f"{op}: the target's shape {y.shape} differs from the input's shape {x.shape}; they will be "
                       "broadcast together, which is likely not what you want (reshape one of them)", stacklevel=3)
@@ -1242,7 +1243,7 @@ def _class_weights(weight: Any, x: Tensor, class_dim: int, op: str) -> np.ndarra
     classes = x.shape[class_dim]
     if w.shape != (classes,):
         count = f"{w.shape[0]} entries" if w.ndim == 1 else f"shape {w.shape}"
-        raise ValueError(f"{op}: weight must hold one entry per class, but it has {count} and the input of shape "
+        raise OpError(f"{op}: weight must hold one entry per class, but it has {count} and the input of shape "
                          f"{x.shape} has {classes} classes (dim {class_dim})")
     return w.astype(x.dtype, copy=False)
 
@@ -1257,7 +1258,7 @@ def _elementwise_weight(weight: Any, x: Tensor, name: str, op: str) -> Any:
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"{op}: {name} of shape {tuple(shape)} cannot be broadcast to the input's shape {x.shape} "
+        raise OpError(f"{op}: {name} of shape {tuple(shape)} cannot be broadcast to the input's shape {x.shape} "
                          "(its dims must match the input's trailing dims, or be 1)")
     return weight
 
@@ -1278,7 +1279,7 @@ def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
 def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """0.5 d^2 where |d| < delta, delta (|d| - delta/2) elsewhere, for d = x - y."""
     if delta <= 0:
-        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+        raise OpError(f"huber_loss: delta must be positive, got {delta}")
     x, y = _pair_up(input, target, "huber_loss")
     d = x - y
     a = d.abs()
@@ -1289,7 +1290,7 @@ def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float
 def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
     """0.5 d^2 / beta where |d| < beta, |d| - beta/2 elsewhere (Huber divided by beta; L1 when beta = 0)."""
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+        raise OpError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
     x, y = _pair_up(input, target, "smooth_l1_loss")
     d = x - y
     a = d.abs()
@@ -1313,10 +1314,10 @@ def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reducti
     (p - y) / max(p (1 - p), 1e-12) (see autograd.ops.binary_cross_entropy)."""
     p, y = _float_tensor(input), _float_tensor(target)
     if p.shape != y.shape:
-        raise ValueError(f"binary_cross_entropy: the target's shape {y.shape} must match the input's shape "
+        raise OpError(f"binary_cross_entropy: the target's shape {y.shape} must match the input's shape "
                          f"{p.shape}")
     if p._data.size and not (np.min(p._data) >= 0 and np.max(p._data) <= 1):  # (NaN fails too)
-        raise ValueError("binary_cross_entropy: all elements of the input must be probabilities in [0, 1] "
+        raise OpError("binary_cross_entropy: all elements of the input must be probabilities in [0, 1] "
                          f"(got values from {np.min(p._data):.4g} to {np.max(p._data):.4g}); for logits use "
                          "binary_cross_entropy_with_logits")
     weight = _elementwise_weight(weight, p, "weight", "binary_cross_entropy")
@@ -1335,7 +1336,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     since -log sigmoid(x) = softplus(-x) and -log(1 - sigmoid(x)) = x + softplus(-x). Finite for any x."""
     x, y = _float_tensor(input), _float_tensor(target)
     if x.shape != y.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: the target's shape {y.shape} must match the input's "
+        raise OpError(f"binary_cross_entropy_with_logits: the target's shape {y.shape} must match the input's "
                          f"shape {x.shape}")
     weight = _elementwise_weight(weight, x, "weight", "binary_cross_entropy_with_logits")
     pos_weight = _elementwise_weight(pos_weight, x, "pos_weight", "binary_cross_entropy_with_logits")
@@ -1360,7 +1361,7 @@ def _class_targets(input: Tensor, target: Any, ignore_index: int, op: str) -> tu
     classes = input.shape[0 if input.ndim == 1 else 1]
     expected = () if input.ndim == 1 else (input.shape[0], *input.shape[2:])
     if idx.shape != expected:
-        raise ValueError(f"{op}: for an input of shape {input.shape} ({classes} classes in dim "
+        raise OpError(f"{op}: for an input of shape {input.shape} ({classes} classes in dim "
                          f"{0 if input.ndim == 1 else 1}) the class-index target must have shape {expected}, "
                          f"got {idx.shape}")
     idx = idx.astype(np.int64, copy=False)
@@ -1373,7 +1374,7 @@ def _class_targets(input: Tensor, target: Any, ignore_index: int, op: str) -> tu
     bad = ((idx < 0) | (idx >= classes)) & counted
     if bad.any():
         position = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise IndexError(f"{op}: target {int(idx[position] if idx.ndim else idx)} at position {position} is out "
+        raise OpIndexError(f"{op}: target {int(idx[position] if idx.ndim else idx)} at position {position} is out "
                          f"of range for {classes} classes (expected 0 <= target < {classes}, or "
                          f"ignore_index={ignore_index})")
     return idx, counted
@@ -1389,7 +1390,7 @@ def _sample_weights(idx: np.ndarray, counted: np.ndarray | None, weight: Any, re
     coefficients (one number when they are all equal), and the divisor D ('mean') or 1 ('sum', 'none'). D = 0
     (nothing counted) leaves the s_n undivided: they are all 0, and the caller makes the loss 0/0 = nan."""
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise OpError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     mean = reduction == "mean"
     if counted is None and weight is None:  # the common case: a plain mean or sum
         return idx, (1.0 / idx.size if mean and idx.size else 1.0), (idx.size if mean else 1)
@@ -1411,7 +1412,7 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
     loss_n = -weight[t_n] input[n, t_n]; 'mean' divides by the summed weights of the non-ignored targets."""
     x = _float_tensor(input)
     if x.ndim == 0:
-        raise ValueError("nll_loss: the input must have a class dimension, got a 0-d tensor")
+        raise OpError("nll_loss: the input must have a class dimension, got a 0-d tensor")
     weight = _class_weights(weight, x, 0 if x.ndim == 1 else 1, "nll_loss")
     idx, counted = _class_targets(x, target, ignore_index, "nll_loss")
     safe, scale, divisor = _sample_weights(idx, counted, weight, reduction, x.dtype, "nll_loss")
@@ -1432,9 +1433,9 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
     """
     x = _float_tensor(input)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+        raise OpError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
     if x.ndim == 0:
-        raise ValueError("cross_entropy: the input must have a class dimension, got a 0-d tensor")
+        raise OpError("cross_entropy: the input must have a class dimension, got a 0-d tensor")
     class_dim = 0 if x.ndim == 1 else 1
     classes = x.shape[class_dim]
     w = _class_weights(weight, x, class_dim, "cross_entropy")
@@ -1444,7 +1445,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
     if np.asarray(target_data).dtype.kind == "f":  # class probabilities
         t = _float_tensor(target)
         if t.shape != x.shape:
-            raise ValueError(f"cross_entropy: a probability target must have the input's shape {x.shape}, got "
+            raise OpError(f"cross_entropy: a probability target must have the input's shape {x.shape}, got "
                              f"{t.shape} (class-index targets must be integers)")
         if label_smoothing > 0:
             t = t * (1 - label_smoothing) + label_smoothing / classes
@@ -1480,7 +1481,7 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
         try:
             np.broadcast_shapes(x.shape, t.shape)
         except ValueError:
-            raise ValueError(f"kl_div: the input of shape {x.shape} and the target of shape {t.shape} cannot be "
+            raise OpError(f"kl_div: the input of shape {x.shape} and the target of shape {t.shape} cannot be "
                              "broadcast together") from None
     if log_target:
         loss = t.exp() * (t - x)
@@ -1518,24 +1519,24 @@ def gaussian_nll_loss(input: Tensor, target: Any, var: Any, full: bool = False, 
         try:
             np.broadcast_shapes(x.shape, y.shape)
         except ValueError:
-            raise ValueError(f"{op}: the input of shape {x.shape} and the target of shape {y.shape} cannot be "
+            raise OpError(f"{op}: the input of shape {x.shape} and the target of shape {y.shape} cannot be "
                              "broadcast together") from None
     if isinstance(var, (int, float)) and not isinstance(var, bool):
         if var < 0:
-            raise ValueError(f"{op}: var has negative entry/entries (got {var})")
+            raise OpError(f"{op}: var has negative entry/entries (got {var})")
         v = autograd.full(x.shape, float(var), dtype=x.dtype)
     else:
         v = _as_float(var)
         if (v.data < 0).any():
-            raise ValueError(f"{op}: var has negative entry/entries")
+            raise OpError(f"{op}: var has negative entry/entries")
     if v.shape != x.shape:
         if x.shape[:-1] == v.shape:  # one variance per sample, shared by its last dim
             v = v.unsqueeze(-1)
         elif not (x.ndim == v.ndim and sum(b for a, b in zip(x.shape, v.shape) if a != b) == 1):
-            raise ValueError(f"{op}: var of shape {v.shape} does not fit the input's shape {x.shape} (expected the "
+            raise OpError(f"{op}: var of shape {v.shape} does not fit the input's shape {x.shape} (expected the "
                              "input's shape, its shape without the last dim, or size 1 in one dim)")
     if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        raise OpError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     # value max(var, eps), gradient the identity: (v - v.data) is exactly 0 and carries v's gradient
     clamped = (v - v.data) + np.maximum(v.data, eps)
     d = x - y
@@ -1563,9 +1564,9 @@ def wasserstein_distance(u_values: Any, v_values: Any, u_weights: Any = None, v_
     op = "wasserstein_distance"
     u, v = _as_float(u_values), _as_float(v_values)
     if u.ndim != 1 or v.ndim != 1:
-        raise ValueError(f"{op}: expected 1-D values, got shapes {u.shape} and {v.shape}")
+        raise OpError(f"{op}: expected 1-D values, got shapes {u.shape} and {v.shape}")
     if u.shape[0] == 0 or v.shape[0] == 0:
-        raise ValueError(f"{op}: a distribution cannot be empty (got {u.shape[0]} and {v.shape[0]} values)")
+        raise OpError(f"{op}: a distribution cannot be empty (got {u.shape[0]} and {v.shape[0]} values)")
     dtype = np.result_type(u.dtype, v.dtype)
     u, v = u.astype(dtype), v.astype(dtype)
     pooled = autograd.cat([u, v])
@@ -1587,13 +1588,13 @@ def _cdf(values: np.ndarray, weights: Any, points: np.ndarray, op: str, dtype: A
     w = weights if isinstance(weights, Tensor) else autograd.as_tensor(np.asarray(weights, dtype=np.float64))
     w = w.astype(dtype) if w.dtype.kind == "f" else w.astype(np.float64)
     if w.shape != values.shape:
-        raise ValueError(f"{op}: the weights of shape {w.shape} must match the values' shape {values.shape}")
+        raise OpError(f"{op}: the weights of shape {w.shape} must match the values' shape {values.shape}")
     if (w.data < 0).any():
-        raise ValueError(f"{op}: all weights must be non-negative")
+        raise OpError(f"{op}: all weights must be non-negative")
     cumulative = autograd.cat([autograd.zeros(1, dtype=w.dtype), autograd.cumsum(w[order], 0)])
     total = cumulative.data[-1]
     if not 0 < total < np.inf:
-        raise ValueError(f"{op}: the weights must sum to a positive finite value, got {total}")
+        raise OpError(f"{op}: the weights must sum to a positive finite value, got {total}")
     return (cumulative[count] / cumulative[-1]).astype(dtype)
 
 

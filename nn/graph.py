@@ -24,6 +24,7 @@ import numpy as np
 
 import autograd
 from autograd import Tensor
+from autograd.errors import OpError
 
 from . import init
 from ._factory import factory_dtype
@@ -34,7 +35,7 @@ from .parameter import Parameter
 __all__ = ["GCNConv", "gcn_norm", "GraphError"]
 
 
-class GraphError(LayerError, ValueError):
+class GraphError(LayerError, OpError):
     """A graph layer was given node features or a graph that do not fit together."""
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from autograd import Tensor, no_grad
 from autograd.device import not_available, parse_to
+from autograd.errors import OpError, OpIndexError
 
 from .parameter import Parameter
 
@@ -91,7 +92,7 @@ class LayerError(Exception):
         return f"{self.path} ({kind}): {self.message}" if self.path else f"{kind}: {self.message}"
 
 
-class ShapeError(LayerError, ValueError):
+class ShapeError(LayerError, OpError):
     """A layer was given an input of the wrong shape: says which layer, the expected and the received shape."""
 
     def __init__(self, layer: Module, expected: str, got: tuple, detail: str = "") -> None:
@@ -100,7 +101,7 @@ class ShapeError(LayerError, ValueError):
                          + (f" ({detail})" if detail else ""))
 
 
-class LayerIndexError(LayerError, IndexError):
+class LayerIndexError(LayerError, OpIndexError):
     """A layer was given an index out of its range (an Embedding row, a class label)."""
 
 

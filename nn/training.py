@@ -26,6 +26,7 @@ import numpy as np
 import autograd
 from autograd import Tensor
 
+from .optim.lr_scheduler import ReduceLROnPlateau
 from .utils import EarlyStopping, clip_grad_norm_
 
 __all__ = ["fit", "evaluate", "accuracy"]
@@ -143,7 +144,7 @@ def fit(model: Any, loss_fn: Callable, optimizer: Any, train_loader: Iterable, e
         raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
     metrics = dict(metrics or {})
     monitor = monitor or ("val_loss" if val_loader is not None else "loss")
-    plateau = scheduler is not None and type(scheduler).__name__ == "ReduceLROnPlateau"
+    plateau = isinstance(scheduler, ReduceLROnPlateau)
     if plateau and scheduler_interval == "batch":
         raise ValueError("fit: ReduceLROnPlateau needs a metric, so it can only be stepped once per epoch")
     bar_factory = _progress_bar_factory() if progress else None

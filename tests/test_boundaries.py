@@ -134,7 +134,36 @@ def test_every_exported_primitive_has_its_method_numpy_entry_and_test_case() -> 
 def test_registered_methods_record_their_primitive() -> None:
     x, y = autograd.tensor([0.5, 1.5], requires_grad=True), autograd.tensor([2.0, 0.25])
     for name, op in ops.METHODS.items():
-        binary = ops._arity(op.forward) == 2
-        got, want = (getattr(x, name)(y), op(x, y)) if binary else (getattr(x, name)(), op(x))
+        others = (y,) * ((ops._arity(op.forward) or 1) - 1)  # lerp(x, end, weight): three inputs
+        got, want = getattr(x, name)(*others), op(x, *others)
         np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())
         assert got.grad_fn.op is op
+
+
+# --------------------------------------------------------------------------------------------------------------
+# One node protocol: every node's op is a core.Op, whatever made it
+# --------------------------------------------------------------------------------------------------------------
+NODE_FIELDS = ("op", "edges", "args", "out", "params", "seq", "hooks")
+
+
+def test_primitives_and_custom_functions_make_nodes_alike() -> None:
+    from custom_functions import MulAdd
+
+    from autograd import core
+
+    x = autograd.tensor([1.0, 2.0], requires_grad=True)
+    made = {"primitive": (x * 2).grad_fn, "params": x.sum(0).grad_fn, "joint": autograd.cat([x, x]).grad_fn,
+            "function": MulAdd.apply(x, x)[0].grad_fn.edges[0], "selector": MulAdd.apply(x, x)[1].grad_fn,
+            "new_node": core.new_node(ops.mul, (x, None), (x.data, 2.0), None, None, False)}
+    for kind, node in made.items():
+        assert isinstance(node.op, core.Op), kind
+        assert all(hasattr(node, field) for field in NODE_FIELDS), kind
+    assert made["new_node"].seq > made["selector"].seq > made["function"].seq > made["primitive"].seq  # one counter
+    assert not made["selector"].op.rerunnable and made["function"].op.runs_user_code
+
+
+def test_the_engine_and_gradcheck_know_one_kind_of_op() -> None:
+    # no special cases for custom Functions or their selector nodes: both call the protocol (core.Op)
+    for module in ("engine", "gradcheck"):
+        assert "function" not in _autograd_imports(module), module
+        assert "joint_vjp" not in (AUTOGRAD / f"{module}.py").read_text(), module

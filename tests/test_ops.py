@@ -309,6 +309,40 @@ def nll(x: ag.Tensor, target: np.ndarray, scale: Any, axis: int, reduce: bool, l
     return ops.nll(logp, target=target, scale=scale, axis=axis, reduce=reduce)
 
 
+def off_jumps(step: float = 1.0, offset: float = 0.0) -> Callable:
+    """A `prepare` moving values away from offset + k step, where floor, ceil, round, trunc and frac jump (finite
+    differences across a jump would not see the zero gradient)."""
+    def prepare(arrays: list[np.ndarray], data: Any) -> list[np.ndarray]:
+        out = []
+        for a in arrays:
+            t = (a - offset) / step
+            out.append(np.where(np.abs(t - np.round(t)) < 0.02, a + 0.05 * step, a))
+        return out
+    return prepare
+
+
+def quotients_away_from_integers() -> tuple:
+    """Element ranges for x // y, x % y, fmod(x, y): |x| in [2.2, 2.8] and |y| in [1, 1.05], so x / y stays in
+    +-[2.09, 2.8], away from the integers where the quotient jumps (finite differences would see the jump)."""
+    return (values(-2.8, 2.8, gap=2.2), values(-1.05, 1.05, gap=1.0))
+
+
+multi_dim_shape = hnp.array_shapes(min_dims=2, max_dims=3, min_side=1, max_side=3).filter(small)
+
+
+def int_and_array_index(draw: Any, shapes: tuple) -> dict:
+    """An index holding a Python int and an integer array (repeats likely) at two different dims, slices elsewhere,
+    perhaps a None: where PyTorch's rule (the int first, as basic indexing) and numpy's differ."""
+    shape = shapes[0]
+    at_int, at_array = draw(st.permutations(range(len(shape))))[:2]
+    index: list = [slice(None)] * len(shape)
+    index[at_int] = draw(st.integers(-shape[at_int], shape[at_int] - 1))
+    index[at_array] = draw(hnp.arrays(np.int64, st.integers(1, 4), elements=st.integers(0, shape[at_array] - 1)))
+    if draw(st.booleans()):
+        index.insert(draw(st.integers(0, len(index))), None)
+    return {"index": tuple(index)}
+
+
 def separated(low: float, high: float) -> tuple:
     """Two element ranges that never tie (for maximum/minimum): x in +-[1, 2], y in [-0.5, 0.5]."""
     return (values(-2, 2, gap=1.0), values(-0.5, 0.5))
@@ -745,6 +779,48 @@ CASES: list[Case] = [
       for reduce in ("sum", "prod", "mean", "amax", "amin") for include_self in (True, False)],
     moments("var_mean", lambda x, dim, keepdim: ag.var_mean(x, dim, keepdim=keepdim)),
     moments("std_mean", lambda x, dim, keepdim: ag.std_mean(x, dim, correction=0, keepdim=keepdim)),
+    # --- issue 15, point 1: PyTorch's everyday elementwise functions ---
+    unary("floor", ag.floor, prepare=off_jumps()),
+    unary("ceil", lambda x: x.ceil(), prepare=off_jumps()),
+    unary("trunc", ag.trunc, prepare=off_jumps()),
+    unary("round", lambda x: x.round(), prepare=off_jumps(offset=0.5)),
+    unary("round_decimals", lambda x: ag.round(x, decimals=1), prepare=off_jumps(0.1, 0.05)),
+    unary("round_negative_decimals", lambda x: ag.round(x * 30, decimals=-1), prepare=off_jumps(1 / 3, 1 / 6)),
+    unary("frac", lambda x: x.frac(), prepare=off_jumps()),
+    unary("tan", ag.tan, low=-1.2, high=1.2),
+    unary("asin", ag.asin, low=-0.9, high=0.9),
+    unary("acos", lambda x: x.acos(), low=-0.9, high=0.9),
+    unary("atan", ag.atan),
+    unary("sinh", ag.sinh),
+    unary("cosh", lambda x: x.cosh()),
+    unary("asinh", ag.asinh),
+    unary("acosh", ag.acosh, low=1.1, high=3),
+    unary("atanh", lambda x: x.atanh(), low=-0.9, high=0.9),
+    unary("log2", ag.log2, low=0.1, high=3),
+    unary("log10", lambda x: x.log10(), low=0.1, high=3),
+    unary("exp2", ag.exp2),
+    unary("erfinv", ag.erfinv, low=-0.9, high=0.9),
+    unary("sinc", ag.sinc, gap=0.05),
+    unary("nan_to_num", lambda x: ag.nan_to_num(ag.where(x > 1, math.inf, x), posinf=5.0),
+          prepare=off_jumps()),
+    binary("atan2", ag.atan2, elements=(values(-2, 2, gap=0.3), values(-2, 2))),  # off the cut y = 0, x < 0
+    binary("logaddexp", ag.logaddexp, low=-5, high=5),
+    binary("logaddexp2", lambda x, y: x.logaddexp2(y), low=-5, high=5),
+    binary("hypot", ag.hypot, gap=0.3),
+    binary("copysign", ag.copysign, gap=0.05),
+    binary("fmod", ag.fmod, elements=quotients_away_from_integers()),
+    binary("remainder", lambda x, y: x % y, elements=quotients_away_from_integers()),
+    unary("rremainder", lambda x: 2.7 % x, low=-1.05, high=1.05, gap=1.0),
+    binary("floor_divide", lambda x, y: x // y, elements=quotients_away_from_integers()),
+    unary("rfloor_divide", lambda x: 2.7 // x, low=-1.05, high=1.05, gap=1.0),
+    binary("div_trunc", lambda x, y: ag.div(x, y, rounding_mode="trunc"), elements=quotients_away_from_integers()),
+    binary("div_floor", lambda x, y: x.div(y, rounding_mode="floor"), elements=quotients_away_from_integers()),
+    binary("xlogy", ag.xlogy, elements=(values(-2, 2), values(0.1, 3))),
+    Case("lerp", ag.lerp, shapes=broadcast_shapes(3)),
+    unary("lerp_scalar_weight", lambda x: x.lerp(ag.tensor(1.5, dtype=x.dtype), 0.7)),
+    # --- issue 15: an integer mixed with an integer-array index, PyTorch's rule (the integer is basic indexing) ---
+    Case("getitem_int_and_array", getitem, shapes=multi_dim_shape.map(lambda s: (s,)), params=int_and_array_index),
+    Case("setitem_int_and_array", assign, shapes=multi_dim_shape.map(lambda s: (s, ())), params=int_and_array_index),
 ]
 
 
