@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from . import (
     functional,  # vjp, jvp, jacobian, hessian, hvp (autograd.functional)
+    graph,  # increment_version, for code that writes tensor data itself (torch.autograd.graph)
     viz,  # drawing graphs (imports graphviz only when draw() is called)
 )
 from .anomaly import (
@@ -185,6 +186,16 @@ from .gradcheck import (
     record_locations,
 )
 from .memory import keep_freed_memory as _keep_freed_memory
+from .ops import (  # fused primitives and layer building blocks: nn uses these, and only public names
+    binary_cross_entropy,
+    linear,
+    max_pool,
+    max_pool_choice,
+    max_pool_pad_value,
+    nll,
+    softplus,
+    unfold,
+)
 
 _keep_freed_memory()  # reuse freed memory instead of page-faulting it back every step (see memory.py)
 

@@ -135,7 +135,7 @@ def _input_type_error(module: Module, args: tuple, kwargs: dict, err: Exception)
     comes from an argument that is not a tensor; None when the arguments are not at fault. Built only when an
     error happens, so the call path stays free. An argument is blamed when the AttributeError is about that
     very object (`None.shape`), or, for nn's own layers, whose first argument is always a tensor, when the
-    first argument is not one. Tensors and numpy arrays are never blamed (layers take arrays), nor None for a
+    first argument is not one, or when an argument is None (its default being something else). Tensors and numpy arrays are never blamed (layers take arrays), nor None for a
     parameter whose default is None (RNN's hx)."""
     try:
         parameters = list(inspect.signature(module.forward).parameters.values())
@@ -154,7 +154,8 @@ def _input_type_error(module: Module, args: tuple, kwargs: dict, err: Exception)
             continue
         is_input = position == 0 or name == first
         about_it = isinstance(err, AttributeError) and getattr(err, "obj", _MISSING) is value
-        if about_it or (ours and is_input):
+        # None where nn's own layer needs a tensor (its default is not None): refused when made a tensor
+        if about_it or (ours and (is_input or value is None)):
             argument = "input" if is_input else name if position is not None and name.startswith("argument") \
                 else f"'{name}'"
             return InputTypeError(module, argument, value)
