@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, no_grad
-from autograd.creation import default_generator
+from autograd import Tensor, default_generator, no_grad
 
 __all__ = ["calculate_gain", "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_",
            "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_"]

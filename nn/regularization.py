@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from autograd import Tensor
-from autograd.creation import default_generator
+from autograd import Tensor, default_generator
 
 from .module import Module
 

@@ -24,8 +24,7 @@ import os
 
 import numpy as np
 
-from autograd import Tensor
-from autograd.creation import default_generator
+from autograd import Tensor, default_generator, from_numpy
 
 __all__ = ["make_xor", "make_moons", "make_circles", "make_spirals", "make_regression_1d", "load_digits"]
 
@@ -50,7 +49,7 @@ def _classification(name: str, X: np.ndarray, y: np.ndarray, noise: float, rng: 
     if shuffle:
         order = rng.permutation(len(X))
         X, y = X[order], y[order]
-    return Tensor._wrap(X.astype(np.float32)), Tensor._wrap(y.astype(np.int64))
+    return from_numpy(X.astype(np.float32)), from_numpy(y.astype(np.int64))
 
 
 def make_xor(n_samples: int = 4, noise: float = 0.0, seed: int | None = None) -> tuple[Tensor, Tensor]:
@@ -141,7 +140,7 @@ def make_regression_1d(n_samples: int = 100, noise: float = 0.1, seed: int | Non
     rng = _rng(seed)
     x = np.sort(rng.uniform(0.0, 1.0, n_samples))
     t = np.sin(2 * np.pi * x) + (rng.normal(0.0, noise, n_samples) if noise else 0.0)
-    return Tensor._wrap(x[:, None].astype(np.float32)), Tensor._wrap(t[:, None].astype(np.float32))
+    return from_numpy(x[:, None].astype(np.float32)), from_numpy(t[:, None].astype(np.float32))
 
 
 def load_digits(flatten: bool = False) -> tuple[Tensor, Tensor]:
@@ -159,4 +158,4 @@ def load_digits(flatten: bool = False) -> tuple[Tensor, Tensor]:
         images, labels = f["images"], f["labels"]
     X = images.astype(np.float32)
     X = X.reshape(len(X), 64) if flatten else X[:, None]
-    return Tensor._wrap(X), Tensor._wrap(labels.astype(np.int64))
+    return from_numpy(X), from_numpy(labels.astype(np.int64))

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor
-from autograd.creation import default_generator
+from autograd import Tensor, default_generator, from_numpy
 
 __all__ = ["Transform", "Compose", "RandomShift", "RandomRotation", "AddGaussianNoise"]
 
@@ -42,12 +41,12 @@ class Transform:
         return self._run(x, batched=True)
 
     def _run(self, x: Any, batched: bool) -> Any:
-        data = np.asarray(x._data if isinstance(x, Tensor) else x)
+        data = np.asarray(x)
         if data.dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}: expected floating-point data, got dtype {data.dtype}; "
                             "convert it first (e.g. X.float())")
         out = self._transform(data, batched, self._rng or default_generator()).astype(data.dtype, copy=False)
-        return Tensor._wrap(out) if isinstance(x, Tensor) else out
+        return from_numpy(out) if isinstance(x, Tensor) else out
 
     def _transform(self, data: np.ndarray, batched: bool, rng: np.random.Generator) -> np.ndarray:
         if data.ndim < (3 if batched else 2):
