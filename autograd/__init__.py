@@ -10,7 +10,9 @@
 Where things live: `core.py` (Tensor, Node, Primitive), `engine.py` (the backward walk), `ops.py` (the
 derivative table: every primitive's forward and VJP), `functions.py` (the functional API and composite ops),
 `creation.py` (factories), `numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other
-modes, per thread), `anomaly.py` (NaN hunting).
+modes, per thread), `anomaly.py` (NaN hunting), `graph.py` (increment_version).
+
+Everything public is exported here (plus the submodules `functional`, `viz` and `graph`); nn uses nothing else.
 """
 
 from __future__ import annotations

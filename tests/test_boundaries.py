@@ -220,3 +220,68 @@ def test_the_rule_knows_autograd_internals(rule: tuple[frozenset[str], frozenset
     _, autograd_private = rule
     assert {"_data", "_wrap", "_hooks", "_requires_grad", "_inplace"} <= autograd_private
     assert autograd.Tensor.__slots__  # the slots are what the rule reads; a Tensor without them would need a new rule
+
+
+# --- the public names that replaced nn's private uses --------------------------------------------------------------
+def test_fused_primitives_are_exported_as_the_tested_primitives() -> None:
+    # test_ops.py's tables check these primitives (first and second order); the exports are the same objects
+    from autograd import ops
+    for name in ("linear", "softplus", "binary_cross_entropy", "nll", "unfold", "max_pool"):
+        assert getattr(autograd, name) is getattr(ops, name), name
+
+
+def test_data_and_from_numpy_share_memory() -> None:
+    import numpy as np
+    a = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    t = autograd.from_numpy(a)
+    assert t.data is a and t.data is t.data  # no copy, and the same array every time
+    t.data[0, 0] = 7.0
+    assert t[0, 0].item() == 7.0
+
+
+def test_increment_version_makes_a_stale_backward_fail() -> None:
+    w = autograd.tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()  # saves w for its backward
+    with autograd.no_grad():
+        w.data[...] -= 0.1  # a write autograd cannot see
+        autograd.graph.increment_version(w, op_name="my_update")
+    with pytest.raises(RuntimeError, match="modified in place by 'my_update'"):
+        y.backward()
+
+
+def test_increment_version_takes_tensors_and_leaves_later_graphs_alone() -> None:
+    a, b = autograd.ones(3, requires_grad=True), autograd.ones(2, requires_grad=True)
+    with autograd.no_grad():
+        a.data[...] = 2.0
+        b.data[...] = 3.0
+    autograd.graph.increment_version([a, b])  # an iterable, as in PyTorch
+    loss = (a * a).sum() + (b * b).sum()  # built after the writes: nothing stale
+    loss.backward()
+    assert a.grad.tolist() == [4.0] * 3 and b.grad.tolist() == [6.0] * 2
+    with pytest.raises(TypeError, match="increment_version: expected a Tensor"):
+        autograd.graph.increment_version([a, a.data])
+
+
+def test_a_layer_written_outside_nn_matches_nn_linear() -> None:
+    """What nn.Linear does, with public names only: the same output and gradients."""
+    import numpy as np
+
+    import nn
+
+    class MyLinear(nn.Module):
+        def __init__(self, weight: autograd.Tensor, bias: autograd.Tensor) -> None:
+            super().__init__()
+            self.weight, self.bias = nn.Parameter(weight), nn.Parameter(bias)
+
+        def forward(self, x: autograd.Tensor) -> autograd.Tensor:
+            return autograd.linear(x, self.weight, self.bias)
+
+    theirs = nn.Linear(4, 3)
+    mine = MyLinear(theirs.weight, theirs.bias)
+    x = autograd.randn(5, 4)
+    for layer in (theirs, mine):
+        autograd.nll(autograd.log_softmax(layer(x), dim=1), target=np.array([0, 1, 2, 0, 1]), scale=0.2, axis=1,
+                     reduce=True).backward()
+    assert np.array_equal(theirs(x).data, mine(x).data)
+    assert np.array_equal(theirs.weight.grad.data, mine.weight.grad.data)
+    assert np.array_equal(theirs.bias.grad.data, mine.bias.grad.data)
