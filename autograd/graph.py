@@ -15,7 +15,7 @@ from .core import Tensor, record_write
 __all__ = ["increment_version"]
 
 
-def increment_version(tensor: Tensor | Iterable[Tensor], *, op_name: str = "increment_version") -> None:
+def increment_version(tensor: Tensor | Iterable[Tensor], op_name: str = "increment_version") -> None:
     """Record that the data of `tensor` (or of each tensor of an iterable) was just modified in place.
 
     A graph node that saved that data before the write then refuses to run its backward, naming `op_name` as
@@ -33,8 +33,11 @@ def increment_version(tensor: Tensor | Iterable[Tensor], *, op_name: str = "incr
         ...     print("my_update" in str(err))
         True
     """
-    for t in (tensor,) if isinstance(tensor, Tensor) else tensor:
+    if isinstance(tensor, Tensor):  # the optimisers' case, once per parameter and step: no loop
+        record_write(tensor._data, op_name)  # (a 0-d tensor's numpy scalar is immutable: nothing to record)
+        return
+    for t in tensor:
         if not isinstance(t, Tensor):
             raise TypeError(f"increment_version: expected a Tensor or an iterable of Tensors, got "
                             f"{type(t).__name__}")
-        record_write(t._data, op_name)  # (a 0-d tensor's numpy scalar is immutable: nothing to record)
+        record_write(t._data, op_name)

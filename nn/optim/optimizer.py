@@ -151,8 +151,8 @@ class Optimizer:
             for index, p in enumerate(group["params"]):
                 if p.grad is None:
                     continue
-                param = p.data  # the array itself (a 0-d tensor's scalar becomes a writable 0-d array)
-                grad = p.grad.data
+                param = _array(p)  # p.data, the array itself (a 0-d tensor's scalar becomes a writable 0-d array)
+                grad = _array(p.grad)
                 if grad.shape != param.shape:
                     raise ValueError(f"{writer}: parameter {index} of group {group_index} has shape "
                                      f"{param.shape} but its .grad has shape {grad.shape}")
@@ -162,7 +162,7 @@ class Optimizer:
                 if maximize:
                     grad = -grad
                 self._update(param, grad, self.state[p], group)
-                increment_version(p, op_name=writer)  # backward of a graph that saved p fails
+                increment_version(p, writer)  # a backward that saved p now fails
         self._step_count += 1
         return loss
 
@@ -254,6 +254,12 @@ class Optimizer:
         return "\n".join(lines)
 
 
+# t.data, called as a plain function: Python 3.11 runs a property's getter through a C call and a new interpreter
+# frame, a direct call it inlines. A step reads 2-4 arrays per parameter; ~240 instructions fewer per read
+# (callgrind, Adam on a 3-layer MLP: 521k -> 516k instructions per step).
+_array = Tensor.data.fget
+
+
 def buffer(state: dict[str, Any], key: str, like: np.ndarray, fill: float = 0.0) -> np.ndarray:
     """The array of the state tensor `state[key]`, created as `full_like(like, fill)` on first use.
 
@@ -262,7 +268,7 @@ def buffer(state: dict[str, Any], key: str, like: np.ndarray, fill: float = 0.0)
     t = state.get(key)
     if t is None:
         t = state[key] = from_numpy(np.full_like(like, fill))
-    return t.data
+    return _array(t)
 
 
 def _copy_value(value: Any) -> Any:
