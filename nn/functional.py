@@ -1093,7 +1093,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
             count = x.data.size // classes
             return -terms.sum() / count if count else -terms.sum() * np.nan
         return _reduce(-terms.sum(dim=class_dim), reduction, "cross_entropy")
-    idx, counted = _class_targets(x, target, ignore_index, "cross_entropy")
+    idx, counted = _class_targets(x, target_data, ignore_index, "cross_entropy")  # (read target.data once)
     safe, scale, divisor = _sample_weights(idx, counted, w, reduction, x.dtype, "cross_entropy")
     # two nodes: log_softmax and nll, both primitives (see autograd.nll for why they are not fused)
     logp = autograd.log_softmax(x, class_dim)
