@@ -171,18 +171,25 @@ def _is_batch_last(a: np.ndarray) -> bool:
     return a.shape[0] > 1 and a.transpose(*range(1, a.ndim), 0).flags.c_contiguous
 
 
-def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,
-          groups: int, nd: int, op: str) -> Tensor:
+def _conv_input(input: Any, weight: Tensor, nd: int, op: str, layout: str) -> tuple[Tensor, bool]:
+    """A convolution's input as (N, C, *spatial), and whether it came without the batch dim; errors name the op,
+    the weight's expected `layout` and the shapes."""
     x = _tensor(input)
     if weight.ndim != nd + 2:
-        raise OpError(f"{op}: the weight must have {nd + 2} dims (out_channels, in_channels/groups, "
-                         f"{'kernel' if nd == 1 else 'kH, kW'}), got shape {tuple(weight.shape)}")
+        raise OpError(f"{op}: the weight must have {nd + 2} dims ({layout}, "
+                      f"{'kernel' if nd == 1 else 'kH, kW'}), got shape {tuple(weight.shape)}")
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
     if x.ndim != nd + 2:
         spatial = "L" if nd == 1 else "H, W"
         raise OpError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {input.shape}")
+    return x, unbatched
+
+
+def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,
+          groups: int, nd: int, op: str) -> Tensor:
+    x, unbatched = _conv_input(input, weight, nd, op, "out_channels, in_channels/groups")
     out_channels, group_channels = weight.shape[:2]
     kernel = tuple(weight.shape[2:])
     groups = _groups(groups, op)
@@ -279,16 +286,7 @@ def _conv_transpose(input: Tensor, weight: Tensor, bias: Tensor | None, stride: 
     The textbook form (zeros inserted between the inputs, then conv2d with the flipped weight) multiplies
     the zeros too: on (16, 32, 8, 8) with a 4x4 kernel and stride 2, forward and backward, callgrind counts
     58.2M instructions for it against 22.5M for this one."""
-    x = _tensor(input)
-    if weight.ndim != nd + 2:
-        raise ValueError(f"{op}: the weight must have {nd + 2} dims (in_channels, out_channels/groups, "
-                         f"{'kernel' if nd == 1 else 'kH, kW'}), got shape {tuple(weight.shape)}")
-    unbatched = x.ndim == nd + 1
-    if unbatched:
-        x = x.unsqueeze(0)
-    if x.ndim != nd + 2:
-        spatial = "L" if nd == 1 else "H, W"
-        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {input.shape}")
+    x, unbatched = _conv_input(input, weight, nd, op, "in_channels, out_channels/groups")
     in_channels, group_out = weight.shape[:2]
     kernel = tuple(weight.shape[2:])
     groups = _groups(groups, op)
