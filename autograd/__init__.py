@@ -13,7 +13,10 @@ derivative table: every primitive's forward and VJP), `kernels.py` (the numpy ke
 `transforms.py` (vjp, jvp, jacobian, hessian: `autograd.functional`), `creation.py` (factories),
 `device.py` (PyTorch's device plumbing; the CPU only), `random.py` (generators, random factories, sampling),
 `numpy_dispatch.py` (numpy interoperability), `grad_mode.py` (no_grad and the other modes, per thread),
-`anomaly.py` (NaN hunting), `labels.py` (how drawings name ops).
+`anomaly.py` (NaN hunting), `labels.py` (how drawings name ops), `graph.py` (increment_version).
+
+Everything public is exported here (plus the submodules `functional`, `viz`, `graph`, `random`, `device` and
+`errors`); nn uses nothing else.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import sys as _sys
 
 from . import (
+    graph,  # increment_version, for code that writes tensor data itself (torch.autograd.graph)
     transforms,  # vjp, jvp, jacobian, hessian, hvp: public as autograd.functional (torch.autograd.functional)
     viz,  # drawing graphs (imports graphviz only when draw() is called)
 )
@@ -90,6 +94,7 @@ from .gradcheck import (
     gradgradcheck,
     record_locations,
 )
+from .kernels import max_pool_choice, max_pool_pad_value  # which element a max-pool window picks, its padding
 from .memory import keep_freed_memory as _keep_freed_memory
 from .operations import (
     MaxMin,
@@ -235,6 +240,15 @@ from .operations import (
     where,
 )
 from .ops import EXPORTS as _EXPORTS
+from .ops import (  # fused primitives and layer building blocks: nn uses these, and only public names
+    binary_cross_entropy,
+    fold,
+    linear,
+    max_pool,
+    nll,
+    softplus,
+    unfold,
+)
 from .out import accepts_out as _accepts_out
 from .random import (
     Generator,

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -352,22 +351,13 @@ def _local(node: Node, i: int, g: Any, gi: Any) -> float | None:
 # Numbers as the course writes them
 # ---------------------------------------------------------------------------------------------------------------
 def _compact(x: Any) -> str:
-    """0.5, -0.75, 1, 0.3333, 2.776e-17: at most 4 decimals, no trailing zeros (the course's way)."""
-    if isinstance(x, (bool, np.bool_)):
-        return str(bool(x))
-    if isinstance(x, (int, np.integer)):
-        return str(int(x))
-    if isinstance(x, (complex, np.complexfloating)):
-        return f"{complex(x):.4g}"
-    x = float(x)
-    if not math.isfinite(x):
-        return str(x)
-    if x == 0:
-        return "0"
-    if 1e-3 <= abs(x) < 1e5:
-        text = f"{x:.4f}".rstrip("0").rstrip(".")
-        return "0" if text in ("-0", "0") else text
-    return f"{x:.3e}"
+    """0.5, -0.75, 1, 0.3333, 2.776e-17: viz's numbers (4 decimals, scientific for tiny and huge ones) without
+    trailing zeros (the course's way)."""
+    text = _viz._number(x)
+    if "." in text and "e" not in text and text[-1].isdigit():  # 4 fixed decimals: drop the trailing zeros
+        text = text.rstrip("0").rstrip(".")
+        return "0" if text == "-0" else text
+    return text
 
 
 def _value_text(value: Any) -> str:

@@ -141,7 +141,7 @@ class LogSoftmax(Module):
         return f"dim={self.dim}"
 
 
-def _inplace(inplace: bool) -> str:
+def _inplace_repr(inplace: bool) -> str:
     return "inplace=True" if inplace else ""
 
 
@@ -168,7 +168,7 @@ class ReLU6(Hardtanh):
         super().__init__(0.0, 6.0, inplace)
 
     def extra_repr(self) -> str:
-        return _inplace(self.inplace)
+        return _inplace_repr(self.inplace)
 
 
 class SELU(Module):
@@ -182,7 +182,7 @@ class SELU(Module):
         return F.selu(input)
 
     def extra_repr(self) -> str:
-        return _inplace(self.inplace)
+        return _inplace_repr(self.inplace)
 
 
 class CELU(Module):

@@ -18,6 +18,16 @@ from .parameter import Parameter
 __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
 
+
+def _reset_like_pytorch(layer: Module) -> None:
+    """PyTorch's default for convolutions: kaiming_uniform_ with a = sqrt(5), i.e. U(-1/sqrt(fan_in),
+    1/sqrt(fan_in)) with fan_in = the weight's dim 1 * prod(kernel_size), and the bias with the same bound."""
+    init.kaiming_uniform_(layer.weight, a=math.sqrt(5))
+    if layer.bias is not None:
+        fan_in = layer.weight.shape[1] * math.prod(layer.kernel_size)
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(layer.bias, -bound, bound)
+
 class _ConvNd(Module):
     _nd = 0
 
@@ -56,13 +66,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # PyTorch's default: kaiming_uniform_ with a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
-        # fan_in = in_channels / groups * prod(kernel_size); the bias uses the same bound
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        _reset_like_pytorch(self)
 
     def forward(self, input: Tensor) -> Tensor:
         shape, nd = input.shape, self._nd
@@ -167,13 +171,7 @@ class _ConvTransposeNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        # as Conv: kaiming_uniform_(a = sqrt(5)); the fan-in PyTorch computes from this layout is
-        # out_channels / groups * prod(kernel_size) (the weight's dim 1 and kernel), and the bias uses it too
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        _reset_like_pytorch(self)  # (the weight's dim 1 here is out_channels / groups: PyTorch's fan-in too)
 
     def _output_padding(self, input: Tensor, output_size: Any) -> tuple:
         """The output_padding that gives `output_size` (PyTorch's rule: each size between the smallest output

@@ -28,9 +28,8 @@ from typing import Any
 import numpy as np
 
 import autograd
-from autograd import Tensor, kernels, ops
+from autograd import Tensor
 from autograd.errors import OpError, OpIndexError
-from autograd.operations import _tensor, index_put
 
 __all__ = [
     # layers
@@ -97,6 +96,16 @@ def _pool_arguments(kernel_size: Any, stride: Any, padding: Any, dilation: Any, 
     return kernel, stride, pads, dilation
 
 
+def _tensor(x: Any) -> Tensor:
+    """`x` as a tensor: a tensor as it is, anything else through autograd.as_tensor (arrays are not copied)."""
+    return x if isinstance(x, Tensor) else autograd.as_tensor(x)
+
+
+def _window_counts(spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple) -> tuple:
+    """How many windows fit along each axis: floor((n - dilation (k - 1) - 1) / stride) + 1."""
+    return tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(spatial, kernel, stride, dilation))
+
+
 def _float_tensor(x: Any) -> Tensor:
     """A tensor of a floating dtype (integer data is converted to float32, as a loss target may be)."""
     x = _tensor(x)
@@ -113,7 +122,7 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if x.ndim == 0 or x.shape[-1] != in_features:
         raise OpError(f"linear: the input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features in its "
                          f"last dim, but the weight of shape {tuple(weight.shape)} expects {in_features}")
-    return ops.linear(x, weight, bias)  # one node: see autograd.ops.linear
+    return autograd.linear(x, weight, bias)  # one node: see autograd.linear
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
@@ -162,18 +171,25 @@ def _is_batch_last(a: np.ndarray) -> bool:
     return a.shape[0] > 1 and a.transpose(*range(1, a.ndim), 0).flags.c_contiguous
 
 
-def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,
-          groups: int, nd: int, op: str) -> Tensor:
+def _conv_input(input: Any, weight: Tensor, nd: int, op: str, layout: str) -> tuple[Tensor, bool]:
+    """A convolution's input as (N, C, *spatial), and whether it came without the batch dim; errors name the op,
+    the weight's expected `layout` and the shapes."""
     x = _tensor(input)
     if weight.ndim != nd + 2:
-        raise OpError(f"{op}: the weight must have {nd + 2} dims (out_channels, in_channels/groups, "
-                         f"{'kernel' if nd == 1 else 'kH, kW'}), got shape {tuple(weight.shape)}")
+        raise OpError(f"{op}: the weight must have {nd + 2} dims ({layout}, "
+                      f"{'kernel' if nd == 1 else 'kH, kW'}), got shape {tuple(weight.shape)}")
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
     if x.ndim != nd + 2:
         spatial = "L" if nd == 1 else "H, W"
         raise OpError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {input.shape}")
+    return x, unbatched
+
+
+def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, padding: Any, dilation: Any,
+          groups: int, nd: int, op: str) -> Tensor:
+    x, unbatched = _conv_input(input, weight, nd, op, "out_channels, in_channels/groups")
     out_channels, group_channels = weight.shape[:2]
     kernel = tuple(weight.shape[2:])
     groups = _groups(groups, op)
@@ -195,7 +211,7 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
     if any(size < d * (k - 1) + 1 for size, k, d in zip(padded, kernel, dilation)):
         raise OpError(f"{op}: the input's spatial size {padded} (after padding) is smaller than the "
                          f"kernel {kernel} with dilation {dilation}")
-    out_shape = kernels.window_counts(padded, kernel, stride, dilation)
+    out_shape = _window_counts(padded, kernel, stride, dilation)
     length = math.prod(out_shape)
     depth = group_channels * math.prod(kernel)  # rows of a group's im2col matrix (sizes, not -1: N or C may be 0)
     kernel_axes, out_axes = tuple(range(2 + nd, 2 + 2 * nd)), tuple(range(2, 2 + nd))
@@ -209,12 +225,12 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
         # run over long rows too.
         x = x.permute(1, *range(2, 2 + nd), 0)
         if padded_at_all:
-            x = ops.pad(x, pad_width=((0, 0), *pads, (0, 0)), value=0)
+            x = autograd.pad(x, pad_width=((0, 0), *pads, (0, 0)), value=0)
         # unfold takes the trailing axes: the windows of (C, N, *spatial) are (C, N, *out, *kernel)
-        windows = ops.unfold(x.permute(0, nd + 1, *range(1, nd + 1)), kernel_size=kernel, stride=stride,
+        windows = autograd.unfold(x.permute(0, nd + 1, *range(1, nd + 1)), kernel_size=kernel, stride=stride,
                              dilation=dilation)
         cols = windows.permute(0, *kernel_axes, *out_axes, 1)  # (C, *kernel, *out, N)
-        if groups == 1:  # matrices: their products take the fastest form (kernels.gemm)
+        if groups == 1:  # matrices: their products take the fastest form (autograd's blocked gemm)
             y = weight.reshape(out_channels, depth) @ cols.reshape(depth, length * n)  # im2col: one copy
         else:
             y = (weight.reshape(groups, out_channels // groups, depth) @ cols.reshape(groups, depth, length * n)
@@ -228,8 +244,8 @@ def _conv(input: Tensor, weight: Tensor, bias: Tensor | None, stride: Any, paddi
         cols = x.reshape(n, groups, depth, length)  # a 1x1 convolution: the input already is the columns
     else:
         if padded_at_all:
-            x = ops.pad(x, pad_width=((0, 0), (0, 0), *pads), value=0)
-        windows = ops.unfold(x, kernel_size=kernel, stride=stride, dilation=dilation)  # (N, C, *out, *kernel)
+            x = autograd.pad(x, pad_width=((0, 0), (0, 0), *pads), value=0)
+        windows = autograd.unfold(x, kernel_size=kernel, stride=stride, dilation=dilation)  # (N, C, *out, *kernel)
         cols = windows.permute(0, 1, *kernel_axes, *out_axes).reshape(n, groups, depth, length)  # im2col: one copy
     y = (weight.reshape(groups, out_channels // groups, depth) @ cols).reshape(n, out_channels, length)
     if bias is not None:  # added while the spatial dims are still one long axis: numpy's inner loop runs longer
@@ -270,16 +286,7 @@ def _conv_transpose(input: Tensor, weight: Tensor, bias: Tensor | None, stride: 
     The textbook form (zeros inserted between the inputs, then conv2d with the flipped weight) multiplies
     the zeros too: on (16, 32, 8, 8) with a 4x4 kernel and stride 2, forward and backward, callgrind counts
     58.2M instructions for it against 22.5M for this one."""
-    x = _tensor(input)
-    if weight.ndim != nd + 2:
-        raise ValueError(f"{op}: the weight must have {nd + 2} dims (in_channels, out_channels/groups, "
-                         f"{'kernel' if nd == 1 else 'kH, kW'}), got shape {tuple(weight.shape)}")
-    unbatched = x.ndim == nd + 1
-    if unbatched:
-        x = x.unsqueeze(0)
-    if x.ndim != nd + 2:
-        spatial = "L" if nd == 1 else "H, W"
-        raise ValueError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {input.shape}")
+    x, unbatched = _conv_input(input, weight, nd, op, "in_channels, out_channels/groups")
     in_channels, group_out = weight.shape[:2]
     kernel = tuple(weight.shape[2:])
     groups = _groups(groups, op)
@@ -313,10 +320,10 @@ def _conv_transpose(input: Tensor, weight: Tensor, bias: Tensor | None, stride: 
                @ x.reshape(n, groups, per_group, length))  # (N, g, C_out/g * K, L)
     windows = columns.reshape(n, out_channels, *kernel, *spatial).permute(
         0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))  # (N, C_out, *spatial, *kernel)
-    y = ops.fold(windows, shape=(n, out_channels, *full), kernel_size=kernel, stride=stride, dilation=dilation)
+    y = autograd.fold(windows, shape=(n, out_channels, *full), kernel_size=kernel, stride=stride, dilation=dilation)
     beyond = [(0, max(e - p, 0)) for e, p in zip(extra, pads)]  # output_padding past the cropped padding
     if any(b for _, b in beyond):
-        y = ops.pad(y, pad_width=((0, 0), (0, 0), *beyond), value=0)
+        y = autograd.pad(y, ((0, 0), (0, 0), *beyond), value=0)
     if any(pads) or any(extra):
         y = y[(slice(None), slice(None), *(slice(p, p + size) for p, size in zip(pads, out_shape)))]
     if bias is not None:
@@ -502,7 +509,7 @@ def _pool_windows(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
         counts.append(count)
         widths.append((p, max((count - 1) * s + d * (k - 1) + 1 - n - p, p)))
     if any(a or b for a, b in widths):
-        x = ops.pad(x, pad_width=((0, 0), (0, 0), *widths), value=pad_value)
+        x = autograd.pad(x, pad_width=((0, 0), (0, 0), *widths), value=pad_value)
     return x, tuple(counts), kernel, stride, dilation, widths
 
 
@@ -526,7 +533,7 @@ def _pool_columns(x: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
         tiles = x.reshape(n, c, *(v for count, k in zip(counts, kernel) for v in (count, k)))
         order = (0, 1, *range(3, 2 + 2 * nd, 2), *range(2, 2 + 2 * nd, 2))  # kernel axes, then window axes
     else:
-        tiles = ops.unfold(x, kernel_size=kernel, stride=stride, dilation=dilation)  # (N, C, *out, *kernel)
+        tiles = autograd.unfold(x, kernel_size=kernel, stride=stride, dilation=dilation)  # (N, C, *out, *kernel)
         order = (0, 1, *range(2 + nd, 2 + 2 * nd), *range(2, 2 + nd))
     columns = tiles.permute(order).reshape(n, c, math.prod(kernel), math.prod(counts))  # im2col: one copy
     return columns, tuple(counts), kernel, stride, widths
@@ -538,17 +545,17 @@ def _max_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
     unbatched = x.ndim == nd + 1
     if unbatched:
         x = x.unsqueeze(0)
-    lowest = kernels.max_pool_pad_value(x.dtype)  # padding never wins a window
+    lowest = autograd.max_pool_pad_value(x.dtype)  # padding never wins a window
     padded, _, kernel, stride, dilation, widths = _pool_windows(x, kernel_size, stride, padding, dilation,
                                                                 ceil_mode, lowest, nd, op)
     # The primitive sends each window's gradient to the element PyTorch picks: the first maximum (ties), the
     # last NaN, or for a window of -inf only its first element inside the input, which is why it is told the
     # padding; an element picked by several overlapping windows receives the sum. The indices name the same
-    # elements (kernels.max_pool_choice), so the two paths agree.
+    # elements (autograd.max_pool_choice), so the two paths agree.
     widths = tuple((before, after) for before, after in widths)
-    y = ops.max_pool(padded, kernel_size=kernel, stride=stride, dilation=dilation, padding=widths)
+    y = autograd.max_pool(padded, kernel_size=kernel, stride=stride, dilation=dilation, padding=widths)
     if return_indices:
-        chosen = kernels.max_pool_choice(padded._data, y._data, kernel, stride, dilation, widths)
+        chosen = autograd.max_pool_choice(padded.data, y.data, kernel, stride, dilation, widths)
         indices = autograd.from_numpy(_max_pool_indices(chosen, x.shape[2:], kernel, stride, dilation, widths))
         return (y.squeeze(0), indices.squeeze(0)) if unbatched else (y, indices)
     return y.squeeze(0) if unbatched else y
@@ -557,7 +564,7 @@ def _max_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, dilati
 def _max_pool_indices(chosen: np.ndarray, spatial: tuple, kernel: tuple, stride: tuple, dilation: tuple,
                       widths: tuple) -> np.ndarray:
     """int64 (N, C, *counts): for each window, the flat index into its (unpadded) input plane of the element
-    at kernel offset `chosen` (row-major; kernels.max_pool_choice). Integer results, computed with numpy."""
+    at kernel offset `chosen` (row-major; autograd.max_pool_choice). Integer results, computed with numpy."""
     counts = chosen.shape[2:]
     total = math.prod(kernel)
     # Input coordinates along each axis: window start * stride + offset * dilation - padding; the flat index
@@ -605,7 +612,7 @@ def max_pool2d(input: Tensor, kernel_size: Any, stride: Any = None, padding: Any
 def _max_unpool(input: Tensor, indices: Any, kernel_size: Any, stride: Any, padding: Any, output_size: Any,
                 nd: int, op: str) -> Tensor:
     x = _tensor(input)
-    idx = np.asarray(indices._data if isinstance(indices, Tensor) else indices)
+    idx = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
     if x.ndim not in (nd + 1, nd + 2):
         spatial = "L" if nd == 1 else "H, W"
         raise OpError(f"{op}: expected an input of shape (N, C, {spatial}) or (C, {spatial}), got {x.shape}")
@@ -651,7 +658,8 @@ def _max_unpool(input: Tensor, indices: Any, kernel_size: Any, stride: Any, padd
     # repeated index is written twice and only the last write, which lands, receives the gradient)
     target = (np.arange(n)[:, None, None], np.arange(c)[None, :, None], flat)
     out = autograd.zeros(n, c, plane, dtype=x.dtype)
-    out = index_put(out, x.reshape(n, c, flat.shape[2]), target).reshape(n, c, *size)
+    out[target] = x.reshape(n, c, flat.shape[2])
+    out = out.reshape(n, c, *size)
     return out.squeeze(0) if unbatched else out
 
 
@@ -699,7 +707,7 @@ def _avg_pool(input: Tensor, kernel_size: Any, stride: Any, padding: Any, ceil_m
         inner = tuple(slice(a - p, a + n + p) if count_include_pad else slice(a, a + n)
                       for n, (a, _), p in zip(spatial, widths, declared))
         counted[inner] = 1
-        counts = ops.unfold.forward(counted, kernel_size=kernel, stride=step, dilation=(1,) * nd)
+        counts = autograd.unfold.forward(counted, kernel_size=kernel, stride=step, dilation=(1,) * nd)
         counts = counts.sum(axis=tuple(range(-nd, 0)))
         y = total / counts if np.any(counts != math.prod(kernel)) else total / math.prod(kernel)
     return y.squeeze(0) if unbatched else y
@@ -790,11 +798,11 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     shape = (1, channels) + (1,) * (x.ndim - 2)
     axes = (0, *range(2, x.ndim))
     use_batch = training or running_mean is None or running_var is None
-    if use_batch and x._data.size == 0:
+    if use_batch and x.data.size == 0:
         # an empty batch: nothing to normalise, and the running statistics stay as they are (PyTorch's rule)
         y = x
     elif use_batch:
-        count = x._data.size // channels
+        count = x.data.size // channels
         if count <= 1:
             raise OpError(f"batch_norm: expected more than 1 value per channel when training, got input of "
                              f"shape {x.shape}")
@@ -804,8 +812,8 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
         if training and running_mean is not None and running_var is not None:
             factor = momentum
             with autograd.no_grad():
-                batch_mean = mean._data.reshape(channels)
-                unbiased = var._data.reshape(channels) * (count / (count - 1))
+                batch_mean = mean.data.reshape(channels)
+                unbiased = var.data.reshape(channels) * (count / (count - 1))
                 running_mean.mul_(1 - factor).add_(np.asarray(batch_mean * factor, dtype=running_mean.dtype))
                 running_var.mul_(1 - factor).add_(np.asarray(unbiased * factor, dtype=running_var.dtype))
         y = centered * (var + eps).rsqrt()
@@ -874,7 +882,7 @@ def embedding(input: Any, weight: Tensor, padding_idx: int | None = None, max_no
     if sparse:
         raise NotImplementedError("embedding: sparse=True (sparse gradients) is not supported; gradients are "
                                   "always dense, use sparse=False")
-    idx = np.asarray(input._data if isinstance(input, Tensor) else input)
+    idx = np.asarray(input.data if isinstance(input, Tensor) else input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     if weight.ndim != 2:
@@ -912,7 +920,7 @@ def _embedding_renorm_(weight: Tensor, idx: np.ndarray, max_norm: float, norm_ty
     rows = np.unique(idx)
     if not rows.size:
         return
-    values = weight._data[rows]
+    values = weight.data[rows]
     norms = np.linalg.norm(values, ord=norm_type, axis=1).astype(np.float64)
     over = norms > max_norm
     if over.any():
@@ -924,7 +932,7 @@ def _embedding_renorm_(weight: Tensor, idx: np.ndarray, max_norm: float, norm_ty
 
 def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     """int64 one-hot encoding with a new last dim of size num_classes (max + 1 when -1)."""
-    idx = np.asarray(tensor._data if isinstance(tensor, Tensor) else tensor)
+    idx = np.asarray(tensor.data if isinstance(tensor, Tensor) else tensor)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"one_hot: expected an integer tensor, got dtype {idx.dtype}")
     if num_classes == -1:
@@ -932,7 +940,7 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
         bad = idx[(idx < 0) | (idx >= num_classes)].flat[0]
         raise OpError(f"one_hot: class {bad} is out of range for num_classes={num_classes}")
-    return Tensor._wrap((idx[..., None] == np.arange(num_classes)).astype(np.int64))
+    return autograd.from_numpy((idx[..., None] == np.arange(num_classes)).astype(np.int64))
 
 
 def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
@@ -953,7 +961,7 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
             x = x[crop]
         positive = tuple((max(a, 0), max(b, 0)) for a, b in widths)
         if any(a or b for a, b in positive):
-            x = ops.pad(x, pad_width=positive, value=0.0 if value is None else value)
+            x = autograd.pad(x, pad_width=positive, value=0.0 if value is None else value)
         return x
     if mode not in ("reflect", "replicate", "circular"):
         raise NotImplementedError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', "
@@ -995,19 +1003,19 @@ def pad(input: Tensor, pad: Sequence[int], mode: str = "constant", value: float 
 # ---------------------------------------------------------------------------------------------------------------
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0); relu'(0) = 0 as in PyTorch."""
-    return ops.relu(_tensor(input))
+    return autograd.relu(_tensor(input))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
     """x for x > 0, negative_slope * x otherwise."""
     x = _tensor(input)
-    return autograd.where(x._data > 0, x, x * negative_slope)
+    return autograd.where(x.data > 0, x, x * negative_slope)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise."""
     x = _tensor(input)
-    positive = x._data > 0
+    positive = x.data > 0
     # expm1 only sees the non-positive part: e^x of a large unused x would overflow and poison the gradient
     return autograd.where(positive, x, alpha * autograd.where(positive, 0.0, x).expm1())
 
@@ -1034,23 +1042,23 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
 
 def sigmoid(input: Tensor) -> Tensor:
     """1 / (1 + e^-x), computed without overflow."""
-    return ops.sigmoid(_tensor(input))
+    return autograd.sigmoid(_tensor(input))
 
 
 def tanh(input: Tensor) -> Tensor:
-    return ops.tanh(_tensor(input))
+    return autograd.tanh(_tensor(input))
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + e^(beta x)) / beta, exact for every x (PyTorch switches to x above `threshold`; the
     difference is below e^-threshold)."""
     x = _tensor(input)
-    return ops.softplus(x) if beta == 1 else ops.softplus(x * beta) / beta
+    return autograd.softplus(x) if beta == 1 else autograd.softplus(x * beta) / beta
 
 
 def logsigmoid(input: Tensor) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), finite for any x."""
-    return -ops.softplus(-_tensor(input))
+    return -autograd.softplus(-_tensor(input))
 
 
 def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
@@ -1059,7 +1067,7 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     x = _tensor(input)
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must not be greater than max_val ({max_val})")
-    d = x._data
+    d = x.data
     return autograd.where((d > min_val) & (d < max_val), x, np.clip(d, min_val, max_val))
 
 
@@ -1082,7 +1090,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (the negative part divides by it)")
     x = _tensor(input)
-    positive = x._data > 0
+    positive = x.data > 0
     return autograd.where(positive, x, alpha * (autograd.where(positive, 0.0, x) / alpha).expm1())
 
 
@@ -1095,7 +1103,7 @@ def softsign(input: Tensor) -> Tensor:
 def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between; gradient 1/6 strictly between (PyTorch's)."""
     x = _tensor(input)
-    d = x._data
+    d = x.data
     return autograd.where((d > -3) & (d < 3), (x + 3) / 6, (d >= 3).astype(x.dtype))
 
 
@@ -1103,14 +1111,14 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     """x relu6(x + 3) / 6 (MobileNetV3). PyTorch's gradient: 0 up to -3, x/3 + 1/2 strictly between -3 and 3,
     1 from 3 on."""
     x = _tensor(input)
-    d = x._data
+    d = x.data
     return autograd.where(d <= -3, 0.0, autograd.where(d < 3, x * (x + 3) / 6, x))
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
     """x tanh(softplus(x)) (Misra 2019), softplus computed without overflow."""
     x = _tensor(input)
-    return x * ops.softplus(x).tanh()
+    return x * autograd.softplus(x).tanh()
 
 
 def glu(input: Tensor, dim: int = -1) -> Tensor:
@@ -1144,7 +1152,7 @@ def tanhshrink(input: Tensor) -> Tensor:
 def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
     """x where x > threshold, else value (the gradient passes where x > threshold)."""
     x = _tensor(input)
-    return autograd.where(x._data > threshold, x, value)
+    return autograd.where(x.data > threshold, x, value)
 
 
 def _softmax_dim(x: Tensor, dim: int | None, op: str) -> int:
@@ -1180,7 +1188,7 @@ def normalize(input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, o
 def _at_least_no_grad(norm: Tensor, eps: float) -> Tensor:
     """max(norm, eps) in value, with the gradient of norm itself: PyTorch clamps these norms in place under
     no_grad, so that a tiny norm is floored without cutting its gradient."""
-    floor = np.maximum(norm._data, eps) - norm._data
+    floor = np.maximum(norm.data, eps) - norm.data
     return norm + floor if floor.any() else norm
 
 
@@ -1239,7 +1247,7 @@ def _class_weights(weight: Any, x: Tensor, class_dim: int, op: str) -> np.ndarra
     rule). Too short a vector used to fail as a bare numpy IndexError, too long a one went unnoticed."""
     if weight is None:
         return None
-    w = np.asarray(weight._data if isinstance(weight, Tensor) else weight)
+    w = np.asarray(weight.data if isinstance(weight, Tensor) else weight)
     classes = x.shape[class_dim]
     if w.shape != (classes,):
         count = f"{w.shape[0]} entries" if w.ndim == 1 else f"shape {w.shape}"
@@ -1283,7 +1291,7 @@ def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float
     x, y = _pair_up(input, target, "huber_loss")
     d = x - y
     a = d.abs()
-    loss = autograd.where(a._data < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    loss = autograd.where(a.data < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
     return _reduce(loss, reduction, "huber_loss")
 
 
@@ -1296,7 +1304,7 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: fl
     a = d.abs()
     if beta == 0:
         return _reduce(a, reduction, "smooth_l1_loss")
-    loss = autograd.where(a._data < beta, (0.5 / beta) * d * d, a - 0.5 * beta)
+    loss = autograd.where(a.data < beta, (0.5 / beta) * d * d, a - 0.5 * beta)
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
@@ -1305,23 +1313,23 @@ def log_cosh_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor
     (cosh(d) itself overflows float64 for |d| > 710); its gradient is tanh(d)."""
     x, y = _pair_up(input, target, "log_cosh_loss")
     d = x - y
-    return _reduce(d + ops.softplus(-2.0 * d) - math.log(2.0), reduction, "log_cosh_loss")
+    return _reduce(d + autograd.softplus(-2.0 * d) - math.log(2.0), reduction, "log_cosh_loss")
 
 
 def binary_cross_entropy(input: Tensor, target: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
     """-(y log p + (1 - y) log(1 - p)) for probabilities p in [0, 1]; each log is clamped at -100 as in
     PyTorch, so p = 0 or 1 gives a finite loss, and the gradient there is PyTorch's,
-    (p - y) / max(p (1 - p), 1e-12) (see autograd.ops.binary_cross_entropy)."""
+    (p - y) / max(p (1 - p), 1e-12) (see autograd.binary_cross_entropy)."""
     p, y = _float_tensor(input), _float_tensor(target)
     if p.shape != y.shape:
         raise OpError(f"binary_cross_entropy: the target's shape {y.shape} must match the input's shape "
                          f"{p.shape}")
-    if p._data.size and not (np.min(p._data) >= 0 and np.max(p._data) <= 1):  # (NaN fails too)
+    if p.data.size and not (np.min(p.data) >= 0 and np.max(p.data) <= 1):  # (NaN fails too)
         raise OpError("binary_cross_entropy: all elements of the input must be probabilities in [0, 1] "
-                         f"(got values from {np.min(p._data):.4g} to {np.max(p._data):.4g}); for logits use "
+                         f"(got values from {np.min(p.data):.4g} to {np.max(p.data):.4g}); for logits use "
                          "binary_cross_entropy_with_logits")
     weight = _elementwise_weight(weight, p, "weight", "binary_cross_entropy")
-    loss = ops.binary_cross_entropy(p, y)
+    loss = autograd.binary_cross_entropy(p, y)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy")
@@ -1341,9 +1349,9 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     weight = _elementwise_weight(weight, x, "weight", "binary_cross_entropy_with_logits")
     pos_weight = _elementwise_weight(pos_weight, x, "pos_weight", "binary_cross_entropy_with_logits")
     if pos_weight is None:
-        loss = (1 - y) * x + ops.softplus(-x)
+        loss = (1 - y) * x + autograd.softplus(-x)
     else:
-        loss = (1 - y) * x + (1 + (pos_weight - 1) * y) * ops.softplus(-x)
+        loss = (1 - y) * x + (1 + (pos_weight - 1) * y) * autograd.softplus(-x)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
@@ -1353,7 +1361,7 @@ def _class_targets(input: Tensor, target: Any, ignore_index: int, op: str) -> tu
     """Class indices as an int64 array, checked against the input's shape and number of classes, and the mask of
     the counted targets (those != ignore_index), or None when all of them count. The common case costs one
     min/max: every target in [0, classes) and ignore_index outside [min, max] means nothing is ignored."""
-    idx = np.asarray(target._data if isinstance(target, Tensor) else target)
+    idx = np.asarray(target.data if isinstance(target, Tensor) else target)
     if idx.dtype.kind not in "iu":
         hint = (f" (for class probabilities the target must have the input's shape {input.shape})"
                 if op == "cross_entropy" else "")
@@ -1398,7 +1406,7 @@ def _sample_weights(idx: np.ndarray, counted: np.ndarray | None, weight: Any, re
     if weight is None:
         w = counted.astype(dtype)
     else:
-        w = np.asarray(weight._data if isinstance(weight, Tensor) else weight, dtype=dtype)[safe]
+        w = np.asarray(weight.data if isinstance(weight, Tensor) else weight, dtype=dtype)[safe]
         w = w if counted is None else w * counted
     if not mean:
         return safe, w, 1
@@ -1416,7 +1424,7 @@ def nll_loss(input: Tensor, target: Any, weight: Any = None, ignore_index: int =
     weight = _class_weights(weight, x, 0 if x.ndim == 1 else 1, "nll_loss")
     idx, counted = _class_targets(x, target, ignore_index, "nll_loss")
     safe, scale, divisor = _sample_weights(idx, counted, weight, reduction, x.dtype, "nll_loss")
-    loss = ops.nll(x, target=safe, scale=scale, axis=0 if x.ndim == 1 else 1, reduce=reduction != "none")
+    loss = autograd.nll(x, target=safe, scale=scale, axis=0 if x.ndim == 1 else 1, reduce=reduction != "none")
     return loss if divisor else loss + math.nan  # a mean over nothing counted: 0/0 (its gradient is still 0)
 
 
@@ -1441,7 +1449,7 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
     w = _class_weights(weight, x, class_dim, "cross_entropy")
     weight_shape = [1] * x.ndim
     weight_shape[class_dim] = classes
-    target_data = target._data if isinstance(target, Tensor) else np.asarray(target)
+    target_data = target.data if isinstance(target, Tensor) else np.asarray(target)
     if np.asarray(target_data).dtype.kind == "f":  # class probabilities
         t = _float_tensor(target)
         if t.shape != x.shape:
@@ -1452,14 +1460,14 @@ def cross_entropy(input: Tensor, target: Any, weight: Any = None, ignore_index: 
         logp = autograd.log_softmax(x, class_dim)
         terms = logp * t if w is None else logp * t * w.reshape(weight_shape)
         if reduction == "mean":
-            count = x._data.size // classes
+            count = x.data.size // classes
             return -terms.sum() / count if count else -terms.sum() * np.nan
         return _reduce(-terms.sum(dim=class_dim), reduction, "cross_entropy")
-    idx, counted = _class_targets(x, target, ignore_index, "cross_entropy")
+    idx, counted = _class_targets(x, target_data, ignore_index, "cross_entropy")  # (read target.data once)
     safe, scale, divisor = _sample_weights(idx, counted, w, reduction, x.dtype, "cross_entropy")
-    # two nodes: log_softmax and nll, both primitives (see autograd.ops.nll for why they are not fused)
+    # two nodes: log_softmax and nll, both primitives (see autograd.nll for why they are not fused)
     logp = autograd.log_softmax(x, class_dim)
-    loss = ops.nll(logp, target=safe, scale=scale, axis=class_dim, reduce=reduction != "none")
+    loss = autograd.nll(logp, target=safe, scale=scale, axis=class_dim, reduce=reduction != "none")
     if label_smoothing:
         # PyTorch's smoothing term: -sum_c weight_c logp_c / C per sample, ignored samples zeroed, and 'mean'
         # divided by the same D as the nll term (the summed weights of the counted targets)
@@ -1486,7 +1494,7 @@ def kl_div(input: Tensor, target: Any, reduction: str = "mean", log_target: bool
     if log_target:
         loss = t.exp() * (t - x)
     else:
-        positive = t._data > 0
+        positive = t.data > 0
         safe = autograd.where(positive, t, 1.0)   # log only sees positive values: no -inf * 0 in the gradient
         loss = autograd.where(positive, t * safe.log(), 0.0) - t * x
     if reduction == "batchmean":
@@ -1584,7 +1592,7 @@ def _cdf(values: np.ndarray, weights: Any, points: np.ndarray, op: str, dtype: A
     order = np.argsort(values, kind="mergesort")
     count = np.searchsorted(values[order], points, side="right")
     if weights is None:
-        return Tensor._wrap((count / values.size).astype(dtype))
+        return autograd.from_numpy((count / values.size).astype(dtype))
     w = weights if isinstance(weights, Tensor) else autograd.as_tensor(np.asarray(weights, dtype=np.float64))
     w = w.astype(dtype) if w.dtype.kind == "f" else w.astype(np.float64)
     if w.shape != values.shape:

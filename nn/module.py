@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, no_grad
+from autograd import Tensor, from_numpy, no_grad
 from autograd.device import not_available, parse_to
 from autograd.errors import OpError, OpIndexError
 
@@ -49,7 +49,7 @@ def _checkpoint_value(key: str, value: Any, target: Tensor) -> np.ndarray | str:
     """`value` from a checkpoint as an array of `target`'s dtype and shape, or the message saying why it cannot
     be one (load_state_dict checks every key before it copies any)."""
     try:
-        array = np.asarray(value._data if isinstance(value, Tensor) else value)
+        array = np.asarray(value)
     except Exception as err:  # whatever __array__ of a foreign object raises
         return (f'While copying the parameter named "{key}", could not read the checkpoint\'s '
                 f"{type(value).__name__} as an array ({type(err).__name__}: {err}).")
@@ -137,8 +137,8 @@ def _input_type_error(module: Module, args: tuple, kwargs: dict, err: Exception)
     comes from an argument that is not a tensor; None when the arguments are not at fault. Built only when an
     error happens, so the call path stays free. An argument is blamed when the AttributeError is about that
     very object (`None.shape`), or, for nn's own layers, whose first argument is always a tensor, when the
-    first argument is not one. Tensors and numpy arrays are never blamed (layers take arrays), nor None for a
-    parameter whose default is None (RNN's hx)."""
+    first argument is not one, or when an argument is None (its default being something else). Tensors and
+    numpy arrays are never blamed (layers take arrays), nor None for a parameter whose default is None (RNN's hx)."""
     try:
         parameters = list(inspect.signature(module.forward).parameters.values())
     except (TypeError, ValueError):
@@ -156,7 +156,8 @@ def _input_type_error(module: Module, args: tuple, kwargs: dict, err: Exception)
             continue
         is_input = position == 0 or name == first
         about_it = isinstance(err, AttributeError) and getattr(err, "obj", _MISSING) is value
-        if about_it or (ours and is_input):
+        # None where nn's own layer needs a tensor (its default is not None): refused when made a tensor
+        if about_it or (ours and (is_input or value is None)):
             argument = "input" if is_input else name if position is not None and name.startswith("argument") \
                 else f"'{name}'"
             return InputTypeError(module, argument, value)
@@ -523,7 +524,7 @@ class Module:
                 p.grad = None
             else:
                 with no_grad():
-                    p.grad = Tensor._wrap(np.zeros_like(p.grad._data)[()])
+                    p.grad = from_numpy(np.zeros_like(p.grad.data))
 
     # --- state ------------------------------------------------------------------------------------------------
     def state_dict(self, destination: dict | None = None, prefix: str = "",
@@ -597,9 +598,9 @@ class Module:
                 for value in d[registry].values():
                     if value is None or value.dtype.kind != "f" or value.dtype == target:
                         continue
-                    value._data = np.asarray(value._data, dtype=target)[()]
+                    value.data = from_numpy(np.asarray(value.data, dtype=target))  # .data = : no copy
                     if value.grad is not None:
-                        value.grad = Tensor._wrap(np.asarray(value.grad._data, dtype=target)[()])
+                        value.grad = from_numpy(np.asarray(value.grad.data, dtype=target))
         return self
 
     def float(self) -> Module:

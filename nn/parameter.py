@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from autograd import Tensor
-from autograd.core import to_array
 
 
 class Parameter(Tensor):
@@ -18,7 +17,7 @@ class Parameter(Tensor):
     def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
         if data is None:
             data = np.zeros((0,), dtype=np.float32)
-        super().__init__(data._data if isinstance(data, Tensor) else to_array(data), requires_grad=requires_grad)
+        super().__init__(data, requires_grad=requires_grad)  # a copy of the data, as autograd.tensor(data) makes
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

@@ -225,7 +225,7 @@ class _RNNBase(Module):
                              shape, "the sequence is empty")
         if lengths is None:
             return x, unbatched, None
-        lengths = np.asarray(lengths._data if isinstance(lengths, Tensor) else lengths).reshape(-1)
+        lengths = np.asarray(lengths).reshape(-1)
         if lengths.shape != (batch,) or lengths.dtype.kind not in "iu" or lengths.min(initial=1) < 1 \
                 or lengths.max(initial=0) > steps:
             raise ShapeError(self, f"lengths: {batch} integers in [1, {steps}]", lengths.shape,

@@ -63,7 +63,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from autograd import Tensor
+from autograd import Tensor, from_numpy
 
 __all__ = ["save", "load", "SerializationError"]
 
@@ -265,7 +265,7 @@ def load(path: str | os.PathLike) -> Any:
                                  "nn.save stored in it (bytes changed on disk or in transfer)")
     arrays = {name: _array(path, name, info) for name, info in entries}
     if _STRUCTURE not in metadata:  # a plain safetensors file: a flat dict of tensors
-        return {name: Tensor._wrap(a[()] if a.ndim == 0 else a) for name, a in arrays.items()}
+        return {name: from_numpy(a) for name, a in arrays.items()}
     try:
         return _decode(json.loads(metadata[_STRUCTURE]), arrays)
     except (ValueError, KeyError, TypeError, IndexError, RecursionError) as err:
@@ -383,7 +383,7 @@ def _decode(encoded: Any, arrays: dict[str, np.ndarray]) -> Any:
             (tag, payload), = value.items()
             if tag == "tensor":
                 a = array(payload)
-                parent[slot] = Tensor._wrap(a[()] if a.ndim == 0 else a)
+                parent[slot] = from_numpy(a)
             elif tag == "array":
                 parent[slot] = array(payload)
             elif tag == "scalar":

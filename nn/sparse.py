@@ -77,7 +77,7 @@ class Embedding(Module):
                    scale_grad_by_freq=scale_grad_by_freq, sparse=sparse, _weight=weight)
 
     def forward(self, input: Any) -> Tensor:
-        idx = np.asarray(input._data if isinstance(input, Tensor) else input)
+        idx = np.asarray(input.data if isinstance(input, Tensor) else input)
         if idx.dtype.kind not in "biufc":  # None, strings, lists of other things: not indices at all
             raise InputTypeError(self, "input", input)
         if idx.dtype.kind not in "iu":

@@ -44,8 +44,8 @@ def accuracy(output: Tensor, target: Tensor, threshold: float = 0.0) -> float:
         >>> accuracy(autograd.tensor([[2.0, 1.0], [0.0, 3.0]]), autograd.tensor([0, 0]))
         0.5
     """
-    out = np.asarray(output._data if isinstance(output, Tensor) else output)
-    tgt = np.asarray(target._data if isinstance(target, Tensor) else target)
+    out = np.asarray(output)
+    tgt = np.asarray(target)
     if out.ndim >= 2 and out.shape[1] > 1:
         predicted = out.argmax(axis=1)
     else:

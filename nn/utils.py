@@ -101,7 +101,7 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     if total != vec.shape[0]:
         raise ValueError(f"vector_to_parameters: the vector has {vec.shape[0]} entries but the parameters have "
                          f"{total} in all")
-    values = np.asarray(vec._data)
+    values = np.asarray(vec)
     offset = 0
     with autograd.no_grad():
         for p in params:
@@ -218,7 +218,7 @@ class EarlyStopping:
 
 def _snapshot(value: Any) -> Any:
     if isinstance(value, Tensor):
-        return Tensor._wrap(np.array(value._data))
+        return autograd.from_numpy(np.array(value))
     if isinstance(value, np.ndarray):
         return value.copy()
     return value

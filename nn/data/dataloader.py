@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Generator, Tensor, stack
+from autograd import Generator, Tensor, from_numpy, stack
 from autograd.random import numpy_generator
 
 from .sampler import RandomSampler, SequentialSampler
@@ -37,17 +37,17 @@ def default_collate(batch: Sequence[Any]) -> Any:
     if isinstance(elem, Tensor):
         _check_same_shapes(batch, lambda t: t.shape)
         if not any(t.requires_grad for t in batch):
-            return Tensor._wrap(np.stack([np.asarray(t._data) for t in batch]))
+            return from_numpy(np.stack([t.data for t in batch]))
         return stack(list(batch))
     if isinstance(elem, (np.ndarray, np.generic)):
         _check_same_shapes(batch, np.shape)
-        return Tensor._wrap(np.stack([np.asarray(b) for b in batch]))
+        return from_numpy(np.stack([np.asarray(b) for b in batch]))
     if isinstance(elem, bool):
-        return Tensor._wrap(np.array(batch, dtype=np.bool_))
+        return from_numpy(np.array(batch, dtype=np.bool_))
     if isinstance(elem, int):
-        return Tensor._wrap(np.array(batch, dtype=np.int64))
+        return from_numpy(np.array(batch, dtype=np.int64))
     if isinstance(elem, float):
-        return Tensor._wrap(np.array(batch, dtype=np.float64))
+        return from_numpy(np.array(batch, dtype=np.float64))
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, Mapping):

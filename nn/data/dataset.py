@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Generator, Tensor, as_tensor, randperm
+from autograd import Generator, Tensor, as_tensor, from_numpy, randperm
 from autograd.random import numpy_generator
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "random_split", "train_test_split"]
@@ -69,7 +69,7 @@ class TensorDataset(Dataset):
     def _batch(self, indices: np.ndarray) -> tuple[Tensor, ...]:
         """Many samples at once, already collated (what `DataLoader` uses: one fancy index per tensor
         instead of a Python loop over samples)."""
-        batch = tuple(t[indices] if t.requires_grad else Tensor._wrap(t._data[indices]) for t in self.tensors)
+        batch = tuple(t[indices] if t.requires_grad else from_numpy(t.data[indices]) for t in self.tensors)
         if self.transform is not None:
             batch = (_apply_batched(self.transform, batch[0]), *batch[1:])
         return batch
@@ -182,7 +182,7 @@ def train_test_split(*arrays: Any, test_size: float | int = 0.25, seed: int | No
 
 def _take(a: Any, idx: np.ndarray) -> Any:
     if isinstance(a, Tensor):
-        return a[idx] if a.requires_grad else Tensor._wrap(a._data[idx])
+        return a[idx] if a.requires_grad else from_numpy(a.data[idx])
     if isinstance(a, np.ndarray):
         return a[idx]
     return [a[int(i)] for i in idx]

@@ -24,7 +24,7 @@ import os
 
 import numpy as np
 
-from autograd import Tensor
+from autograd import Tensor, from_numpy
 from autograd.random import numpy_generator
 
 __all__ = ["make_xor", "make_moons", "make_circles", "make_spirals", "make_regression_1d", "load_digits"]
@@ -32,7 +32,7 @@ __all__ = ["make_xor", "make_moons", "make_circles", "make_spirals", "make_regre
 _DIGITS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "digits.npz")
 
 
-def _rng(seed: int | None) -> np.random.Generator:
+def _seeded_rng(seed: int | None) -> np.random.Generator:
     return np.random.default_rng(seed) if seed is not None else numpy_generator()
 
 
@@ -50,7 +50,7 @@ def _classification(name: str, X: np.ndarray, y: np.ndarray, noise: float, rng: 
     if shuffle:
         order = rng.permutation(len(X))
         X, y = X[order], y[order]
-    return Tensor._wrap(X.astype(np.float32)), Tensor._wrap(y.astype(np.int64))
+    return from_numpy(X.astype(np.float32)), from_numpy(y.astype(np.int64))
 
 
 def make_xor(n_samples: int = 4, noise: float = 0.0, seed: int | None = None) -> tuple[Tensor, Tensor]:
@@ -67,7 +67,7 @@ def make_xor(n_samples: int = 4, noise: float = 0.0, seed: int | None = None) ->
     corners = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
     X = corners[np.arange(n_samples) % 4]
     y = (X[:, 0] != X[:, 1]).astype(np.int64)
-    return _classification("make_xor", X, y, noise, _rng(seed), shuffle=False)
+    return _classification("make_xor", X, y, noise, _seeded_rng(seed), shuffle=False)
 
 
 def make_moons(n_samples: int = 100, noise: float = 0.0, seed: int | None = None,
@@ -85,7 +85,7 @@ def make_moons(n_samples: int = 100, noise: float = 0.0, seed: int | None = None
     X = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], 1),
                         np.stack([1 - np.cos(t_in), 1 - np.sin(t_in) - 0.5], 1)])
     y = np.concatenate([np.zeros(n_out, np.int64), np.ones(n_in, np.int64)])
-    return _classification("make_moons", X, y, noise, _rng(seed), shuffle)
+    return _classification("make_moons", X, y, noise, _seeded_rng(seed), shuffle)
 
 
 def make_circles(n_samples: int = 100, factor: float = 0.5, noise: float = 0.0, seed: int | None = None,
@@ -104,7 +104,7 @@ def make_circles(n_samples: int = 100, factor: float = 0.5, noise: float = 0.0, 
     X = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], 1),
                         factor * np.stack([np.cos(t_in), np.sin(t_in)], 1)])
     y = np.concatenate([np.zeros(n_out, np.int64), np.ones(n_in, np.int64)])
-    return _classification("make_circles", X, y, noise, _rng(seed), shuffle)
+    return _classification("make_circles", X, y, noise, _seeded_rng(seed), shuffle)
 
 
 def make_spirals(n_samples: int = 100, n_classes: int = 2, noise: float = 0.0, turns: float = 1.0,
@@ -124,7 +124,7 @@ def make_spirals(n_samples: int = 100, n_classes: int = 2, noise: float = 0.0, t
         radius[members] = np.linspace(0.05, 1.0, members.sum())
     theta = 2 * np.pi * (turns * radius + labels / n_classes)
     X = radius[:, None] * np.stack([np.cos(theta), np.sin(theta)], 1)
-    return _classification("make_spirals", X, labels.astype(np.int64), noise, _rng(seed), shuffle)
+    return _classification("make_spirals", X, labels.astype(np.int64), noise, _seeded_rng(seed), shuffle)
 
 
 def make_regression_1d(n_samples: int = 100, noise: float = 0.1, seed: int | None = None
@@ -138,10 +138,10 @@ def make_regression_1d(n_samples: int = 100, noise: float = 0.1, seed: int | Non
     _check_count("make_regression_1d", n_samples)
     if noise < 0:
         raise ValueError(f"make_regression_1d: noise must be >= 0, got {noise}")
-    rng = _rng(seed)
+    rng = _seeded_rng(seed)
     x = np.sort(rng.uniform(0.0, 1.0, n_samples))
     t = np.sin(2 * np.pi * x) + (rng.normal(0.0, noise, n_samples) if noise else 0.0)
-    return Tensor._wrap(x[:, None].astype(np.float32)), Tensor._wrap(t[:, None].astype(np.float32))
+    return from_numpy(x[:, None].astype(np.float32)), from_numpy(t[:, None].astype(np.float32))
 
 
 def load_digits(flatten: bool = False) -> tuple[Tensor, Tensor]:
@@ -159,4 +159,4 @@ def load_digits(flatten: bool = False) -> tuple[Tensor, Tensor]:
         images, labels = f["images"], f["labels"]
     X = images.astype(np.float32)
     X = X.reshape(len(X), 64) if flatten else X[:, None]
-    return Tensor._wrap(X), Tensor._wrap(labels.astype(np.int64))
+    return from_numpy(X), from_numpy(labels.astype(np.int64))

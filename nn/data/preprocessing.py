@@ -45,7 +45,7 @@ class _Scaler:
         return tuple(sorted(set(axes)))
 
     def _fit_data(self, x: Any) -> tuple[np.ndarray, tuple[int, ...]]:
-        data = np.asarray(x._data if isinstance(x, Tensor) else x)
+        data = np.asarray(x)
         if data.dtype.kind not in "fiub":
             raise TypeError(f"{type(self).__name__}.fit: expected numeric data, got dtype {data.dtype}")
         if data.size == 0:
@@ -61,7 +61,7 @@ class _Scaler:
         if self.n_samples_seen_ is None:
             raise RuntimeError(f"{type(self).__name__}.{method}: this scaler is not fitted yet; call "
                                "fit(training_data) first (and only on the training data)")
-        shape = np.shape(x._data if isinstance(x, Tensor) else x)
+        shape = np.shape(x)
         stat_shape = getattr(self, self._fitted_attrs[0]).shape
         if len(shape) != self._ndim or any(shape[a] != n for a, n in self._kept.items()):
             raise ValueError(f"{type(self).__name__}.{method}: fitted on data with statistics of shape "

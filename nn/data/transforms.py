@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor
+from autograd import Tensor, from_numpy
 from autograd.random import numpy_generator
 
 __all__ = ["Transform", "Compose", "RandomShift", "RandomRotation", "AddGaussianNoise", "ToTensor", "Normalize",
@@ -40,7 +40,7 @@ class Transform:
 
     def __init__(self, seed: int | None = None) -> None:
         self.seed = seed
-        self._rng = np.random.default_rng(seed) if seed is not None else None
+        self._seeded_rng = np.random.default_rng(seed) if seed is not None else None
 
     def __call__(self, x: Any) -> Any:
         """Transform one sample of shape (..., H, W)."""
@@ -51,12 +51,12 @@ class Transform:
         return self._run(x, batched=True)
 
     def _run(self, x: Any, batched: bool) -> Any:
-        data = np.asarray(x._data if isinstance(x, Tensor) else x)
+        data = np.asarray(x)
         if data.dtype.kind != "f":
             raise TypeError(f"{type(self).__name__}: expected floating-point data, got dtype {data.dtype}; "
                             "convert it first (e.g. X.float())")
-        out = self._transform(data, batched, self._rng or numpy_generator()).astype(data.dtype, copy=False)
-        return Tensor._wrap(out) if isinstance(x, Tensor) else out
+        out = self._transform(data, batched, self._seeded_rng or numpy_generator()).astype(data.dtype, copy=False)
+        return from_numpy(out) if isinstance(x, Tensor) else out
 
     def _transform(self, data: np.ndarray, batched: bool, rng: np.random.Generator) -> np.ndarray:
         if data.ndim < (3 if batched else 2):
@@ -215,7 +215,7 @@ class AddGaussianNoise(Transform):
 # worker's generator is seeded apart, see nn.data.worker).
 def _as_image_array(x: Any, name: str) -> np.ndarray:
     if isinstance(x, Tensor):
-        return np.asarray(x._data)
+        return np.asarray(x.data)
     if isinstance(x, np.ndarray):
         return x
     if hasattr(x, "mode") and hasattr(x, "size") and hasattr(x, "getbands"):  # a PIL image (Pillow optional)
@@ -233,7 +233,7 @@ def _pil_to_array(image: Any) -> np.ndarray:
 
 
 def _wrap_like(x: Any, out: np.ndarray) -> Any:
-    return out if isinstance(x, np.ndarray) else Tensor._wrap(out)
+    return out if isinstance(x, np.ndarray) else from_numpy(out)
 
 
 class ToTensor:
@@ -253,7 +253,7 @@ class ToTensor:
             a = a[:, :, None]
         if a.ndim != 3:
             raise ValueError(f"ToTensor: expected an image of shape (H, W) or (H, W, C), got shape {a.shape}")
-        return Tensor._wrap(self._convert(a.transpose(2, 0, 1)))
+        return from_numpy(self._convert(a.transpose(2, 0, 1)))
 
     def batch(self, x: Any) -> Tensor:
         a = _as_image_array(x, "ToTensor.batch")
@@ -261,7 +261,7 @@ class ToTensor:
             a = a[..., None]
         if a.ndim != 4:
             raise ValueError(f"ToTensor.batch: expected a batch of shape (N, H, W) or (N, H, W, C), got {a.shape}")
-        return Tensor._wrap(self._convert(a.transpose(0, 3, 1, 2)))
+        return from_numpy(self._convert(a.transpose(0, 3, 1, 2)))
 
     @staticmethod
     def _convert(chw: np.ndarray) -> np.ndarray:
@@ -300,7 +300,7 @@ class Normalize:
         return self._apply(x, "Normalize.batch")
 
     def _apply(self, x: Any, name: str) -> Any:
-        data = x._data if isinstance(x, Tensor) else np.asarray(x)
+        data = x.data if isinstance(x, Tensor) else np.asarray(x)
         dtype = np.result_type(data)
         if dtype.kind != "f":
             raise TypeError(f"{name}: expected a floating-point image, got dtype {dtype}; convert it first "
@@ -341,7 +341,7 @@ class RandomHorizontalFlip:
         flip = (numpy_generator().random(n) < self.p).reshape((n,) + (1,) * (np.ndim(x) - 1))
         if isinstance(x, Tensor):
             from autograd import where
-            return where(Tensor._wrap(flip), x.flip(-1), x)
+            return where(from_numpy(flip), x.flip(-1), x)
         return np.where(flip, np.flip(x, -1), x)
 
     def __repr__(self) -> str:
@@ -402,7 +402,7 @@ class RandomCrop:
     def _crop(self, x: Any, batched: bool) -> Any:
         name = "RandomCrop.batch" if batched else "RandomCrop"
         _image_dims(x, 3 if batched else 2, name)
-        data = np.asarray(x._data if isinstance(x, Tensor) else x)
+        data = np.asarray(x.data if isinstance(x, Tensor) else x)
         images = data if batched else data[None]
         padded = self._padded(images)
         (th, tw), (h, w) = self.size, padded.shape[-2:]
@@ -467,7 +467,7 @@ class Resize:
 
     def _resize(self, x: Any, name: str) -> Any:
         _image_dims(x, 2, name)
-        data = np.asarray(x._data if isinstance(x, Tensor) else x)
+        data = np.asarray(x.data if isinstance(x, Tensor) else x)
         h, w = data.shape[-2:]
         out_h, out_w = self._output_size(h, w)
         work = data if data.dtype.kind == "f" else data.astype(np.float32)

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd import Tensor, enable_grad, no_grad
-from autograd.core import record_write
+from autograd import Tensor, enable_grad, from_numpy, no_grad
+from autograd.graph import increment_version
 
 __all__ = ["Optimizer", "ParamsT", "buffer"]
 
@@ -152,7 +152,7 @@ class Optimizer:
                 if p.grad is None:
                     continue
                 param = p.data  # the array itself (a 0-d tensor's scalar becomes a writable 0-d array)
-                grad = np.asarray(p.grad._data)
+                grad = p.grad.data
                 if grad.shape != param.shape:
                     raise ValueError(f"{writer}: parameter {index} of group {group_index} has shape "
                                      f"{param.shape} but its .grad has shape {grad.shape}")
@@ -162,7 +162,7 @@ class Optimizer:
                 if maximize:
                     grad = -grad
                 self._update(param, grad, self.state[p], group)
-                record_write(param, writer)
+                increment_version(p, writer)  # a backward that saved p now fails
         self._step_count += 1
         return loss
 
@@ -261,13 +261,13 @@ def buffer(state: dict[str, Any], key: str, like: np.ndarray, fill: float = 0.0)
     """
     t = state.get(key)
     if t is None:
-        t = state[key] = Tensor._wrap(np.full_like(like, fill))
+        t = state[key] = from_numpy(np.full_like(like, fill))
     return t.data
 
 
 def _copy_value(value: Any) -> Any:
     if isinstance(value, Tensor):
-        return Tensor._wrap(np.array(value._data))
+        return from_numpy(np.array(value))
     if isinstance(value, np.ndarray):
         return value.copy()
     return copy.deepcopy(value)
@@ -276,7 +276,7 @@ def _copy_value(value: Any) -> Any:
 def _as_index(name: str, key: Any) -> int:
     """Saved parameter positions are ints; a file format may have turned them into strings or floats."""
     try:
-        index = float(np.asarray(key._data if isinstance(key, Tensor) else key))
+        index = float(np.asarray(key))
     except (TypeError, ValueError):
         index = math.nan
     if not index.is_integer():  # (NaN and infinities are not integers either)
@@ -301,17 +301,17 @@ def _restore_value(name: str, field: str, index: int, value: Any, param: Tensor)
     where = f"{name}.load_state_dict: state '{field}' of parameter {index}"
     if field == "step":
         try:
-            step = float(np.asarray(value._data if isinstance(value, Tensor) else value))
+            step = float(np.asarray(value))
         except (TypeError, ValueError):
             step = math.nan
         if not step.is_integer() or step < 0 or isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{where} must be a step count (a whole number >= 0), got {value!r:.60}")
         return int(step)
     if isinstance(value, (Tensor, np.ndarray)):
-        arr = np.asarray(value._data if isinstance(value, Tensor) else value)
+        arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             raise ValueError(f"{where} must hold real numbers, got an array of dtype {arr.dtype}")
         if arr.shape != param.shape:
             raise ValueError(f"{where} has shape {arr.shape}, but the parameter has shape {param.shape}")
-        return Tensor._wrap(np.array(arr, dtype=param.dtype))
+        return from_numpy(np.array(arr, dtype=param.dtype))
     return _plain(value)
