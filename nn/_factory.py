@@ -1,7 +1,7 @@
 """PyTorch's `device=None, dtype=None` layer keywords (its `factory_kwargs`), checked in one place.
 
 Every layer with parameters or buffers ends its signature with `device=None, dtype=None`, as PyTorch's do, and
-starts its `__init__` with `dt = factory_dtype(self, device, dtype)`.
+starts its `__init__` with `factory_dtype(self, device, dtype)`, which checks both and returns the dtype.
 """
 
 from __future__ import annotations
