@@ -191,12 +191,17 @@ def test_distributed_sampler_partitions_each_epoch(ranks):
 
 
 @needs_mpi
-def test_a_rank_that_raises_ends_the_job_instead_of_hanging(tmp_path):
+@pytest.mark.parametrize(("mode", "said", "why"), [("raise", "rank 1 fails on purpose", "raised ValueError"),
+                                                   ("exit", "rank 1 exits with sys.exit(1)", "exits with code 1")])
+def test_a_rank_that_fails_ends_the_job_instead_of_hanging(tmp_path, mode, said, why):
+    """An uncaught exception, and sys.exit(1) (a SystemExit, which skips sys.excepthook), on rank 1 while rank
+    0 waits in a collective: the job ends within seconds with a non-zero status (it hung until killed)."""
     start = time.perf_counter()
-    result = run_ranks([str(WORKER), "raise", str(tmp_path)], timeout=60)
+    result = run_ranks([str(WORKER), mode, str(tmp_path)], timeout=60)
+    output = result.stderr + result.stdout
     assert result.returncode != 0
-    assert "rank 1 fails on purpose" in result.stderr + result.stdout
-    assert "aborting all 2 processes" in result.stderr + result.stdout
+    assert said in output
+    assert f"rank 1 {why}; aborting all 2 processes" in output
     assert time.perf_counter() - start < 30
 
 
