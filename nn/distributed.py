@@ -476,6 +476,35 @@ def _all_reduce_sum_array(buffer: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
+def _all_reduce_sum_array_async(buffer: np.ndarray) -> tuple[Any, float]:
+    """Start summing a contiguous numpy array over all ranks, in place (MPI_Iallreduce): the request, to pass
+    to `_wait`, and the seconds the call took. The array must not be touched until then."""
+    pg = _require_group("all_reduce")
+    if pg.comm is None or pg.size == 1:
+        return None, 0.0
+    start = time.perf_counter()
+    request = pg.comm.Iallreduce(pg.mpi.IN_PLACE, buffer, op=pg.mpi.SUM)
+    return request, time.perf_counter() - start
+
+
+def _test(request: Any) -> float:
+    """Let MPI advance a started collective (MPI_Test); returns the seconds spent."""
+    if request is None:
+        return 0.0
+    start = time.perf_counter()
+    request.Test()
+    return time.perf_counter() - start
+
+
+def _wait(request: Any) -> float:
+    """Wait for a started collective to complete; returns the seconds spent waiting."""
+    if request is None:
+        return 0.0
+    start = time.perf_counter()
+    request.Wait()
+    return time.perf_counter() - start
+
+
 def _broadcast_array(buffer: np.ndarray, src: int = 0) -> float:
     """Broadcast a contiguous numpy array from `src`, in place; returns the seconds spent in MPI."""
     pg = _require_group("broadcast")
