@@ -94,11 +94,16 @@ class DistributedDataParallel(Module):
     """Wrap `module` so that `backward()` averages its gradients across all ranks (data parallelism).
 
     - At construction rank 0's parameters and buffers are broadcast to every rank, so all start equal.
-    - The gradients go in buckets of at most `bucket_cap_mb` megabytes (2**20 bytes), filled in reverse
-      order of `parameters()`, one dtype per bucket: a step sends a few large messages, not one per parameter.
-      A bucket is summed across ranks (MPI_Allreduce) as soon as all its parameters' gradients are accumulated
-      (`Tensor.register_post_accumulate_grad_hook`), buckets strictly in order so every rank issues the same
-      sequence of collectives; then divided by the world size and written back into each `.grad`.
+    - The gradients go in buckets of at most `bucket_cap_mb` megabytes (2**20 bytes; the first at most 1 MB),
+      one dtype per bucket: a step sends a few large messages, not one per parameter. The buckets are filled
+      in reverse order of `parameters()`, and after the first iteration in the order the gradients arrived.
+      A bucket starts being summed across ranks (MPI_Iallreduce, non-blocking) as soon as all its
+      parameters' gradients are accumulated (`Tensor.register_post_accumulate_grad_hook`; backward
+      accumulates a hooked parameter as soon as its gradient is complete), so the first buckets travel while
+      backward computes the first layers' gradients. Buckets start strictly in order, so every rank issues
+      the same sequence of collectives. The hook of the last gradient waits for all of them, divides by the
+      world size and writes each average into its `.grad`: when `backward()` returns the gradients are
+      averaged.
     - `no_sync()`: forward and backward passes inside it only accumulate local gradients (gradient
       accumulation); the first backward after it averages everything accumulated.
     - `broadcast_buffers=True` copies rank 0's buffers (BatchNorm's running statistics) to every rank at each
