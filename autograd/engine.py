@@ -26,9 +26,10 @@ def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_gr
     """Accumulate gradients of `roots` into the `.grad` of leaves (see `Tensor.backward`)."""
     grads = _root_gradients("backward", roots, gradients, create_graph)
     targets = None if inputs is None else _targets("backward", inputs)
-    leaf_grads = _walk(roots, grads, create_graph if retain_graph is None else retain_graph,
-                       create_graph, targets)
     post_hooks = core._post_accumulate_hooks_registered
+    early = _hooked_leaf_uses(roots) if post_hooks and targets is None and not create_graph else None
+    leaf_grads = _walk(roots, grads, create_graph if retain_graph is None else retain_graph,
+                       create_graph, targets, early=early)
     for target, g in leaf_grads.items():
         if targets is not None:
             if target not in targets:
@@ -40,6 +41,38 @@ def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_gr
             if hooks:
                 for hook in list(hooks):
                     hook(target)
+
+
+def _hooked_leaf_uses(roots: Sequence[Tensor]) -> dict | None:
+    """For each leaf with a post-accumulate-grad hook (and no register_hook hooks), how many edges of the graph
+    below `roots` lead to it (None if there is none). The walk accumulates such a leaf, and calls its hooks,
+    as soon as its last gradient has arrived instead of after the walk, as PyTorch's AccumulateGrad node does:
+    DistributedDataParallel starts sending a bucket of gradients while backward still computes the first
+    layers'. A pass over the graph's edges, made only once some post-accumulate hook has been registered.
+    (A leaf with register_hook hooks waits for the end: they run in the walk's grad mode, which the walk sets.)"""
+    uses: dict = {}
+    stack = [r.grad_fn for r in roots if r.grad_fn is not None]
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        for edge in node.edges:
+            if edge is None:
+                continue
+            if edge.__class__ is Node:
+                if edge not in seen:
+                    seen.add(edge)
+                    stack.append(edge)
+            elif getattr(edge, "_post_accumulate_hooks", None) and not getattr(edge, "_hooks", None):
+                uses[edge] = uses.get(edge, 0) + 1
+    return uses or None
+
+
+def _accumulate_early(leaf: Tensor, g: Any, handed: set[int]) -> None:
+    """What backward does after the walk for a leaf (.grad, then its post-accumulate hooks), done as soon as
+    the walk has delivered the leaf's last gradient (create_graph=False only)."""
+    _accumulate_into_leaf(leaf, _owned(g, handed), False)
+    for hook in list(leaf._post_accumulate_hooks):
+        hook(leaf)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
@@ -128,10 +161,12 @@ def _root_gradients(caller: str, roots: Sequence[Tensor], gradients: Sequence[An
 
 
 def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_graph: bool,
-          targets: dict | None, run_hooks: bool = True) -> dict:
+          targets: dict | None, run_hooks: bool = True, early: dict | None = None) -> dict:
     """Run the VJPs from `roots` down. Returns the gradients that reached leaves (keyed by the leaf tensor)
     and, when `targets` are given, those that reached the target nodes (keyed by node).
-    `run_hooks=False` is the read-only mode for inspection (drawing): no hooks, no anomaly checks."""
+    `run_hooks=False` is the read-only mode for inspection (drawing): no hooks, no anomaly checks.
+    `early` (backward only, see _hooked_leaf_uses): leaves accumulated during the walk once their count of
+    incoming edges is used up; they are not returned."""
     grads: dict = {}
     reached: dict = {}
     heap: list = []
@@ -189,6 +224,15 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                 if anomaly:
                     _check_backward(node, i, gi)
                 prev = grads.get(edge)
+                if early is not None and edge in early:
+                    early[edge] -= 1
+                    if early[edge] == 0:  # its last gradient: the sum is final (added in the same order)
+                        del early[edge]
+                        if prev is not None:
+                            gi = prev + gi
+                            del grads[edge]
+                        _accumulate_early(edge, gi, handed)
+                        continue
                 if prev is not None:
                     grads[edge] = prev + gi
                     continue

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import core, engine
+from . import core, engine, labels
 from . import viz as _viz
 from .core import Node, Tensor
 
@@ -305,7 +305,7 @@ class _Naming:
             name = self.by_key.get(id(arg)) or self.data_labels.get(id(arg))
             if name is not None:
                 return _viz._printable(name)
-            return _compact(arg.item()) if np.ndim(arg) == 0 else _viz._short(np.asarray(arg))
+            return _compact(arg.item()) if np.ndim(arg) == 0 else labels.short(np.asarray(arg))
         if arg is None or arg.__class__ is core.Unkept:
             return "?"
         return _compact(arg) if isinstance(arg, (int, float)) and not isinstance(arg, bool) else str(arg)

@@ -15,12 +15,15 @@ the MPICH library as wheels); mpi4py is imported only by `init_process_group`, s
 Without mpi4py a script still runs unchanged as a single process (world size 1, with a warning), unless it was
 started by an MPI launcher with several processes: then it stops with the pip command that fixes it.
 
-Once several processes are running, an uncaught exception on any rank aborts the whole job (MPI_Abort), so
-the other ranks, waiting in a collective for the one that died, do not hang.
+Once several processes are running, an uncaught exception or `sys.exit(code)` with a non-zero code on any
+rank aborts the whole job (MPI_Abort, exit status non-zero), so the other ranks, waiting in a collective for
+the one that died, do not hang.
 """
 
 from __future__ import annotations
 
+import atexit
+import builtins
 import enum
 import os
 import sys
@@ -62,6 +65,9 @@ class _ProcessGroup:
         self.rank = 0 if comm is None else comm.Get_rank()
         self.size = 1 if comm is None else comm.Get_size()
         self.previous_excepthook: Any = None
+        self.replaced: list[tuple[Any, str, Any]] = []  # (module, name, original) put back by destroy
+        self.atexit: Any = None
+        self.failing_exit_code = 0  # a non-zero sys.exit code on its way out (see _abort_job_on_...)
 
 
 _group: _ProcessGroup | None = None
@@ -151,23 +157,66 @@ def init_process_group(backend: str | None = "mpi", init_method: str | None = No
 
 
 def _abort_job_on_uncaught_exception(group: _ProcessGroup) -> None:
-    """Make an exception that ends this rank end the job: the others would wait forever in their next
-    collective for a partner that is gone (and MPI_Finalize at exit would wait for them)."""
+    """Make a rank that fails end the job: the others would wait forever in their next collective for a
+    partner that is gone, and so would the failing rank itself, in MPI_Finalize at exit (MPICH's is collective).
+
+    - an uncaught exception (KeyboardInterrupt too): the traceback, then MPI_Abort, from `sys.excepthook`;
+    - `sys.exit(code)`, `exit(code)` or `quit(code)` with a code other than 0/None (argparse's errors too): the
+      code is noted on the way out, and an `atexit` handler, which runs before mpi4py finalizes MPI, aborts
+      the job with it. Python gives an atexit handler no exit status, hence the wrappers: a bare
+      `raise SystemExit(1)` is not seen (it ends the job only if every other rank also exits).
+    `destroy_process_group` puts the originals back."""
     previous = sys.excepthook
 
     def excepthook(kind: type, value: BaseException, traceback: Any) -> None:
         previous(kind, value, traceback)  # the traceback first, as usual
-        sys.stderr.write(f"nn.distributed: rank {group.rank} raised {kind.__name__}; aborting all "
-                         f"{group.size} processes (MPI_Abort)\n")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # MPI_Abort kills every process of the job at once, the launcher's output forwarders too: without a
-        # pause the traceback was cut after its first line in 2 of 6 runs of the tests (on a busy VM)
-        time.sleep(1.0)
-        group.comm.Abort(1)
+        _abort(group, f"raised {kind.__name__}", 1)
+
+    def exit_noting_the_code(original: Any) -> Any:
+        def exit(status: object = None) -> None:
+            code = _exit_code(status)
+            if code != 0:
+                group.failing_exit_code = code
+            original(status)
+        exit.__doc__ = getattr(original, "__doc__", None)
+        return exit
+
+    def abort_if_exiting_with_an_error() -> None:
+        if group.failing_exit_code:
+            _abort(group, f"exits with code {group.failing_exit_code}", group.failing_exit_code)
 
     group.previous_excepthook = previous
     sys.excepthook = excepthook
+    group.replaced = [(sys, "exit", sys.exit)]
+    sys.exit = exit_noting_the_code(sys.exit)
+    for name in ("exit", "quit"):  # site's exit()/quit(): they raise SystemExit themselves, not via sys.exit
+        original = getattr(builtins, name, None)
+        if original is not None:
+            group.replaced.append((builtins, name, original))
+            setattr(builtins, name, exit_noting_the_code(original))
+    group.atexit = abort_if_exiting_with_an_error
+    atexit.register(abort_if_exiting_with_an_error)
+
+
+def _exit_code(status: object) -> int:
+    """The process exit status Python makes of SystemExit(status): None is 0, an int itself, anything else 1
+    (it is printed)."""
+    if status is None:
+        return 0
+    if isinstance(status, int):
+        return int(status) & 0xFF if status else 0
+    return 1
+
+
+def _abort(group: _ProcessGroup, why: str, code: int) -> None:
+    sys.stderr.write(f"nn.distributed: rank {group.rank} {why}; aborting all {group.size} processes "
+                     "(MPI_Abort)\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # MPI_Abort kills every process of the job at once, the launcher's output forwarders too: without a
+    # pause the traceback was cut after its first line in 2 of 6 runs of the tests (on a busy VM)
+    time.sleep(1.0)
+    group.comm.Abort(code or 1)
 
 
 def destroy_process_group(group: Any = None) -> None:
@@ -177,6 +226,10 @@ def destroy_process_group(group: Any = None) -> None:
     current = _require_group("destroy_process_group")
     if current.previous_excepthook is not None:
         sys.excepthook = current.previous_excepthook
+    for owner, name, original in current.replaced:
+        setattr(owner, name, original)
+    if current.atexit is not None:
+        atexit.unregister(current.atexit)
     _group = None
 
 
@@ -420,6 +473,35 @@ def _all_reduce_sum_array(buffer: np.ndarray) -> float:
         return 0.0
     start = time.perf_counter()
     pg.comm.Allreduce(pg.mpi.IN_PLACE, buffer, op=pg.mpi.SUM)
+    return time.perf_counter() - start
+
+
+def _all_reduce_sum_array_async(buffer: np.ndarray) -> tuple[Any, float]:
+    """Start summing a contiguous numpy array over all ranks, in place (MPI_Iallreduce): the request, to pass
+    to `_wait`, and the seconds the call took. The array must not be touched until then."""
+    pg = _require_group("all_reduce")
+    if pg.comm is None or pg.size == 1:
+        return None, 0.0
+    start = time.perf_counter()
+    request = pg.comm.Iallreduce(pg.mpi.IN_PLACE, buffer, op=pg.mpi.SUM)
+    return request, time.perf_counter() - start
+
+
+def _test(request: Any) -> float:
+    """Let MPI advance a started collective (MPI_Test); returns the seconds spent."""
+    if request is None:
+        return 0.0
+    start = time.perf_counter()
+    request.Test()
+    return time.perf_counter() - start
+
+
+def _wait(request: Any) -> float:
+    """Wait for a started collective to complete; returns the seconds spent waiting."""
+    if request is None:
+        return 0.0
+    start = time.perf_counter()
+    request.Wait()
     return time.perf_counter() - start
 
 

@@ -50,17 +50,23 @@ class _Bucket:
         self.pending = len(indices)  # parameters whose gradient has not arrived yet in this iteration
 
 
-def _assign_buckets(params: list[Parameter], cap_bytes: int) -> list[list[int]]:
-    """Group parameter indices into buckets of at most `cap_bytes` (a larger parameter gets one of its own),
-    one dtype per bucket, in reverse order of `parameters()`: backward reaches the last layers first, so the
-    first bucket completes first."""
+_FIRST_BUCKET_BYTES = 2**20  # PyTorch's first bucket: small, so that its reduction starts early in backward
+
+
+def _assign_buckets(params: list[Parameter], cap_bytes: int, order: list[int] | None = None) -> list[list[int]]:
+    """Group parameter indices into buckets, taken in `order` (by default the reverse of `parameters()`:
+    backward reaches the last layers first), one dtype per bucket: the first of at most 1 MB (or `cap_bytes`
+    if smaller) so that a reduction starts early, the others of at most `cap_bytes`; a larger parameter
+    gets one of its own. After the first iteration the wrapper reassigns them in the order the gradients
+    actually arrived (as PyTorch does), so that a bucket completes as early as it can."""
     buckets: list[list[int]] = []
     open_bucket: dict[np.dtype, tuple[list[int], list[int]]] = {}  # dtype -> (indices, [bytes])
-    for i in reversed(range(len(params))):
+    for i in (reversed(range(len(params))) if order is None else order):
         p = params[i]
         size = p.numel() * p.dtype.itemsize
         current = open_bucket.get(p.dtype)
-        if current is None or (current[1][0] + size > cap_bytes and current[0]):
+        cap = cap_bytes if current is None or current[0] is not buckets[0] else min(cap_bytes, _FIRST_BUCKET_BYTES)
+        if current is None or (current[1][0] + size > cap and current[0]):
             current = ([], [0])
             open_bucket[p.dtype] = current
             buckets.append(current[0])
@@ -88,11 +94,16 @@ class DistributedDataParallel(Module):
     """Wrap `module` so that `backward()` averages its gradients across all ranks (data parallelism).
 
     - At construction rank 0's parameters and buffers are broadcast to every rank, so all start equal.
-    - The gradients go in buckets of at most `bucket_cap_mb` megabytes (2**20 bytes), filled in reverse
-      order of `parameters()`, one dtype per bucket: a step sends a few large messages, not one per parameter.
-      A bucket is summed across ranks (MPI_Allreduce) as soon as all its parameters' gradients are accumulated
-      (`Tensor.register_post_accumulate_grad_hook`), buckets strictly in order so every rank issues the same
-      sequence of collectives; then divided by the world size and written back into each `.grad`.
+    - The gradients go in buckets of at most `bucket_cap_mb` megabytes (2**20 bytes; the first at most 1 MB),
+      one dtype per bucket: a step sends a few large messages, not one per parameter. The buckets are filled
+      in reverse order of `parameters()`, and after the first iteration in the order the gradients arrived.
+      A bucket starts being summed across ranks (MPI_Iallreduce, non-blocking) as soon as all its
+      parameters' gradients are accumulated (`Tensor.register_post_accumulate_grad_hook`; backward
+      accumulates a hooked parameter as soon as its gradient is complete), so the first buckets travel while
+      backward computes the first layers' gradients. Buckets start strictly in order, so every rank issues
+      the same sequence of collectives. The hook of the last gradient waits for all of them, divides by the
+      world size and writes each average into its `.grad`: when `backward()` returns the gradients are
+      averaged.
     - `no_sync()`: forward and backward passes inside it only accumulate local gradients (gradient
       accumulation); the first backward after it averages everything accumulated.
     - `broadcast_buffers=True` copies rank 0's buffers (BatchNorm's running statistics) to every rank at each
@@ -142,12 +153,9 @@ class DistributedDataParallel(Module):
         self._check_same_model_on_every_rank(module)
         self._broadcast_from_rank0([p for _, p in module.named_parameters()] + list(module.buffers()))
 
-        self._buckets = [_Bucket(indices, self._params)
-                         for indices in _assign_buckets(self._params, self.bucket_bytes_cap)]
-        self._bucket_of = [0] * len(self._params)
-        for b, bucket in enumerate(self._buckets):
-            for i in bucket.indices:
-                self._bucket_of[i] = b
+        self._make_buckets(None)
+        self._in_flight: list[tuple[_Bucket, Any]] = []  # buckets whose Iallreduce has started, in order
+        self._arrival: list[int] | None = []  # the order gradients arrive in, until the buckets follow it
         self._ready = [False] * len(self._params)
         self._next_bucket = len(self._buckets)  # no iteration under way
         self._expect_hooks = False
@@ -191,6 +199,24 @@ class DistributedDataParallel(Module):
                     t.copy_(from_numpy(flat[offset:offset + n].reshape(t.shape).astype(t.dtype, copy=False)))
                     offset += n
 
+    def _make_buckets(self, order: list[int] | None) -> None:
+        self._buckets = [_Bucket(indices, self._params)
+                         for indices in _assign_buckets(self._params, self.bucket_bytes_cap, order)]
+        self._bucket_of = [0] * len(self._params)
+        for b, bucket in enumerate(self._buckets):
+            for i in bucket.indices:
+                self._bucket_of[i] = b
+
+    def _rebuild_buckets(self) -> None:
+        """Once, after the first synchronised iteration: reassign the buckets in the order the gradients
+        arrived (rank 0's order, broadcast: every rank must build the same buckets). The reverse order of
+        `parameters()` is a guess; a layer's bias, listed after its weight, may arrive after it."""
+        order = np.array(self._arrival, dtype=np.int64)
+        self._arrival = None
+        self.communication_seconds += dist._broadcast_array(order, 0)
+        if order.tolist() != [i for b in self._buckets for i in b.indices]:
+            self._make_buckets(order.tolist())
+
     # --- forward ----------------------------------------------------------------------------------------------
     def forward(self, *inputs: Any, **kwargs: Any) -> Any:
         sync = autograd.is_grad_enabled() and self.require_backward_grad_sync
@@ -214,6 +240,10 @@ class DistributedDataParallel(Module):
                 f"{', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}. If they are not used to compute "
                 "the loss in every iteration, pass find_unused_parameters=True; make sure every forward "
                 "output takes part in the loss")
+        if self._in_flight:  # an iteration abandoned half-way (an error in backward): let MPI finish it
+            self._wait_for_reductions(write_back=False)
+        if self._arrival is not None:
+            self._arrival.clear()
         for bucket in self._buckets:
             bucket.pending = len(bucket.indices)
         self._ready = [False] * len(self._params)
@@ -259,14 +289,26 @@ class DistributedDataParallel(Module):
                 "accumulate with no_sync() instead")
         self._ready[index] = True
         self._any_ready = True
+        if self._arrival is not None:
+            self._arrival.append(index)
         self._buckets[self._bucket_of[index]].pending -= 1
         if self.find_unused_parameters and not self._agreed:
             self._agree_on_unused()
         while self._next_bucket < len(self._buckets) and self._buckets[self._next_bucket].pending == 0:
-            self._reduce(self._buckets[self._next_bucket])
+            self._start_reduction(self._buckets[self._next_bucket])
             self._next_bucket += 1
         if self._next_bucket == len(self._buckets):
+            # the last bucket has started: backward is over but for this hook, so wait here, before
+            # backward() returns and optimizer.step() reads .grad
+            self._wait_for_reductions(write_back=True)
             self._expect_hooks = False  # the iteration's reduction is complete
+            if (self._arrival is not None and len(self._arrival) == len(self._params)
+                    and not self.find_unused_parameters):
+                self._rebuild_buckets()
+        elif self._in_flight:
+            # MPI moves a non-blocking collective on only inside MPI calls (no progress thread): a test now
+            # and then lets it advance while backward computes
+            self.communication_seconds += dist._test(self._in_flight[0][1])
 
     def _agree_on_unused(self) -> None:
         """Which of the locally unused parameters no rank used: those keep their gradient as it is (None stays
@@ -278,7 +320,9 @@ class DistributedDataParallel(Module):
         self._unused_everywhere = {i for i in self._unused_locally if used[i] == 0}
         self._agreed = True
 
-    def _reduce(self, bucket: _Bucket) -> None:
+    def _start_reduction(self, bucket: _Bucket) -> None:
+        """Copy the bucket's gradients into its flat buffer and start summing it across ranks (MPI_Iallreduce,
+        in place); `_wait_for_reductions` completes it."""
         if self.world_size == 1:
             return  # the local gradient is the average
         for i, view in zip(bucket.indices, bucket.views):
@@ -292,7 +336,19 @@ class DistributedDataParallel(Module):
                 self._params[i].grad = from_numpy(view.copy())  # since: it must not change with the bucket
             else:
                 np.copyto(view, grad.data)
-        self.communication_seconds += dist._all_reduce_sum_array(bucket.buffer)
+        request, seconds = dist._all_reduce_sum_array_async(bucket.buffer)
+        self.communication_seconds += seconds
+        self._in_flight.append((bucket, request))
+
+    def _wait_for_reductions(self, write_back: bool) -> None:
+        """Wait for the started reductions, in order, and write each bucket's average into the `.grad`s."""
+        in_flight, self._in_flight = self._in_flight, []
+        for bucket, request in in_flight:
+            self.communication_seconds += dist._wait(request)
+            if write_back:
+                self._write_back(bucket)
+
+    def _write_back(self, bucket: _Bucket) -> None:
         for i, view in zip(bucket.indices, bucket.views):
             p = self._params[i]
             if i in self._unused_everywhere:

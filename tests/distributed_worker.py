@@ -253,8 +253,16 @@ def raise_on_rank_1() -> dict:
     return {}
 
 
+def exit_on_rank_1() -> dict:
+    if dist.get_rank() == 1:
+        print("rank 1 exits with sys.exit(1) on purpose", flush=True)
+        sys.exit(1)  # a SystemExit: no excepthook; before the fix rank 1 hung in MPI_Finalize, rank 0 here
+    dist.barrier()
+    return {}
+
+
 MODES = {"collectives": check_collectives, "ddp": check_ddp, "unused": check_unused, "sampler": check_sampler,
-         "raise": raise_on_rank_1}
+         "raise": raise_on_rank_1, "exit": exit_on_rank_1}
 
 
 def main() -> None:

@@ -121,10 +121,11 @@ def test_ddp_matches_one_process_with_the_whole_batch(ranks, case):
 
 @needs_mpi
 def test_ddp_buckets_follow_bucket_cap_mb(ranks):
-    assert ranks[0]["ddp"]["sgd"]["buckets"] == [["2.bias", "2.weight", "0.bias", "0.weight"]]  # 25 MB: one
+    # after the first iteration, in the order the gradients arrived (a layer's weight before its bias)
+    assert ranks[0]["ddp"]["sgd"]["buckets"] == [["2.weight", "2.bias", "0.weight", "0.bias"]]  # 25 MB: one
     small = ranks[0]["ddp"]["adam_small_buckets"]["buckets"]  # 1e-4 MB = 104 bytes: 13 float64 values
-    assert [name for bucket in small for name in bucket] == ["2.bias", "2.weight", "0.bias", "0.weight"]
-    assert len(small) == 4  # 24, 192, 64 and 320 bytes: every parameter past the cap starts a bucket
+    assert [name for bucket in small for name in bucket] == ["2.weight", "2.bias", "0.weight", "0.bias"]
+    assert len(small) == 4  # 192, 24, 320 and 64 bytes: every parameter past the cap starts a bucket
 
 
 @needs_mpi
@@ -191,12 +192,17 @@ def test_distributed_sampler_partitions_each_epoch(ranks):
 
 
 @needs_mpi
-def test_a_rank_that_raises_ends_the_job_instead_of_hanging(tmp_path):
+@pytest.mark.parametrize(("mode", "said", "why"), [("raise", "rank 1 fails on purpose", "raised ValueError"),
+                                                   ("exit", "rank 1 exits with sys.exit(1)", "exits with code 1")])
+def test_a_rank_that_fails_ends_the_job_instead_of_hanging(tmp_path, mode, said, why):
+    """An uncaught exception, and sys.exit(1) (a SystemExit, which skips sys.excepthook), on rank 1 while rank
+    0 waits in a collective: the job ends within seconds with a non-zero status (it hung until killed)."""
     start = time.perf_counter()
-    result = run_ranks([str(WORKER), "raise", str(tmp_path)], timeout=60)
+    result = run_ranks([str(WORKER), mode, str(tmp_path)], timeout=60)
+    output = result.stderr + result.stdout
     assert result.returncode != 0
-    assert "rank 1 fails on purpose" in result.stderr + result.stdout
-    assert "aborting all 2 processes" in result.stderr + result.stdout
+    assert said in output
+    assert f"rank 1 {why}; aborting all 2 processes" in output
     assert time.perf_counter() - start < 30
 
 
@@ -299,10 +305,13 @@ def _mlp(seed: int) -> nn.Module:
 def test_ddp_on_one_process_is_the_module(single_process):
     model, reference = _mlp(0), _mlp(0)
     ddp = nn.parallel.DistributedDataParallel(model, bucket_cap_mb=1e-4)
-    assert ddp.module is model and len(ddp.buckets) == 4
+    assert ddp.module is model
+    assert ddp.buckets == [["2.bias"], ["2.weight"], ["0.bias"], ["0.weight"]]  # the reverse of parameters()
     x = autograd.randn(5, 4, dtype=autograd.float64)
     y = autograd.tensor([0, 1, 1, 0, 1])
     F.cross_entropy(ddp(x), y).backward()
+    # then the order the gradients arrived in during backward, as PyTorch rebuilds them
+    assert ddp.buckets == [["2.weight"], ["2.bias"], ["0.weight"], ["0.bias"]]
     F.cross_entropy(reference(x), y).backward()
     for p, q in zip(model.parameters(), reference.parameters()):
         np.testing.assert_array_equal(p.grad.data, q.grad.data)
@@ -312,6 +321,16 @@ def test_ddp_on_one_process_is_the_module(single_process):
     assert "DistributedDataParallel" in repr(ddp) and "world_size=1" in repr(ddp)
     with pytest.raises(ValueError, match="device_ids"):
         nn.parallel.DistributedDataParallel(_mlp(0), device_ids=[0])
+
+
+def test_ddp_first_bucket_is_small_so_its_reduction_starts_early(single_process):
+    """As PyTorch's: the first bucket holds at most 1 MB (it is reduced while backward computes the rest),
+    the others up to bucket_cap_mb (25 MB)."""
+    model = nn.Sequential(nn.Linear(600, 600), nn.ReLU(), nn.Linear(600, 10))  # 0.weight: 1.44 MB of float32
+    ddp = nn.parallel.DistributedDataParallel(model)
+    assert ddp.buckets == [["2.bias", "2.weight", "0.bias"], ["0.weight"]]
+    ddp(autograd.randn(3, 600)).sum().backward()
+    assert ddp.buckets == [["2.weight", "2.bias"], ["0.weight", "0.bias"]]  # the bias arrives after the weight
 
 
 def test_ddp_hooks_after_a_finished_iteration_are_ignored_but_a_gradient_twice_in_one_is_an_error(single_process):

@@ -93,3 +93,33 @@ def test_matches_pytorch():
         (x.tanh() * x).sum().backward()
         (tx.tanh() * tx).sum().backward()
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+
+def test_a_leaf_is_accumulated_as_soon_as_its_last_gradient_arrives_during_backward():
+    """As PyTorch's AccumulateGrad node: the last layer's weight gets its .grad and its hook while backward still
+    has the first layer to do (DistributedDataParallel sends that bucket meanwhile); gradients are the same."""
+    import nn
+    autograd.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    reference = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+    reference.load_state_dict(model.state_dict())
+    events = []
+    for name, p in model.named_parameters():
+        p.register_post_accumulate_grad_hook(lambda t, name=name: events.append((name, t.grad.tolist())))
+    x = autograd.randn(6, 4, dtype=autograd.float64)
+    shared = autograd.tensor(2.0, dtype=autograd.float64, requires_grad=True)  # used twice: fires once, summed
+    shared.register_post_accumulate_grad_hook(lambda t: events.append(("shared", t.grad.item())))
+    for m, s in ((model, shared), (reference, autograd.tensor(2.0, dtype=autograd.float64, requires_grad=True))):
+        hidden = m[0](x * s)
+        if m is model:  # runs when backward reaches the first layer's output, before that layer's gradients
+            hidden.register_hook(lambda g: events.append(("first layer reached", None)))
+        y = m[2](m[1](hidden))
+        ((y * s).sum() + y.square().mean()).backward()
+    names = [e[0] for e in events]
+    assert sorted(names[:2]) == ["2.bias", "2.weight"] and names[2] == "first layer reached"
+    assert sorted(names[3:]) == ["0.bias", "0.weight", "shared"]
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        np.testing.assert_array_equal(p.grad.data, q.grad.data)  # bit for bit
+        assert [e[1] for e in events if e[0] == name] == [p.grad.tolist()]
+    assert [e[1] for e in events if e[0] == "shared"] == [shared.grad.item()]

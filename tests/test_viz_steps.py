@@ -323,3 +323,13 @@ def test_the_players_buttons_and_slider_show_one_frame_at_a_time():
         "none block none", "step 1 of 2",             # the slider
         "block none none", "before the first step",   # previous
     ]
+
+
+def test_an_unnamed_constant_array_input_is_written_out_in_the_table():
+    # a non-grad array input has no box of its own: the table writes its value in place of a name
+    x = autograd.tensor([1.0, -2.0], requires_grad=True)
+    y = (x * np.array([3.0, 4.0])).sum()
+    text = str(viz.backward_steps(y, names={"x": x}))
+    assert "[3.0, 4.0]" in text
+    big = (x * np.ones((5, 2))).sum()
+    assert "array(5, 2)" in str(viz.backward_steps(big, names={"x": x}))
