@@ -131,9 +131,14 @@ def test_every_exported_primitive_has_its_method_numpy_entry_and_test_case() -> 
         assert numpy_dispatch.UFUNCS[ufunc] is op
 
 
+SEVERAL_INPUTS = {"fused_lstm"}  # exported primitives of three or more inputs with shapes of their own
+
+
 def test_registered_methods_record_their_primitive() -> None:
     x, y = autograd.tensor([0.5, 1.5], requires_grad=True), autograd.tensor([2.0, 0.25])
     for name, op in ops.METHODS.items():
+        if ops._arity(op.forward) not in (1, 2, None) or name in SEVERAL_INPUTS:
+            continue  # inputs of shapes of their own: their method is tested with their CASES line (test_ops)
         binary = ops._arity(op.forward) == 2
         got, want = (getattr(x, name)(y), op(x, y)) if binary else (getattr(x, name)(), op(x))
         np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())

@@ -309,6 +309,16 @@ def nll(x: ag.Tensor, target: np.ndarray, scale: Any, axis: int, reduce: bool, l
     return ops.nll(logp, target=target, scale=scale, axis=axis, reduce=reduce)
 
 
+@st.composite
+def lstm_shapes(draw: Any) -> tuple:
+    """fused_lstm's inputs: gates (steps, batch, 4H), state (batch, 2H), weight_hh (4H, H); empty steps and batch
+    included."""
+    steps, batch, hidden = draw(st.integers(0, 3)), draw(st.integers(0, 2)), draw(st.integers(1, 2))
+    if steps * batch * hidden > 6:
+        steps, batch = min(steps, 2), min(batch, 1 if hidden == 2 else 2)
+    return ((steps, batch, 4 * hidden), (batch, 2 * hidden), (4 * hidden, hidden))
+
+
 def separated(low: float, high: float) -> tuple:
     """Two element ranges that never tie (for maximum/minimum): x in +-[1, 2], y in [-0.5, 0.5]."""
     return (values(-2, 2, gap=1.0), values(-0.5, 0.5))
@@ -449,6 +459,9 @@ CASES: list[Case] = [
     Case("linear_no_bias", lambda x, w: ops.linear(x, w), shapes=st.composite(
         lambda draw: linear_shapes(draw)[:2])()),
     *[einsum_case(s, shapes) for s, shapes in EINSUMS],
+    # recurrent layers
+    Case("fused_lstm", lambda g, s, w, reverse: g.fused_lstm(s, w, reverse=reverse), shapes=lstm_shapes(),
+         params=lambda draw, shapes: {"reverse": draw(st.booleans())}),
 ]
 
 
