@@ -80,8 +80,9 @@ def _numpy_names_called(fn: Callable) -> set[str]:
 
 
 # numpy functions a VJP may call without a dispatch entry: they build arrays from shapes, never take a tensor
-NEVER_GIVEN_TENSORS = {"zeros", "ones", "eye", "arange", "full", "ndindex", "errstate", "argsort", "dtype", "float64",
-                       "float32", "bool_", "int8", "intp", "ndarray", "generic", "iinfo", "inf", "nan", "ufunc"}
+NEVER_GIVEN_TENSORS = {"zeros", "empty", "ones", "eye", "arange", "full", "ndindex", "errstate", "argsort", "dtype",
+                       "float64", "float32", "bool_", "int8", "intp", "ndarray", "generic", "iinfo", "inf", "nan",
+                       "ufunc"}
 
 
 def missing_dispatch(op: Primitive, ufuncs: dict, functions: dict) -> set[str]:
