@@ -790,10 +790,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x Phi(x) with Phi the standard normal CDF: 0.5 x (1 + erf(x / sqrt 2)); with approximate='tanh',
     0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = _tensor(input)
-    if approximate == "none":
-        return 0.5 * x * (1.0 + (x * (1 / math.sqrt(2))).erf())
-    if approximate == "tanh":
-        return 0.5 * x * (1.0 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
+    if approximate in ("none", "tanh"):
+        return autograd.gelu(x, approximate=approximate)  # one node (autograd.ops.gelu)
     raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 

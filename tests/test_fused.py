@@ -99,3 +99,29 @@ def test_lstm_cell_runs_the_fused_step() -> None:
     assert h.shape == c.shape == (4, 2)
     assert any(node.op is ag.fused_lstm for node in _nodes(h))
     assert F is not None
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_equals_its_formula_in_float64_and_matches_pytorch(approximate: str) -> None:
+    x = np.concatenate([np.linspace(-9, 9, 301), [0.0, -30.0, 30.0]])
+    seed = np.random.default_rng(2).standard_normal(x.shape)
+    results = []
+    for fn in (lambda t: ag.gelu(t, approximate=approximate), lambda t: 0.5 * t * (1.0 + (
+            (t * (1 / np.sqrt(2))).erf() if approximate == "none"
+            else (np.sqrt(2 / np.pi) * (t + 0.044715 * t * t * t)).tanh()))):
+        t = ag.tensor(x, requires_grad=True)
+        y = fn(t)
+        (y * ag.tensor(seed)).sum().backward()
+        results.append((y.detach().numpy(), t.grad.numpy()))
+    for fused, composed in zip(*results):
+        np.testing.assert_allclose(fused, composed, rtol=1e-14, atol=1e-15)
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(x, requires_grad=True)
+    y = torch.nn.functional.gelu(t, approximate=approximate)
+    (y * torch.from_numpy(seed)).sum().backward()
+    # (1 + tanh(u) cancels for u << 0, in PyTorch's formula as in ours: equal to rounding in absolute terms there)
+    np.testing.assert_allclose(results[0][0], y.detach().numpy(), rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(results[0][1], t.grad.numpy(), rtol=1e-13, atol=1e-14)
+    assert nn.GELU(approximate)(ag.tensor(x)).grad_fn is None
+    assert F.gelu(ag.tensor(x, requires_grad=True), approximate).grad_fn.op is ag.gelu
+    assert ag.gelu(ag.tensor(x.astype(np.float32)), approximate=approximate).dtype == np.float32

@@ -459,6 +459,9 @@ CASES: list[Case] = [
     Case("linear_no_bias", lambda x, w: ops.linear(x, w), shapes=st.composite(
         lambda draw: linear_shapes(draw)[:2])()),
     *[einsum_case(s, shapes) for s, shapes in EINSUMS],
+    # transformer blocks
+    Case("gelu", lambda x, approximate: x.gelu(approximate=approximate), params=lambda draw, shapes: {
+        "approximate": draw(st.sampled_from(["none", "tanh"]))}, low=-4, high=4),
     # recurrent layers
     Case("fused_lstm", lambda g, s, w, reverse: g.fused_lstm(s, w, reverse=reverse), shapes=lstm_shapes(),
          params=lambda draw, shapes: {"reverse": draw(st.booleans())}),
