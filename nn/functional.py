@@ -601,6 +601,8 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
         raise ValueError(f"layer_norm: the input of shape {x.shape} does not end with normalized_shape {shape}")
+    if weight is not None and bias is not None and len(shape) and tuple(weight.shape) == tuple(bias.shape) == shape:
+        return autograd.layer_norm(x, weight, bias, eps=eps)  # one node (autograd.ops.layer_norm)
     axes = tuple(range(-len(shape), 0))
     mean = x.mean(dim=axes, keepdim=True)
     centered = x - mean

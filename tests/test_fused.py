@@ -125,3 +125,37 @@ def test_gelu_equals_its_formula_in_float64_and_matches_pytorch(approximate: str
     assert nn.GELU(approximate)(ag.tensor(x)).grad_fn is None
     assert F.gelu(ag.tensor(x, requires_grad=True), approximate).grad_fn.op is ag.gelu
     assert ag.gelu(ag.tensor(x.astype(np.float32)), approximate=approximate).dtype == np.float32
+
+
+def _composed_layer_norm(x: ag.Tensor, w: ag.Tensor, b: ag.Tensor, eps: float) -> ag.Tensor:
+    axes = tuple(range(-w.ndim, 0))
+    centered = x - x.mean(dim=axes, keepdim=True)
+    return centered * ((centered * centered).mean(dim=axes, keepdim=True) + eps).rsqrt() * w + b
+
+
+@pytest.mark.parametrize("shape", [(4, 7, 6), (3, 2, 5)])
+def test_layer_norm_equals_the_composed_formula_in_float64_and_matches_pytorch(shape: tuple) -> None:
+    rng = np.random.default_rng(3)
+    dims = 1 if shape[-1] == 6 else 2
+    arrays = [rng.standard_normal(shape) * 3 + 1, rng.standard_normal(shape[-dims:]), rng.standard_normal(
+        shape[-dims:])]
+    seed = rng.standard_normal(shape)
+    results = []
+    for fn in (lambda x, w, b: ag.layer_norm(x, w, b, eps=1e-5), lambda x, w, b: _composed_layer_norm(x, w, b, 1e-5)):
+        inputs = [ag.tensor(a, requires_grad=True) for a in arrays]
+        y = fn(*inputs)
+        (y * ag.tensor(seed)).sum().backward()
+        results.append([y.detach().numpy()] + [t.grad.numpy() for t in inputs])
+    for fused, composed in zip(*results):
+        np.testing.assert_allclose(fused, composed, rtol=1e-12, atol=1e-13)
+    layer = nn.LayerNorm(shape[-dims:], dtype=np.float64) if dims == 2 else nn.LayerNorm(shape[-1], dtype=np.float64)
+    assert F.layer_norm(ag.tensor(arrays[0]), layer.normalized_shape, ag.tensor(arrays[1], requires_grad=True),
+                        ag.tensor(arrays[2])).grad_fn.op is ag.layer_norm
+    torch = pytest.importorskip("torch")
+    inputs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y = torch.nn.functional.layer_norm(inputs[0], shape[-dims:], inputs[1], inputs[2], 1e-5)
+    (y * torch.from_numpy(seed)).sum().backward()
+    for ours, theirs in zip(results[0], [y.detach()] + [t.grad for t in inputs]):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-12)
+    assert ag.layer_norm(ag.tensor(arrays[0], dtype=ag.float32), ag.tensor(arrays[1], dtype=ag.float32),
+                         ag.tensor(arrays[2], dtype=ag.float32)).dtype == np.float32

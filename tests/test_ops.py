@@ -319,6 +319,14 @@ def lstm_shapes(draw: Any) -> tuple:
     return ((steps, batch, 4 * hidden), (batch, 2 * hidden), (4 * hidden, hidden))
 
 
+@st.composite
+def layer_norm_shapes(draw: Any) -> tuple:
+    """layer_norm's x (*batch, *normalized), weight and bias (*normalized): empty batches included."""
+    normalized = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=2)))
+    batch = tuple(draw(st.lists(st.integers(0, 2), max_size=2)))
+    return ((*batch, *normalized), normalized, normalized)
+
+
 def separated(low: float, high: float) -> tuple:
     """Two element ranges that never tie (for maximum/minimum): x in +-[1, 2], y in [-0.5, 0.5]."""
     return (values(-2, 2, gap=1.0), values(-0.5, 0.5))
@@ -462,6 +470,8 @@ CASES: list[Case] = [
     # transformer blocks
     Case("gelu", lambda x, approximate: x.gelu(approximate=approximate), params=lambda draw, shapes: {
         "approximate": draw(st.sampled_from(["none", "tanh"]))}, low=-4, high=4),
+    Case("layer_norm", lambda x, w, b, eps: x.layer_norm(w, b, eps=eps), shapes=layer_norm_shapes(),
+         params=lambda draw, shapes: {"eps": draw(st.sampled_from([1e-5, 0.5]))}),
     # recurrent layers
     Case("fused_lstm", lambda g, s, w, reverse: g.fused_lstm(s, w, reverse=reverse), shapes=lstm_shapes(),
          params=lambda draw, shapes: {"reverse": draw(st.booleans())}),
