@@ -68,7 +68,11 @@ def _fused_lstm(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Ten
     recurrence is one node, autograd.fused_lstm."""
     bias = b_ih + b_hh if b_ih is not None and b_hh is not None else b_ih if b_ih is not None else b_hh
     hidden = w_hh.shape[1]
-    seq = autograd.fused_lstm(F.linear(x, w_ih, bias), autograd.cat(list(state), -1), w_hh, reverse=reverse)
+    steps, batch = x.shape[:2]
+    # as one 2-D product: on the time-major view of a batch_first input, numpy's 3-D matmul runs one small
+    # product per step, 2x slower (11.8 vs 5.6 ms on W8's projection, the copy into rows included)
+    gates = F.linear(x.reshape(steps * batch, x.shape[-1]), w_ih, bias).reshape(steps, batch, w_ih.shape[0])
+    seq = autograd.fused_lstm(gates, autograd.cat(list(state), -1), w_hh, reverse=reverse)
     last = seq[0 if reverse else -1]  # the state after the last step run
     return seq[:, :, :hidden], last[:, hidden:2 * hidden]
 
