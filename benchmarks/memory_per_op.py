@@ -2,14 +2,15 @@
 
 Each engine runs in a fresh process (`python -m benchmarks.memory_per_op`). The process builds W1's chain,
 `y = exp(tanh((y + 0.5) * w))`, of OPS recorded operations on a 0-d tensor (micrograd: a `Value`) and on a (16,)
-tensor, and keeps the graph alive (no backward). The cost of one recorded operation is the rise of the resident set
-(/proc/self/statm, which sees PyTorch's C++ allocations as well as Python objects) divided by OPS, after a short warm-up
-chain built and dropped first (so that lazily loaded code and caches are in place; short, because memory it
-freed would be reused by the measured chain and hide part of its cost). glibc's malloc is told not to hand freed memory back (as autograd.memory does on import) in every
-process, so all engines pay for their memory the same way. Linux only.
+tensor, and keeps the graph alive (no backward). The cost of one recorded operation is the rise of the resident
+set (/proc/self/statm, which sees PyTorch's C++ allocations as well as Python objects) divided by OPS, after a
+short warm-up chain built and dropped first (so that lazily loaded code and caches are in place; short, because
+memory it freed would be reused by the measured chain and hide part of its cost). glibc's malloc is told not to
+hand freed memory back (as autograd.memory does on import) in every process, so all engines pay for their memory
+the same way. Linux only.
 
 For glassgrad and micrograd tracemalloc's count is given too: it sees every Python object and numpy buffer to the
-byte, and should agree with the resident set within a few percent.
+byte; it agrees with the resident set within about 10%.
 """
 
 from __future__ import annotations
