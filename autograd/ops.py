@@ -1194,3 +1194,249 @@ lerp.defvjp(lambda g, out, start, end, weight: g * (1 - weight),
 def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)[()]
 nan_to_num.defvjp(lambda g, out, x, **limits: gate(np.isfinite(x), g))  # replaced values get no gradient
+# Recurrent layers: a whole sequence of LSTM steps as one node (nn.LSTM)
+# ---------------------------------------------------------------------------------------------------------------
+def _lstm_shapes(gates, state, weight_hh):
+    """(steps, batch, hidden) of a fused_lstm call, or a ValueError naming the shapes at fault."""
+    if np.ndim(gates) != 3 or np.shape(gates)[-1] % 4:
+        raise ValueError(f"the gates must be (steps, batch, 4 * hidden_size), got {np.shape(gates)}")
+    steps, batch, four_h = np.shape(gates)
+    hidden = four_h // 4
+    if np.shape(state) != (batch, 2 * hidden):
+        raise ValueError(f"the state must be [h | c] of shape (batch, 2 * hidden_size) = {(batch, 2 * hidden)} "
+                         f"for gates of shape {np.shape(gates)}, got {np.shape(state)}")
+    if np.shape(weight_hh) != (four_h, hidden):
+        raise ValueError(f"weight_hh must be (4 * hidden_size, hidden_size) = {(four_h, hidden)}, "
+                         f"got {np.shape(weight_hh)}")
+    return steps, batch, hidden
+
+
+def _sigmoid_into(x, out):
+    """out = sigmoid(x) = 1 / (1 + e^-x) in four in-place passes (the stable `sigmoid` above takes seven and
+    allocates; on W8 it was 14% of the forward). Accurate in both tails: for x << 0, e^-x is large and
+    1 + e^-x keeps its relative accuracy; where e^-x overflows to inf the result is 1/inf = 0, sigmoid's limit
+    (the caller silences the overflow warning)."""
+    np.negative(x, out=out)
+    np.exp(out, out=out)
+    out += 1
+    np.divide(1, out, out=out)
+
+
+def _fused_lstm(gates, state, weight_hh, reverse=False):
+    """An LSTM over a whole sequence, PyTorch's gate order i, f, g, o, as one node:
+
+        i, f, o = sigmoid(.), g = tanh(.)  of  gates[t] + h_{t-1} W_hh^T
+        c_t = f c_{t-1} + i g,   h_t = o tanh(c_t)
+
+    gates: (steps, batch, 4H), the input projection x_t W_ih^T + b_ih + b_hh of every step (one product for
+    the whole sequence, done by the caller); state: (batch, 2H), [h_0 | c_0]; weight_hh: (4H, H); reverse:
+    run from the last step to the first (the backward direction of a bidirectional layer). Returns
+    (steps, batch, 6H): [h_t | c_t | i_t | f_t | g_t | o_t] at every step t; the gate activations are outputs so
+    that the VJP reads them instead of recomputing them (cuDNN's "reserve space").
+
+    A primitive for speed: composed, a step is eleven nodes (a product, an add, a chunk, five nonlinearities and
+    the cell update), and slicing step t out of the projection costs a zero-filled gradient of the whole
+    projection per step in the backward pass. Here a step is one BLAS product and a few in-place passes, with no
+    graph recording, and the backward pass is one loop with one product for W_hh's gradient over all steps."""
+    steps, batch, hidden = _lstm_shapes(gates, state, weight_hh)
+    H = hidden
+    out = np.empty((steps, batch, 6 * H), dtype=np.result_type(gates, state, weight_hh))
+    w_t = weight_hh.T
+    h, c = state[:, :H], state[:, H:]
+    with np.errstate(over="ignore"):  # e^-x = inf in a sigmoid: its limit 0, exactly (see _sigmoid_into)
+        _lstm_steps(gates, out, h, c, w_t, H, range(steps - 1, -1, -1) if reverse else range(steps))
+    return out
+
+
+def _lstm_steps(gates, out, h, c, w_t, H, order):
+    for t in order:
+        o_t = out[t]
+        pre = np.matmul(h, w_t)          # (batch, 4H): the four gates' products in one BLAS call
+        pre += gates[t]
+        _sigmoid_into(pre[:, :2 * H], o_t[:, 2 * H:4 * H])        # i, f
+        np.tanh(pre[:, 2 * H:3 * H], out=o_t[:, 4 * H:5 * H])     # g
+        _sigmoid_into(pre[:, 3 * H:], o_t[:, 5 * H:])             # o
+        i, f, g, o = (o_t[:, k * H:(k + 1) * H] for k in range(2, 6))
+        c_new, h_new = o_t[:, H:2 * H], o_t[:, :H]
+        np.multiply(f, c, out=c_new)
+        c_new += i * g
+        np.tanh(c_new, out=h_new)
+        h_new *= o
+        h, c = h_new, c_new
+
+
+def _fused_lstm_vjp(grad, out, args, reverse=False):
+    # Backpropagation through time, the last step first. With dh, dc the gradients reaching h_t, c_t (from the
+    # output and from step t + 1), tc = tanh(c_t):
+    #   dc  += dh o (1 - tc^2);  d pre = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)] with
+    #   di = dc g, df = dc c_{t-1}, dg = dc i, do = dh tc (plus any gradient of the gate outputs themselves);
+    #   to step t - 1: dh = d pre W_hh, dc = dc f;  d gates[t] = d pre;  d W_hh = sum_t d pre_t^T h_{t-1}.
+    # Plain numpy on purpose: on Tensors (create_graph) it records itself and differentiates again.
+    gates, state, weight_hh = args
+    steps, batch, six_h = np.shape(out)
+    H = six_h // 6
+    h0, c0 = state[:, :H], state[:, H:]
+    if steps == 0:
+        return [np.zeros_like(gates), np.zeros_like(state), np.zeros_like(weight_hh)]
+    order = range(steps) if reverse else range(steps - 1, -1, -1)   # the forward's order, reversed
+    before = 1 if reverse else -1                                   # where step t's previous state is
+    if type(grad) is np.ndarray and type(out) is np.ndarray:  # a plain backward: the same maths, in place
+        d_gates, dh, dc = _lstm_backward_in_place(grad, out, c0, weight_hh, order, before, reverse)
+    else:
+        d_gates, dh, dc = _lstm_backward(grad, out, c0, weight_hh, order, before, reverse)
+    # every step's h_{t-1}, in step order, for W_hh's gradient as one product over all steps
+    h_prev = out[:-1, :, :H] if not reverse else out[1:, :, :H]
+    h_prev = np.concatenate([h0[None], h_prev] if not reverse else [h_prev, h0[None]])
+    d_weight = d_gates.reshape(steps * batch, 4 * H).T @ h_prev.reshape(steps * batch, H)
+    return [d_gates, np.concatenate([dh, dc], axis=-1), d_weight]
+
+
+def _lstm_backward(grad, out, c0, weight_hh, order, before, reverse):
+    """d gates (steps, batch, 4H) and the gradients reaching h_0 and c_0, from operations that record
+    themselves on Tensors (create_graph)."""
+    steps, H = len(order), c0.shape[-1]
+    dh, dc = np.zeros_like(c0), np.zeros_like(c0)
+    dpre = [None] * steps
+    for t in order:
+        g_t, o_t = grad[t], out[t]
+        first = t == (steps - 1 if reverse else 0)
+        c_prev = c0 if first else out[t + before][:, H:2 * H]
+        i, f, g, o = (o_t[:, k * H:(k + 1) * H] for k in range(2, 6))
+        tc = np.tanh(o_t[:, H:2 * H])
+        dh = dh + g_t[:, :H]
+        dc = dc + g_t[:, H:2 * H] + dh * o * (1 - tc * tc)
+        d = np.concatenate([(g_t[:, 2 * H:3 * H] + dc * g) * (i * (1 - i)),
+                            (g_t[:, 3 * H:4 * H] + dc * c_prev) * (f * (1 - f)),
+                            (g_t[:, 4 * H:5 * H] + dc * i) * (1 - g * g),
+                            (g_t[:, 5 * H:] + dh * tc) * (o * (1 - o))], axis=-1)
+        dpre[t] = d
+        dh, dc = d @ weight_hh, dc * f
+    return np.stack(dpre), dh, dc
+
+
+def _lstm_backward_in_place(grad, out, c0, weight_hh, order, before, reverse):
+    """_lstm_backward on arrays, written into preallocated buffers: no concatenation, no stack, and the
+    gradients of the gate outputs (zero unless a caller reads the gates) added only when there are any."""
+    steps, batch, H = len(order), c0.shape[0], c0.shape[-1]
+    dtype = np.result_type(grad, out, weight_hh)
+    d_gates = np.empty((steps, batch, 4 * H), dtype=dtype)
+    dh, dc = np.zeros((batch, H), dtype), np.zeros((batch, H), dtype)
+    tc, tmp = np.empty((batch, H), dtype), np.empty((batch, H), dtype)
+    gate_grads = bool(grad[..., 2 * H:].any())
+    for t in order:
+        g_t, o_t, d = grad[t], out[t], d_gates[t]
+        first = t == (steps - 1 if reverse else 0)
+        c_prev = c0 if first else out[t + before][:, H:2 * H]
+        i, f, g, o = (o_t[:, k * H:(k + 1) * H] for k in range(2, 6))
+        di, df, dg, do = (d[:, k * H:(k + 1) * H] for k in range(4))
+        np.tanh(o_t[:, H:2 * H], out=tc)
+        dh += g_t[:, :H]
+        dc += g_t[:, H:2 * H]
+        np.multiply(tc, tc, out=tmp)            # dc += dh o (1 - tc^2)
+        np.subtract(1, tmp, out=tmp)
+        tmp *= o
+        tmp *= dh
+        dc += tmp
+        for d_k, source, factor, gate_k, k in ((di, dc, g, i, 2), (df, dc, c_prev, f, 3), (do, dh, tc, o, 5)):
+            np.multiply(source, factor, out=d_k)   # (d gate) * gate (1 - gate) for the sigmoid gates
+            if gate_grads:
+                d_k += g_t[:, k * H:(k + 1) * H]
+            np.subtract(1, gate_k, out=tmp)
+            tmp *= gate_k
+            d_k *= tmp
+        np.multiply(dc, i, out=dg)                 # (d g) (1 - g^2)
+        if gate_grads:
+            dg += g_t[:, 4 * H:5 * H]
+        np.multiply(g, g, out=tmp)
+        np.subtract(1, tmp, out=tmp)
+        dg *= tmp
+        np.matmul(d, weight_hh, out=dh)
+        dc *= f
+    return d_gates, dh, dc
+
+
+fused_lstm = register(JointPrimitive(_fused_lstm, "fused_lstm", saves_output=True), export=True, method=True)
+fused_lstm.defvjp_joint(_fused_lstm_vjp)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Transformer blocks: GELU
+# ---------------------------------------------------------------------------------------------------------------
+_GELU_S = math.sqrt(2 / math.pi)   # the tanh approximation: tanh(S (x + C x^3))
+_GELU_C = 0.044715
+
+
+@primitive(export=True, method=True)
+def gelu(x, *, approximate="none"):
+    """GELU(x) = x Phi(x) with Phi the standard normal CDF, 0.5 x (1 + erf(x / sqrt 2)); with approximate='tanh',
+    GPT-2's 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). A primitive for speed: composed, the tanh form is
+    nine elementwise nodes (eighteen products and sums in the backward pass) over a transformer's widest
+    activations; here it is a few in-place passes forward and one expression backward."""
+    if approximate == "tanh":
+        if np.ndim(x) == 0:
+            return 0.5 * x * (1 + np.tanh(x * (_GELU_S + _GELU_S * _GELU_C * x * x)))
+        t = np.multiply(x, x)
+        t *= _GELU_S * _GELU_C
+        t += _GELU_S
+        t *= x                  # u = S (x + C x^3) = x (S + S C x^2)
+        np.tanh(t, out=t)
+        t += 1
+        t *= x
+        t *= 0.5
+        return t
+    if approximate != "none":
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1 + erf.forward(x * (1 / math.sqrt(2))))
+
+
+def _gelu_vjp(g, out, x, *, approximate="none"):
+    if approximate == "tanh":
+        # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) S (1 + 3 C x^2), t = tanh(S (x + C x^3))
+        x2 = x * x
+        t = np.tanh(x * (_GELU_S + _GELU_S * _GELU_C * x2))
+        return g * (0.5 * (1 + t) + (0.5 * x) * (1 - t * t) * (_GELU_S + 3 * _GELU_S * _GELU_C * x2))
+    # d/dx = Phi(x) + x phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x e^(-x^2 / 2) / sqrt(2 pi)
+    return g * (0.5 * (1 + either(erf, x * (1 / math.sqrt(2))))
+                + x * np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)))
+
+
+gelu.defvjp(_gelu_vjp)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Transformer blocks: layer normalisation
+# ---------------------------------------------------------------------------------------------------------------
+def _normalized(x, dims, eps):
+    """(x - mean) / sqrt(var + eps) over the last `dims` axes (biased variance), and 1 / sqrt(var + eps)."""
+    axes = tuple(range(-dims, 0))
+    centered = x - np.mean(x, axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(np.mean(centered * centered, axis=axes, keepdims=True) + eps)
+    return centered * rstd, rstd
+
+
+def _layer_norm(x, weight, bias, *, eps=1e-5):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, the statistics over the last weight.ndim axes of x
+    (nn.LayerNorm). A primitive for speed: composed it is nine nodes over the whole activation, in every block of
+    a transformer twice; here two reductions and three passes forward, and one joint VJP that recomputes the
+    normalised x once for all three gradients."""
+    y, _ = _normalized(x, np.ndim(weight), eps)
+    y *= weight
+    y += bias
+    return y
+
+
+def _layer_norm_vjp(g, out, args, *, eps=1e-5):
+    # With xh = (x - mean) rstd and gh = g weight, over the normalised axes (n elements):
+    #   dx = rstd (gh - mean(gh) - xh mean(gh xh));  dweight = sum(g xh), dbias = sum(g) over the other axes
+    x, weight, _ = args
+    dims = np.ndim(weight)
+    axes = tuple(range(-dims, 0))
+    xh, rstd = _normalized(x, dims, eps)
+    gh = g * weight
+    dx = rstd * (gh - np.mean(gh, axis=axes, keepdims=True) - xh * np.mean(gh * xh, axis=axes, keepdims=True))
+    batch = tuple(range(np.ndim(x) - dims))
+    return [dx, np.sum(g * xh, axis=batch), np.sum(g, axis=batch)]
+
+
+layer_norm = register(JointPrimitive(_layer_norm, "layer_norm"), export=True, method=True)
+layer_norm.defvjp_joint(_layer_norm_vjp)

@@ -834,6 +834,8 @@ def layer_norm(input: Tensor, normalized_shape: Any, weight: Tensor | None = Non
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
         raise OpError(f"layer_norm: the input of shape {x.shape} does not end with normalized_shape {shape}")
+    if weight is not None and bias is not None and len(shape) and tuple(weight.shape) == tuple(bias.shape) == shape:
+        return autograd.layer_norm(x, weight, bias, eps=eps)  # one node (autograd.ops.layer_norm)
     axes = tuple(range(-len(shape), 0))
     mean = x.mean(dim=axes, keepdim=True)
     centered = x - mean
@@ -1033,10 +1035,8 @@ def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """x Phi(x) with Phi the standard normal CDF: 0.5 x (1 + erf(x / sqrt 2)); with approximate='tanh',
     0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = _tensor(input)
-    if approximate == "none":
-        return 0.5 * x * (1.0 + (x * (1 / math.sqrt(2))).erf())
-    if approximate == "tanh":
-        return 0.5 * x * (1.0 + (math.sqrt(2 / math.pi) * (x + 0.044715 * x * x * x)).tanh())
+    if approximate in ("none", "tanh"):
+        return autograd.gelu(x, approximate=approximate)  # one node (autograd.ops.gelu)
     raise OpError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
 
 

@@ -1,9 +1,11 @@
 """Recurrent layers: the cells `RNNCell`, `LSTMCell`, `GRUCell`, and `RNN`, `LSTM`, `GRU` over whole sequences.
 
-The sequence layers simply run their cell once per time step in a Python loop: define-by-run records
-whatever happened, so there is no special backward-through-time code, and sequences of different lengths
-need nothing more than a mask (pass `lengths=`). Parameter names, shapes, gate orders and initialisation
-are PyTorch's, so a PyTorch state_dict loads as is:
+The sequence layers project the input of every time step at once (one product), then run the recurrence.
+The LSTM's recurrence is one node, `autograd.fused_lstm` (the whole sequence; its backward-through-time is
+in the derivative table, autograd/ops.py). The others run their cell once per time step in a Python loop:
+define-by-run records whatever happened, so there is no backward code here, and sequences of different
+lengths need nothing more than a mask (pass `lengths=`; the LSTM then runs the composed cell too).
+Parameter names, shapes, gate orders and initialisation are PyTorch's, so a PyTorch state_dict loads as is:
 
     weight_ih_l{k}  (gates * hidden_size, input_size or hidden_size * directions)
     weight_hh_l{k}  (gates * hidden_size, hidden_size)
@@ -58,6 +60,22 @@ def _gru_step(projected: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -
     z = (x_z + h_z).sigmoid()
     n = (x_n + r * h_n).tanh()
     return n + z * (h - n)  # = (1 - z) n + z h, one operation fewer
+
+
+def _fused_lstm(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
+                b_hh: Tensor | None, reverse: bool = False) -> tuple[Tensor, Tensor]:
+    """An LSTM over the sequence x (steps, N, input_size) from state = (h_0, c_0): every h_t (steps, N, H) and
+    the last c. The input projection of every step is one product (both biases added to it, once), and the
+    recurrence is one node, autograd.fused_lstm."""
+    bias = b_ih + b_hh if b_ih is not None and b_hh is not None else b_ih if b_ih is not None else b_hh
+    hidden = w_hh.shape[1]
+    steps, batch = x.shape[:2]
+    # as one 2-D product: on the time-major view of a batch_first input, numpy's 3-D matmul runs one small
+    # product per step, 2x slower (11.8 vs 5.6 ms on W8's projection, the copy into rows included)
+    gates = F.linear(x.reshape(steps * batch, x.shape[-1]), w_ih, bias).reshape(steps, batch, w_ih.shape[0])
+    seq = autograd.fused_lstm(gates, autograd.cat(list(state), -1), w_hh, reverse=reverse)
+    last = seq[0 if reverse else -1]  # the state after the last step run
+    return seq[:, :, :hidden], last[:, hidden:2 * hidden]
 
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
@@ -153,7 +171,8 @@ class LSTMCell(_CellBase):
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         x, (h, c), unbatched = self._prepare(input, hx, 2)
-        h, c = _lstm_step(F.linear(x, self.weight_ih, self.bias_ih), (h, c), self.weight_hh, self.bias_hh)
+        h, c = _fused_lstm(x.unsqueeze(0), (h, c), self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        h = h[0]
         return (h.squeeze(0), c.squeeze(0)) if unbatched else (h, c)
 
 
@@ -271,10 +290,15 @@ class _RNNBase(Module):
             for direction in range(directions):
                 suffix = f"l{layer}{'_reverse' if direction else ''}"
                 w_ih, w_hh = getattr(self, "weight_ih_" + suffix), getattr(self, "weight_hh_" + suffix)
-                b_ih, b_hh = getattr(self, "bias_ih_" + suffix), getattr(self, "bias_hh_" + suffix)
+                b_ih, b_hh = getattr(self, "bias_ih_" + suffix, None), getattr(self, "bias_hh_" + suffix, None)
+                state = states[layer * directions + direction]
+                if self._mode == "LSTM" and masks is None:  # the whole sequence as one node
+                    h, c = _fused_lstm(layer_input, state, w_ih, w_hh, b_ih, b_hh, reverse=bool(direction))
+                    outputs.append(h)
+                    finals.append((h[0 if direction else -1], c))
+                    continue
                 # The input projection of every step at once: one big matmul instead of `steps` small ones
                 projected = F.linear(layer_input, w_ih, b_ih)
-                state = states[layer * directions + direction]
                 out_steps: list = [None] * steps
                 order = range(steps - 1, -1, -1) if direction else range(steps)
                 for t in order:

@@ -80,8 +80,9 @@ def _numpy_names_called(fn: Callable) -> set[str]:
 
 
 # numpy functions a VJP may call without a dispatch entry: they build arrays from shapes, never take a tensor
-NEVER_GIVEN_TENSORS = {"zeros", "ones", "eye", "arange", "full", "ndindex", "errstate", "argsort", "dtype", "float64",
-                       "float32", "bool_", "int8", "intp", "ndarray", "generic", "iinfo", "inf", "nan", "ufunc"}
+NEVER_GIVEN_TENSORS = {"zeros", "empty", "ones", "eye", "arange", "full", "ndindex", "errstate", "argsort", "dtype",
+                       "float64", "float32", "bool_", "int8", "intp", "ndarray", "generic", "iinfo", "inf", "nan",
+                       "ufunc"}
 
 
 def missing_dispatch(op: Primitive, ufuncs: dict, functions: dict) -> set[str]:
@@ -131,9 +132,14 @@ def test_every_exported_primitive_has_its_method_numpy_entry_and_test_case() -> 
         assert numpy_dispatch.UFUNCS[ufunc] is op
 
 
+SEVERAL_INPUTS = {"fused_lstm", "layer_norm"}  # exported primitives of three or more inputs with shapes of their own
+
+
 def test_registered_methods_record_their_primitive() -> None:
     x, y = autograd.tensor([0.5, 1.5], requires_grad=True), autograd.tensor([2.0, 0.25])
     for name, op in ops.METHODS.items():
+        if name in SEVERAL_INPUTS:
+            continue  # inputs of shapes of their own: their method is tested with their CASES line (test_ops)
         others = (y,) * ((ops._arity(op.forward) or 1) - 1)  # lerp(x, end, weight): three inputs
         got, want = getattr(x, name)(*others), op(x, *others)
         np.testing.assert_array_equal(got.detach().numpy(), want.detach().numpy())

@@ -341,6 +341,22 @@ def int_and_array_index(draw: Any, shapes: tuple) -> dict:
     if draw(st.booleans()):
         index.insert(draw(st.integers(0, len(index))), None)
     return {"index": tuple(index)}
+@st.composite
+def lstm_shapes(draw: Any) -> tuple:
+    """fused_lstm's inputs: gates (steps, batch, 4H), state (batch, 2H), weight_hh (4H, H); empty steps and batch
+    included."""
+    steps, batch, hidden = draw(st.integers(0, 3)), draw(st.integers(0, 2)), draw(st.integers(1, 2))
+    if steps * batch * hidden > 6:
+        steps, batch = min(steps, 2), min(batch, 1 if hidden == 2 else 2)
+    return ((steps, batch, 4 * hidden), (batch, 2 * hidden), (4 * hidden, hidden))
+
+
+@st.composite
+def layer_norm_shapes(draw: Any) -> tuple:
+    """layer_norm's x (*batch, *normalized), weight and bias (*normalized): empty batches included."""
+    normalized = tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=2)))
+    batch = tuple(draw(st.lists(st.integers(0, 2), max_size=2)))
+    return ((*batch, *normalized), normalized, normalized)
 
 
 def separated(low: float, high: float) -> tuple:
@@ -821,6 +837,14 @@ CASES: list[Case] = [
     # --- issue 15: an integer mixed with an integer-array index, PyTorch's rule (the integer is basic indexing) ---
     Case("getitem_int_and_array", getitem, shapes=multi_dim_shape.map(lambda s: (s,)), params=int_and_array_index),
     Case("setitem_int_and_array", assign, shapes=multi_dim_shape.map(lambda s: (s, ())), params=int_and_array_index),
+    # transformer blocks
+    Case("gelu", lambda x, approximate: x.gelu(approximate=approximate), params=lambda draw, shapes: {
+        "approximate": draw(st.sampled_from(["none", "tanh"]))}, low=-4, high=4),
+    Case("layer_norm", lambda x, w, b, eps: x.layer_norm(w, b, eps=eps), shapes=layer_norm_shapes(),
+         params=lambda draw, shapes: {"eps": draw(st.sampled_from([1e-5, 0.5]))}),
+    # recurrent layers
+    Case("fused_lstm", lambda g, s, w, reverse: g.fused_lstm(s, w, reverse=reverse), shapes=lstm_shapes(),
+         params=lambda draw, shapes: {"reverse": draw(st.booleans())}),
 ]
 
 

@@ -1,0 +1,161 @@
+"""The fused primitives against the compositions they replace: equal within float64 rounding, values and
+gradients, and against PyTorch where PyTorch has the layer. (Their gradients are checked to second order by
+their lines in the CASES table of test_ops.py.)"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autograd as ag
+import nn
+from nn import functional as F
+
+
+def _composed_lstm(gates: ag.Tensor, state: ag.Tensor, w_hh: ag.Tensor, reverse: bool) -> ag.Tensor:
+    """fused_lstm written out with the elementwise primitives: [h | c | i | f | g | o] at every step."""
+    hidden = w_hh.shape[1]
+    h, c = state[:, :hidden], state[:, hidden:]
+    steps = range(gates.shape[0] - 1, -1, -1) if reverse else range(gates.shape[0])
+    rows = {}
+    for t in steps:
+        i, f, g, o = (gates[t] + h @ w_hh.T).chunk(4, dim=-1)
+        i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
+        c = f * c + i * g
+        h = o * c.tanh()
+        rows[t] = ag.cat([h, c, i, f, g, o], -1)
+    return ag.stack([rows[t] for t in range(gates.shape[0])], 0)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_fused_lstm_equals_the_composed_steps_in_float64(reverse: bool) -> None:
+    rng = np.random.default_rng(0)
+    steps, batch, hidden = 7, 3, 5
+    arrays = [rng.standard_normal((steps, batch, 4 * hidden)) * 2, rng.standard_normal((batch, 2 * hidden)),
+              rng.standard_normal((4 * hidden, hidden))]
+    seed = rng.standard_normal((steps, batch, 6 * hidden))
+    results = []
+    for fn in (lambda g, s, w: ag.fused_lstm(g, s, w, reverse=reverse), lambda g, s, w:
+               _composed_lstm(g, s, w, reverse)):
+        inputs = [ag.tensor(a, requires_grad=True) for a in arrays]
+        out = fn(*inputs)
+        (out * ag.tensor(seed)).sum().backward()
+        results.append([out.detach().numpy()] + [x.grad.numpy() for x in inputs])
+    for fused, composed in zip(*results):
+        np.testing.assert_allclose(fused, composed, rtol=1e-13, atol=1e-14)
+
+
+def test_fused_lstm_keeps_float32_and_names_the_shapes_at_fault() -> None:
+    g = ag.zeros(2, 3, 8, requires_grad=True)
+    out = ag.fused_lstm(g, ag.zeros(3, 4), ag.zeros(8, 2))
+    assert out.shape == (2, 3, 12) and out.dtype == np.float32 and out.grad_fn.op is ag.fused_lstm
+    out.sum().backward()
+    assert g.grad.dtype == np.float32
+    with pytest.raises(ValueError, match=r"fused_lstm: the state must be .* \(3, 4\).* got \(3, 5\)"):
+        ag.fused_lstm(g, ag.zeros(3, 5), ag.zeros(8, 2))
+    with pytest.raises(ValueError, match=r"fused_lstm: weight_hh must be .* \(8, 2\), got \(8, 3\)"):
+        ag.fused_lstm(g, ag.zeros(3, 4), ag.zeros(8, 3))
+    with pytest.raises(ValueError, match=r"fused_lstm: the gates must be"):
+        ag.fused_lstm(ag.zeros(3, 7), ag.zeros(3, 4), ag.zeros(8, 2))
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_lstm_layer_on_the_fused_primitive_matches_pytorch(bidirectional: bool, bias: bool) -> None:
+    torch = pytest.importorskip("torch")
+    ours = nn.LSTM(4, 3, num_layers=2, bias=bias, batch_first=True, bidirectional=bidirectional, dtype=np.float64)
+    theirs = torch.nn.LSTM(4, 3, num_layers=2, bias=bias, batch_first=True, bidirectional=bidirectional,
+                           dtype=torch.float64)
+    with torch.no_grad():
+        for name, p in theirs.named_parameters():
+            p.copy_(torch.from_numpy(ours.state_dict()[name].numpy()))
+    x = np.random.default_rng(1).standard_normal((2, 5, 4))
+    out, (h, c) = ours(ag.tensor(x))
+    (out.sum() + (h * h).sum() + (c * c).sum()).backward()
+    t_out, (t_h, t_c) = theirs(torch.from_numpy(x))
+    (t_out.sum() + (t_h * t_h).sum() + (t_c * t_c).sum()).backward()
+    for a, b in ((out, t_out), (h, t_h), (c, t_c)):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12, atol=1e-13)
+    for name, p in theirs.named_parameters():
+        np.testing.assert_allclose(dict(ours.named_parameters())[name].grad.numpy(), p.grad.numpy(),
+                                   rtol=1e-11, atol=1e-12)
+    assert any(node.op is ag.fused_lstm for node in _nodes(out))
+
+
+def _nodes(t: ag.Tensor) -> list:
+    seen, todo = [], [t.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or not hasattr(node, "edges") or node in seen:
+            continue
+        seen.append(node)
+        todo += list(node.edges)
+    return seen
+
+
+def test_lstm_cell_runs_the_fused_step() -> None:
+    cell = nn.LSTMCell(3, 2, dtype=np.float64)
+    h, c = cell(ag.tensor(np.ones((4, 3))))
+    assert h.shape == c.shape == (4, 2)
+    assert any(node.op is ag.fused_lstm for node in _nodes(h))
+    assert F is not None
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_equals_its_formula_in_float64_and_matches_pytorch(approximate: str) -> None:
+    x = np.concatenate([np.linspace(-9, 9, 301), [0.0, -30.0, 30.0]])
+    seed = np.random.default_rng(2).standard_normal(x.shape)
+    results = []
+    for fn in (lambda t: ag.gelu(t, approximate=approximate), lambda t: 0.5 * t * (1.0 + (
+            (t * (1 / np.sqrt(2))).erf() if approximate == "none"
+            else (np.sqrt(2 / np.pi) * (t + 0.044715 * t * t * t)).tanh()))):
+        t = ag.tensor(x, requires_grad=True)
+        y = fn(t)
+        (y * ag.tensor(seed)).sum().backward()
+        results.append((y.detach().numpy(), t.grad.numpy()))
+    for fused, composed in zip(*results):
+        np.testing.assert_allclose(fused, composed, rtol=1e-14, atol=1e-15)
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(x, requires_grad=True)
+    y = torch.nn.functional.gelu(t, approximate=approximate)
+    (y * torch.from_numpy(seed)).sum().backward()
+    # (1 + tanh(u) cancels for u << 0, in PyTorch's formula as in ours: equal to rounding in absolute terms there)
+    np.testing.assert_allclose(results[0][0], y.detach().numpy(), rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(results[0][1], t.grad.numpy(), rtol=1e-13, atol=1e-14)
+    assert nn.GELU(approximate)(ag.tensor(x)).grad_fn is None
+    assert F.gelu(ag.tensor(x, requires_grad=True), approximate).grad_fn.op is ag.gelu
+    assert ag.gelu(ag.tensor(x.astype(np.float32)), approximate=approximate).dtype == np.float32
+
+
+def _composed_layer_norm(x: ag.Tensor, w: ag.Tensor, b: ag.Tensor, eps: float) -> ag.Tensor:
+    axes = tuple(range(-w.ndim, 0))
+    centered = x - x.mean(dim=axes, keepdim=True)
+    return centered * ((centered * centered).mean(dim=axes, keepdim=True) + eps).rsqrt() * w + b
+
+
+@pytest.mark.parametrize("shape", [(4, 7, 6), (3, 2, 5)])
+def test_layer_norm_equals_the_composed_formula_in_float64_and_matches_pytorch(shape: tuple) -> None:
+    rng = np.random.default_rng(3)
+    dims = 1 if shape[-1] == 6 else 2
+    arrays = [rng.standard_normal(shape) * 3 + 1, rng.standard_normal(shape[-dims:]), rng.standard_normal(
+        shape[-dims:])]
+    seed = rng.standard_normal(shape)
+    results = []
+    for fn in (lambda x, w, b: ag.layer_norm(x, w, b, eps=1e-5), lambda x, w, b: _composed_layer_norm(x, w, b, 1e-5)):
+        inputs = [ag.tensor(a, requires_grad=True) for a in arrays]
+        y = fn(*inputs)
+        (y * ag.tensor(seed)).sum().backward()
+        results.append([y.detach().numpy()] + [t.grad.numpy() for t in inputs])
+    for fused, composed in zip(*results):
+        np.testing.assert_allclose(fused, composed, rtol=1e-12, atol=1e-13)
+    layer = nn.LayerNorm(shape[-dims:], dtype=np.float64) if dims == 2 else nn.LayerNorm(shape[-1], dtype=np.float64)
+    assert F.layer_norm(ag.tensor(arrays[0]), layer.normalized_shape, ag.tensor(arrays[1], requires_grad=True),
+                        ag.tensor(arrays[2])).grad_fn.op is ag.layer_norm
+    torch = pytest.importorskip("torch")
+    inputs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y = torch.nn.functional.layer_norm(inputs[0], shape[-dims:], inputs[1], inputs[2], 1e-5)
+    (y * torch.from_numpy(seed)).sum().backward()
+    for ours, theirs in zip(results[0], [y.detach()] + [t.grad for t in inputs]):
+        np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-12)
+    assert ag.layer_norm(ag.tensor(arrays[0], dtype=ag.float32), ag.tensor(arrays[1], dtype=ag.float32),
+                         ag.tensor(arrays[2], dtype=ag.float32)).dtype == np.float32
