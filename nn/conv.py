@@ -19,6 +19,18 @@ __all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
 
 
 
+def _checked_groups(name: str, in_channels: Any, out_channels: Any, groups: Any) -> int:
+    """`groups` as an int, once both channel counts are non-negative integers that it divides."""
+    for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"{name}: {arg} must be a non-negative integer, got {value!r}")
+    groups = F._groups(groups, name)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
+                         f"divisible by groups ({groups})")
+    return groups
+
+
 def _reset_like_pytorch(layer: Module) -> None:
     """PyTorch's default for convolutions: kaiming_uniform_ with a = sqrt(5), i.e. U(-1/sqrt(fan_in),
     1/sqrt(fan_in)) with fan_in = the weight's dim 1 * prod(kernel_size), and the bias with the same bound."""
@@ -37,13 +49,7 @@ class _ConvNd(Module):
         dt = factory_dtype(self, device, dtype)
         super().__init__()
         nd, name = self._nd, type(self).__name__
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name}: {arg} must be a non-negative integer, got {value!r}")
-        groups = F._groups(groups, name)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
-                             f"divisible by groups ({groups})")
+        groups = _checked_groups(name, in_channels, out_channels, groups)
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got "
                              f"{padding_mode!r}")
@@ -138,13 +144,7 @@ class _ConvTransposeNd(Module):
         dt = factory_dtype(self, device, dtype)
         super().__init__()
         nd, name = self._nd, type(self).__name__
-        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name}: {arg} must be a non-negative integer, got {value!r}")
-        groups = F._groups(groups, name)
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must be "
-                             f"divisible by groups ({groups})")
+        groups = _checked_groups(name, in_channels, out_channels, groups)
         if padding_mode != "zeros":
             raise ValueError(f"{name}: only padding_mode='zeros' is supported (as in PyTorch), got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
