@@ -1635,23 +1635,9 @@ class Tensor:
                              f"{self.shape} (in-place results keep the tensor's shape)")
         return self._inplace(op_name, lambda t: None, write)
 
-    def bitwise_and(self, other: Any) -> Tensor:
-        return _F.bitwise_and(self, other)
-
-    def bitwise_or(self, other: Any) -> Tensor:
-        return _F.bitwise_or(self, other)
-
-    def bitwise_xor(self, other: Any) -> Tensor:
-        return _F.bitwise_xor(self, other)
-
-    def bitwise_not(self) -> Tensor:
-        return _F.bitwise_not(self)
-
-    def bitwise_left_shift(self, other: Any) -> Tensor:
-        return _F.bitwise_left_shift(self, other)
-
-    def bitwise_right_shift(self, other: Any) -> Tensor:
-        return _F.bitwise_right_shift(self, other)
+    # the named forms are the operators (defined above), as in PyTorch
+    bitwise_and, bitwise_or, bitwise_xor, bitwise_not = __and__, __or__, __xor__, __invert__
+    bitwise_left_shift, bitwise_right_shift = __lshift__, __rshift__
 
     def bitwise_and_(self, other: Any) -> Tensor:
         return self.__iand__(other)
