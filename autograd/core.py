@@ -24,6 +24,7 @@ from .device import not_available as _not_available
 from .device import parse_to as _parse_to
 from .errors import OpError, as_op_error
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .kernels import as_ndarray, as_stored
 
 __all__ = ["Tensor", "Node", "Op", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled"]
@@ -518,7 +519,7 @@ def to_array(data: Any, dtype: Any = None, caller: str = "tensor") -> Any:
         if data.dtype.kind not in "biufc":
             check_numeric_dtype(caller, data.dtype)
         arr = np.array(data, dtype=None if dtype is None else np.dtype(dtype))
-        return arr[()] if arr.ndim == 0 else arr
+        return as_stored(arr)
     if isinstance(data, (str, bytes)) or data is None:
         raise TypeError(f"{caller}: cannot build a tensor from {data!r:.60} (of type {type(data).__name__})")
     try:
@@ -550,7 +551,7 @@ def to_array(data: Any, dtype: Any = None, caller: str = "tensor") -> Any:
         elif kind not in "bc":
             _check_numbers(caller, data)  # strings
             check_numeric_dtype(caller, arr.dtype)
-    return arr[()] if arr.ndim == 0 else arr
+    return as_stored(arr)
 
 
 def check_numeric_dtype(caller: str, dtype: np.dtype) -> None:
@@ -649,6 +650,91 @@ def _check_forward(op: Primitive, datas: Sequence, out: Any) -> None:
                                f"{', '.join(str(np.shape(d)) for d in datas)})")
 
 
+class _WritesBack(np.ndarray):
+    """`Tensor.data` of a 0-d tensor: a 0-d array holding the tensor's value, whose writes set that value.
+
+    Why: a 0-d tensor stores a numpy scalar (kernels.as_stored: 0-d arrays would make every scalar operation ten
+    times dearer, +16% on W1's 0-d instructions if only the leaves held one), and a scalar cannot be written to.
+    Yet `p.data[...] = v`, `p.data *= 0.5`, `np.copyto(p.data, v)` (user code, nn.init, the optimizers, a 0-d
+    Parameter of nn.PReLU) must change p, and reading `.data` must not change what p stores (it used to replace
+    the scalar by an array). So `.data` hands out this copy of the value, which after every write numpy makes
+    through it stores the new value back into the tensor, a scalar again: item assignment, in-place operators
+    and ufuncs with out=, numpy functions that write an argument (copyto, clip(out=), put, ...), fill, and the
+    same through its views (v[...], v.reshape(1)). A write is a rebinding of the tensor's value, as for any
+    in-place change of a 0-d tensor (Tensor._inplace): values a graph saved are not affected.
+
+    It is a snapshot: it does not follow later changes of the tensor (read `.data` again), and a plain array
+    made from it (np.asarray) or a copy of it does not write back. If the tensor has been given data of another
+    shape or dtype since (t.data = ...), writes no longer reach it.
+    """
+
+    __slots__ = ("_tensor", "_value")  # the tensor written back to; the base 0-d array holding the value
+
+    @classmethod
+    def of(cls, tensor: Tensor) -> _WritesBack:
+        value = np.array(tensor._data)
+        view = value.view(cls)
+        view._tensor, view._value = tensor, value
+        return view
+
+    def __array_finalize__(self, obj: Any) -> None:
+        # views of it (v[...], v.reshape(1), v.view(dtype)) share the value and write back; copies do not
+        shared = isinstance(obj, _WritesBack) and obj._tensor is not None and np.may_share_memory(self, obj)
+        self._tensor = obj._tensor if shared else None
+        self._value = obj._value if shared else None
+
+    def _write_back(self) -> None:
+        tensor = self._tensor
+        if tensor is not None:
+            stored = tensor._data
+            if not isinstance(stored, np.ndarray) and stored.dtype == self._value.dtype:  # still its 0-d value
+                tensor._data = self._value[()]
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        super().__setitem__(index, value)
+        self._write_back()
+
+    def fill(self, value: Any) -> None:
+        super().fill(value)
+        self._write_back()
+
+    def put(self, *args: Any, **kwargs: Any) -> None:
+        super().put(*args, **kwargs)
+        self._write_back()
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(_plain_array(o) for o in out)
+        result = getattr(ufunc, method)(*(_plain_array(a) for a in inputs), **kwargs)
+        for written in out or ((inputs[0],) if method == "at" else ()):
+            if isinstance(written, _WritesBack):
+                written._write_back()
+        if out is not None:  # numpy gives the out arrays back (`v *= 2` rebinds v to it): ours, not the plain
+            return out[0] if len(out) == 1 else out
+        return result  # computed on plain arrays: a plain result (a scalar for 0-d)
+
+    def __array_function__(self, func: Callable, types: tuple, args: tuple, kwargs: dict) -> Any:
+        # which argument a numpy function writes is the function's business (copyto, put, clip(out=) ...): write
+        # back the ones whose value changed
+        ours = [a for a in (*args, *kwargs.values()) if isinstance(a, _WritesBack)]
+        before = [a.tobytes() for a in ours]
+        plain = {id(a): a.view(np.ndarray) for a in ours}
+        result = super().__array_function__(func, types, tuple(plain.get(id(a), a) for a in args),
+                                            {k: plain.get(id(v), v) for k, v in kwargs.items()})
+        for a, was in zip(ours, before):
+            if a.tobytes() != was:
+                a._write_back()
+        for a in ours:
+            if result is plain[id(a)]:  # np.clip(v, lo, hi, out=v) returns v
+                return a
+        return result
+
+
+def _plain_array(value: Any) -> Any:
+    return value.view(np.ndarray) if isinstance(value, _WritesBack) else value
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Tensor
 # ---------------------------------------------------------------------------------------------------------------
@@ -691,11 +777,17 @@ class Tensor:
     # --- attributes -------------------------------------------------------------------------------------------
     @property
     def data(self) -> np.ndarray:
-        """The underlying numpy array (shared, not copied; writes to it are not tracked)."""
+        """The underlying numpy array (shared, not copied; writes to it are not tracked by the graph).
+
+        A 0-d tensor stores a numpy scalar (kernels.as_stored), which cannot be shared: its `.data` is a new
+        0-d array of the value that writes back, so that `t.data[...] = v`, `t.data *= 0.5` and
+        `np.copyto(t.data, v)` change `t` as on larger tensors (see `_WritesBack`), leaf or not. Reading it
+        changes nothing in `t`.
+        """
         d = self._data
-        if d.__class__ is not np.ndarray:  # a 0-d tensor stores a numpy scalar; hand out a real array
-            d = self._data = np.asarray(d)
-        return d
+        if isinstance(d, np.ndarray):
+            return d
+        return _WritesBack.of(self)
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -770,11 +862,11 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def numpy(self) -> np.ndarray:
-        """The data as a numpy array (shared with the tensor, not copied)."""
+        """The data as a numpy array (shared with the tensor, not copied): `.data`, see there for 0-d."""
         return self.data
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        arr = np.asarray(self._data)
+        arr = as_ndarray(self._data)
         if dtype is not None and arr.dtype != dtype:
             return arr.astype(dtype)
         return arr.copy() if copy else arr
@@ -813,7 +905,7 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        body = np.array2string(np.asarray(self._data), separator=", ", prefix="tensor(",
+        body = np.array2string(as_ndarray(self._data), separator=", ", prefix="tensor(",
                                precision=4, suppress_small=True, threshold=200, edgeitems=3)
         extras = []
         if self.dtype not in (np.float32, np.int64, np.bool_):
@@ -950,7 +1042,7 @@ class Tensor:
         else:  # 0-d: numpy scalars are immutable, so rebind (no saved value can be affected)
             arr = np.array(data)
             write(arr)
-            self._data = arr[()]
+            self._data = as_stored(arr)
         return self
 
     def _arith_inplace(self, op_name: str, fn: Callable, ufunc: np.ufunc, other: Any) -> Tensor:
@@ -1014,7 +1106,7 @@ class Tensor:
             if isinstance(src, Tensor) and src.requires_grad:
                 return _F.broadcast_to(src.astype(t.dtype), t.shape) + 0  # +0: a fresh, writable result
             if t.requires_grad:  # a graph tensor overwritten by a constant leaves the graph
-                return Tensor._wrap(np.array(np.broadcast_to(np.asarray(src_data, t.dtype), t.shape))[()])
+                return Tensor._wrap(as_stored(np.array(np.broadcast_to(np.asarray(src_data, t.dtype), t.shape))))
             return None
 
         def write(arr: np.ndarray) -> None:
@@ -1689,7 +1781,7 @@ class _RetainGrad:
         if tensor is None:
             return
         if tensor.grad is None:
-            tensor.grad = grad if grad.grad_fn is not None else Tensor._wrap(np.array(grad._data)[()])
+            tensor.grad = grad if grad.grad_fn is not None else Tensor._wrap(as_stored(np.array(grad._data)))
         else:
             tensor.grad = tensor.grad + grad
 
