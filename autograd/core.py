@@ -688,7 +688,7 @@ class _WritesBack(np.ndarray):
         if tensor is not None:
             stored = tensor._data
             if not isinstance(stored, np.ndarray) and stored.dtype == self._value.dtype:  # still its 0-d value
-                tensor._data = self._value[()]
+                tensor._data = as_stored(self._value)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         super().__setitem__(index, value)

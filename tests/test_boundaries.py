@@ -173,3 +173,31 @@ def test_the_engine_and_gradcheck_know_one_kind_of_op() -> None:
     for module in ("engine", "gradcheck"):
         assert "function" not in _autograd_imports(module), module
         assert "joint_vjp" not in (AUTOGRAD / f"{module}.py").read_text(), module
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The 0-d rule in one place: a 0-d tensor stores a numpy scalar, made by kernels.as_stored
+# --------------------------------------------------------------------------------------------------------------
+EMPTY_INDEX_ALLOWED = {
+    "autograd/kernels.py": 1,  # as_stored itself
+    "nn/serialization.py": 1,  # a saved numpy scalar (not a tensor) read back from its 0-d array
+}
+
+
+def _empty_index_counts() -> dict[str, int]:
+    """`x[()]` per module of autograd and nn."""
+    root = AUTOGRAD.parent
+    counts = {}
+    for path in sorted([*AUTOGRAD.glob("*.py"), *(root / "nn").rglob("*.py")]):
+        tree = ast.parse(path.read_text())
+        n = sum(isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple) and not node.slice.elts
+                for node in ast.walk(tree))
+        if n:
+            counts[str(path.relative_to(root))] = n
+    return counts
+
+
+def test_the_0d_rule_is_applied_by_its_helpers_only() -> None:
+    # `[()]` turns a 0-d array into what a 0-d tensor stores: written out by hand it was 43 copies of the rule
+    # (and of its exceptions); use kernels.as_stored (or add a genuine use to the list above, saying why)
+    assert _empty_index_counts() == EMPTY_INDEX_ALLOWED
