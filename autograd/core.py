@@ -668,23 +668,23 @@ class _WritesBack(np.ndarray):
     shape or dtype since (t.data = ...), writes no longer reach it.
     """
 
-    __slots__ = ("_tensor", "_value")  # the tensor written back to; the base 0-d array holding the value
+    __slots__ = ("_owner", "_value")  # the tensor written back to; the base 0-d array holding the value
 
     @classmethod
     def of(cls, tensor: Tensor) -> _WritesBack:
         value = np.array(tensor._data)
         view = value.view(cls)
-        view._tensor, view._value = tensor, value
+        view._owner, view._value = tensor, value
         return view
 
     def __array_finalize__(self, obj: Any) -> None:
         # views of it (v[...], v.reshape(1), v.view(dtype)) share the value and write back; copies do not
-        shared = isinstance(obj, _WritesBack) and obj._tensor is not None and np.may_share_memory(self, obj)
-        self._tensor = obj._tensor if shared else None
+        shared = isinstance(obj, _WritesBack) and obj._owner is not None and np.may_share_memory(self, obj)
+        self._owner = obj._owner if shared else None
         self._value = obj._value if shared else None
 
-    def _write_back(self) -> None:
-        tensor = self._tensor
+    def _store_value(self) -> None:
+        tensor = self._owner
         if tensor is not None:
             stored = tensor._data
             if not isinstance(stored, np.ndarray) and stored.dtype == self._value.dtype:  # still its 0-d value
@@ -692,15 +692,15 @@ class _WritesBack(np.ndarray):
 
     def __setitem__(self, index: Any, value: Any) -> None:
         super().__setitem__(index, value)
-        self._write_back()
+        self._store_value()
 
     def fill(self, value: Any) -> None:
         super().fill(value)
-        self._write_back()
+        self._store_value()
 
     def put(self, *args: Any, **kwargs: Any) -> None:
         super().put(*args, **kwargs)
-        self._write_back()
+        self._store_value()
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         out = kwargs.get("out")
@@ -709,7 +709,7 @@ class _WritesBack(np.ndarray):
         result = getattr(ufunc, method)(*(_plain_array(a) for a in inputs), **kwargs)
         for written in out or ((inputs[0],) if method == "at" else ()):
             if isinstance(written, _WritesBack):
-                written._write_back()
+                written._store_value()
         if out is not None:  # numpy gives the out arrays back (`v *= 2` rebinds v to it): ours, not the plain
             return out[0] if len(out) == 1 else out
         return result  # computed on plain arrays: a plain result (a scalar for 0-d)
@@ -724,7 +724,7 @@ class _WritesBack(np.ndarray):
                                             {k: plain.get(id(v), v) for k, v in kwargs.items()})
         for a, was in zip(ours, before):
             if a.tobytes() != was:
-                a._write_back()
+                a._store_value()
         for a in ours:
             if result is plain[id(a)]:  # np.clip(v, lo, hi, out=v) returns v
                 return a
@@ -1183,14 +1183,19 @@ class Tensor:
         self._inplace("__setitem__", compute, write)
 
     # --- operations as methods (see operations.py for what each does) ------------------------------------------
-    # (The primitives registered with method=True in ops.py, exp, tanh, add, ..., add their own methods here.)
+    # How a method delegates, one way for each kind:
+    # - a primitive's method is made by its registration (`method=True` in ops.py: exp, tanh, add, ...), and the
+    #   operator of such a primitive is that very method (`__add__` is `add`: see the end of this module);
+    # - a composite operation's method is a one-line call of its function in operations.py, with the same
+    #   arguments in the same order;
+    # - an alias (PyTorch's or numpy's second name) or a named form of an operator is the same function object
+    #   (`clip = clamp`, `eq = __eq__`);
+    # - the rest are written out, each for the reason given where it is (reflected operators swap the operands,
+    #   contiguous() may return self, the `_as` forms take another tensor's shape, ...).
     def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         return _F.div(self, other, rounding_mode=rounding_mode)
 
     divide = div
-
-    def true_divide(self, other: Any) -> Tensor:
-        return apply_binary(_ops.div, self, other)
 
     def rsqrt(self) -> Tensor:
         return _F.rsqrt(self)
@@ -1281,24 +1286,6 @@ class Tensor:
     def any(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
         return _F.any(self, dim, keepdim, **aliases)
 
-    def eq(self, other: Any) -> Tensor:
-        return _F.eq(self, other)
-
-    def ne(self, other: Any) -> Tensor:
-        return _F.ne(self, other)
-
-    def lt(self, other: Any) -> Tensor:
-        return _F.lt(self, other)
-
-    def le(self, other: Any) -> Tensor:
-        return _F.le(self, other)
-
-    def gt(self, other: Any) -> Tensor:
-        return _F.gt(self, other)
-
-    def ge(self, other: Any) -> Tensor:
-        return _F.ge(self, other)
-
     def isnan(self) -> Tensor:
         return _F.isnan(self)
 
@@ -1321,11 +1308,10 @@ class Tensor:
         """A reshape (`view(2, -1)`), or the same bytes read as another dtype (`view(autograd.int32)`)."""
         return _F.view(self, *shape)
 
-    def view_as(self, other: Tensor) -> Tensor:
+    def view_as(self, other: Tensor) -> Tensor:  # (another tensor's shape)
         return _F.reshape(self, other.shape)
 
-    def reshape_as(self, other: Tensor) -> Tensor:
-        return _F.reshape(self, other.shape)
+    reshape_as = view_as
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _F.flatten(self, start_dim, end_dim)
@@ -1343,8 +1329,7 @@ class Tensor:
         """The transpose of a matrix (0-d and 1-d tensors unchanged), as PyTorch's `t()`."""
         return _F.t(self)
 
-    def swapaxes(self, dim0: int, dim1: int) -> Tensor:
-        return _F.transpose(self, dim0, dim1)
+    swapaxes = swapdims = transpose
 
     def permute(self, *dims: Any) -> Tensor:
         return _F.permute(self, *dims)
@@ -1453,9 +1438,6 @@ class Tensor:
     def take_along_dim(self, indices: Any, dim: int | None = None) -> Tensor:
         return _F.take_along_dim(self, indices, dim)
 
-    def matmul(self, other: Any) -> Tensor:
-        return _F.matmul(self, other)
-
     def dot(self, other: Any) -> Tensor:
         return _F.dot(self, other)
 
@@ -1493,11 +1475,7 @@ class Tensor:
     def movedim(self, source: Any, destination: Any) -> Tensor:
         return _F.movedim(self, source, destination)
 
-    def moveaxis(self, source: Any, destination: Any) -> Tensor:
-        return _F.movedim(self, source, destination)
-
-    def swapdims(self, dim0: int, dim1: int) -> Tensor:
-        return _F.transpose(self, dim0, dim1)
+    moveaxis = movedim
 
     def narrow(self, dim: int, start: Any, length: int) -> Tensor:
         return _F.narrow(self, dim, start, length)
@@ -1512,8 +1490,7 @@ class Tensor:
     def outer(self, other: Any) -> Tensor:
         return _F.outer(self, other)
 
-    def ger(self, other: Any) -> Tensor:
-        return _F.outer(self, other)
+    ger = outer
 
     def kron(self, other: Any) -> Tensor:
         return _F.kron(self, other)
@@ -1547,8 +1524,7 @@ class Tensor:
         """Raises autograd.DeviceError: there is no GPU (see the README's section on scaling)."""
         raise _not_available("cuda" if device is None else device, "Tensor.cuda")
 
-    def type(self, dtype: Any) -> Tensor:
-        return _F.astype(self, dtype)
+    type = astype
 
     def type_as(self, other: Tensor) -> Tensor:
         return _F.astype(self, other.dtype)
@@ -1581,44 +1557,31 @@ class Tensor:
         return data.__class__ is not np.ndarray or data.flags.c_contiguous
 
     # --- arithmetic -------------------------------------------------------------------------------------------
-    def __add__(self, other: Any) -> Tensor:
-        return apply_binary(_ops.add, self, other)
-
+    # x + y, x - y, x * y, x ** y, x // y (floor(x / y), PyTorch's and Python's rule), x % y (x - floor(x / y) y:
+    # the divisor's sign), -x and abs(x) are the registered methods add, sub, ... (the end of this module).
+    # The reflected forms swap the operands, so they are written out.
     def __radd__(self, other: Any) -> Tensor:
         return apply_binary(_ops.add, other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return apply_binary(_ops.sub, self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
         return apply_binary(_ops.sub, other, self)
 
-    def __mul__(self, other: Any) -> Tensor:
-        return apply_binary(_ops.mul, self, other)
-
     def __rmul__(self, other: Any) -> Tensor:
         return apply_binary(_ops.mul, other, self)
 
-    def __truediv__(self, other: Any) -> Tensor:
+    def __truediv__(self, other: Any) -> Tensor:  # (the primitive div has no method: Tensor.div has rounding_mode)
         return apply_binary(_ops.div, self, other)
+
+    true_divide = __truediv__
 
     def __rtruediv__(self, other: Any) -> Tensor:
         return apply_binary(_ops.div, other, self)
 
-    def __floordiv__(self, other: Any) -> Tensor:  # floor(x / y), PyTorch's and Python's rule
-        return apply_binary(_ops.floor_divide, self, other)
-
     def __rfloordiv__(self, other: Any) -> Tensor:
         return apply_binary(_ops.floor_divide, other, self)
 
-    def __mod__(self, other: Any) -> Tensor:  # x - floor(x / y) y: the divisor's sign
-        return apply_binary(_ops.remainder, self, other)
-
     def __rmod__(self, other: Any) -> Tensor:
         return apply_binary(_ops.remainder, other, self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return apply_binary(_ops.pow, self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
         return apply_binary(_ops.pow, other, self)
@@ -1626,17 +1589,13 @@ class Tensor:
     def __matmul__(self, other: Any) -> Tensor:
         return _F.matmul(self, other)
 
+    matmul = __matmul__
+
     def __rmatmul__(self, other: Any) -> Tensor:
         return _F.matmul(other, self)
 
-    def __neg__(self) -> Tensor:
-        return apply_unary(_ops.neg, self)
-
     def __pos__(self) -> Tensor:
         return self
-
-    def __abs__(self) -> Tensor:
-        return apply_unary(_ops.abs, self)
 
     def __getitem__(self, index: Any) -> Tensor:
         return _F.getitem(self, index)
@@ -1659,6 +1618,8 @@ class Tensor:
 
     def __ge__(self, other: Any) -> Tensor:
         return _F.ge(self, other)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__  # the named forms are the operators
 
     # bitwise operators: bitwise on integers, logical on booleans, an error on floats (outside the graph)
     def __invert__(self) -> Tensor:
@@ -1799,3 +1760,11 @@ from . import engine as _engine  # noqa: E402  (the engine and functions need Te
 from . import operations as _F  # noqa: E402
 from . import ops as _ops  # noqa: E402
 from . import random as _random  # noqa: E402
+
+# The operators of primitives that register their method (ops.py, method=True) are those methods: `x + y` runs
+# Tensor.add itself (core's fast path, apply_binary, with the primitive at hand), and so on.
+for _method_name, _operator in (("add", "__add__"), ("sub", "__sub__"), ("mul", "__mul__"), ("pow", "__pow__"),
+                                ("floor_divide", "__floordiv__"), ("remainder", "__mod__"), ("neg", "__neg__"),
+                                ("abs", "__abs__")):
+    setattr(Tensor, _operator, getattr(Tensor, _method_name))
+del _method_name, _operator
