@@ -141,17 +141,18 @@ def test_a_numpy_ufunc_with_a_0d_tensor_as_out_writes_it() -> None:
     assert result is t and t.item() == 6.0 and _stores_a_scalar(t)
 
 
-@pytest.mark.parametrize("make", [lambda p: nn.optim.SGD([p], lr=0.1, momentum=0.9),
-                                  lambda p: nn.optim.Adam([p], lr=0.1),
-                                  lambda p: nn.optim.AdamW([p], lr=0.1, weight_decay=0.1)],
-                         ids=["SGD", "Adam", "AdamW"])
-def test_optimizers_update_a_0d_parameter(make: Callable) -> None:
+OPTIMIZERS = {"SGD": dict(lr=0.1, momentum=0.9), "Adam": dict(lr=0.1), "AdamW": dict(lr=0.1, weight_decay=0.1),
+              "RMSprop": dict(lr=0.1), "Adagrad": dict(lr=0.1), "Adadelta": dict(lr=0.1), "Rprop": dict(lr=0.1)}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_optimizers_update_a_0d_parameter(name: str) -> None:
     p = nn.Parameter(autograd.tensor(0.75))
-    opt = make(p)
+    opt = getattr(nn.optim, name)([p], **OPTIMIZERS[name])
     values = []
     for _ in range(3):
         opt.zero_grad()
-        (p * p).backward()
+        (p * p * p).backward()
         opt.step()
         values.append(p.item())
     assert _stores_a_scalar(p)
@@ -160,13 +161,11 @@ def test_optimizers_update_a_0d_parameter(make: Callable) -> None:
             assert _stores_a_scalar(state)
     torch = pytest.importorskip("torch")
     q = torch.nn.Parameter(torch.tensor(0.75))
-    name = type(opt).__name__
-    kwargs = {"SGD": dict(lr=0.1, momentum=0.9), "Adam": dict(lr=0.1), "AdamW": dict(lr=0.1, weight_decay=0.1)}
-    topt = getattr(torch.optim, name)([q], **kwargs[name])
+    topt = getattr(torch.optim, name)([q], **OPTIMIZERS[name])
     expected = []
     for _ in range(3):
         topt.zero_grad()
-        (q * q).backward()
+        (q * q * q).backward()
         topt.step()
         expected.append(q.item())
     np.testing.assert_allclose(values, expected, rtol=1e-5)
