@@ -655,8 +655,8 @@ class _WritesBack(np.ndarray):
 
     Why: a 0-d tensor stores a numpy scalar (kernels.as_stored: 0-d arrays would make every scalar operation ten
     times dearer, +16% on W1's 0-d instructions if only the leaves held one), and a scalar cannot be written to.
-    Yet `p.data[...] = v`, `p.data *= 0.5`, `np.copyto(p.data, v)` (user code, nn.init, the optimizers, a 0-d
-    Parameter of nn.PReLU) must change p, and reading `.data` must not change what p stores (it used to replace
+    Yet `p.data[...] = v`, `p.data *= 0.5`, `np.copyto(p.data, v)` (user code, nn.init, the optimizers, on a
+    0-d nn.Parameter) must change p, and reading `.data` must not change what p stores (it used to replace
     the scalar by an array). So `.data` hands out this copy of the value, which after every write numpy makes
     through it stores the new value back into the tensor, a scalar again: item assignment, in-place operators
     and ufuncs with out=, numpy functions that write an argument (copyto, clip(out=), put, ...), fill, and the
