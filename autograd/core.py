@@ -1341,7 +1341,7 @@ class Tensor:
     def expand(self, *sizes: Any) -> Tensor:
         return _F.expand(self, *sizes)
 
-    def expand_as(self, other: Tensor) -> Tensor:
+    def expand_as(self, other: Tensor) -> Tensor:  # (another tensor's shape)
         return _F.broadcast_to(self, other.shape)
 
     def broadcast_to(self, *shape: Any) -> Tensor:
@@ -1350,7 +1350,7 @@ class Tensor:
     def repeat(self, *repeats: Any) -> Tensor:
         return _F.repeat(self, *repeats)
 
-    def flip(self, *dims: Any) -> Tensor:
+    def flip(self, *dims: Any) -> Tensor:  # (PyTorch's method takes the dims as separate arguments too)
         return _F.flip(self, _F._shape_arg(dims) if len(dims) != 1 or not isinstance(dims[0], int) else dims[0])
 
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -1482,9 +1482,9 @@ class Tensor:
 
     def unfold(self, dimension: int, size: int, step: int) -> Tensor:
         """Every slice of `size` elements along `dimension`, `step` apart, as a new last dim (a view)."""
-        return _F.unfold_dim(self, dimension, size, step)
+        return _F.unfold_dim(self, dimension, size, step)  # (autograd.unfold is a convolution's windows)
 
-    def tile(self, *dims: Any) -> Tensor:
+    def tile(self, *dims: Any) -> Tensor:  # (PyTorch's method takes the dims as separate arguments too)
         return _F.tile(self, _F._shape_arg(dims))
 
     def outer(self, other: Any) -> Tensor:
@@ -1526,7 +1526,7 @@ class Tensor:
 
     type = astype
 
-    def type_as(self, other: Tensor) -> Tensor:
+    def type_as(self, other: Tensor) -> Tensor:  # (another tensor's dtype; float() ... below name theirs)
         return _F.astype(self, other.dtype)
 
     def float(self) -> Tensor:
