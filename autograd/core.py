@@ -24,6 +24,7 @@ from .device import not_available as _not_available
 from .device import parse_to as _parse_to
 from .errors import OpError, as_op_error
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .kernels import as_ndarray, as_stored
 
 __all__ = ["Tensor", "Node", "Op", "Primitive", "Unkept", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled"]
@@ -518,7 +519,7 @@ def to_array(data: Any, dtype: Any = None, caller: str = "tensor") -> Any:
         if data.dtype.kind not in "biufc":
             check_numeric_dtype(caller, data.dtype)
         arr = np.array(data, dtype=None if dtype is None else np.dtype(dtype))
-        return arr[()] if arr.ndim == 0 else arr
+        return as_stored(arr)
     if isinstance(data, (str, bytes)) or data is None:
         raise TypeError(f"{caller}: cannot build a tensor from {data!r:.60} (of type {type(data).__name__})")
     try:
@@ -550,7 +551,7 @@ def to_array(data: Any, dtype: Any = None, caller: str = "tensor") -> Any:
         elif kind not in "bc":
             _check_numbers(caller, data)  # strings
             check_numeric_dtype(caller, arr.dtype)
-    return arr[()] if arr.ndim == 0 else arr
+    return as_stored(arr)
 
 
 def check_numeric_dtype(caller: str, dtype: np.dtype) -> None:
@@ -649,6 +650,91 @@ def _check_forward(op: Primitive, datas: Sequence, out: Any) -> None:
                                f"{', '.join(str(np.shape(d)) for d in datas)})")
 
 
+class _WritesBack(np.ndarray):
+    """`Tensor.data` of a 0-d tensor: a 0-d array holding the tensor's value, whose writes set that value.
+
+    Why: a 0-d tensor stores a numpy scalar (kernels.as_stored: 0-d arrays would make every scalar operation ten
+    times dearer, +16% on W1's 0-d instructions if only the leaves held one), and a scalar cannot be written to.
+    Yet `p.data[...] = v`, `p.data *= 0.5`, `np.copyto(p.data, v)` (user code, nn.init, the optimizers, on a
+    0-d nn.Parameter) must change p, and reading `.data` must not change what p stores (it used to replace
+    the scalar by an array). So `.data` hands out this copy of the value, which after every write numpy makes
+    through it stores the new value back into the tensor, a scalar again: item assignment, in-place operators
+    and ufuncs with out=, numpy functions that write an argument (copyto, clip(out=), put, ...), fill, and the
+    same through its views (v[...], v.reshape(1)). A write is a rebinding of the tensor's value, as for any
+    in-place change of a 0-d tensor (Tensor._inplace): values a graph saved are not affected.
+
+    It is a snapshot: it does not follow later changes of the tensor (read `.data` again), and a plain array
+    made from it (np.asarray) or a copy of it does not write back. If the tensor has been given data of another
+    shape or dtype since (t.data = ...), writes no longer reach it.
+    """
+
+    __slots__ = ("_owner", "_value")  # the tensor written back to; the base 0-d array holding the value
+
+    @classmethod
+    def of(cls, tensor: Tensor) -> _WritesBack:
+        value = np.array(tensor._data)
+        view = value.view(cls)
+        view._owner, view._value = tensor, value
+        return view
+
+    def __array_finalize__(self, obj: Any) -> None:
+        # views of it (v[...], v.reshape(1), v.view(dtype)) share the value and write back; copies do not
+        shared = isinstance(obj, _WritesBack) and obj._owner is not None and np.may_share_memory(self, obj)
+        self._owner = obj._owner if shared else None
+        self._value = obj._value if shared else None
+
+    def _store_value(self) -> None:
+        tensor = self._owner
+        if tensor is not None:
+            stored = tensor._data
+            if not isinstance(stored, np.ndarray) and stored.dtype == self._value.dtype:  # still its 0-d value
+                tensor._data = as_stored(self._value)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        super().__setitem__(index, value)
+        self._store_value()
+
+    def fill(self, value: Any) -> None:
+        super().fill(value)
+        self._store_value()
+
+    def put(self, *args: Any, **kwargs: Any) -> None:
+        super().put(*args, **kwargs)
+        self._store_value()
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(_plain_array(o) for o in out)
+        result = getattr(ufunc, method)(*(_plain_array(a) for a in inputs), **kwargs)
+        for written in out or ((inputs[0],) if method == "at" else ()):
+            if isinstance(written, _WritesBack):
+                written._store_value()
+        if out is not None:  # numpy gives the out arrays back (`v *= 2` rebinds v to it): ours, not the plain
+            return out[0] if len(out) == 1 else out
+        return result  # computed on plain arrays: a plain result (a scalar for 0-d)
+
+    def __array_function__(self, func: Callable, types: tuple, args: tuple, kwargs: dict) -> Any:
+        # which argument a numpy function writes is the function's business (copyto, put, clip(out=) ...): write
+        # back the ones whose value changed
+        ours = [a for a in (*args, *kwargs.values()) if isinstance(a, _WritesBack)]
+        before = [a.tobytes() for a in ours]
+        plain = {id(a): a.view(np.ndarray) for a in ours}
+        result = super().__array_function__(func, types, tuple(plain.get(id(a), a) for a in args),
+                                            {k: plain.get(id(v), v) for k, v in kwargs.items()})
+        for a, was in zip(ours, before):
+            if a.tobytes() != was:
+                a._store_value()
+        for a in ours:
+            if result is plain[id(a)]:  # np.clip(v, lo, hi, out=v) returns v
+                return a
+        return result
+
+
+def _plain_array(value: Any) -> Any:
+    return value.view(np.ndarray) if isinstance(value, _WritesBack) else value
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Tensor
 # ---------------------------------------------------------------------------------------------------------------
@@ -691,11 +777,17 @@ class Tensor:
     # --- attributes -------------------------------------------------------------------------------------------
     @property
     def data(self) -> np.ndarray:
-        """The underlying numpy array (shared, not copied; writes to it are not tracked)."""
+        """The underlying numpy array (shared, not copied; writes to it are not tracked by the graph).
+
+        A 0-d tensor stores a numpy scalar (kernels.as_stored), which cannot be shared: its `.data` is a new
+        0-d array of the value that writes back, so that `t.data[...] = v`, `t.data *= 0.5` and
+        `np.copyto(t.data, v)` change `t` as on larger tensors (see `_WritesBack`), leaf or not. Reading it
+        changes nothing in `t`.
+        """
         d = self._data
-        if d.__class__ is not np.ndarray:  # a 0-d tensor stores a numpy scalar; hand out a real array
-            d = self._data = np.asarray(d)
-        return d
+        if isinstance(d, np.ndarray):
+            return d
+        return _WritesBack.of(self)
 
     @data.setter
     def data(self, value: Any) -> None:
@@ -770,11 +862,11 @@ class Tensor:
         return (self[i] for i in range(self._data.shape[0]))
 
     def numpy(self) -> np.ndarray:
-        """The data as a numpy array (shared with the tensor, not copied)."""
+        """The data as a numpy array (shared with the tensor, not copied): `.data`, see there for 0-d."""
         return self.data
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        arr = np.asarray(self._data)
+        arr = as_ndarray(self._data)
         if dtype is not None and arr.dtype != dtype:
             return arr.astype(dtype)
         return arr.copy() if copy else arr
@@ -813,7 +905,7 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        body = np.array2string(np.asarray(self._data), separator=", ", prefix="tensor(",
+        body = np.array2string(as_ndarray(self._data), separator=", ", prefix="tensor(",
                                precision=4, suppress_small=True, threshold=200, edgeitems=3)
         extras = []
         if self.dtype not in (np.float32, np.int64, np.bool_):
@@ -950,7 +1042,7 @@ class Tensor:
         else:  # 0-d: numpy scalars are immutable, so rebind (no saved value can be affected)
             arr = np.array(data)
             write(arr)
-            self._data = arr[()]
+            self._data = as_stored(arr)
         return self
 
     def _arith_inplace(self, op_name: str, fn: Callable, ufunc: np.ufunc, other: Any) -> Tensor:
@@ -1014,7 +1106,7 @@ class Tensor:
             if isinstance(src, Tensor) and src.requires_grad:
                 return _F.broadcast_to(src.astype(t.dtype), t.shape) + 0  # +0: a fresh, writable result
             if t.requires_grad:  # a graph tensor overwritten by a constant leaves the graph
-                return Tensor._wrap(np.array(np.broadcast_to(np.asarray(src_data, t.dtype), t.shape))[()])
+                return Tensor._wrap(as_stored(np.array(np.broadcast_to(np.asarray(src_data, t.dtype), t.shape))))
             return None
 
         def write(arr: np.ndarray) -> None:
@@ -1091,14 +1183,19 @@ class Tensor:
         self._inplace("__setitem__", compute, write)
 
     # --- operations as methods (see operations.py for what each does) ------------------------------------------
-    # (The primitives registered with method=True in ops.py, exp, tanh, add, ..., add their own methods here.)
+    # How a method delegates, one way for each kind:
+    # - a primitive's method is made by its registration (`method=True` in ops.py: exp, tanh, add, ...), and the
+    #   operator of such a primitive is that very method (`__add__` is `add`: see the end of this module);
+    # - a composite operation's method is a one-line call of its function in operations.py, with the same
+    #   arguments in the same order;
+    # - an alias (PyTorch's or numpy's second name) or a named form of an operator is the same function object
+    #   (`clip = clamp`, `eq = __eq__`);
+    # - the rest are written out, each for the reason given where it is (reflected operators swap the operands,
+    #   contiguous() may return self, the `_as` forms take another tensor's shape, ...).
     def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         return _F.div(self, other, rounding_mode=rounding_mode)
 
     divide = div
-
-    def true_divide(self, other: Any) -> Tensor:
-        return apply_binary(_ops.div, self, other)
 
     def rsqrt(self) -> Tensor:
         return _F.rsqrt(self)
@@ -1189,24 +1286,6 @@ class Tensor:
     def any(self, dim: int | None = None, keepdim: bool = False, **aliases: Any) -> Tensor:
         return _F.any(self, dim, keepdim, **aliases)
 
-    def eq(self, other: Any) -> Tensor:
-        return _F.eq(self, other)
-
-    def ne(self, other: Any) -> Tensor:
-        return _F.ne(self, other)
-
-    def lt(self, other: Any) -> Tensor:
-        return _F.lt(self, other)
-
-    def le(self, other: Any) -> Tensor:
-        return _F.le(self, other)
-
-    def gt(self, other: Any) -> Tensor:
-        return _F.gt(self, other)
-
-    def ge(self, other: Any) -> Tensor:
-        return _F.ge(self, other)
-
     def isnan(self) -> Tensor:
         return _F.isnan(self)
 
@@ -1229,11 +1308,10 @@ class Tensor:
         """A reshape (`view(2, -1)`), or the same bytes read as another dtype (`view(autograd.int32)`)."""
         return _F.view(self, *shape)
 
-    def view_as(self, other: Tensor) -> Tensor:
+    def view_as(self, other: Tensor) -> Tensor:  # (another tensor's shape)
         return _F.reshape(self, other.shape)
 
-    def reshape_as(self, other: Tensor) -> Tensor:
-        return _F.reshape(self, other.shape)
+    reshape_as = view_as
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         return _F.flatten(self, start_dim, end_dim)
@@ -1251,8 +1329,7 @@ class Tensor:
         """The transpose of a matrix (0-d and 1-d tensors unchanged), as PyTorch's `t()`."""
         return _F.t(self)
 
-    def swapaxes(self, dim0: int, dim1: int) -> Tensor:
-        return _F.transpose(self, dim0, dim1)
+    swapaxes = swapdims = transpose
 
     def permute(self, *dims: Any) -> Tensor:
         return _F.permute(self, *dims)
@@ -1264,7 +1341,7 @@ class Tensor:
     def expand(self, *sizes: Any) -> Tensor:
         return _F.expand(self, *sizes)
 
-    def expand_as(self, other: Tensor) -> Tensor:
+    def expand_as(self, other: Tensor) -> Tensor:  # (another tensor's shape)
         return _F.broadcast_to(self, other.shape)
 
     def broadcast_to(self, *shape: Any) -> Tensor:
@@ -1273,7 +1350,7 @@ class Tensor:
     def repeat(self, *repeats: Any) -> Tensor:
         return _F.repeat(self, *repeats)
 
-    def flip(self, *dims: Any) -> Tensor:
+    def flip(self, *dims: Any) -> Tensor:  # (PyTorch's method takes the dims as separate arguments too)
         return _F.flip(self, _F._shape_arg(dims) if len(dims) != 1 or not isinstance(dims[0], int) else dims[0])
 
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
@@ -1361,9 +1438,6 @@ class Tensor:
     def take_along_dim(self, indices: Any, dim: int | None = None) -> Tensor:
         return _F.take_along_dim(self, indices, dim)
 
-    def matmul(self, other: Any) -> Tensor:
-        return _F.matmul(self, other)
-
     def dot(self, other: Any) -> Tensor:
         return _F.dot(self, other)
 
@@ -1401,27 +1475,22 @@ class Tensor:
     def movedim(self, source: Any, destination: Any) -> Tensor:
         return _F.movedim(self, source, destination)
 
-    def moveaxis(self, source: Any, destination: Any) -> Tensor:
-        return _F.movedim(self, source, destination)
-
-    def swapdims(self, dim0: int, dim1: int) -> Tensor:
-        return _F.transpose(self, dim0, dim1)
+    moveaxis = movedim
 
     def narrow(self, dim: int, start: Any, length: int) -> Tensor:
         return _F.narrow(self, dim, start, length)
 
     def unfold(self, dimension: int, size: int, step: int) -> Tensor:
         """Every slice of `size` elements along `dimension`, `step` apart, as a new last dim (a view)."""
-        return _F.unfold_dim(self, dimension, size, step)
+        return _F.unfold_dim(self, dimension, size, step)  # (autograd.unfold is a convolution's windows)
 
-    def tile(self, *dims: Any) -> Tensor:
+    def tile(self, *dims: Any) -> Tensor:  # (PyTorch's method takes the dims as separate arguments too)
         return _F.tile(self, _F._shape_arg(dims))
 
     def outer(self, other: Any) -> Tensor:
         return _F.outer(self, other)
 
-    def ger(self, other: Any) -> Tensor:
-        return _F.outer(self, other)
+    ger = outer
 
     def kron(self, other: Any) -> Tensor:
         return _F.kron(self, other)
@@ -1455,10 +1524,9 @@ class Tensor:
         """Raises autograd.DeviceError: there is no GPU (see the README's section on scaling)."""
         raise _not_available("cuda" if device is None else device, "Tensor.cuda")
 
-    def type(self, dtype: Any) -> Tensor:
-        return _F.astype(self, dtype)
+    type = astype
 
-    def type_as(self, other: Tensor) -> Tensor:
+    def type_as(self, other: Tensor) -> Tensor:  # (another tensor's dtype; float() ... below name theirs)
         return _F.astype(self, other.dtype)
 
     def float(self) -> Tensor:
@@ -1489,44 +1557,31 @@ class Tensor:
         return data.__class__ is not np.ndarray or data.flags.c_contiguous
 
     # --- arithmetic -------------------------------------------------------------------------------------------
-    def __add__(self, other: Any) -> Tensor:
-        return apply_binary(_ops.add, self, other)
-
+    # x + y, x - y, x * y, x ** y, x // y (floor(x / y), PyTorch's and Python's rule), x % y (x - floor(x / y) y:
+    # the divisor's sign), -x and abs(x) are the registered methods add, sub, ... (the end of this module).
+    # The reflected forms swap the operands, so they are written out.
     def __radd__(self, other: Any) -> Tensor:
         return apply_binary(_ops.add, other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return apply_binary(_ops.sub, self, other)
 
     def __rsub__(self, other: Any) -> Tensor:
         return apply_binary(_ops.sub, other, self)
 
-    def __mul__(self, other: Any) -> Tensor:
-        return apply_binary(_ops.mul, self, other)
-
     def __rmul__(self, other: Any) -> Tensor:
         return apply_binary(_ops.mul, other, self)
 
-    def __truediv__(self, other: Any) -> Tensor:
+    def __truediv__(self, other: Any) -> Tensor:  # (the primitive div has no method: Tensor.div has rounding_mode)
         return apply_binary(_ops.div, self, other)
+
+    true_divide = __truediv__
 
     def __rtruediv__(self, other: Any) -> Tensor:
         return apply_binary(_ops.div, other, self)
 
-    def __floordiv__(self, other: Any) -> Tensor:  # floor(x / y), PyTorch's and Python's rule
-        return apply_binary(_ops.floor_divide, self, other)
-
     def __rfloordiv__(self, other: Any) -> Tensor:
         return apply_binary(_ops.floor_divide, other, self)
 
-    def __mod__(self, other: Any) -> Tensor:  # x - floor(x / y) y: the divisor's sign
-        return apply_binary(_ops.remainder, self, other)
-
     def __rmod__(self, other: Any) -> Tensor:
         return apply_binary(_ops.remainder, other, self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return apply_binary(_ops.pow, self, other)
 
     def __rpow__(self, other: Any) -> Tensor:
         return apply_binary(_ops.pow, other, self)
@@ -1534,17 +1589,13 @@ class Tensor:
     def __matmul__(self, other: Any) -> Tensor:
         return _F.matmul(self, other)
 
+    matmul = __matmul__
+
     def __rmatmul__(self, other: Any) -> Tensor:
         return _F.matmul(other, self)
 
-    def __neg__(self) -> Tensor:
-        return apply_unary(_ops.neg, self)
-
     def __pos__(self) -> Tensor:
         return self
-
-    def __abs__(self) -> Tensor:
-        return apply_unary(_ops.abs, self)
 
     def __getitem__(self, index: Any) -> Tensor:
         return _F.getitem(self, index)
@@ -1567,6 +1618,8 @@ class Tensor:
 
     def __ge__(self, other: Any) -> Tensor:
         return _F.ge(self, other)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__  # the named forms are the operators
 
     # bitwise operators: bitwise on integers, logical on booleans, an error on floats (outside the graph)
     def __invert__(self) -> Tensor:
@@ -1689,7 +1742,7 @@ class _RetainGrad:
         if tensor is None:
             return
         if tensor.grad is None:
-            tensor.grad = grad if grad.grad_fn is not None else Tensor._wrap(np.array(grad._data)[()])
+            tensor.grad = grad if grad.grad_fn is not None else Tensor._wrap(as_stored(np.array(grad._data)))
         else:
             tensor.grad = tensor.grad + grad
 
@@ -1707,3 +1760,11 @@ from . import engine as _engine  # noqa: E402  (the engine and functions need Te
 from . import operations as _F  # noqa: E402
 from . import ops as _ops  # noqa: E402
 from . import random as _random  # noqa: E402
+
+# The operators of primitives that register their method (ops.py, method=True) are those methods: `x + y` runs
+# Tensor.add itself (core's fast path, apply_binary, with the primitive at hand), and so on.
+for _method_name, _operator in (("add", "__add__"), ("sub", "__sub__"), ("mul", "__mul__"), ("pow", "__pow__"),
+                                ("floor_divide", "__floordiv__"), ("remainder", "__mod__"), ("neg", "__neg__"),
+                                ("abs", "__abs__")):
+    setattr(Tensor, _operator, getattr(Tensor, _method_name))
+del _method_name, _operator

@@ -13,6 +13,7 @@ import numpy as np
 
 from .core import Tensor, TensorLike, check_numeric_dtype, to_array
 from .device import check_device
+from .kernels import as_stored
 
 float16, float32, float64 = np.float16, np.float32, np.float64
 int8, int16, int32, int64, uint8 = np.int8, np.int16, np.int32, np.int64, np.uint8
@@ -27,7 +28,7 @@ def _shape(size: tuple) -> tuple[int, ...]:
 
 
 def _make(data: Any, requires_grad: bool) -> Tensor:
-    t = Tensor._wrap(data[()] if isinstance(data, np.ndarray) and data.ndim == 0 else data)
+    t = Tensor._wrap(as_stored(data))
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -56,7 +57,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
     check_numeric_dtype("from_numpy", array.dtype)
-    return Tensor._wrap(array[()] if array.ndim == 0 else array)
+    return Tensor._wrap(as_stored(array))
 
 
 def _float_dtype(dtype: Any) -> np.dtype:

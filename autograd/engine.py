@@ -18,6 +18,7 @@ import numpy as np
 from . import core
 from .core import Node, Tensor, Unkept, format_location
 from .grad_mode import is_anomaly_check_nan_enabled, swap_grad_enabled
+from .kernels import as_stored
 from .ops import unbroadcast
 
 
@@ -98,7 +99,7 @@ def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
         g = found.get(t if t.grad_fn is None else t.grad_fn)
         if g is None:
             if materialize_grads:
-                results.append(Tensor._wrap(np.zeros_like(t._data)[()]))
+                results.append(Tensor._wrap(as_stored(np.zeros_like(t._data))))
                 continue
             if not allow_unused:
                 raise RuntimeError(f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
@@ -149,7 +150,7 @@ def _root_gradients(caller: str, roots: Sequence[Tensor], gradients: Sequence[An
                                    "(for example ones_like(output)), or reduce it first (output.sum())")
             g = data.dtype.type(1) if data.ndim == 0 else np.ones_like(data)
         else:
-            g_data = g._data if isinstance(g, Tensor) else np.asarray(g, dtype=root.dtype)[()]
+            g_data = g._data if isinstance(g, Tensor) else as_stored(np.asarray(g, dtype=root.dtype))
             if np.shape(g_data) != root.shape:
                 raise RuntimeError(f"{caller}: the gradient has shape {np.shape(g_data)} but output {i} has "
                                    f"shape {root.shape}; they must match")
@@ -363,7 +364,7 @@ def _run_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
         result = hook(as_tensor)
         if result is not None:
             if not isinstance(result, Tensor):
-                result = Tensor._wrap(np.asarray(result)[()])
+                result = Tensor._wrap(as_stored(np.asarray(result)))
             if result.shape != as_tensor.shape:
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
                                    f"{result.shape}, expected {as_tensor.shape}")

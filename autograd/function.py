@@ -42,6 +42,7 @@ import numpy as np
 from . import core, engine
 from .core import Node, Op, Tensor
 from .grad_mode import is_anomaly_check_nan_enabled, is_grad_enabled, is_recording_locations, no_grad
+from .kernels import as_stored
 from .ops import unbroadcast
 
 __all__ = ["Function", "FunctionCtx", "FunctionBackward"]
@@ -247,7 +248,7 @@ class FunctionBackward(Op):
         for k, gk in enumerate(slots):
             meta = self.outputs[k]
             if gk is None and meta is not None and self.ctx._materialize_grads:
-                gk = np.zeros(meta[0], dtype=meta[1] if meta[1].kind in "fc" else np.float64)[()]
+                gk = as_stored(np.zeros(meta[0], dtype=meta[1] if meta[1].kind in "fc" else np.float64))
             if gk is not None and not isinstance(gk, Tensor):
                 gk = Tensor._wrap(gk)
             result.append(gk)
@@ -376,4 +377,4 @@ class _NotDifferentiable(Op):
 
 def _not_differentiable(function: FunctionBackward, i: int, array: np.ndarray, node: Node) -> Tensor:
     marker = _make_node(_NotDifferentiable(function, i), node.edges, (None,) * len(node.edges))
-    return Tensor._wrap(array[()], marker)
+    return Tensor._wrap(as_stored(array), marker)

@@ -43,6 +43,7 @@ import numpy as np
 from .core import Node, Tensor, Unkept, format_location
 from .engine import grad
 from .grad_mode import Mode, enable_grad, no_grad
+from .kernels import as_stored
 
 __all__ = ["gradcheck", "gradgradcheck", "check_graph", "record_locations", "numerical_jacobian",
            "analytical_jacobian", "GradcheckError", "GradcheckWarning", "GradcheckReport"]
@@ -245,10 +246,10 @@ def _float64_inputs(inputs: Sequence[Any]) -> Iterator[tuple[list[Any], list[np.
             data = np.array(x._data, dtype=np.float64, order="C")  # C order: reshape(-1) below must be a view
             if x.grad_fn is None:
                 restore.append((x, x._data))
-                x._data = data if data.ndim else data[()]
+                x._data = as_stored(data)
                 args.append(x)
             else:
-                copy = Tensor._wrap(data if data.ndim else data[()])
+                copy = Tensor._wrap(as_stored(data))
                 copy.requires_grad = True
                 args.append(copy)
             work.append(data)
@@ -315,7 +316,7 @@ class _Check:
         return self._flatten(self._call())
 
     def _install(self, i: int, array: np.ndarray) -> None:
-        self.args[i]._data = array if array.ndim else array[()]
+        self.args[i]._data = as_stored(array)
 
     def at(self, i: int, array: np.ndarray) -> np.ndarray:
         """f with input i set to `array` (the input's working values are put back afterwards)."""
@@ -375,7 +376,7 @@ class _Check:
         if not pairs:
             return result
         grads = grad([o for o, _ in pairs], [self.args[i] for i in self.wrt],
-                     [Tensor._wrap(np.asarray(g, dtype=o.dtype)[()]) for o, g in pairs],
+                     [Tensor._wrap(as_stored(np.asarray(g, dtype=o.dtype))) for o, g in pairs],
                      retain_graph=True, allow_unused=True)
         for i, g in zip(self.wrt, grads):
             if g is None:
@@ -926,11 +927,11 @@ def _node_function(node: Node) -> tuple[Callable, list[Any]] | None:
                 return None
         is_float = isinstance(value, (np.ndarray, np.generic)) and np.asarray(value).dtype.kind == "f"
         if edge is not None:
-            t = Tensor._wrap(np.array(value, dtype=np.float64)[()])
+            t = Tensor._wrap(as_stored(np.array(value, dtype=np.float64)))
             t.requires_grad = True
             inputs.append(t)
         elif is_float:
-            inputs.append(np.asarray(value, dtype=np.float64)[()])
+            inputs.append(as_stored(np.asarray(value, dtype=np.float64)))
         else:
             inputs.append(value)
     return (lambda *xs: op.rerun(node, list(xs))), inputs

@@ -220,10 +220,11 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
         # core.apply then handles as PyTorch's out= (see autograd/out.py)
         raise TypeError(f"numpy.{ufunc.__name__}: out= is a Tensor but no input is; pass out=t.data, or call "
                         f"autograd.{ufunc.__name__}(tensor, out=t)")
-    if out is not None:  # writing into a tensor: write into its array, and remember the write
+    if out is not None:  # writing into a tensor: write into its array (.data: a 0-d tensor's writes back)
         for t in out:
             if isinstance(t, Tensor):
                 core.record_write(t._data, f"numpy.{ufunc.__name__}(out=...)")
+        kwargs = {**kwargs, "out": tuple(t.data if isinstance(t, Tensor) else t for t in out)}
     result = getattr(ufunc, method)(*_plain(inputs), **_plain(kwargs))
     if out is not None:
         return out[0] if len(out) == 1 else out

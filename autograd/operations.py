@@ -18,6 +18,7 @@ import numpy as np
 from . import kernels, ops
 from .core import Tensor, TensorLike, as_constant
 from .errors import OpError, OpIndexError
+from .kernels import as_ndarray, as_stored
 from .out import write_out
 
 # The primitives registered with export=True in ops.py (add, exp, tanh, tan, atan2, ...) are public as they are,
@@ -33,7 +34,7 @@ MaxMin = namedtuple("MaxMin", ["values", "indices"])  # what max(dim)/min(dim) r
 # Argument normalisation
 # ---------------------------------------------------------------------------------------------------------------
 def _tensor(x: TensorLike) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor._wrap(np.asarray(as_constant(x))[()])
+    return x if isinstance(x, Tensor) else Tensor._wrap(as_stored(np.asarray(as_constant(x))))
 
 
 def normalize_dim(dim: int, ndim: int, op: str, extra: int = 0) -> int:
@@ -281,7 +282,7 @@ def _bit_operand(name: str, value: Any, other: Any) -> Any:
         if kind is not None and kind.kind in "iu":
             if not -(2**63) <= data < 2**64:
                 raise OverflowError(f"{name}: the integer {data} does not fit in 64 bits")
-            data = np.array(data & (2**64 - 1), np.uint64).astype(kind)[()]  # two's complement wrap-around
+            data = as_stored(np.array(data & (2**64 - 1), np.uint64).astype(kind))  # two's complement wrap-around
         return data
     else:
         data = as_constant(value)
@@ -469,7 +470,7 @@ def _max_min(name: str, extreme: Any, arg: Any, pairwise: Any, x: TensorLike, di
     values = gather(x, axis, Tensor._wrap(indices))  # the gradient goes to the returned index only
     if not keepdim:
         values, indices = squeeze(values, axis), np.squeeze(indices, axis)
-    return MaxMin(values, Tensor._wrap(np.asarray(indices, dtype=np.int64)[()]))
+    return MaxMin(values, Tensor._wrap(as_stored(np.asarray(indices, dtype=np.int64))))
 
 
 def max(x: TensorLike, dim: int | Tensor | None = None, keepdim: bool = False, *, axis: Any = None,
@@ -494,7 +495,7 @@ def argmax(x: TensorLike, dim: int | None = None, keepdim: bool = False, *, axis
     if dim is None:
         return Tensor._wrap(np.int64(np.argmax(x._data)))
     axis = normalize_dim(dim, x.ndim, "argmax")
-    return Tensor._wrap(np.argmax(x._data, axis=axis, keepdims=keepdim).astype(np.int64)[()])
+    return Tensor._wrap(as_stored(np.argmax(x._data, axis=axis, keepdims=keepdim).astype(np.int64)))
 
 
 def argmin(x: TensorLike, dim: int | None = None, keepdim: bool = False, *, axis: Any = None,
@@ -504,7 +505,7 @@ def argmin(x: TensorLike, dim: int | None = None, keepdim: bool = False, *, axis
     if dim is None:
         return Tensor._wrap(np.int64(np.argmin(x._data)))
     axis = normalize_dim(dim, x.ndim, "argmin")
-    return Tensor._wrap(np.argmin(x._data, axis=axis, keepdims=keepdim).astype(np.int64)[()])
+    return Tensor._wrap(as_stored(np.argmin(x._data, axis=axis, keepdims=keepdim).astype(np.int64)))
 
 
 def prod(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
@@ -614,7 +615,7 @@ def view_as_dtype(x: TensorLike, dtype: Any) -> Tensor:
             raise OpError(f"{name}: the last dim ({data.shape[-1]}) must be divisible by "
                              f"{target.itemsize // source.itemsize} to view {source} as {target}")
     try:
-        viewed = data.view(target) if data.ndim else np.asarray(data).view(target)[()]
+        viewed = as_stored(as_ndarray(data).view(target))
     except ValueError as err:  # offsets or strides numpy cannot reinterpret
         raise OpError(f"{name}: cannot view this {source} tensor of shape {x.shape} as {target}: {err}") from None
     return Tensor._wrap(viewed)
@@ -1343,7 +1344,7 @@ def _integer_index(index: Any, op: str, name: str = "index") -> np.ndarray:
 
 
 def _long(a: Any) -> Tensor:
-    return Tensor._wrap(np.asarray(a, dtype=np.int64)[()])
+    return Tensor._wrap(as_stored(np.asarray(a, dtype=np.int64)))
 
 
 def _take(x: Tensor, axis: int, idx: np.ndarray) -> Tensor:
@@ -1703,7 +1704,7 @@ def searchsorted(sorted_sequence: TensorLike, values: Any, *, out_int32: bool = 
         for row, (s, v) in enumerate(zip(rows_seq, rows_val)):
             out[row] = np.searchsorted(s, v, side=how)
         out = out.reshape(vals.shape)
-    return Tensor._wrap(np.asarray(out, dtype=np.int32 if out_int32 else np.int64)[()])
+    return Tensor._wrap(as_stored(np.asarray(out, dtype=np.int32 if out_int32 else np.int64)))
 
 
 def bucketize(x: Any, boundaries: TensorLike, *, out_int32: bool = False, right: bool = False) -> Tensor:
@@ -1831,7 +1832,7 @@ def scatter(x: TensorLike, dim: int, index: TensorLike, src: Any = None, *, valu
     full = _scatter_index("scatter", x, dim, index, source)
     flat_x = reshape(x, (1,)) if x.ndim == 0 else x
     if source is None:
-        written = np.asarray(as_constant(src)).astype(x.dtype)[()]
+        written = as_stored(np.asarray(as_constant(src)).astype(x.dtype))
     else:
         written = _scatter_source("scatter", x, source, full)
     out = ops.scatter(flat_x, written, index=full)

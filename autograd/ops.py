@@ -31,6 +31,7 @@ import numpy as np
 from . import _special, kernels, labels
 from .core import Primitive, Tensor, apply_binary, apply_unary
 from .kernels import (
+    as_stored,
     class_index,
     expand_to,
     first_maxima,
@@ -294,7 +295,7 @@ sign.defvjp(lambda g, out, x: np.zeros_like(g))        # piecewise constant: zer
 def erf(x):
     # A primitive because numpy has no erf (the exact GELU needs it): ours, in plain numpy and float64, so that
     # results do not depend on whether scipy is installed.
-    return _special.erf(x).astype(np.result_type(x, np.float32))[()]
+    return as_stored(_special.erf(x).astype(np.result_type(x, np.float32)))
 erf.defvjp(lambda g, out, x: g * (2 / math.sqrt(math.pi)) * np.exp(-x * x))
 
 
@@ -521,7 +522,7 @@ def index_put(x, value, index):
     """A copy of x with x[index] = value (assignment inside the graph: t[mask] = 0)."""
     out = x.copy() if isinstance(x, np.ndarray) else np.array(x)
     out[index] = value
-    return out[()]
+    return as_stored(out)
 
 
 def _index_put_vjp_value(g, out, x, value, index):
@@ -1056,7 +1057,7 @@ exp2.defvjp(lambda g, out, x: g * (out * math.log(2)))
 @primitive(saves_output=True, reads_inputs=False, export=True, method=True)
 def erfinv(x):
     # A primitive because numpy has none: ours, in float64 from erf (_special), as erf itself
-    return _special.erfinv(x).astype(np.result_type(x, np.float32))[()]
+    return as_stored(_special.erfinv(x).astype(np.result_type(x, np.float32)))
 erfinv.defvjp(lambda g, out, x: g * ((math.sqrt(math.pi) / 2) * np.exp(out * out)))  # 1 / erf'(erfinv(x))
 
 
@@ -1163,7 +1164,7 @@ def xlogy(x, y):
     """x log(y), 0 where x == 0 (also for y = 0) unless y is nan, as PyTorch (and scipy.special.xlogy)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         out = x * np.log(y)
-    return np.where((x == 0) & ~np.isnan(y), 0, out)[()]
+    return as_stored(np.where((x == 0) & ~np.isnan(y), 0, out))
 
 
 def _xlogy_vjp_x(g, out, x, y):
@@ -1182,7 +1183,7 @@ def lerp(start, end, weight):
     ends, weight 0 and weight 1)."""
     with np.errstate(invalid="ignore"):
         near_start = np.abs(weight) < 0.5
-    return np.where(near_start, start + weight * (end - start), end - (end - start) * (1 - weight))[()]
+    return as_stored(np.where(near_start, start + weight * (end - start), end - (end - start) * (1 - weight)))
 
 
 lerp.defvjp(lambda g, out, start, end, weight: g * (1 - weight),
@@ -1192,7 +1193,7 @@ lerp.defvjp(lambda g, out, start, end, weight: g * (1 - weight),
 
 @primitive()
 def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
-    return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)[()]
+    return as_stored(np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf))
 nan_to_num.defvjp(lambda g, out, x, **limits: gate(np.isfinite(x), g))  # replaced values get no gradient
 # Recurrent layers: a whole sequence of LSTM steps as one node (nn.LSTM)
 # ---------------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy as np
 
 from .core import Tensor
 from .grad_mode import is_grad_enabled, no_grad
+from .kernels import as_stored
 
 
 def write_out(name: str, out: Any, compute: Callable[[], Any], inputs: tuple) -> Tensor:
@@ -47,7 +48,7 @@ def write_out(name: str, out: Any, compute: Callable[[], Any], inputs: tuple) ->
             warnings.warn(f"{name}(): an output with one or more elements was resized since it had shape "
                           f"{out.shape}, which does not match the required output shape {src.shape}",
                           UserWarning, stacklevel=3)
-        out._data = np.empty(src.shape, out.dtype)[()]
+        out._data = as_stored(np.empty(src.shape, out.dtype))
     with no_grad():
         out.copy_(Tensor._wrap(src))
     return out

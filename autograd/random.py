@@ -28,6 +28,7 @@ import numpy as np
 
 from .core import Tensor, TensorLike, to_array
 from .device import check_device
+from .kernels import as_stored
 
 __all__ = ["Generator", "default_generator", "manual_seed", "seed", "initial_seed", "get_rng_state",
            "set_rng_state", "fork_rng", "numpy_generator", "rand", "randn", "randint", "rand_like", "randn_like",
@@ -201,7 +202,7 @@ def _shape(size: tuple, caller: str) -> tuple[int, ...]:
 
 
 def _make(data: Any, requires_grad: bool = False) -> Tensor:
-    t = Tensor._wrap(data[()] if isinstance(data, np.ndarray) and data.ndim == 0 else data)
+    t = Tensor._wrap(as_stored(data))
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -527,7 +528,7 @@ def _fill(t: Tensor, op: str, draw: Any, generator: GeneratorLike, kinds: str = 
 
     def compute(graph_tensor: Tensor) -> Tensor | None:
         if graph_tensor.requires_grad:
-            return Tensor._wrap(np.asarray(draw(rng, t.shape, t.dtype))[()])
+            return Tensor._wrap(as_stored(np.asarray(draw(rng, t.shape, t.dtype))))
         return None
 
     def write(arr: np.ndarray) -> None:

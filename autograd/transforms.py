@@ -30,6 +30,7 @@ import numpy as np
 
 from . import engine, operations, ops
 from .core import Tensor, enable_grad
+from .kernels import as_stored
 
 __all__ = ["vjp", "jvp", "jacobian", "hessian", "hvp", "vhp"]
 
@@ -157,7 +158,7 @@ def _fill_in_zeros(grads: tuple, refs: tuple, strict: bool, create_graph: bool, 
         if g is None:
             if strict:
                 raise RuntimeError(_INDEPENDENT[stage].format(i=i))
-            g = Tensor._wrap(np.zeros_like(np.asarray(refs[i]._data))[()])
+            g = Tensor._wrap(as_stored(np.zeros_like(refs[i]._data)))
         elif strict and create_graph and not g.requires_grad:
             what = "hessian" if "double" in stage else "jacobian"
             raise RuntimeError(f"The {what} of the user-provided function is independent of input {i}. This is "
@@ -167,7 +168,7 @@ def _fill_in_zeros(grads: tuple, refs: tuple, strict: bool, create_graph: bool, 
 
 
 def _zeros_requiring_grad(like: Tensor) -> Tensor:
-    t = Tensor._wrap(np.zeros_like(np.asarray(like._data))[()])
+    t = Tensor._wrap(as_stored(np.zeros_like(like._data)))
     t.requires_grad = True
     return t
 
@@ -275,27 +276,27 @@ def _independent(i: int, j: int) -> RuntimeError:
 def _assemble(pieces: list, shape: tuple, like: Tensor, create_graph: bool) -> Tensor:
     """Stack per-element results (Tensors, or None for zeros) into one tensor of `shape`."""
     if not pieces:
-        return Tensor._wrap(np.zeros(shape, dtype=np.asarray(like._data).dtype))
+        return Tensor._wrap(np.zeros(shape, dtype=like._data.dtype))
     if create_graph:
         return operations.reshape(operations.stack(pieces), shape)
-    return Tensor._wrap(np.stack([np.asarray(p._data) for p in pieces]).reshape(shape))
+    return Tensor._wrap(np.stack([p._data for p in pieces]).reshape(shape))
 
 
 def _jacobian_reverse(outputs: tuple, inputs: tuple, create_graph: bool, strict: bool) -> tuple:
     blocks = []
     for i, out in enumerate(outputs):
         rows: list[list] = [[] for _ in inputs]
-        seed = np.zeros(out._data.size, dtype=np.asarray(out._data).dtype)
+        seed = np.zeros(out._data.size, dtype=out._data.dtype)
         for r in range(out._data.size):
             seed[r] = 1
-            row = _grad((out,), inputs, (Tensor._wrap(seed.reshape(out.shape).copy()[()]),), retain_graph=True,
+            row = _grad((out,), inputs, (Tensor._wrap(as_stored(seed.reshape(out.shape).copy())),), retain_graph=True,
                         create_graph=create_graph)
             seed[r] = 0
             for j, (g, x) in enumerate(zip(row, inputs)):
                 if g is None:
                     if strict:
                         raise _independent(i, j)
-                    g = Tensor._wrap(np.zeros_like(np.asarray(x._data))[()])
+                    g = Tensor._wrap(as_stored(np.zeros_like(x._data)))
                 elif strict and create_graph and not g.requires_grad:
                     raise RuntimeError(f"The jacobian of the user-provided function is independent of input {j}. "
                                        "This is not allowed in strict mode when create_graph=True.")
@@ -312,20 +313,20 @@ def _jacobian_forward(outputs: tuple, inputs: tuple, create_graph: bool, strict:
     grad_inputs = _grad(outputs, inputs, u, create_graph=True)
     columns: list[list[list]] = [[[] for _ in inputs] for _ in outputs]
     for j, (x, gx) in enumerate(zip(inputs, grad_inputs)):
-        seed = np.zeros(x._data.size, dtype=np.asarray(x._data).dtype)
+        seed = np.zeros(x._data.size, dtype=x._data.dtype)
         for c in range(x._data.size):
             if gx is None or not gx.requires_grad:
                 col: tuple = (None,) * len(outputs)
             else:
                 seed[c] = 1
-                col = _grad((gx,), u, (Tensor._wrap(seed.reshape(x.shape).copy()[()]),), retain_graph=True,
+                col = _grad((gx,), u, (Tensor._wrap(as_stored(seed.reshape(x.shape).copy())),), retain_graph=True,
                             create_graph=create_graph)
                 seed[c] = 0
             for i, g in enumerate(col):
                 if g is None:
                     if strict:
                         raise _independent(i, j)
-                    g = Tensor._wrap(np.zeros_like(np.asarray(outputs[i]._data))[()])
+                    g = Tensor._wrap(as_stored(np.zeros_like(outputs[i]._data)))
                 columns[i][j].append(g)
     blocks = []
     for i, out in enumerate(outputs):
@@ -334,7 +335,7 @@ def _jacobian_forward(outputs: tuple, inputs: tuple, create_graph: bool, strict:
             stacked = _assemble(columns[i][j], x.shape + out.shape, out, create_graph)  # (in..., out...)
             order = tuple(range(x.ndim, x.ndim + out.ndim)) + tuple(range(x.ndim))
             row.append(operations.permute(stacked, order) if create_graph else
-                       Tensor._wrap(np.transpose(np.asarray(stacked._data), order)))
+                       Tensor._wrap(np.transpose(stacked._data, order)))
         blocks.append(tuple(row))
     return tuple(blocks)
 

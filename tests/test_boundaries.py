@@ -173,3 +173,61 @@ def test_the_engine_and_gradcheck_know_one_kind_of_op() -> None:
     for module in ("engine", "gradcheck"):
         assert "function" not in _autograd_imports(module), module
         assert "joint_vjp" not in (AUTOGRAD / f"{module}.py").read_text(), module
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The 0-d rule in one place: a 0-d tensor stores a numpy scalar, made by kernels.as_stored
+# --------------------------------------------------------------------------------------------------------------
+EMPTY_INDEX_ALLOWED = {
+    "autograd/kernels.py": 1,  # as_stored itself
+    "nn/serialization.py": 1,  # a saved numpy scalar (not a tensor) read back from its 0-d array
+}
+
+
+def _empty_index_counts() -> dict[str, int]:
+    """`x[()]` per module of autograd and nn."""
+    root = AUTOGRAD.parent
+    counts = {}
+    for path in sorted([*AUTOGRAD.glob("*.py"), *(root / "nn").rglob("*.py")]):
+        tree = ast.parse(path.read_text())
+        n = sum(isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Tuple) and not node.slice.elts
+                for node in ast.walk(tree))
+        if n:
+            counts[str(path.relative_to(root))] = n
+    return counts
+
+
+def test_the_0d_rule_is_applied_by_its_helpers_only() -> None:
+    # `[()]` turns a 0-d array into what a 0-d tensor stores: written out by hand it was 43 copies of the rule
+    # (and of its exceptions); use kernels.as_stored (or add a genuine use to the list above, saying why)
+    assert _empty_index_counts() == EMPTY_INDEX_ALLOWED
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Tensor's methods delegate one way per kind (see the comment over them in core.py)
+# --------------------------------------------------------------------------------------------------------------
+# the methods that call core's fast paths themselves: the reflected operators swap the operands, the primitive div
+# has no method (Tensor.div takes rounding_mode), and contiguous() may return self
+CALLS_PRIMITIVES_ITSELF = {"__radd__", "__rsub__", "__rmul__", "__truediv__", "__rtruediv__", "__rfloordiv__",
+                           "__rmod__", "__rpow__", "contiguous"}
+OPERATOR_OF = {"add": "__add__", "sub": "__sub__", "mul": "__mul__", "pow": "__pow__", "floor_divide": "__floordiv__",
+               "remainder": "__mod__", "neg": "__neg__", "abs": "__abs__"}
+
+
+def test_operators_of_registered_primitives_are_their_methods() -> None:
+    for name, operator in OPERATOR_OF.items():
+        assert name in ops.METHODS, name
+        assert getattr(autograd.Tensor, operator) is getattr(autograd.Tensor, name), operator
+    for named, operator in (("eq", "__eq__"), ("ne", "__ne__"), ("lt", "__lt__"), ("le", "__le__"),
+                            ("gt", "__gt__"), ("ge", "__ge__"), ("matmul", "__matmul__"),
+                            ("true_divide", "__truediv__"), ("bitwise_and", "__and__")):
+        assert getattr(autograd.Tensor, named) is getattr(autograd.Tensor, operator), named
+
+
+def test_hand_written_methods_call_the_primitives_only_where_they_must() -> None:
+    tree = ast.parse((AUTOGRAD / "core.py").read_text())
+    tensor = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor")
+    direct = {method.name for method in tensor.body if isinstance(method, ast.FunctionDef)
+              for node in ast.walk(method)
+              if isinstance(node, ast.Name) and node.id in ("apply", "apply_unary", "apply_binary")}
+    assert direct == CALLS_PRIMITIVES_ITSELF
