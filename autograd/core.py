@@ -683,6 +683,9 @@ class _WritesBack(np.ndarray):
         self._owner = obj._owner if shared else None
         self._value = obj._value if shared else None
 
+    def __repr__(self) -> str:  # shown as what it is to the user, a numpy array
+        return repr(self.view(np.ndarray))
+
     def _store_value(self) -> None:
         tensor = self._owner
         if tensor is not None:

@@ -214,3 +214,9 @@ def test_save_and_load_a_0d_parameter(tmp_path) -> None:
     other.load_state_dict(nn.load(tmp_path / "w.pt"))
     assert other.scale.item() == 0.125 and _stores_a_scalar(other.scale) and other.scale.shape == ()
     np.testing.assert_allclose(other(autograd.tensor([-2.0, 3.0])).numpy(), [-0.25, 0.375])
+
+
+def test_data_of_a_0d_tensor_shows_as_a_numpy_array() -> None:
+    # a learner printing p.data sees what numpy shows for a 0-d array, not the write-back class's name
+    t = autograd.tensor(3.0, requires_grad=True)
+    assert repr(t.data) == repr(np.array(3.0, dtype=np.float32))
