@@ -247,7 +247,7 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                         heappush(heap, (-edge.seq, edge))
             if not retain_graph:  # free the saved values (the output's shape and dtype stay if asked, see below)
                 node.args = None
-                node.out = _shape_and_dtype(g) if _keep_shapes else None
+                node.out = (g.shape, g.dtype) if _keep_shapes else None
             node = following if following is not None else (heappop(heap)[1] if heap else None)
         for leaf, g in grads.items():  # after the walk only leaves are left in `grads`
             hooks = getattr(leaf, "_hooks", None) if run_hooks else None  # unset unless register_hook was called
@@ -319,18 +319,12 @@ def input_gradients(node: Node, g: Any) -> list[tuple[int, Any, Any]]:
 # autograd.viz.keep_shapes: while True, a backward that frees the graph leaves in each node's `out` slot the
 # (shape, dtype) of the node's output, read off the gradient of that output (same shape; same dtype, as every
 # VJP keeps dtypes: checked at every intermediate node of test_ops' float32 table), so that a drawing of the
-# freed graph still shows them. Off by default: reading the two attributes of a numpy value costs ~900
-# instructions per node, +6% on W1's 0-d chain (callgrind), and keeping the gradient itself instead would keep
-# every intermediate gradient alive as long as the graph (+13% peak memory on W4). Off, the check costs ~0.1%.
-# Freed-ness stays `node.args is None`.
+# freed graph still shows them. Off by default: reading those two attributes of a numpy value costs ~900
+# instructions per node, +6% on W1's 0-d chain, and keeping the gradient itself instead would keep every
+# intermediate gradient alive as long as the graph (+13% peak memory on W4). Off, the test costs +0.1-0.4%
+# (callgrind, W1 and W5). Freed-ness stays `node.args is None`; a multi-output Function's node gets
+# (None, None) (its _SlotGrads), the shapes of its outputs being on its op.
 _keep_shapes = False
-
-
-def _shape_and_dtype(g: Any) -> tuple | None:
-    """(shape, dtype) of a gradient, an array or a Tensor; None for the per-output gradients of a
-    multi-output Function (its outputs' shapes are on its op, see function.FunctionBackward)."""
-    shape = getattr(g, "shape", None)
-    return None if shape is None else (tuple(shape), np.dtype(g.dtype))
 
 
 _FREED_MESSAGE = (

@@ -301,7 +301,7 @@ class _Drawing:
         if outputs is not None and getattr(op, "single", False):
             return outputs[0]
         recorded = getattr(node, "out", None) if getattr(node, "args", None) is None else None
-        return recorded if isinstance(recorded, tuple) else None
+        return recorded if isinstance(recorded, tuple) and recorded[0] is not None else None
 
     def _add_operation(self, node: Any, retained: dict) -> None:
         if isinstance(node.op, self.selector):  # output k of a multi-output Function: an edge from its oval

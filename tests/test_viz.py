@@ -570,6 +570,7 @@ def test_keep_shapes_with_create_graph_and_multi_output_functions():
     assert "(1, 3) float64" in node_with(source, "<B>h</B>")[1]
     assert source.count("(1, 3) float64") == 6  # x, exp(x), both outputs of MulAdd, p * s, h
     assert isinstance(h.grad_fn.out, tuple) and isinstance(h.grad_fn.out[1], np.dtype)  # no Tensor kept
+    assert p.grad_fn.edges[0].out == (None, None)  # MulAdd's own node: its outputs' shapes are on its op
 
 
 def test_an_input_its_consumer_did_not_keep_shows_its_shape_or_the_named_tensor():
