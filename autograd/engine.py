@@ -153,6 +153,10 @@ def _root_gradients(caller: str, roots: Sequence[Tensor], gradients: Sequence[An
             if np.shape(g_data) != root.shape:
                 raise RuntimeError(f"{caller}: the gradient has shape {np.shape(g_data)} but output {i} has "
                                    f"shape {root.shape}; they must match")
+            if g_data.dtype != data.dtype:  # as PyTorch: the seed takes the output's dtype, so every gradient
+                g_data = g_data.astype(data.dtype)  # in the walk has its tensor's dtype
+                if create_graph and isinstance(g, Tensor):
+                    g = g.astype(data.dtype)
             g = g if create_graph and isinstance(g, Tensor) else g_data
         if create_graph and not isinstance(g, Tensor):
             g = Tensor._wrap(g)
