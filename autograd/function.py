@@ -343,6 +343,7 @@ class _SlotGrads:
     """The gradients of a multi-output Function's outputs, one slot each; adding two adds slot by slot."""
 
     __slots__ = ("slots",)
+    shape = dtype = None  # what a freeing backward under viz.keep_shapes records of it (see engine._keep_shapes)
 
     def __init__(self, slots: list) -> None:
         self.slots = slots

@@ -402,6 +402,21 @@ def test_wrong_gradient_shape_error():
         (x * 2).backward(np.ones(4))
 
 
+def test_a_gradient_of_another_dtype_takes_the_outputs_dtype():
+    """As in PyTorch: backward(float64 gradient) on a float32 output walks in float32 (seen by a hook)."""
+    x = ag.tensor([1.0, 2.0], requires_grad=True)
+    h = x.exp()
+    seen = []
+    h.register_hook(lambda g: seen.append(g.dtype))
+    y = h * 2.0
+    y.backward(ag.tensor(np.ones(2), dtype=ag.float64))
+    assert seen == [np.float32] and x.grad.dtype == np.float32
+    h = x.exp()
+    h.register_hook(lambda g: seen.append(g.dtype))
+    (gx,) = ag.grad(h * 2.0, [x], grad_outputs=[ag.tensor(np.ones(2), dtype=ag.float64)], create_graph=True)
+    assert gx.dtype == np.float32 and seen == [np.float32, np.float32]
+
+
 def test_backward_of_a_tensor_without_grad_error():
     with pytest.raises(RuntimeError, match="does not require grad"):
         ag.ones(2).sum().backward()

@@ -487,6 +487,92 @@ def test_after_a_freeing_backward_what_is_left_is_drawn():
     assert operations(source) == ["*", "exp", "*", "sin", "+"]
 
 
+def _freed_graph(dtype: type, shape: tuple) -> autograd.Tensor:
+    """h = x * c feeds two consumers (exp and tanh: their VJPs read only their outputs), then a custom Function,
+    then sum; every intermediate is labelled. Built and freed by a plain backward()."""
+    from custom_functions import Softplus
+    x = autograd.tensor(np.full(shape, 0.5, dtype), requires_grad=True, label="x")
+    c = autograd.tensor(np.full(shape, 2.0, dtype), label="c")  # an input: freed with the saved values
+    h = x * c
+    e = h.exp()
+    t = h.tanh()
+    u = e + t
+    f = Softplus.apply(u)
+    loss = f.sum()
+    for tensor, name in ((h, "h"), (e, "e"), (t, "t"), (u, "u"), (f, "f"), (loss, "loss")):
+        tensor.label = name
+    loss.backward()
+    return loss
+
+
+def _shape_text(dtype: type, shape: tuple) -> str:
+    return np.dtype(dtype).name if shape == () else f"{shape} {np.dtype(dtype).name}"
+
+
+@pytest.mark.parametrize("shape", [(), (3, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_under_keep_shapes_a_freed_graph_still_shows_the_shapes_and_dtypes(dtype, shape):
+    with viz.keep_shapes():
+        loss = _freed_graph(dtype, shape)
+    source = viz.draw(loss).source
+    for name in "hetuf":
+        box = node_with(source, f"<B>{name}</B>")[1]
+        assert _shape_text(dtype, shape) in box and "data freed" in box, name  # known, and still freed
+    assert viz.draw(loss).source == source                    # deterministic, and drawing changed nothing
+    nodes = [loss.grad_fn]
+    while nodes[-1].edges[0].__class__ is autograd.core.Node:
+        nodes.append(nodes[-1].edges[0])
+    assert all(node.args is None for node in nodes)           # freed as ever: only shapes and dtypes were kept
+    assert all(isinstance(node.out, tuple) and not any(isinstance(v, np.ndarray) for v in node.out)
+               for node in nodes if node.out is not None)
+    with pytest.raises(RuntimeError, match="second time"):    # and the freed-graph errors are unchanged
+        loss.backward()
+    with pytest.raises(RuntimeError, match="freed"):
+        viz.backward_steps(loss)
+    with pytest.raises(RuntimeError, match="freed"):
+        autograd.check_graph(loss)
+
+
+def test_without_keep_shapes_only_custom_functions_keep_theirs():
+    loss = _freed_graph(np.float32, (3, 2))
+    source = viz.draw(loss).source
+    assert "(3, 2) float32" in node_with(source, "<B>f</B>")[1]   # a Function records its outputs' at forward
+    for name in "hetu":
+        box = node_with(source, f"<B>{name}</B>")[1]
+        assert "float32" not in box and "data freed" in box
+    assert all(node.out is None for node in (loss.grad_fn, loss.grad_fn.edges[0].edges[0]))
+
+
+def test_keep_shapes_is_a_switch_and_a_context_manager():
+    from autograd import engine
+    before = engine._keep_shapes
+    try:
+        viz.keep_shapes()
+        assert engine._keep_shapes is True
+        with viz.keep_shapes(False):
+            assert engine._keep_shapes is False
+        assert engine._keep_shapes is True
+    finally:
+        engine._keep_shapes = before
+
+
+def test_keep_shapes_with_create_graph_and_multi_output_functions():
+    from custom_functions import MulAdd
+    x = autograd.tensor([[1.0, 2.0, 3.0]], dtype=autograd.float64, requires_grad=True)
+    with viz.keep_shapes():
+        p, s = MulAdd.apply(x, x.exp())
+        h = (p * s).tanh()
+        h.label = "h"
+        loss = h.sum()
+        (gx,) = autograd.grad(loss, [x], create_graph=True, retain_graph=False)  # gradients are Tensors here
+    assert gx.shape == (1, 3)
+    source = viz.draw(loss).source
+    assert "(1, 3) float64" in node_with(source, "<B>h</B>")[1]
+    assert source.count("(1, 3) float64") == 6  # x, exp(x), both outputs of MulAdd, p * s, h
+    assert isinstance(h.grad_fn.out, tuple) and isinstance(h.grad_fn.out[1], np.dtype)  # no Tensor kept
+    assert p.grad_fn.edges[0].out == (None, None)  # MulAdd's own node: its outputs' shapes are on its op
+
+
 def test_an_input_its_consumer_did_not_keep_shows_its_shape_or_the_named_tensor():
     x = autograd.tensor(np.ones((64, 32)), requires_grad=True)
     h = x * 2.0
