@@ -511,7 +511,7 @@ def index_add(g, shape, index):
     if selects_once(index):
         out[index] = g
     else:
-        np.add.at(out, index, g)
+        kernels.scatter_add(out, index, g)
     return out
 index_add.defvjp(lambda gg, out, g, shape, index: gg[index])
 

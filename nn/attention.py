@@ -204,19 +204,13 @@ def _attention(query: Tensor, key: Tensor, value: Tensor, num_heads: int, in_pro
             attn_mask = _additive(attn_mask, dtype, allowed=False, op="multi_head_attention_forward")
         if kpm is not None:
             is_causal = False  # the merged mask is no longer the causal one
-    # in-projections: one product for self-attention, two for key is value, three otherwise
+    # in-projections: one product per slice of the packed weight, also for self-attention. One product followed
+    # by chunk(3) computes the same, but in the backward pass each piece of the chunk becomes a zero-filled
+    # (N, L, 3E) gradient, and the three are added: five passes over three times the activation, for nothing.
     if in_proj_weight is not None:
-        w, b = in_proj_weight, in_proj_bias
-        if query is key and key is value:
-            q, k, v = F.linear(query, w, b).chunk(3, -1)
-        elif key is value:
-            q = F.linear(query, w[:embed_dim], None if b is None else b[:embed_dim])
-            kv = F.linear(key, w[embed_dim:], None if b is None else b[embed_dim:])
-            k, v = kv[..., :embed_dim], kv[..., embed_dim:]
-        else:
-            wq, wk, wv = w.chunk(3)
-            bq, bk, bv = (None, None, None) if b is None else b.chunk(3)
-            q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
+        wq, wk, wv = in_proj_weight.chunk(3)
+        bq, bk, bv = (None, None, None) if in_proj_bias is None else in_proj_bias.chunk(3)
+        q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
     else:
         bq, bk, bv = (None, None, None) if in_proj_bias is None else in_proj_bias.chunk(3)
         if key.shape[-1] != k_proj_weight.shape[1] or value.shape[-1] != v_proj_weight.shape[1]:
@@ -325,7 +319,7 @@ def multi_head_attention_forward(query: Tensor, key: Tensor, value: Tensor, embe
 def _run_batch_first(query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Any, attn_mask: Any,
                      batch_first: bool, options: dict) -> tuple[Tensor, Tensor | None] | str:
     """Bring batched or unbatched inputs in either layout to _attention's batch-first layout and back. Keeps
-    `query is key is value` (self-attention, one projection) through the transposes."""
+    `query is key is value` (self-attention: one transpose, not three) through the transposes."""
     batched = query.ndim == 3
     if not batched:
         same_kv, same_qk = key is value, query is key

@@ -1020,3 +1020,22 @@ def test_cat_and_stack_backward_work_grows_linearly_with_the_number_of_inputs(jo
     # (each input's offset used to be re-summed over all the inputs before it: 2x the inputs, 4x the work)
     small, large = _calls_in_backward(join, 400), _calls_in_backward(join, 1600)
     assert large < 4.4 * small, (small, large)
+
+
+# --- scatter-add of rows: the gradient of an embedding lookup ---------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sorted_scatter_add_of_rows_equals_np_add_at(dtype: Any) -> None:
+    rng = np.random.default_rng(4)
+    idx = rng.integers(-10, 10, (8, 16))  # repeated and negative rows, above the sorted path's threshold
+    assert idx.size >= kernels._SORTED_SCATTER_FROM
+    g = rng.standard_normal((8, 16, 3, 2)).astype(dtype)
+    g[0, 0, 0, 0], g[1, 1, 1, 1] = np.inf, np.nan
+    expected = np.zeros((10, 3, 2), dtype)
+    np.add.at(expected, (idx,), g)
+    got = np.zeros((10, 3, 2), dtype)
+    tolerance = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
+    kernels.scatter_add(got, (idx,), g)
+    np.testing.assert_allclose(got, expected, **tolerance)
+    w = ag.tensor(rng.standard_normal((10, 3, 2)), requires_grad=True)
+    w[ag.tensor(idx)].backward(ag.tensor(g.astype(np.float64)))
+    np.testing.assert_allclose(w.grad.numpy(), expected, **tolerance)
