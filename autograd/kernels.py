@@ -702,3 +702,29 @@ def scatter_add(out: np.ndarray, index: tuple, g: np.ndarray) -> None:
     starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
     sums = np.add.reduceat(g.reshape(rows.size, -1)[order], starts, axis=0)
     out[ordered[starts]] += sums.reshape((len(starts),) + out.shape[1:])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GELU's tanh form (ops.gelu): its derivative, in place on arrays
+# ---------------------------------------------------------------------------------------------------------------
+def gelu_tanh_grad(g: np.ndarray, x: np.ndarray, s: float, c: float) -> np.ndarray:
+    """g (0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3 c x^2)), t = tanh(s (x + c x^3)), in two arrays written in
+    place: the expression allocates a temporary per operation, twelve arrays of the widest activation of a
+    transformer (W7: (32, 64, 512)) where PyTorch runs one fused loop."""
+    x2 = np.multiply(x, x)
+    t = np.multiply(x2, s * c)
+    t += s
+    t *= x
+    np.tanh(t, out=t)
+    x2 *= 3 * s * c
+    x2 += s                      # s (1 + 3 c x^2)
+    tail = np.multiply(t, t)
+    np.subtract(1, tail, out=tail)
+    tail *= x
+    tail *= 0.5
+    tail *= x2                   # 0.5 x (1 - t^2) s (1 + 3 c x^2)
+    t += 1
+    t *= 0.5
+    t += tail
+    t *= g
+    return t
