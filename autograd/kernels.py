@@ -630,3 +630,122 @@ def pytorch_kthvalue_index(line: np.ndarray, k: int) -> int:
         if j >= k:
             high = j - 1
     return pairs[k][1]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Attention (ops.fused_attention): the probabilities forward, and the backward pass, in place on arrays
+# ---------------------------------------------------------------------------------------------------------------
+def attention_probabilities(q: np.ndarray, k: np.ndarray, mask: Any, scale: float, causal: bool,
+                            into: np.ndarray) -> None:
+    """into[...] = softmax(scale q k^T + mask) over the last axis, in place: one product, then the mask, the
+    max-shift, exp and the division as passes over `into` (..., L, S), which may be a strided view. A boolean
+    mask keeps the True places; `causal` keeps j <= i. A row with every key masked out becomes zeros (not
+    0/0 = nan): its max is -inf, taken as 0, so that every exp is 0 and the sum 0, divided as 1."""
+    np.matmul(q, np.swapaxes(k, -1, -2), out=into)
+    into *= scale
+    if mask is not None:
+        if mask.dtype == np.bool_:
+            np.copyto(into, -np.inf, where=~mask)
+        else:
+            into += mask
+    if causal:
+        length, source = into.shape[-2:]
+        np.copyto(into, -np.inf, where=np.arange(source) > np.arange(length)[:, None])
+    top = into.max(axis=-1, keepdims=True, initial=-np.inf)
+    top[top == -np.inf] = 0
+    into -= top
+    np.exp(into, out=into)
+    total = into.sum(axis=-1, keepdims=True)
+    total[total == 0] = 1
+    into /= total
+
+
+def attention_backward(g: np.ndarray, out: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                       keep: Any, keep_scale: float, scale: float, mask_grad: bool) -> list:
+    """The gradients [dq, dk, dv, d mask or None] of ops.fused_attention, on arrays (its VJP states the maths).
+    dq, dk and dv are written in the memory layout of q, k and v when those have the full batch shape: the
+    heads of multi-head attention are strided views of one projection, (N, L, H, d) in memory, and a gradient
+    laid out the same way passes back through the head split's transpose and reshape as a view, not a copy
+    (one copy of a (N, L, E) array per input saved; see W7 in benchmarks/README.md)."""
+    values = v.shape[-1]
+    g_out, g_p = g[..., :values], g[..., values:]
+    p = out[..., values:]
+    d = p if keep is None else select(keep, p * keep_scale, 0)
+    dv = _matmul_like(np.swapaxes(d, -1, -2), g_out, v)
+    dp = np.matmul(g_out, np.swapaxes(v, -1, -2))
+    if keep is not None:
+        dp *= keep_scale
+        dp = select(keep, dp, 0)
+    dp += g_p
+    # dz = p (dp - sum_j dp_j p_j): the softmax's VJP, in place in dp (einsum: the row sums with no temporary)
+    dp -= np.einsum("...j,...j->...", dp, p)[..., None]
+    dp *= p
+    if not mask_grad:
+        dp *= scale
+    dq = _matmul_like(dp, k, q)
+    dk = _matmul_like(np.swapaxes(dp, -1, -2), q, k)
+    if mask_grad:
+        dq *= scale
+        dk *= scale
+    return [dq, dk, dv, dp if mask_grad else None]
+
+
+def _matmul_like(a: np.ndarray, b: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """a @ b, in `like`'s memory layout when the product has like's shape (numpy's order='K')."""
+    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    if shape != like.shape or like.flags.c_contiguous:
+        return np.matmul(a, b)
+    return np.matmul(a, b, out=np.empty_like(like, dtype=np.result_type(a, b)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Scatter-add of rows (index_add, the gradient of an embedding lookup w[idx])
+# ---------------------------------------------------------------------------------------------------------------
+_SORTED_SCATTER_FROM = 64  # indices; below this np.add.at's setup is cheaper than a sort
+
+
+def scatter_add(out: np.ndarray, index: tuple, g: np.ndarray) -> None:
+    """np.add.at(out, index, g): g's pieces added into out at index, a repeated index receiving the sum. For
+    one integer array picking rows (an embedding's gradient: idx (N, L) into a (vocab, d) table) the rows of g
+    are sorted by index and each run summed with np.add.reduceat: 2.5x faster than np.add.at on W7's
+    (32, 64) tokens of width 128, which adds row by row through a generic inner loop (as PyTorch's embedding
+    backward, which sorts too). Equal to np.add.at's sums up to the rounding of a different order of addition."""
+    rows = index[0] if len(index) == 1 else None
+    if (rows.__class__ is not np.ndarray or rows.dtype.kind not in "iu" or rows.size < _SORTED_SCATTER_FROM
+            or out.ndim < 2 or g.shape != rows.shape + out.shape[1:]):
+        np.add.at(out, index, g)
+        return
+    rows = rows.reshape(-1)
+    if rows.dtype.kind == "i" and rows.min() < 0:
+        rows = np.where(rows < 0, rows + out.shape[0], rows)
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    sums = np.add.reduceat(g.reshape(rows.size, -1)[order], starts, axis=0)
+    out[ordered[starts]] += sums.reshape((len(starts),) + out.shape[1:])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GELU's tanh form (ops.gelu): its derivative, in place on arrays
+# ---------------------------------------------------------------------------------------------------------------
+def gelu_tanh_grad(g: np.ndarray, x: np.ndarray, s: float, c: float) -> np.ndarray:
+    """g (0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3 c x^2)), t = tanh(s (x + c x^3)), in two arrays written in
+    place: the expression allocates a temporary per operation, twelve arrays of the widest activation of a
+    transformer (W7: (32, 64, 512)) where PyTorch runs one fused loop."""
+    x2 = np.multiply(x, x)
+    t = np.multiply(x2, s * c)
+    t += s
+    t *= x
+    np.tanh(t, out=t)
+    x2 *= 3 * s * c
+    x2 += s                      # s (1 + 3 c x^2)
+    tail = np.multiply(t, t)
+    np.subtract(1, tail, out=tail)
+    tail *= x
+    tail *= 0.5
+    tail *= x2                   # 0.5 x (1 - t^2) s (1 + 3 c x^2)
+    t += 1
+    t *= 0.5
+    t += tail
+    t *= g
+    return t

@@ -512,7 +512,7 @@ def index_add(g, shape, index):
     if selects_once(index):
         out[index] = g
     else:
-        np.add.at(out, index, g)
+        kernels.scatter_add(out, index, g)
     return out
 index_add.defvjp(lambda gg, out, g, shape, index: gg[index])
 
@@ -1393,6 +1393,8 @@ def gelu(x, *, approximate="none"):
 def _gelu_vjp(g, out, x, *, approximate="none"):
     if approximate == "tanh":
         # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) S (1 + 3 C x^2), t = tanh(S (x + C x^3))
+        if type(g) is np.ndarray and type(x) is np.ndarray and x.ndim and g.shape == x.shape:
+            return kernels.gelu_tanh_grad(g, x, _GELU_S, _GELU_C)  # the same, in place (a plain backward)
         x2 = x * x
         t = np.tanh(x * (_GELU_S + _GELU_S * _GELU_C * x2))
         return g * (0.5 * (1 + t) + (0.5 * x) * (1 - t * t) * (_GELU_S + 3 * _GELU_S * _GELU_C * x2))
@@ -1441,3 +1443,113 @@ def _layer_norm_vjp(g, out, args, *, eps=1e-5):
 
 layer_norm = register(JointPrimitive(_layer_norm, "layer_norm"), export=True, method=True)
 layer_norm.defvjp_joint(_layer_norm_vjp)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Transformer blocks: scaled dot-product attention
+# ---------------------------------------------------------------------------------------------------------------
+def _attention_problem(q, k, v, mask=None, keep=None) -> str | None:
+    """What does not fit in a fused_attention call's shapes, in words, or None."""
+    shapes = f"query {np.shape(q)}, key {np.shape(k)} and value {np.shape(v)}"
+    if min(np.ndim(q), np.ndim(k), np.ndim(v)) < 2:
+        return f"query, key and value must have at least 2 dims (..., L or S, E), got {shapes}"
+    if np.shape(q)[-1] != np.shape(k)[-1] or np.shape(k)[-2] != np.shape(v)[-2]:
+        return (f"{shapes} do not fit: the query's and the key's last dims (E) and the key's and the value's "
+                "sequence dims (S) must agree")
+    try:
+        batch = np.broadcast_shapes(np.shape(q)[:-2], np.shape(k)[:-2], np.shape(v)[:-2])
+    except ValueError:
+        return f"the leading (batch) dims of {shapes} do not fit together"
+    scores = (*batch, np.shape(q)[-2], np.shape(k)[-2])
+    for name, m in (("mask", mask), ("keep", keep)):
+        if m is None:
+            continue
+        try:
+            fits = np.broadcast_shapes(np.shape(m), scores) == scores
+        except ValueError:
+            fits = False
+        if not fits:
+            return f"the {name} of shape {np.shape(m)} does not stretch to the scores' shape {scores} (..., L, S)"
+        if name == "keep" and np.result_type(m) != np.bool_:
+            return f"keep must be boolean (True: kept by dropout), got dtype {np.result_type(m)}"
+    return None
+
+
+def _fused_attention(q, k, v, mask=None, keep=None, *, scale=None, causal=False, dropout_p=0.0):
+    """Scaled dot-product attention as one node, for query q (..., L, E), key k (..., S, E), value v (..., S, Ev),
+    the leading dims broadcast:
+
+        P = softmax(scale q k^T + mask),   out = [D v | P]  (..., L, Ev + S),   D = P keep / (1 - dropout_p)
+
+    scale: default 1 / sqrt(E). mask (broadcast to (..., L, S)): boolean, True where attention is allowed, or
+    floats added to the scores (differentiable). causal: query i sees keys 0..i (top-left aligned). keep: the
+    dropout mask, boolean (True: kept), drawn by the caller (nn's scaled_dot_product_attention draws it as
+    F.dropout does); the kept weights are scaled by 1 / (1 - dropout_p). A row whose keys are all masked out
+    gives zeros, and zero gradients (PyTorch's rule in scaled_dot_product_attention).
+
+    The attention output is out[..., :Ev]; the probabilities P are part of the output so that the backward pass
+    reads them (as fused_lstm keeps its gates): kept instead of the scores, and differentiable as an output.
+    A primitive for speed: composed it is seven nodes (scale, product, mask, log_softmax, exp, dropout, product)
+    whose backward passes allocate a (..., L, S) array each; here the softmax runs in place on the output and
+    the VJP is two products per input and three passes."""
+    problem = _attention_problem(q, k, v, mask, keep)
+    if problem is not None:
+        raise ValueError(problem)
+    if causal and mask is not None:
+        raise ValueError("give either a mask or causal=True, not both")
+    values = [q, k, v] + ([mask] if mask is not None and mask.dtype != np.bool_ else [])
+    dtype = np.result_type(*values)
+    batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
+    length, source, width = q.shape[-2], k.shape[-2], v.shape[-1]
+    out = np.empty((*batch, length, width + source), dtype=dtype)
+    p = out[..., width:]
+    kernels.attention_probabilities(q, k, mask, _attention_scale(q, scale), causal, p)
+    d = p if keep is None else select(keep, p * _keep_scale(dropout_p), 0)
+    np.matmul(d, v, out=out[..., :width])
+    return out
+
+
+def _attention_scale(q, scale):
+    return 1 / math.sqrt(q.shape[-1]) if scale is None else scale
+
+
+def _keep_scale(dropout_p):
+    return 1 / (1 - dropout_p) if dropout_p < 1 else 0.0
+
+
+def _fused_attention_vjp(g, out, args, *, scale=None, causal=False, dropout_p=0.0):
+    # With Z = scale q k^T + mask, P = softmax(Z), D = P keep c (c = 1 / (1 - dropout_p)), out = [D v | P] and
+    # g = [gO | gP]:  dv = D^T gO;  dP = (gO v^T) keep c + gP;  dZ = P (dP - rowsum(dP P)) (softmax's VJP);
+    # dq = scale dZ k, dk = scale dZ^T q, d mask = dZ (the engine sums it back to the mask's shape).
+    # Arrays (a plain backward) go to the in-place kernel; Tensors (create_graph) to the same maths in numpy
+    # calls, which record themselves: P comes from `out`, this node's own output, so a second derivative flows
+    # back into P through the gP part of this VJP.
+    q, k, v, mask, keep = (*args, None, None)[:5]
+    s = _attention_scale(q, scale)
+    mask_grad = mask is not None and mask.dtype != np.bool_
+    if not any(isinstance(a, Tensor) for a in (g, out, q, k, v, mask)):
+        return kernels.attention_backward(g, out, q, k, v, keep, _keep_scale(dropout_p), s, mask_grad) + [None]
+    width = v.shape[-1]
+    g_out, g_p, p = g[..., :width], g[..., width:], out[..., width:]
+    if keep is not None:
+        c = _keep_scale(dropout_p)
+        d = select(keep, p * c, 0)
+    else:
+        d = p
+    dv = np.swapaxes(d, -1, -2) @ g_out
+    dp = g_out @ np.swapaxes(v, -1, -2)
+    if keep is not None:
+        dp = select(keep, dp * c, 0)
+    dp = dp + g_p
+    dz = p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
+    return [(dz @ k) * s, (np.swapaxes(dz, -1, -2) @ q) * s, dv, dz if mask_grad else None, None]
+
+
+def _explain_fused_attention(datas, params, err):
+    problem = _attention_problem(*datas)
+    return f"fused_attention: {problem or err}"
+
+
+fused_attention = register(JointPrimitive(_fused_attention, "fused_attention", broadcasts=True, saves_output=True,
+                                          explain=_explain_fused_attention), export=True, method=True)
+fused_attention.defvjp_joint(_fused_attention_vjp)

@@ -45,11 +45,6 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else autograd.as_tensor(x)
 
 
-def _causal_bias(rows: int, cols: int, dtype: Any) -> Tensor:
-    """0 on and below the diagonal, -inf above (row i attends to columns 0..i), as an additive mask."""
-    return autograd.from_numpy(np.triu(np.full((rows, cols), -np.inf, dtype=dtype), 1))
-
-
 def _additive(mask: Any, dtype: Any, allowed: bool, op: str) -> Tensor:
     """A mask as something to add to the scores, in the scores' dtype: a boolean mask becomes 0 / -inf (True
     marks the ALLOWED places when `allowed`, the masked ones otherwise); a float mask is used as it is."""
@@ -60,16 +55,6 @@ def _additive(mask: Any, dtype: Any, allowed: bool, op: str) -> Tensor:
     if m.dtype.kind != "f":
         raise TypeError(f"{op}: a mask must be boolean or floating point, got dtype {m.dtype}")
     return m if m.dtype == dtype else m.astype(dtype)
-
-
-def _safe_softmax(scores: Tensor) -> Tensor:
-    """softmax over the last dim, with rows that are -inf everywhere (every key masked out) giving zeros instead
-    of 0/0 = NaN: PyTorch's rule in scaled_dot_product_attention. Such rows are set to 0 before the softmax so
-    that no NaN enters the graph (its gradient would poison the whole backward pass), and to 0 after it."""
-    dead = np.isneginf(scores.data).all(axis=-1, keepdims=True)
-    if not dead.any():
-        return autograd.softmax(scores, -1)
-    return autograd.where(dead, 0.0, autograd.softmax(autograd.where(dead, 0.0, scores), -1))
 
 
 def _repeat_heads(x: Tensor, repeats: int) -> Tensor:
@@ -128,25 +113,29 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
     length, source = q.shape[-2], k.shape[-2]
     if is_causal and attn_mask is not None:
         raise ValueError(f"{op}: give either attn_mask or is_causal=True, not both")
-    scores = (q * (1 / math.sqrt(q.shape[-1]) if scale is None else scale)) @ k.transpose(-2, -1)
-    if is_causal:
-        scores = scores + _causal_bias(length, source, q.dtype)
-    elif attn_mask is not None:
-        bias = _additive(attn_mask, q.dtype, allowed=True, op=op)
+    mask = None
+    if attn_mask is not None:
+        mask = _as_tensor(attn_mask)
+        if mask.dtype.kind == "f" and mask.dtype != q.dtype:
+            mask = mask.astype(q.dtype)
+        elif mask.dtype != np.bool_ and mask.dtype.kind != "f":
+            raise TypeError(f"{op}: a mask must be boolean or floating point, got dtype {mask.dtype}")
         full = (*batch, length, source)
         try:
-            fits = np.broadcast_shapes(bias.shape, full) == full
+            fits = np.broadcast_shapes(mask.shape, full) == full
         except ValueError:
             fits = False
         if not fits:
-            raise ValueError(f"{op}: attn_mask of shape {bias.shape} cannot be broadcast to the attention "
+            raise ValueError(f"{op}: attn_mask of shape {mask.shape} cannot be broadcast to the attention "
                              f"scores' shape {full} (..., L, S)")
-        scores = scores + bias
-    # only a mask can hide every key from a query (a causal one always leaves key 0)
-    weights = _safe_softmax(scores) if attn_mask is not None else autograd.softmax(scores, -1)
-    if dropout_p > 0:
-        weights = F.dropout(weights, dropout_p, training=True)
-    return weights @ v
+    keep = None
+    if dropout_p > 0:  # drawn as F.dropout draws the mask of the weights: the same numbers from the same seed
+        shape = (*batch, length, source)
+        keep = (autograd.rand(shape, dtype=autograd.float64) >= dropout_p).data if dropout_p < 1 else \
+            np.zeros(shape, dtype=bool)
+    # one node (autograd.fused_attention); its output is [attention | probabilities], the latter for its VJP
+    out = autograd.fused_attention(q, k, v, mask, keep, scale=scale, causal=is_causal, dropout_p=dropout_p)
+    return out[..., :v.shape[-1]]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -215,19 +204,13 @@ def _attention(query: Tensor, key: Tensor, value: Tensor, num_heads: int, in_pro
             attn_mask = _additive(attn_mask, dtype, allowed=False, op="multi_head_attention_forward")
         if kpm is not None:
             is_causal = False  # the merged mask is no longer the causal one
-    # in-projections: one product for self-attention, two for key is value, three otherwise
+    # in-projections: one product per slice of the packed weight, also for self-attention. One product followed
+    # by chunk(3) computes the same, but in the backward pass each piece of the chunk becomes a zero-filled
+    # (N, L, 3E) gradient, and the three are added: five passes over three times the activation, for nothing.
     if in_proj_weight is not None:
-        w, b = in_proj_weight, in_proj_bias
-        if query is key and key is value:
-            q, k, v = F.linear(query, w, b).chunk(3, -1)
-        elif key is value:
-            q = F.linear(query, w[:embed_dim], None if b is None else b[:embed_dim])
-            kv = F.linear(key, w[embed_dim:], None if b is None else b[embed_dim:])
-            k, v = kv[..., :embed_dim], kv[..., embed_dim:]
-        else:
-            wq, wk, wv = w.chunk(3)
-            bq, bk, bv = (None, None, None) if b is None else b.chunk(3)
-            q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
+        wq, wk, wv = in_proj_weight.chunk(3)
+        bq, bk, bv = (None, None, None) if in_proj_bias is None else in_proj_bias.chunk(3)
+        q, k, v = F.linear(query, wq, bq), F.linear(key, wk, bk), F.linear(value, wv, bv)
     else:
         bq, bk, bv = (None, None, None) if in_proj_bias is None else in_proj_bias.chunk(3)
         if key.shape[-1] != k_proj_weight.shape[1] or value.shape[-1] != v_proj_weight.shape[1]:
@@ -336,7 +319,7 @@ def multi_head_attention_forward(query: Tensor, key: Tensor, value: Tensor, embe
 def _run_batch_first(query: Tensor, key: Tensor, value: Tensor, key_padding_mask: Any, attn_mask: Any,
                      batch_first: bool, options: dict) -> tuple[Tensor, Tensor | None] | str:
     """Bring batched or unbatched inputs in either layout to _attention's batch-first layout and back. Keeps
-    `query is key is value` (self-attention, one projection) through the transposes."""
+    `query is key is value` (self-attention: one transpose, not three) through the transposes."""
     batched = query.ndim == 3
     if not batched:
         same_kv, same_qk = key is value, query is key

@@ -132,7 +132,8 @@ def test_every_exported_primitive_has_its_method_numpy_entry_and_test_case() -> 
         assert numpy_dispatch.UFUNCS[ufunc] is op
 
 
-SEVERAL_INPUTS = {"fused_lstm", "layer_norm"}  # exported primitives of three or more inputs with shapes of their own
+# exported primitives of three or more inputs with shapes of their own
+SEVERAL_INPUTS = {"fused_lstm", "layer_norm", "fused_attention"}
 
 
 def test_registered_methods_record_their_primitive() -> None:

@@ -159,3 +159,147 @@ def test_layer_norm_equals_the_composed_formula_in_float64_and_matches_pytorch(s
         np.testing.assert_allclose(ours, theirs.numpy(), rtol=1e-10, atol=1e-12)
     assert ag.layer_norm(ag.tensor(arrays[0], dtype=ag.float32), ag.tensor(arrays[1], dtype=ag.float32),
                          ag.tensor(arrays[2], dtype=ag.float32)).dtype == np.float32
+
+
+# --- scaled dot-product attention ------------------------------------------------------------------------------
+def _composed_attention(q: ag.Tensor, k: ag.Tensor, v: ag.Tensor, mask: object, keep: object, scale: float,
+                        causal: bool, dropout_p: float) -> ag.Tensor:
+    """fused_attention written out: [softmax(QK^T scale + mask) keep / (1 - p) V | softmax(...)], a row with
+    every key masked out giving zeros."""
+    scores = (q @ k.transpose(-2, -1)) * scale
+    if causal:
+        length, source = scores.shape[-2:]
+        mask = np.arange(source) <= np.arange(length)[:, None]
+    if mask is not None:
+        allowed = mask if isinstance(mask, ag.Tensor) else ag.tensor(np.where(mask, 0.0, -np.inf))
+        scores = scores + allowed
+    dead = np.isneginf(scores.data).all(axis=-1, keepdims=True)
+    p = ag.where(dead, 0.0, ag.softmax(ag.where(dead, 0.0, scores), -1))
+    d = p if keep is None else ag.where(keep, p * (1 / (1 - dropout_p)), 0.0)
+    return ag.cat([d @ v, p], -1)
+
+
+ATTENTION_SETTINGS = {  # (shapes of q, k, v; mask: None, "bool", "float" or "causal"; dropout)
+    "plain": (((2, 3, 5, 4), (2, 3, 6, 4), (2, 3, 6, 7)), None, 0.0),
+    "batch_broadcast": (((2, 1, 5, 4), (3, 6, 4), (1, 3, 6, 2)), "bool", 0.0),
+    "float_mask": (((2, 5, 4), (2, 6, 4), (2, 6, 3)), "float", 0.0),
+    "causal": (((3, 6, 4), (3, 6, 4), (3, 6, 5)), "causal", 0.0),
+    "causal_wide": (((2, 4, 3), (2, 7, 3), (2, 7, 3)), "causal", 0.0),
+    "dropout": (((2, 5, 4), (2, 6, 4), (2, 6, 3)), "bool", 0.4),
+}
+
+
+def _attention_inputs(name: str) -> tuple:
+    rng = np.random.default_rng(5)
+    shapes, kind, dropout_p = ATTENTION_SETTINGS[name]
+    arrays = [rng.standard_normal(s) * 1.5 for s in shapes]
+    full = np.broadcast_shapes(*(s[:-2] for s in shapes)) + (shapes[0][-2], shapes[1][-2])
+    mask = None
+    if kind == "bool":
+        mask = rng.random(full[-2:]) > 0.4
+        mask[1] = False  # query 1 sees no key: zeros
+    elif kind == "float":
+        mask = rng.standard_normal(full[-2:])
+        mask[2] = -np.inf
+        mask[0, :2] = -np.inf
+    keep = rng.random(full) > dropout_p if dropout_p else None
+    return arrays, kind, mask, keep, dropout_p
+
+
+@pytest.mark.parametrize("name", sorted(ATTENTION_SETTINGS))
+def test_fused_attention_equals_the_composed_formula_in_float64(name: str) -> None:
+    arrays, kind, mask, keep, dropout_p = _attention_inputs(name)
+    seed = None
+    results = []
+    for fused in (True, False):
+        inputs = [ag.tensor(a, requires_grad=True) for a in arrays]
+        m = ag.tensor(mask, requires_grad=True) if kind == "float" else mask
+        if fused:
+            out = ag.fused_attention(*inputs, None if kind == "causal" else m, keep, scale=0.6,
+                                     causal=kind == "causal", dropout_p=dropout_p)
+        else:
+            out = _composed_attention(*inputs, m, keep, 0.6, kind == "causal", dropout_p)
+        seed = np.random.default_rng(6).standard_normal(out.shape) if seed is None else seed
+        (out * ag.tensor(seed)).sum().backward()
+        grads = [x.grad.numpy() for x in inputs] + ([m.grad.numpy()] if kind == "float" else [])
+        results.append([out.detach().numpy()] + grads)
+    for fused, composed in zip(*results):
+        assert np.isfinite(fused).all()
+        np.testing.assert_allclose(fused, composed, rtol=1e-13, atol=1e-14)
+    if kind in ("bool", "float"):  # the rows with every key masked out: zeros, and no gradient through them
+        width = arrays[2].shape[-1]
+        dead = results[0][0][..., 1 if kind == "bool" else 2, :]
+        assert not dead.any() and dead.shape[-1] == width + arrays[1].shape[-2]
+
+
+@pytest.mark.parametrize("name", ["plain", "batch_broadcast", "float_mask", "causal", "causal_wide"])
+def test_scaled_dot_product_attention_on_the_fused_primitive_matches_pytorch(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    arrays, kind, mask, _, _ = _attention_inputs(name)
+    seed = np.random.default_rng(7).standard_normal(
+        np.broadcast_shapes(*(a.shape[:-2] for a in arrays)) + (arrays[0].shape[-2], arrays[2].shape[-1]))
+    ours = [ag.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    if kind == "float":
+        mask[2] = 0.0  # (PyTorch's math kernel gives nan on an all -inf float row; the boolean case covers it)
+        m_ours, m_theirs = ag.tensor(mask, requires_grad=True), torch.tensor(mask, requires_grad=True)
+    else:
+        m_ours = m_theirs = None if mask is None else mask
+        m_theirs = None if mask is None else torch.from_numpy(mask)
+    out = F.scaled_dot_product_attention(*ours, attn_mask=m_ours, is_causal=kind == "causal", scale=0.6)
+    t_out = torch.nn.functional.scaled_dot_product_attention(*theirs, attn_mask=m_theirs,
+                                                            is_causal=kind == "causal", scale=0.6)
+    (out * ag.tensor(seed)).sum().backward()
+    (t_out * torch.from_numpy(seed)).sum().backward()
+    assert out.grad_fn is not None and any(node.op is ag.fused_attention for node in _nodes(out))
+    np.testing.assert_allclose(out.detach().numpy(), t_out.detach().numpy(), rtol=1e-12, atol=1e-13)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-11, atol=1e-12)
+    if kind == "float":
+        np.testing.assert_allclose(m_ours.grad.numpy(), m_theirs.grad.numpy(), rtol=1e-11, atol=1e-12)
+
+
+def test_scaled_dot_product_attention_dropout_is_reproducible_and_draws_as_f_dropout() -> None:
+    arrays, _, mask, _, _ = _attention_inputs("dropout")
+    q, k, v = (ag.tensor(a) for a in arrays)
+    ag.manual_seed(11)
+    first = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.4)
+    ag.manual_seed(11)
+    again = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=0.4)
+    np.testing.assert_array_equal(first.numpy(), again.numpy())
+    # the same draws as F.dropout on the attention weights (the composition this primitive replaced)
+    weights = _composed_attention(q, k, v, mask, None, 1 / 2, False, 0.0)[..., v.shape[-1]:]
+    ag.manual_seed(11)
+    expected = F.dropout(weights, 0.4) @ v
+    np.testing.assert_allclose(first.numpy(), expected.numpy(), rtol=1e-13, atol=1e-14)
+    assert not np.array_equal(first.numpy(), F.scaled_dot_product_attention(q, k, v, attn_mask=mask).numpy())
+
+
+def test_multihead_attention_runs_the_fused_primitive_without_weights() -> None:
+    mha = nn.MultiheadAttention(8, 2, batch_first=True, dtype=np.float64)
+    x = ag.tensor(np.random.default_rng(8).standard_normal((3, 5, 8)), requires_grad=True)
+    out, weights = mha(x, x, x, need_weights=False, attn_mask=nn.Transformer.generate_square_subsequent_mask(5),
+                       is_causal=True)
+    assert weights is None and any(node.op is ag.fused_attention for node in _nodes(out))
+    with_weights, _ = mha(x, x, x, attn_mask=nn.Transformer.generate_square_subsequent_mask(5))
+    np.testing.assert_allclose(out.detach().numpy(), with_weights.detach().numpy(), rtol=1e-13, atol=1e-14)
+
+
+def test_fused_attention_keeps_float32_and_names_the_shapes_at_fault() -> None:
+    q = ag.zeros(2, 3, 4, requires_grad=True)
+    out = ag.fused_attention(q, ag.zeros(2, 5, 4), ag.zeros(2, 5, 6), causal=True)
+    assert out.shape == (2, 3, 11) and out.dtype == np.float32 and out.grad_fn.op is ag.fused_attention
+    out.sum().backward()
+    assert q.grad.dtype == np.float32
+    with pytest.raises(ValueError, match=r"fused_attention: query \(2, 3, 4\), key \(2, 5, 3\) and value .* do "
+                                         r"not fit"):
+        ag.fused_attention(q, ag.zeros(2, 5, 3), ag.zeros(2, 5, 6))
+    with pytest.raises(ValueError, match=r"fused_attention: the mask of shape \(4, 5\) does not stretch to the "
+                                         r"scores' shape \(2, 3, 5\)"):
+        ag.fused_attention(q, ag.zeros(2, 5, 4), ag.zeros(2, 5, 6), np.zeros((4, 5), bool))
+    with pytest.raises(ValueError, match=r"fused_attention: the leading \(batch\) dims"):
+        ag.fused_attention(q, ag.zeros(3, 5, 4), ag.zeros(3, 5, 6))
+    with pytest.raises(ValueError, match=r"fused_attention: give either a mask or causal=True"):
+        ag.fused_attention(q, ag.zeros(2, 5, 4), ag.zeros(2, 5, 6), np.ones((3, 5), bool), causal=True)
+    with pytest.raises(ValueError, match=r"fused_attention: keep must be boolean"):
+        ag.fused_attention(q, ag.zeros(2, 5, 4), ag.zeros(2, 5, 6), None, np.ones((3, 5)))

@@ -359,6 +359,46 @@ def layer_norm_shapes(draw: Any) -> tuple:
     return ((*batch, *normalized), normalized, normalized)
 
 
+@st.composite
+def attention_shapes(draw: Any, float_mask: bool = False) -> tuple:
+    """fused_attention's query (..., L, E), key (..., S, E) and value (..., S, Ev), and with `float_mask` a mask
+    stretching to the scores (..., L, S): batch dims that broadcast against each other, L != S and E != Ev
+    likely, empty L, S and batches included."""
+    batches = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=2, min_side=0, max_side=2)).input_shapes
+    length, source, width, values_width = (draw(st.integers(0, 3)), draw(st.integers(0, 3)), draw(st.integers(1, 3)),
+                                           draw(st.integers(1, 3)))
+    shapes = ((*batches[0], length, width), (*batches[1], source, width), (*batches[2], source, values_width))
+    if float_mask:
+        full = np.broadcast_shapes(*batches) + (length, source)
+        mask = tuple(n if draw(st.booleans()) else 1 for n in full)
+        shapes += (mask[draw(st.integers(0, len(mask))):],)
+    if not all(small(s) for s in shapes):
+        return tuple(s[-2:] for s in shapes[:3]) + tuple(s[-2:] for s in shapes[3:])
+    return shapes
+
+
+def attention_params(draw: Any, shapes: tuple) -> dict:
+    """A boolean mask (True: allowed; rows all False included), causal or neither (a float mask when there is
+    a fourth input), a scale, and a dropout mask."""
+    full = np.broadcast_shapes(shapes[0][:-2], shapes[1][:-2], shapes[2][:-2]) + (shapes[0][-2], shapes[1][-2])
+    params: dict = {"scale": draw(st.sampled_from([None, 0.7]))}
+    kind = "float" if len(shapes) == 4 else draw(st.sampled_from(["none", "bool", "causal"]))
+    if kind == "bool":
+        sub = tuple(n if draw(st.booleans()) else 1 for n in full)
+        params["mask"] = draw(hnp.arrays(bool, sub[draw(st.integers(0, len(sub))):]))
+    elif kind == "causal":
+        params["causal"] = True
+    if draw(st.booleans()):
+        params["dropout_p"] = draw(st.sampled_from([0.25, 0.5]))
+        params["keep"] = draw(hnp.arrays(bool, full))
+    return params
+
+
+def attention(q: ag.Tensor, k: ag.Tensor, v: ag.Tensor, *float_mask: ag.Tensor, mask: Any = None, keep: Any = None,
+              **params: Any) -> ag.Tensor:
+    return q.fused_attention(k, v, float_mask[0] if float_mask else mask, keep, **params)
+
+
 def separated(low: float, high: float) -> tuple:
     """Two element ranges that never tie (for maximum/minimum): x in +-[1, 2], y in [-0.5, 0.5]."""
     return (values(-2, 2, gap=1.0), values(-0.5, 0.5))
@@ -842,6 +882,8 @@ CASES: list[Case] = [
         "approximate": draw(st.sampled_from(["none", "tanh"]))}, low=-4, high=4),
     Case("layer_norm", lambda x, w, b, eps: x.layer_norm(w, b, eps=eps), shapes=layer_norm_shapes(),
          params=lambda draw, shapes: {"eps": draw(st.sampled_from([1e-5, 0.5]))}),
+    Case("fused_attention", attention, shapes=attention_shapes(), params=attention_params),
+    Case("fused_attention_float_mask", attention, shapes=attention_shapes(float_mask=True), params=attention_params),
     # recurrent layers
     Case("fused_lstm", lambda g, s, w, reverse: g.fused_lstm(s, w, reverse=reverse), shapes=lstm_shapes(),
          params=lambda draw, shapes: {"reverse": draw(st.booleans())}),
@@ -978,3 +1020,22 @@ def test_cat_and_stack_backward_work_grows_linearly_with_the_number_of_inputs(jo
     # (each input's offset used to be re-summed over all the inputs before it: 2x the inputs, 4x the work)
     small, large = _calls_in_backward(join, 400), _calls_in_backward(join, 1600)
     assert large < 4.4 * small, (small, large)
+
+
+# --- scatter-add of rows: the gradient of an embedding lookup ---------------------------------------------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sorted_scatter_add_of_rows_equals_np_add_at(dtype: Any) -> None:
+    rng = np.random.default_rng(4)
+    idx = rng.integers(-10, 10, (8, 16))  # repeated and negative rows, above the sorted path's threshold
+    assert idx.size >= kernels._SORTED_SCATTER_FROM
+    g = rng.standard_normal((8, 16, 3, 2)).astype(dtype)
+    g[0, 0, 0, 0], g[1, 1, 1, 1] = np.inf, np.nan
+    expected = np.zeros((10, 3, 2), dtype)
+    np.add.at(expected, (idx,), g)
+    got = np.zeros((10, 3, 2), dtype)
+    tolerance = {"rtol": 1e-5, "atol": 1e-6} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-13}
+    kernels.scatter_add(got, (idx,), g)
+    np.testing.assert_allclose(got, expected, **tolerance)
+    w = ag.tensor(rng.standard_normal((10, 3, 2)), requires_grad=True)
+    w[ag.tensor(idx)].backward(ag.tensor(g.astype(np.float64)))
+    np.testing.assert_allclose(w.grad.numpy(), expected, **tolerance)
