@@ -1211,15 +1211,13 @@ def _lstm_shapes(gates, state, weight_hh):
     return steps, batch, hidden
 
 
-def _sigmoid_into(x, out):
-    """out = sigmoid(x) = 1 / (1 + e^-x) in four in-place passes (the stable `sigmoid` above takes seven and
-    allocates; on W8 it was 14% of the forward). Accurate in both tails: for x << 0, e^-x is large and
-    1 + e^-x keeps its relative accuracy; where e^-x overflows to inf the result is 1/inf = 0, sigmoid's limit
-    (the caller silences the overflow warning)."""
-    np.negative(x, out=out)
-    np.exp(out, out=out)
-    out += 1
-    np.divide(1, out, out=out)
+def _lstm_signs(H, dtype):
+    """The factor, per gate column i, f, g, o, folded into the pre-activations so that one exp serves all four
+    gates: sigmoid(x) = 1 / (1 + e^-x) reads e^(-x), and tanh(x) = 2 sigmoid(2x) - 1 reads e^(-2x). Both
+    factors are powers of two: the scaled pre-activations are the exact products, not rounded again."""
+    signs = np.full(4 * H, -1, dtype)
+    signs[2 * H:3 * H] = -2
+    return signs
 
 
 def _fused_lstm(gates, state, weight_hh, reverse=False):
@@ -1236,33 +1234,43 @@ def _fused_lstm(gates, state, weight_hh, reverse=False):
 
     A primitive for speed: composed, a step is eleven nodes (a product, an add, a chunk, five nonlinearities and
     the cell update), and slicing step t out of the projection costs a zero-filled gradient of the whole
-    projection per step in the backward pass. Here a step is one BLAS product and a few in-place passes, with no
-    graph recording, and the backward pass is one loop with one product for W_hh's gradient over all steps."""
-    steps, batch, hidden = _lstm_shapes(gates, state, weight_hh)
-    H = hidden
-    out = np.empty((steps, batch, 6 * H), dtype=np.result_type(gates, state, weight_hh))
-    w_t = weight_hh.T
-    h, c = state[:, :H], state[:, H:]
-    with np.errstate(over="ignore"):  # e^-x = inf in a sigmoid: its limit 0, exactly (see _sigmoid_into)
-        _lstm_steps(gates, out, h, c, w_t, H, range(steps - 1, -1, -1) if reverse else range(steps))
-    return out
+    projection per step in the backward pass. Here a step is one BLAS product and ten in-place passes over
+    contiguous blocks, with no graph recording; the backward pass is one loop, with W_hh's gradient one product
+    over all steps.
 
-
-def _lstm_steps(gates, out, h, c, w_t, H, order):
-    for t in order:
-        o_t = out[t]
-        pre = np.matmul(h, w_t)          # (batch, 4H): the four gates' products in one BLAS call
-        pre += gates[t]
-        _sigmoid_into(pre[:, :2 * H], o_t[:, 2 * H:4 * H])        # i, f
-        np.tanh(pre[:, 2 * H:3 * H], out=o_t[:, 4 * H:5 * H])     # g
-        _sigmoid_into(pre[:, 3 * H:], o_t[:, 5 * H:])             # o
-        i, f, g, o = (o_t[:, k * H:(k + 1) * H] for k in range(2, 6))
-        c_new, h_new = o_t[:, H:2 * H], o_t[:, :H]
-        np.multiply(f, c, out=c_new)
-        c_new += i * g
-        np.tanh(c_new, out=h_new)
-        h_new *= o
-        h, c = h_new, c_new
+    Layout: the work runs feature-major, step t a contiguous (6H, batch) block [h; c; i; f; g; o] of rows, so
+    that the product W_hh h^T lands as four contiguous gate blocks and every elementwise pass reads and writes
+    contiguous memory (a gate's columns of a (batch, 4H) row block are strided, and numpy copies strided
+    operands through buffers: three times the time of each pass). The result is that array seen transposed,
+    (steps, batch, 6H), no copy."""
+    steps, batch, H = _lstm_shapes(gates, state, weight_hh)
+    dtype = np.result_type(gates, state, weight_hh)
+    signs = _lstm_signs(H, dtype)
+    work = np.empty((steps, 6 * H, batch), dtype)
+    # the signs folded into the inputs once, and the projection turned feature-major in the same pass
+    scaled = np.multiply(gates.transpose(0, 2, 1), signs[:, None], dtype=dtype, order="C")
+    w = np.multiply(weight_hh, signs[:, None], dtype=dtype)
+    h, c = np.asarray(state[:, :H].T, dtype), np.ascontiguousarray(state[:, H:].T, dtype)
+    with np.errstate(over="ignore"):  # e^-x = inf: the sigmoid's limit 0 (and tanh's -1), exactly
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            rows = work[t]
+            act = rows[2 * H:]
+            np.matmul(w, h, out=act)       # (4H, batch): the four gates' products in one BLAS call
+            act += scaled[t]
+            np.exp(act, out=act)
+            act += 1
+            np.divide(1, act, out=act)     # i, f, o, and sigmoid(2x) for g ...
+            g = rows[4 * H:5 * H]
+            g *= 2
+            g -= 1                         # ... g = 2 sigmoid(2x) - 1 = tanh(x)
+            h_new, c_new = rows[:H], rows[H:2 * H]
+            np.multiply(rows[3 * H:4 * H], c, out=c_new)   # c_t = f c_{t-1} + i g (i g in h_t's rows a moment)
+            np.multiply(rows[2 * H:3 * H], g, out=h_new)
+            c_new += h_new
+            np.tanh(c_new, out=h_new)                      # h_t = o tanh(c_t)
+            h_new *= rows[5 * H:]
+            h, c = h_new, c_new
+    return work.transpose(0, 2, 1)
 
 
 def _fused_lstm_vjp(grad, out, args, reverse=False):
@@ -1280,14 +1288,18 @@ def _fused_lstm_vjp(grad, out, args, reverse=False):
         return [np.zeros_like(gates), np.zeros_like(state), np.zeros_like(weight_hh)]
     order = range(steps) if reverse else range(steps - 1, -1, -1)   # the forward's order, reversed
     before = 1 if reverse else -1                                   # where step t's previous state is
+    first, rest = (-1, slice(None, -1)) if reverse else (0, slice(1, None))
     if type(grad) is np.ndarray and type(out) is np.ndarray:  # a plain backward: the same maths, in place
-        d_gates, dh, dc = _lstm_backward_in_place(grad, out, c0, weight_hh, order, before, reverse)
+        d_gates, dh, dc = _lstm_backward_in_place(grad, out, c0, weight_hh, order, reverse)
+        h_prev = np.ascontiguousarray(out[:-1, :, :H] if not reverse else out[1:, :, :H])
     else:
         d_gates, dh, dc = _lstm_backward(grad, out, c0, weight_hh, order, before, reverse)
-    # every step's h_{t-1}, in step order, for W_hh's gradient as one product over all steps
-    h_prev = out[:-1, :, :H] if not reverse else out[1:, :, :H]
-    h_prev = np.concatenate([h0[None], h_prev] if not reverse else [h_prev, h0[None]])
-    d_weight = d_gates.reshape(steps * batch, 4 * H).T @ h_prev.reshape(steps * batch, H)
+        h_prev = out[:-1, :, :H] if not reverse else out[1:, :, :H]
+    # W_hh's gradient, sum_t d pre_t^T h_{t-1}: one product over all steps but the first, whose h_{t-1} is h_0
+    # (a second, small product, skipped when h_0 = 0, the default state)
+    d_weight = d_gates[rest].reshape((steps - 1) * batch, 4 * H).T @ h_prev.reshape((steps - 1) * batch, H)
+    if type(h0) is not np.ndarray or h0.any():
+        d_weight = d_weight + d_gates[first].T @ h0
     return [d_gates, np.concatenate([dh, dc], axis=-1), d_weight]
 
 
@@ -1314,45 +1326,64 @@ def _lstm_backward(grad, out, c0, weight_hh, order, before, reverse):
     return np.stack(dpre), dh, dc
 
 
-def _lstm_backward_in_place(grad, out, c0, weight_hh, order, before, reverse):
-    """_lstm_backward on arrays, written into preallocated buffers: no concatenation, no stack, and the
-    gradients of the gate outputs (zero unless a caller reads the gates) added only when there are any."""
+def _lstm_backward_in_place(grad, out, c0, weight_hh, order, reverse):
+    """_lstm_backward on arrays, feature-major like the forward (see _fused_lstm): step t's gradients are a
+    contiguous (4H, batch) block. Everything in d pre that does not depend on the recurrence is computed for
+    all steps at once before the loop, in d pre's own buffer: with tc = tanh(c_t) and the gates' derivatives,
+
+        d pre[t] = [dc, dc, dc, dh] * K[t],  K = [g i(1-i), c_{t-1} f(1-f), i (1-g^2), tc o(1-o)]
+        dc += dh P[t],  P = o (1 - tc^2)
+
+    so that a step is five in-place passes and one BLAS product. The gradients of c_t and of the gate outputs
+    (zero unless a caller reads them: the layer reads only h, and c at the last step) are added only when there
+    are any. Returns d gates (steps, batch, 4H) and the gradients reaching h_0 and c_0."""
     steps, batch, H = len(order), c0.shape[0], c0.shape[-1]
     dtype = np.result_type(grad, out, weight_hh)
-    d_gates = np.empty((steps, batch, 4 * H), dtype=dtype)
-    dh, dc = np.zeros((batch, H), dtype), np.zeros((batch, H), dtype)
-    tc, tmp = np.empty((batch, H), dtype), np.empty((batch, H), dtype)
-    gate_grads = bool(grad[..., 2 * H:].any())
+    work = np.ascontiguousarray(out.transpose(0, 2, 1)).reshape(steps, 6, H, batch)  # the forward's array
+    acts, cs = work[:, 2:], work[:, 1]
+    d_pre = np.empty((steps, 4 * H, batch), dtype=dtype)
+    k = d_pre.reshape(steps, 4, H, batch)
+    np.subtract(1, acts, out=k)                                   # s (1 - s): the sigmoids' derivative ...
+    k *= acts
+    g = acts[:, 2]
+    np.multiply(g, g, out=k[:, 2])                                # ... and tanh's, 1 - g^2
+    np.subtract(1, k[:, 2], out=k[:, 2])
+    extra = None
+    if grad[..., 2 * H:].any():  # a gradient of the gate outputs themselves: d pre += it times the derivative
+        extra = grad[..., 2 * H:].transpose(0, 2, 1).reshape(steps, 4, H, batch) * k
+    k[:, 0] *= g
+    c_first = c0.T
+    if reverse:                                                   # c_{t-1}: the step run before t
+        k[:-1, 1] *= cs[1:]
+        k[-1, 1] *= c_first
+    else:
+        k[1:, 1] *= cs[:-1]
+        k[0, 1] *= c_first
+    k[:, 2] *= acts[:, 0]
+    tc = np.tanh(cs)
+    k[:, 3] *= tc
+    p = np.square(tc, out=tc)                                     # P = o (1 - tc^2), in tc's buffer
+    np.subtract(1, p, out=p)
+    p *= acts[:, 3]
+    grad_h = np.ascontiguousarray(grad[..., :H].transpose(0, 2, 1), dtype=dtype)
+    grad_c = grad[..., H:2 * H]
+    grad_c = np.ascontiguousarray(grad_c.transpose(0, 2, 1), dtype=dtype) if grad_c.any() else None
+    dh, dc, tmp = np.zeros((H, batch), dtype), np.zeros((H, batch), dtype), np.empty((H, batch), dtype)
+    w_t, k_3, k_o, fs = weight_hh.T, k[:, :3], k[:, 3], acts[:, 1]
     for t in order:
-        g_t, o_t, d = grad[t], out[t], d_gates[t]
-        first = t == (steps - 1 if reverse else 0)
-        c_prev = c0 if first else out[t + before][:, H:2 * H]
-        i, f, g, o = (o_t[:, k * H:(k + 1) * H] for k in range(2, 6))
-        di, df, dg, do = (d[:, k * H:(k + 1) * H] for k in range(4))
-        np.tanh(o_t[:, H:2 * H], out=tc)
-        dh += g_t[:, :H]
-        dc += g_t[:, H:2 * H]
-        np.multiply(tc, tc, out=tmp)            # dc += dh o (1 - tc^2)
-        np.subtract(1, tmp, out=tmp)
-        tmp *= o
-        tmp *= dh
+        dh += grad_h[t]
+        if grad_c is not None:
+            dc += grad_c[t]
+        np.multiply(dh, p[t], out=tmp)      # dc += dh o (1 - tc^2)
         dc += tmp
-        for d_k, source, factor, gate_k, k in ((di, dc, g, i, 2), (df, dc, c_prev, f, 3), (do, dh, tc, o, 5)):
-            np.multiply(source, factor, out=d_k)   # (d gate) * gate (1 - gate) for the sigmoid gates
-            if gate_grads:
-                d_k += g_t[:, k * H:(k + 1) * H]
-            np.subtract(1, gate_k, out=tmp)
-            tmp *= gate_k
-            d_k *= tmp
-        np.multiply(dc, i, out=dg)                 # (d g) (1 - g^2)
-        if gate_grads:
-            dg += g_t[:, 4 * H:5 * H]
-        np.multiply(g, g, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        dg *= tmp
-        np.matmul(d, weight_hh, out=dh)
-        dc *= f
-    return d_gates, dh, dc
+        k_3[t] *= dc                        # d i, d f, d g: dc times K
+        k_o[t] *= dh                        # d o: dh times K
+        if extra is not None:
+            d_pre[t] += extra[t].reshape(4 * H, batch)
+        np.matmul(w_t, d_pre[t], out=dh)    # to step t - 1: dh = W_hh^T d pre, dc = dc f
+        dc *= fs[t]
+    # batch-major again, the layout of the gates (the caller's projection reads it as rows)
+    return np.ascontiguousarray(d_pre.transpose(0, 2, 1)), dh.T, dc.T
 
 
 fused_lstm = register(JointPrimitive(_fused_lstm, "fused_lstm", saves_output=True), export=True, method=True)
