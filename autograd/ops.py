@@ -1211,15 +1211,6 @@ def _lstm_shapes(gates, state, weight_hh):
     return steps, batch, hidden
 
 
-def _lstm_signs(H, dtype):
-    """The factor, per gate column i, f, g, o, folded into the pre-activations so that one exp serves all four
-    gates: sigmoid(x) = 1 / (1 + e^-x) reads e^(-x), and tanh(x) = 2 sigmoid(2x) - 1 reads e^(-2x). Both
-    factors are powers of two: the scaled pre-activations are the exact products, not rounded again."""
-    signs = np.full(4 * H, -1, dtype)
-    signs[2 * H:3 * H] = -2
-    return signs
-
-
 def _fused_lstm(gates, state, weight_hh, reverse=False):
     """An LSTM over a whole sequence, PyTorch's gate order i, f, g, o, as one node:
 
@@ -1229,48 +1220,52 @@ def _fused_lstm(gates, state, weight_hh, reverse=False):
     gates: (steps, batch, 4H), the input projection x_t W_ih^T + b_ih + b_hh of every step (one product for
     the whole sequence, done by the caller); state: (batch, 2H), [h_0 | c_0]; weight_hh: (4H, H); reverse:
     run from the last step to the first (the backward direction of a bidirectional layer). Returns
-    (steps, batch, 6H): [h_t | c_t | i_t | f_t | g_t | o_t] at every step t; the gate activations are outputs so
+    (steps, 6, batch, H): h_t, c_t, i_t, f_t, g_t, o_t at every step t; the gate activations are outputs so
     that the VJP reads them instead of recomputing them (cuDNN's "reserve space").
 
     A primitive for speed: composed, a step is eleven nodes (a product, an add, a chunk, five nonlinearities and
     the cell update), and slicing step t out of the projection costs a zero-filled gradient of the whole
-    projection per step in the backward pass. Here a step is one BLAS product and ten in-place passes over
-    contiguous blocks, with no graph recording; the backward pass is one loop, with W_hh's gradient one product
-    over all steps.
+    projection per step in the backward pass. Here a step is one BLAS product and twelve in-place passes, with
+    no graph recording; the backward pass is one loop, with W_hh's gradient one product over all steps.
 
-    Layout: the work runs feature-major, step t a contiguous (6H, batch) block [h; c; i; f; g; o] of rows, so
-    that the product W_hh h^T lands as four contiguous gate blocks and every elementwise pass reads and writes
-    contiguous memory (a gate's columns of a (batch, 4H) row block are strided, and numpy copies strided
-    operands through buffers: three times the time of each pass). The result is that array seen transposed,
-    (steps, batch, 6H), no copy."""
+    Layout: each of the six is a contiguous (batch, H) block, so that every elementwise pass reads and writes
+    contiguous memory. (Side by side in rows, [h | c | i | f | g | o] per batch element, a gate's block of
+    a step is strided, and numpy runs a strided operand through copies into buffers: three times the time of
+    the pass; on W8 that was a third of the step.) Only the product's output, (batch, 4H) rows, is strided
+    when read, once per step, as it is added to the projection.
+
+    One exp for all four gates: sigmoid(x) = 1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1, so the gates'
+    pre-activations are scaled by -1 (i, f, o) or -2 (g), powers of two, exact, then go through exp, + 1 and
+    a reciprocal together."""
     steps, batch, H = _lstm_shapes(gates, state, weight_hh)
     dtype = np.result_type(gates, state, weight_hh)
-    signs = _lstm_signs(H, dtype)
-    work = np.empty((steps, 6 * H, batch), dtype)
-    # the signs folded into the inputs once, and the projection turned feature-major in the same pass
-    scaled = np.multiply(gates.transpose(0, 2, 1), signs[:, None], dtype=dtype, order="C")
-    w = np.multiply(weight_hh, signs[:, None], dtype=dtype)
-    h, c = np.asarray(state[:, :H].T, dtype), np.ascontiguousarray(state[:, H:].T, dtype)
+    out = np.empty((steps, 6, batch, H), dtype)
+    signs = np.array([-1, -1, -2, -1], dtype).reshape(4, 1, 1)
+    w_t = np.asarray(weight_hh, dtype).T
+    pre = np.empty((batch, 4 * H), dtype)
+    pre_q = pre.reshape(batch, 4, H).transpose(1, 0, 2)                 # the product, gate by gate (views)
+    gates_q = gates.reshape(steps, batch, 4, H).transpose(0, 2, 1, 3)
+    h, c = np.asarray(state[:, :H], dtype), state[:, H:]
     with np.errstate(over="ignore"):  # e^-x = inf: the sigmoid's limit 0 (and tanh's -1), exactly
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-            rows = work[t]
-            act = rows[2 * H:]
-            np.matmul(w, h, out=act)       # (4H, batch): the four gates' products in one BLAS call
-            act += scaled[t]
+            step = out[t]
+            act = step[2:]
+            np.matmul(h, w_t, out=pre)          # (batch, 4H): the four gates' products in one BLAS call
+            np.add(pre_q, gates_q[t], out=act)
+            act *= signs
             np.exp(act, out=act)
             act += 1
-            np.divide(1, act, out=act)     # i, f, o, and sigmoid(2x) for g ...
-            g = rows[4 * H:5 * H]
+            np.divide(1, act, out=act)          # i, f, o, and sigmoid(2x) for g ...
+            h_new, c_new, i, f, g, o = step
             g *= 2
-            g -= 1                         # ... g = 2 sigmoid(2x) - 1 = tanh(x)
-            h_new, c_new = rows[:H], rows[H:2 * H]
-            np.multiply(rows[3 * H:4 * H], c, out=c_new)   # c_t = f c_{t-1} + i g (i g in h_t's rows a moment)
-            np.multiply(rows[2 * H:3 * H], g, out=h_new)
+            g -= 1                              # ... g = 2 sigmoid(2x) - 1 = tanh(x)
+            np.multiply(f, c, out=c_new)        # c_t = f c_{t-1} + i g (i g in h_t's block for a moment)
+            np.multiply(i, g, out=h_new)
             c_new += h_new
-            np.tanh(c_new, out=h_new)                      # h_t = o tanh(c_t)
-            h_new *= rows[5 * H:]
+            np.tanh(c_new, out=h_new)           # h_t = o tanh(c_t)
+            h_new *= o
             h, c = h_new, c_new
-    return work.transpose(0, 2, 1)
+    return out
 
 
 def _fused_lstm_vjp(grad, out, args, reverse=False):
@@ -1281,22 +1276,20 @@ def _fused_lstm_vjp(grad, out, args, reverse=False):
     #   to step t - 1: dh = d pre W_hh, dc = dc f;  d gates[t] = d pre;  d W_hh = sum_t d pre_t^T h_{t-1}.
     # Plain numpy on purpose: on Tensors (create_graph) it records itself and differentiates again.
     gates, state, weight_hh = args
-    steps, batch, six_h = np.shape(out)
-    H = six_h // 6
+    steps, _, batch, H = np.shape(out)
     h0, c0 = state[:, :H], state[:, H:]
     if steps == 0:
         return [np.zeros_like(gates), np.zeros_like(state), np.zeros_like(weight_hh)]
     order = range(steps) if reverse else range(steps - 1, -1, -1)   # the forward's order, reversed
     before = 1 if reverse else -1                                   # where step t's previous state is
-    first, rest = (-1, slice(None, -1)) if reverse else (0, slice(1, None))
     if type(grad) is np.ndarray and type(out) is np.ndarray:  # a plain backward: the same maths, in place
         d_gates, dh, dc = _lstm_backward_in_place(grad, out, c0, weight_hh, order, reverse)
-        h_prev = np.ascontiguousarray(out[:-1, :, :H] if not reverse else out[1:, :, :H])
     else:
         d_gates, dh, dc = _lstm_backward(grad, out, c0, weight_hh, order, before, reverse)
-        h_prev = out[:-1, :, :H] if not reverse else out[1:, :, :H]
     # W_hh's gradient, sum_t d pre_t^T h_{t-1}: one product over all steps but the first, whose h_{t-1} is h_0
     # (a second, small product, skipped when h_0 = 0, the default state)
+    first, rest = (-1, slice(None, -1)) if reverse else (0, slice(1, None))
+    h_prev = out[:-1, 0] if not reverse else out[1:, 0]
     d_weight = d_gates[rest].reshape((steps - 1) * batch, 4 * H).T @ h_prev.reshape((steps - 1) * batch, H)
     if type(h0) is not np.ndarray or h0.any():
         d_weight = d_weight + d_gates[first].T @ h0
@@ -1306,84 +1299,77 @@ def _fused_lstm_vjp(grad, out, args, reverse=False):
 def _lstm_backward(grad, out, c0, weight_hh, order, before, reverse):
     """d gates (steps, batch, 4H) and the gradients reaching h_0 and c_0, from operations that record
     themselves on Tensors (create_graph)."""
-    steps, H = len(order), c0.shape[-1]
+    steps = len(order)
     dh, dc = np.zeros_like(c0), np.zeros_like(c0)
     dpre = [None] * steps
     for t in order:
         g_t, o_t = grad[t], out[t]
         first = t == (steps - 1 if reverse else 0)
-        c_prev = c0 if first else out[t + before][:, H:2 * H]
-        i, f, g, o = (o_t[:, k * H:(k + 1) * H] for k in range(2, 6))
-        tc = np.tanh(o_t[:, H:2 * H])
-        dh = dh + g_t[:, :H]
-        dc = dc + g_t[:, H:2 * H] + dh * o * (1 - tc * tc)
-        d = np.concatenate([(g_t[:, 2 * H:3 * H] + dc * g) * (i * (1 - i)),
-                            (g_t[:, 3 * H:4 * H] + dc * c_prev) * (f * (1 - f)),
-                            (g_t[:, 4 * H:5 * H] + dc * i) * (1 - g * g),
-                            (g_t[:, 5 * H:] + dh * tc) * (o * (1 - o))], axis=-1)
+        c_prev = c0 if first else out[t + before][1]
+        i, f, g, o = (o_t[k] for k in range(2, 6))
+        tc = np.tanh(o_t[1])
+        dh = dh + g_t[0]
+        dc = dc + g_t[1] + dh * o * (1 - tc * tc)
+        d = np.concatenate([(g_t[2] + dc * g) * (i * (1 - i)),
+                            (g_t[3] + dc * c_prev) * (f * (1 - f)),
+                            (g_t[4] + dc * i) * (1 - g * g),
+                            (g_t[5] + dh * tc) * (o * (1 - o))], axis=-1)
         dpre[t] = d
         dh, dc = d @ weight_hh, dc * f
     return np.stack(dpre), dh, dc
 
 
 def _lstm_backward_in_place(grad, out, c0, weight_hh, order, reverse):
-    """_lstm_backward on arrays, feature-major like the forward (see _fused_lstm): step t's gradients are a
-    contiguous (4H, batch) block. Everything in d pre that does not depend on the recurrence is computed for
-    all steps at once before the loop, in d pre's own buffer: with tc = tanh(c_t) and the gates' derivatives,
+    """_lstm_backward on arrays. Everything in d pre that does not depend on the recurrence is computed for all
+    steps at once before the loop, on contiguous blocks: with tc = tanh(c_t) and the gates' derivatives,
 
         d pre[t] = [dc, dc, dc, dh] * K[t],  K = [g i(1-i), c_{t-1} f(1-f), i (1-g^2), tc o(1-o)]
         dc += dh P[t],  P = o (1 - tc^2)
 
-    so that a step is five in-place passes and one BLAS product. The gradients of c_t and of the gate outputs
-    (zero unless a caller reads them: the layer reads only h, and c at the last step) are added only when there
-    are any. Returns d gates (steps, batch, 4H) and the gradients reaching h_0 and c_0."""
+    so that a step is six passes and one BLAS product (about twenty passes, computed in the loop). The
+    gradients of c_t and of the gate outputs (zero unless a caller reads them: the layer reads only h, and c
+    at the last step) are added only when there are any."""
     steps, batch, H = len(order), c0.shape[0], c0.shape[-1]
     dtype = np.result_type(grad, out, weight_hh)
-    work = np.ascontiguousarray(out.transpose(0, 2, 1)).reshape(steps, 6, H, batch)  # the forward's array
-    acts, cs = work[:, 2:], work[:, 1]
-    d_pre = np.empty((steps, 4 * H, batch), dtype=dtype)
-    k = d_pre.reshape(steps, 4, H, batch)
-    np.subtract(1, acts, out=k)                                   # s (1 - s): the sigmoids' derivative ...
+    acts, cs = out[:, 2:], out[:, 1]
+    k = np.empty((steps, 4, batch, H), dtype)
+    np.subtract(1, acts, out=k)                         # s (1 - s): the sigmoids' derivative ...
     k *= acts
     g = acts[:, 2]
-    np.multiply(g, g, out=k[:, 2])                                # ... and tanh's, 1 - g^2
+    np.multiply(g, g, out=k[:, 2])                      # ... and tanh's, 1 - g^2
     np.subtract(1, k[:, 2], out=k[:, 2])
-    extra = None
-    if grad[..., 2 * H:].any():  # a gradient of the gate outputs themselves: d pre += it times the derivative
-        extra = grad[..., 2 * H:].transpose(0, 2, 1).reshape(steps, 4, H, batch) * k
+    extra = grad[:, 2:] * k if grad[:, 2:].any() else None  # a gradient of the gate outputs themselves
     k[:, 0] *= g
-    c_first = c0.T
-    if reverse:                                                   # c_{t-1}: the step run before t
+    if reverse:                                         # c_{t-1}: the step run before t
         k[:-1, 1] *= cs[1:]
-        k[-1, 1] *= c_first
+        k[-1, 1] *= c0
     else:
         k[1:, 1] *= cs[:-1]
-        k[0, 1] *= c_first
+        k[0, 1] *= c0
     k[:, 2] *= acts[:, 0]
     tc = np.tanh(cs)
     k[:, 3] *= tc
-    p = np.square(tc, out=tc)                                     # P = o (1 - tc^2), in tc's buffer
+    p = np.square(tc, out=tc)                           # P = o (1 - tc^2), in tc's buffer
     np.subtract(1, p, out=p)
     p *= acts[:, 3]
-    grad_h = np.ascontiguousarray(grad[..., :H].transpose(0, 2, 1), dtype=dtype)
-    grad_c = grad[..., H:2 * H]
-    grad_c = np.ascontiguousarray(grad_c.transpose(0, 2, 1), dtype=dtype) if grad_c.any() else None
-    dh, dc, tmp = np.zeros((H, batch), dtype), np.zeros((H, batch), dtype), np.empty((H, batch), dtype)
-    w_t, k_3, k_o, fs = weight_hh.T, k[:, :3], k[:, 3], acts[:, 1]
+    d_gates = np.empty((steps, batch, 4 * H), dtype)    # the gates' layout: rows, read by BLAS below
+    d_q = d_gates.reshape(steps, batch, 4, H).transpose(0, 2, 1, 3)
+    grad_h, grad_c = grad[:, 0], (grad[:, 1] if grad[:, 1].any() else None)
+    dh, dc, tmp = np.zeros((batch, H), dtype), np.zeros((batch, H), dtype), np.empty((batch, H), dtype)
+    k_3, k_o, d_3, d_o, fs = k[:, :3], k[:, 3], d_q[:, :3], d_q[:, 3], acts[:, 1]
     for t in order:
         dh += grad_h[t]
         if grad_c is not None:
             dc += grad_c[t]
-        np.multiply(dh, p[t], out=tmp)      # dc += dh o (1 - tc^2)
+        np.multiply(dh, p[t], out=tmp)          # dc += dh o (1 - tc^2)
         dc += tmp
-        k_3[t] *= dc                        # d i, d f, d g: dc times K
-        k_o[t] *= dh                        # d o: dh times K
+        np.multiply(k_3[t], dc, out=d_3[t])     # d i, d f, d g: dc K
+        np.multiply(k_o[t], dh, out=d_o[t])     # d o: dh K
         if extra is not None:
-            d_pre[t] += extra[t].reshape(4 * H, batch)
-        np.matmul(w_t, d_pre[t], out=dh)    # to step t - 1: dh = W_hh^T d pre, dc = dc f
+            d_q[t] += extra[t]
+        np.matmul(d_gates[t], weight_hh, out=dh)   # to step t - 1: dh = d pre W_hh, dc = dc f
         dc *= fs[t]
-    # batch-major again, the layout of the gates (the caller's projection reads it as rows)
-    return np.ascontiguousarray(d_pre.transpose(0, 2, 1)), dh.T, dc.T
+    return d_gates, dh, dc
 
 
 fused_lstm = register(JointPrimitive(_fused_lstm, "fused_lstm", saves_output=True), export=True, method=True)
