@@ -1212,17 +1212,6 @@ def _lstm_shapes(gates, state, weight_hh):
     return steps, batch, hidden
 
 
-def _sigmoid_into(x, out):
-    """out = sigmoid(x) = 1 / (1 + e^-x) in four in-place passes (the stable `sigmoid` above takes seven and
-    allocates; on W8 it was 14% of the forward). Accurate in both tails: for x << 0, e^-x is large and
-    1 + e^-x keeps its relative accuracy; where e^-x overflows to inf the result is 1/inf = 0, sigmoid's limit
-    (the caller silences the overflow warning)."""
-    np.negative(x, out=out)
-    np.exp(out, out=out)
-    out += 1
-    np.divide(1, out, out=out)
-
-
 def _fused_lstm(gates, state, weight_hh, reverse=False):
     """An LSTM over a whole sequence, PyTorch's gate order i, f, g, o, as one node:
 
@@ -1232,38 +1221,52 @@ def _fused_lstm(gates, state, weight_hh, reverse=False):
     gates: (steps, batch, 4H), the input projection x_t W_ih^T + b_ih + b_hh of every step (one product for
     the whole sequence, done by the caller); state: (batch, 2H), [h_0 | c_0]; weight_hh: (4H, H); reverse:
     run from the last step to the first (the backward direction of a bidirectional layer). Returns
-    (steps, batch, 6H): [h_t | c_t | i_t | f_t | g_t | o_t] at every step t; the gate activations are outputs so
+    (steps, 6, batch, H): h_t, c_t, i_t, f_t, g_t, o_t at every step t; the gate activations are outputs so
     that the VJP reads them instead of recomputing them (cuDNN's "reserve space").
 
     A primitive for speed: composed, a step is eleven nodes (a product, an add, a chunk, five nonlinearities and
     the cell update), and slicing step t out of the projection costs a zero-filled gradient of the whole
-    projection per step in the backward pass. Here a step is one BLAS product and a few in-place passes, with no
-    graph recording, and the backward pass is one loop with one product for W_hh's gradient over all steps."""
-    steps, batch, hidden = _lstm_shapes(gates, state, weight_hh)
-    H = hidden
-    out = np.empty((steps, batch, 6 * H), dtype=np.result_type(gates, state, weight_hh))
-    w_t = weight_hh.T
-    h, c = state[:, :H], state[:, H:]
-    with np.errstate(over="ignore"):  # e^-x = inf in a sigmoid: its limit 0, exactly (see _sigmoid_into)
-        _lstm_steps(gates, out, h, c, w_t, H, range(steps - 1, -1, -1) if reverse else range(steps))
+    projection per step in the backward pass. Here a step is one BLAS product and twelve in-place passes, with
+    no graph recording; the backward pass is one loop, with W_hh's gradient one product over all steps.
+
+    Layout: each of the six is a contiguous (batch, H) block, so that every elementwise pass reads and writes
+    contiguous memory. (Side by side in rows, [h | c | i | f | g | o] per batch element, a gate's block of
+    a step is strided, and numpy runs a strided operand through copies into buffers: three times the time of
+    the pass; on W8 that was a third of the step.) Only the product's output, (batch, 4H) rows, is strided
+    when read, once per step, as it is added to the projection.
+
+    One exp for all four gates: sigmoid(x) = 1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1, so the gates'
+    pre-activations are scaled by -1 (i, f, o) or -2 (g), powers of two, exact, then go through exp, + 1 and
+    a reciprocal together."""
+    steps, batch, H = _lstm_shapes(gates, state, weight_hh)
+    dtype = np.result_type(gates, state, weight_hh)
+    out = np.empty((steps, 6, batch, H), dtype)
+    signs = np.array([-1, -1, -2, -1], dtype).reshape(4, 1, 1)
+    w_t = np.asarray(weight_hh, dtype).T
+    pre = np.empty((batch, 4 * H), dtype)
+    pre_q = pre.reshape(batch, 4, H).transpose(1, 0, 2)                 # the product, gate by gate (views)
+    gates_q = gates.reshape(steps, batch, 4, H).transpose(0, 2, 1, 3)
+    h, c = np.asarray(state[:, :H], dtype), state[:, H:]
+    with np.errstate(over="ignore"):  # e^-x = inf: the sigmoid's limit 0 (and tanh's -1), exactly
+        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+            step = out[t]
+            act = step[2:]
+            np.matmul(h, w_t, out=pre)          # (batch, 4H): the four gates' products in one BLAS call
+            np.add(pre_q, gates_q[t], out=act)
+            act *= signs
+            np.exp(act, out=act)
+            act += 1
+            np.divide(1, act, out=act)          # i, f, o, and sigmoid(2x) for g ...
+            h_new, c_new, i, f, g, o = step
+            g *= 2
+            g -= 1                              # ... g = 2 sigmoid(2x) - 1 = tanh(x)
+            np.multiply(f, c, out=c_new)        # c_t = f c_{t-1} + i g (i g in h_t's block for a moment)
+            np.multiply(i, g, out=h_new)
+            c_new += h_new
+            np.tanh(c_new, out=h_new)           # h_t = o tanh(c_t)
+            h_new *= o
+            h, c = h_new, c_new
     return out
-
-
-def _lstm_steps(gates, out, h, c, w_t, H, order):
-    for t in order:
-        o_t = out[t]
-        pre = np.matmul(h, w_t)          # (batch, 4H): the four gates' products in one BLAS call
-        pre += gates[t]
-        _sigmoid_into(pre[:, :2 * H], o_t[:, 2 * H:4 * H])        # i, f
-        np.tanh(pre[:, 2 * H:3 * H], out=o_t[:, 4 * H:5 * H])     # g
-        _sigmoid_into(pre[:, 3 * H:], o_t[:, 5 * H:])             # o
-        i, f, g, o = (o_t[:, k * H:(k + 1) * H] for k in range(2, 6))
-        c_new, h_new = o_t[:, H:2 * H], o_t[:, :H]
-        np.multiply(f, c, out=c_new)
-        c_new += i * g
-        np.tanh(c_new, out=h_new)
-        h_new *= o
-        h, c = h_new, c_new
 
 
 def _fused_lstm_vjp(grad, out, args, reverse=False):
@@ -1274,85 +1277,99 @@ def _fused_lstm_vjp(grad, out, args, reverse=False):
     #   to step t - 1: dh = d pre W_hh, dc = dc f;  d gates[t] = d pre;  d W_hh = sum_t d pre_t^T h_{t-1}.
     # Plain numpy on purpose: on Tensors (create_graph) it records itself and differentiates again.
     gates, state, weight_hh = args
-    steps, batch, six_h = np.shape(out)
-    H = six_h // 6
+    steps, _, batch, H = np.shape(out)
     h0, c0 = state[:, :H], state[:, H:]
     if steps == 0:
         return [np.zeros_like(gates), np.zeros_like(state), np.zeros_like(weight_hh)]
     order = range(steps) if reverse else range(steps - 1, -1, -1)   # the forward's order, reversed
     before = 1 if reverse else -1                                   # where step t's previous state is
     if type(grad) is np.ndarray and type(out) is np.ndarray:  # a plain backward: the same maths, in place
-        d_gates, dh, dc = _lstm_backward_in_place(grad, out, c0, weight_hh, order, before, reverse)
+        d_gates, dh, dc = _lstm_backward_in_place(grad, out, c0, weight_hh, order, reverse)
     else:
         d_gates, dh, dc = _lstm_backward(grad, out, c0, weight_hh, order, before, reverse)
-    # every step's h_{t-1}, in step order, for W_hh's gradient as one product over all steps
-    h_prev = out[:-1, :, :H] if not reverse else out[1:, :, :H]
-    h_prev = np.concatenate([h0[None], h_prev] if not reverse else [h_prev, h0[None]])
-    d_weight = d_gates.reshape(steps * batch, 4 * H).T @ h_prev.reshape(steps * batch, H)
+    # W_hh's gradient, sum_t d pre_t^T h_{t-1}: one product over all steps but the first, whose h_{t-1} is h_0
+    # (a second, small product, skipped when h_0 = 0, the default state)
+    first, rest = (-1, slice(None, -1)) if reverse else (0, slice(1, None))
+    h_prev = out[:-1, 0] if not reverse else out[1:, 0]
+    d_weight = d_gates[rest].reshape((steps - 1) * batch, 4 * H).T @ h_prev.reshape((steps - 1) * batch, H)
+    if type(h0) is not np.ndarray or h0.any():
+        d_weight = d_weight + d_gates[first].T @ h0
     return [d_gates, np.concatenate([dh, dc], axis=-1), d_weight]
 
 
 def _lstm_backward(grad, out, c0, weight_hh, order, before, reverse):
     """d gates (steps, batch, 4H) and the gradients reaching h_0 and c_0, from operations that record
     themselves on Tensors (create_graph)."""
-    steps, H = len(order), c0.shape[-1]
+    steps = len(order)
     dh, dc = np.zeros_like(c0), np.zeros_like(c0)
     dpre = [None] * steps
     for t in order:
         g_t, o_t = grad[t], out[t]
         first = t == (steps - 1 if reverse else 0)
-        c_prev = c0 if first else out[t + before][:, H:2 * H]
-        i, f, g, o = (o_t[:, k * H:(k + 1) * H] for k in range(2, 6))
-        tc = np.tanh(o_t[:, H:2 * H])
-        dh = dh + g_t[:, :H]
-        dc = dc + g_t[:, H:2 * H] + dh * o * (1 - tc * tc)
-        d = np.concatenate([(g_t[:, 2 * H:3 * H] + dc * g) * (i * (1 - i)),
-                            (g_t[:, 3 * H:4 * H] + dc * c_prev) * (f * (1 - f)),
-                            (g_t[:, 4 * H:5 * H] + dc * i) * (1 - g * g),
-                            (g_t[:, 5 * H:] + dh * tc) * (o * (1 - o))], axis=-1)
+        c_prev = c0 if first else out[t + before][1]
+        i, f, g, o = (o_t[k] for k in range(2, 6))
+        tc = np.tanh(o_t[1])
+        dh = dh + g_t[0]
+        dc = dc + g_t[1] + dh * o * (1 - tc * tc)
+        d = np.concatenate([(g_t[2] + dc * g) * (i * (1 - i)),
+                            (g_t[3] + dc * c_prev) * (f * (1 - f)),
+                            (g_t[4] + dc * i) * (1 - g * g),
+                            (g_t[5] + dh * tc) * (o * (1 - o))], axis=-1)
         dpre[t] = d
         dh, dc = d @ weight_hh, dc * f
     return np.stack(dpre), dh, dc
 
 
-def _lstm_backward_in_place(grad, out, c0, weight_hh, order, before, reverse):
-    """_lstm_backward on arrays, written into preallocated buffers: no concatenation, no stack, and the
-    gradients of the gate outputs (zero unless a caller reads the gates) added only when there are any."""
+def _lstm_backward_in_place(grad, out, c0, weight_hh, order, reverse):
+    """_lstm_backward on arrays. Everything in d pre that does not depend on the recurrence is computed for all
+    steps at once before the loop, on contiguous blocks: with tc = tanh(c_t) and the gates' derivatives,
+
+        d pre[t] = [dc, dc, dc, dh] * K[t],  K = [g i(1-i), c_{t-1} f(1-f), i (1-g^2), tc o(1-o)]
+        dc += dh P[t],  P = o (1 - tc^2)
+
+    so that a step is six passes and one BLAS product (about twenty passes, computed in the loop). The
+    gradients of c_t and of the gate outputs (zero unless a caller reads them: the layer reads only h, and c
+    at the last step) are added only when there are any."""
     steps, batch, H = len(order), c0.shape[0], c0.shape[-1]
     dtype = np.result_type(grad, out, weight_hh)
-    d_gates = np.empty((steps, batch, 4 * H), dtype=dtype)
-    dh, dc = np.zeros((batch, H), dtype), np.zeros((batch, H), dtype)
-    tc, tmp = np.empty((batch, H), dtype), np.empty((batch, H), dtype)
-    gate_grads = bool(grad[..., 2 * H:].any())
+    acts, cs = out[:, 2:], out[:, 1]
+    k = np.empty((steps, 4, batch, H), dtype)
+    np.subtract(1, acts, out=k)                         # s (1 - s): the sigmoids' derivative ...
+    k *= acts
+    g = acts[:, 2]
+    np.multiply(g, g, out=k[:, 2])                      # ... and tanh's, 1 - g^2
+    np.subtract(1, k[:, 2], out=k[:, 2])
+    extra = grad[:, 2:] * k if grad[:, 2:].any() else None  # a gradient of the gate outputs themselves
+    k[:, 0] *= g
+    if reverse:                                         # c_{t-1}: the step run before t
+        k[:-1, 1] *= cs[1:]
+        k[-1, 1] *= c0
+    else:
+        k[1:, 1] *= cs[:-1]
+        k[0, 1] *= c0
+    k[:, 2] *= acts[:, 0]
+    tc = np.tanh(cs)
+    k[:, 3] *= tc
+    p = np.square(tc, out=tc)                           # P = o (1 - tc^2), in tc's buffer
+    np.subtract(1, p, out=p)
+    p *= acts[:, 3]
+    d_gates = np.empty((steps, batch, 4 * H), dtype)    # the gates' layout: rows, read by BLAS below
+    d_q = d_gates.reshape(steps, batch, 4, H).transpose(0, 2, 1, 3)
+    grad_h, grad_c = grad[:, 0], (grad[:, 1] if grad[:, 1].any() else None)
+    dh, dc, tmp = np.zeros((batch, H), dtype), np.zeros((batch, H), dtype), np.empty((batch, H), dtype)
+    k_3, k_o, d_3, d_o, fs = k[:, :3], k[:, 3], d_q[:, :3], d_q[:, 3], acts[:, 1]
     for t in order:
-        g_t, o_t, d = grad[t], out[t], d_gates[t]
-        first = t == (steps - 1 if reverse else 0)
-        c_prev = c0 if first else out[t + before][:, H:2 * H]
-        i, f, g, o = (o_t[:, k * H:(k + 1) * H] for k in range(2, 6))
-        di, df, dg, do = (d[:, k * H:(k + 1) * H] for k in range(4))
-        np.tanh(o_t[:, H:2 * H], out=tc)
-        dh += g_t[:, :H]
-        dc += g_t[:, H:2 * H]
-        np.multiply(tc, tc, out=tmp)            # dc += dh o (1 - tc^2)
-        np.subtract(1, tmp, out=tmp)
-        tmp *= o
-        tmp *= dh
+        dh += grad_h[t]
+        if grad_c is not None:
+            dc += grad_c[t]
+        np.multiply(dh, p[t], out=tmp)          # dc += dh o (1 - tc^2)
         dc += tmp
-        for d_k, source, factor, gate_k, k in ((di, dc, g, i, 2), (df, dc, c_prev, f, 3), (do, dh, tc, o, 5)):
-            np.multiply(source, factor, out=d_k)   # (d gate) * gate (1 - gate) for the sigmoid gates
-            if gate_grads:
-                d_k += g_t[:, k * H:(k + 1) * H]
-            np.subtract(1, gate_k, out=tmp)
-            tmp *= gate_k
-            d_k *= tmp
-        np.multiply(dc, i, out=dg)                 # (d g) (1 - g^2)
-        if gate_grads:
-            dg += g_t[:, 4 * H:5 * H]
-        np.multiply(g, g, out=tmp)
-        np.subtract(1, tmp, out=tmp)
-        dg *= tmp
-        np.matmul(d, weight_hh, out=dh)
-        dc *= f
+        np.multiply(k_3[t], dc, out=d_3[t])     # d i, d f, d g: dc K
+        np.multiply(k_o[t], dh, out=d_o[t])     # d o: dh K
+        if extra is not None:
+            d_q[t] += extra[t]
+        np.matmul(d_gates[t], weight_hh, out=dh)   # to step t - 1: dh = d pre W_hh, dc = dc f
+        dc *= fs[t]
     return d_gates, dh, dc
 
 
