@@ -242,6 +242,7 @@ from .operations import (
 from .ops import EXPORTS as _EXPORTS
 from .ops import (  # fused primitives and layer building blocks: nn uses these, and only public names
     binary_cross_entropy,
+    binary_cross_entropy_with_logits,
     fold,
     linear,
     max_pool,

@@ -770,6 +770,52 @@ binary_cross_entropy.defvjp(
     lambda g, out, p, y: g * (_clamped_log(-p, np.log1p, 0) - _clamped_log(p, np.log, 1)))
 
 
+@primitive(broadcasts=True)
+def binary_cross_entropy_with_logits(x, y, reduction="mean"):
+    """(1 - y) x + softplus(-x), the binary cross-entropy of sigmoid(x) against y, then reduced ("none", "mean" or
+    "sum", as PyTorch's). A primitive for speed: composed it is six nodes (1 - y, a product, a negation, softplus,
+    a sum, the mean's division) for a loss that ends every binary classifier's step; one node takes a W3 training
+    step (MLP 2-16-16-1 on 100 points) from 1,187k to 1,068k instructions (-10%, callgrind). The forward is the
+    composition's arithmetic exactly; the gradient sigmoid(x) - y is taken as exp(-softplus(-x)) - y, accurate
+    where sigmoid(x) is tiny (the composition's (1 - y) - sigmoid(-x) cancels there)."""
+    loss = (1 - y) * x + np.logaddexp(0, -x)
+    if reduction == "none":
+        return loss
+    total = loss.sum()
+    if reduction == "sum":
+        return total
+    return total / loss.size if loss.size else total * np.nan  # the mean of nothing is nan, without a warning
+
+
+def _bce_logits_scale(g, x, y, reduction):
+    """The incoming gradient per element: g itself (unreduced or summed), or g / count for the mean."""
+    if reduction != "mean":
+        return g
+    count = math.prod(x.shape if x.shape == y.shape else _broadcast_shape(x.shape, y.shape))
+    return g / count if count else g
+
+
+def _broadcast_shape(a, b):
+    """The shape two broadcastable shapes broadcast to (np.broadcast_shapes, without its argument handling)."""
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    return tuple(j if i == 1 else i for i, j in zip(a, b))
+
+
+def _bce_logits_vjp_y(g, out, x, y, reduction="mean"):
+    grad = _bce_logits_scale(g, x, y, reduction) * -x
+    if grad.shape != y.shape:  # a reduced g times x may lack dims that only y has: give them back (the engine sums)
+        grad = np.broadcast_to(grad, _broadcast_shape(grad.shape, y.shape))
+    return grad
+
+
+# d/dx = sigmoid(x) - y, d/dy = -x, each times the incoming gradient (spread over the elements by the reduction)
+binary_cross_entropy_with_logits.defvjp(
+    lambda g, out, x, y, reduction="mean": (_bce_logits_scale(g, x, y, reduction)
+                                            * (np.exp(-np.logaddexp(0, -x)) - y)),
+    _bce_logits_vjp_y)
+
+
 @primitive(saves_output=True, reads_inputs=False)
 def log_softmax(x, axis):
     """x - logsumexp(x) along `axis`. A primitive for speed: one node and two passes instead of eight nodes
@@ -819,7 +865,9 @@ def linear(x, weight, bias=None):
     out = x @ weight.T
     if bias is None:
         return out
-    if out.dtype == np.result_type(out, bias):
+    # (the dtypes' identity first: np.result_type is a Python-level call, 3 per W3 step; with nn.Linear calling
+    # this directly, -1.7% of the step's instructions, see nn/linear.py)
+    if bias.dtype is out.dtype or out.dtype == np.result_type(out, bias):
         out += bias  # a fresh array: add in place
         return out
     return out + bias

@@ -1346,10 +1346,12 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, weight: Any = N
     if x.shape != y.shape:
         raise OpError(f"binary_cross_entropy_with_logits: the target's shape {y.shape} must match the input's "
                          f"shape {x.shape}")
+    if weight is None and pos_weight is None and reduction in ("mean", "sum", "none"):
+        return autograd.binary_cross_entropy_with_logits(x, y, reduction=reduction)  # one node, loss and reduction
     weight = _elementwise_weight(weight, x, "weight", "binary_cross_entropy_with_logits")
     pos_weight = _elementwise_weight(pos_weight, x, "pos_weight", "binary_cross_entropy_with_logits")
     if pos_weight is None:
-        loss = (1 - y) * x + autograd.softplus(-x)
+        loss = autograd.binary_cross_entropy_with_logits(x, y, reduction="none")
     else:
         loss = (1 - y) * x + (1 + (pos_weight - 1) * y) * autograd.softplus(-x)
     if weight is not None:

@@ -689,6 +689,10 @@ CASES: list[Case] = [
          low=-4, high=4),
     Case("binary_cross_entropy", ops.binary_cross_entropy, shapes=one_shape.map(lambda s: (s, s)),
          elements=(values(0.05, 0.95), values(0, 1))),
+    Case("binary_cross_entropy_with_logits", lambda x, y, reduction: ag.binary_cross_entropy_with_logits(
+        x, y, reduction=reduction), shapes=broadcast_shapes(2), low=-4, high=4,
+         params=lambda draw, shapes: {"reduction": draw(st.sampled_from(
+             ["none", "sum"] + (["mean"] if math.prod(np.broadcast_shapes(*shapes)) else [])))}),  # mean(empty): nan
     Case("exclusive_prod", ops.exclusive_prod, shapes=matrix_shape.map(lambda s: (s,)), prepare=with_zeros),
     # shape
     Case("reshape", lambda x, shape: x.reshape(shape), shapes=one_shape.map(lambda s: (s,)),
