@@ -13,22 +13,24 @@ from pathlib import Path
 from benchmarks.workloads import FLOOR, WORKLOADS
 
 # ---------------------------------------------------------------------------------------------------------------
-# The targets of issue 7 (time ratios use the minimum over all samples)
+# The targets (issue 17; time ratios use the minimum over all samples)
 # ---------------------------------------------------------------------------------------------------------------
 TIME_TARGETS = [
     # workload, variant (None: every variant), engine, compared with, largest allowed ratio, description
-    ("W1", "0-d", "glassgrad", "torch", 0.5, "W1 0-d: at most half of PyTorch's time per op"),
+    ("W1", "0-d", "glassgrad", "torch", 0.25, "W1 0-d: under a quarter of PyTorch's time per op"),
     ("W1", "(16,)", "glassgrad", "torch", 0.5, "W1 (16,): at most half of PyTorch's time per op"),
     ("W2", None, "glassgrad", FLOOR, 1.10, "W2: within 1.10x of the numpy floor"),
-    ("W3", None, "glassgrad", FLOOR, 2.5, "W3: within 2.5x of the numpy floor"),
+    ("W3", None, "glassgrad", FLOOR, 2.0, "W3: within 2.0x of the numpy floor"),
     ("W4", None, "glassgrad", "torch", 1.0, "W4: no slower than PyTorch"),
-    ("W5", None, "glassgrad", "micrograd", 2.0, "W5: within 2x of micrograd"),
+    ("W5", None, "glassgrad", "micrograd", 1.0, "W5: no slower than micrograd"),
     ("W6", "P=1e5", "glassgrad", FLOOR, 1.2, "W6 P=1e5: within 1.2x of the numpy floor"),
-    # issue 16 (transformer, LSTM): published today, made fast by a later issue
     ("W7", None, "glassgrad", "torch", 1.0, "W7: no slower than PyTorch"),
     ("W8", None, "glassgrad", "torch", 1.0, "W8: no slower than PyTorch"),
 ]
-MEMORY_TARGET = 1.3  # glassgrad's peak memory over the floor's, every workload (tracemalloc peaks)
+MEMORY_TARGET = 1.3  # glassgrad's peak memory over the floor's (tracemalloc peaks)
+# ... except on the graphs of 0-d and 16-element tensors, where a Python object per recorded operation cannot
+# meet it: those report bytes per recorded operation instead (memory_per_op.py), against PyTorch's
+NO_MEMORY_TARGET = {"W1", "W5"}
 ENGINE_NAMES = {"glassgrad": "glassgrad", "numpy": "numpy (floor)", "torch": "PyTorch", "micrograd": "micrograd",
                 "finite-diff": "finite differences"}
 
@@ -55,6 +57,8 @@ def evaluate_targets(records: list[dict]) -> list[dict]:
                 verdicts.append({"target": label + suffix, "ratio": ratio, "limit": limit, "met": ratio <= limit,
                                  "detail": f"{_time(mine['min'])} vs {_time(theirs['min'])} {mine['unit']}"})
         for key, workload in WORKLOADS.items():
+            if key in NO_MEMORY_TARGET:
+                continue
             for variant in workload.variants:
                 mine, floor = (_find(records, key, variant, e, threads) for e in ("glassgrad", FLOOR))
                 if mine is None or floor is None or mine["memory"]["traced"] is None \
