@@ -232,9 +232,12 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                 input_grads = (None if edges[0] is None else vjps[0](g, out, args[0]),)
             else:
                 input_grads = [None if e is None else vjp(g, out, *args) for e, vjp in zip(edges, vjps)]
-            # A numpy scalar g means a 0-d output, so every input is 0-d (or a Python number): nothing to sum
-            # back. Checking g once saves reading two shapes per edge, ~650 instructions (3-4% of W1 0-d, W5).
-            broadcasts = op.broadcasts and g.__class__ not in _NUMPY_SCALARS
+            # A numpy scalar g means a 0-d output; for a broadcasting primitive without parameters (elementwise,
+            # where, matmul) every input is then 0-d (or a Python number, or matmul's 1-D operands, whose
+            # gradients have their shapes): nothing to sum back. Checking g once saves reading two shapes per
+            # edge, ~650 instructions (3-4% of W1 0-d, W5). Not so with parameters: a loss that broadcasts its
+            # inputs and then reduces them (reduction="sum") has a 0-d output and inputs of other shapes.
+            broadcasts = op.broadcasts and (vjps is None or g.__class__ not in _NUMPY_SCALARS)
             following = None  # the next node, when it is the only one waiting: no heap needed
             i = -1  # the input's index (a counter costs ~900 instructions less per node than enumerate())
             for edge in edges:

@@ -640,3 +640,15 @@ def test_overwriting_a_graph_tensor_with_a_constant_takes_it_out_of_the_graph():
     assert not y.requires_grad and y.tolist() == [5.0, 6.0]
     z.sum().backward()  # z was computed from the old y: its gradient is unaffected
     np.testing.assert_allclose(x.grad.numpy(), [6.0, 6.0])
+
+
+@pytest.mark.parametrize("x_shape", [(3,), (0,), (2, 3)])
+def test_a_primitive_that_broadcasts_then_reduces_to_0d_sums_gradients_back_to_input_shapes(x_shape: tuple) -> None:
+    # A 0-d output (a numpy scalar gradient) lets the engine skip undoing broadcasting only for primitives
+    # without parameters; a loss with reduction="sum" broadcasts a 0-d target against x and reduces to 0-d,
+    # and the target's gradient must come back 0-d: -sum(x), not -x of x's shape.
+    x_data = np.arange(np.prod(x_shape), dtype=np.float64).reshape(x_shape) - 1.5
+    x, y = ag.tensor(x_data, requires_grad=True), ag.tensor(0.25, dtype=ag.float64, requires_grad=True)
+    ag.binary_cross_entropy_with_logits(x, y, reduction="sum").backward()
+    assert y.grad.shape == () and np.isclose(float(y.grad), -x_data.sum())
+    assert x.grad.shape == x_shape
