@@ -726,26 +726,68 @@ def scatter_add(out: np.ndarray, index: tuple, g: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# GELU's tanh form (ops.gelu): its derivative, in place on arrays
+# GELU's tanh form (ops.gelu): forward and derivative, blocked, in place
 # ---------------------------------------------------------------------------------------------------------------
+# 0.5 x (1 + tanh(u)) = x sigmoid(2u) = x / (1 + e^(-2u)), u = s (x + c x^3), since 1 + tanh(u) = 2 sigmoid(2u):
+# numpy's float32 exp costs half its tanh here, and the sigmoid form is the more accurate of the two where
+# x << 0 (1 + tanh(u) cancels to 0 in float32 from x = -5 on, where GELU is still -2e-7). e^(-2u) overflows to inf
+# for x below about -10 (float32), which gives the right limit: x / inf = -0, and the derivative's s = 0.
+# The passes run over blocks of _GELU_BLOCK elements, so that a block's temporaries stay in the L2 cache while the
+# dozen passes run over it: W7's (32, 64, 512) activation is 4 MB an array, and the unblocked derivative was
+# 1.9x slower (10.3 against 5.5 ms, process time, interleaved rounds).
+_GELU_BLOCK = 32768
+
+
+def _pieces(*arrays: np.ndarray):
+    """The arrays (of one shape) in corresponding blocks of _GELU_BLOCK elements when all are C-contiguous, else
+    each whole, once."""
+    if not all(a.flags.c_contiguous for a in arrays):
+        yield arrays
+        return
+    flat = [a.reshape(-1) for a in arrays]
+    for i in range(0, flat[0].size, _GELU_BLOCK):
+        yield [a[i:i + _GELU_BLOCK] for a in flat]
+
+
+def gelu_tanh(x: np.ndarray, s: float, c: float) -> np.ndarray:
+    """x / (1 + exp(-2 s (x + c x^3))), GPT-2's GELU, for a floating array x: seven passes a block."""
+    out = np.empty(x.shape, x.dtype)
+    with np.errstate(over="ignore"):  # e^(-2u) = inf for x << 0: the intended limit (see above)
+        for xb, t in _pieces(x, out):
+            np.multiply(xb, xb, out=t)
+            t *= -2 * s * c
+            t -= 2 * s
+            t *= xb                     # -2u = x (-2s - 2sc x^2)
+            np.exp(t, out=t)
+            t += 1
+            np.divide(xb, t, out=t)
+    return out
+
+
 def gelu_tanh_grad(g: np.ndarray, x: np.ndarray, s: float, c: float) -> np.ndarray:
-    """g (0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3 c x^2)), t = tanh(s (x + c x^3)), in two arrays written in
-    place: the expression allocates a temporary per operation, twelve arrays of the widest activation of a
-    transformer (W7: (32, 64, 512)) where PyTorch runs one fused loop."""
-    x2 = np.multiply(x, x)
-    t = np.multiply(x2, s * c)
-    t += s
-    t *= x
-    np.tanh(t, out=t)
-    x2 *= 3 * s * c
-    x2 += s                      # s (1 + 3 c x^2)
-    tail = np.multiply(t, t)
-    np.subtract(1, tail, out=tail)
-    tail *= x
-    tail *= 0.5
-    tail *= x2                   # 0.5 x (1 - t^2) s (1 + 3 c x^2)
-    t += 1
-    t *= 0.5
-    t += tail
-    t *= g
-    return t
+    """g d/dx[x sigmoid(2u)] = g sig (1 + x (1 - sig) 2s (1 + 3c x^2)), sig = sigmoid(2u), u = s (x + c x^3), for
+    g and x arrays of one shape: in blocks (see above) and in place, where the expression allocates a temporary
+    per operation, a dozen arrays of the widest activation of a transformer, where PyTorch runs one fused loop."""
+    out = np.empty(x.shape, np.result_type(g, x))
+    block = min(out.size, _GELU_BLOCK)
+    sig, tail = np.empty(block, out.dtype), np.empty(block, out.dtype)  # scratch, reused by every block
+    with np.errstate(over="ignore"):
+        for gb, xb, d in _pieces(g, x, out):
+            t, r = (sig[:d.size], tail[:d.size]) if d.ndim == 1 and d.size <= block else (np.empty_like(d),
+                                                                                          np.empty_like(d))
+            np.multiply(xb, xb, out=d)
+            np.multiply(d, -2 * s * c, out=t)
+            t -= 2 * s
+            t *= xb
+            np.exp(t, out=t)
+            t += 1
+            np.reciprocal(t, out=t)     # sig = 1 / (1 + e^(-2u))
+            d *= 6 * s * c
+            d += 2 * s
+            d *= xb                     # x 2s (1 + 3c x^2)
+            np.subtract(1, t, out=r)
+            d *= r
+            d += 1
+            d *= t
+            d *= gb
+    return out

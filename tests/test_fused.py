@@ -114,7 +114,9 @@ def test_gelu_equals_its_formula_in_float64_and_matches_pytorch(approximate: str
         (y * ag.tensor(seed)).sum().backward()
         results.append((y.detach().numpy(), t.grad.numpy()))
     for fused, composed in zip(*results):
-        np.testing.assert_allclose(fused, composed, rtol=1e-14, atol=1e-15)
+        # (the tanh form's 1 + tanh(u) cancels for u << 0: its absolute rounding error there is about |x| eps, 2e-15
+        # at x = -9; the primitive's sigmoid form does not cancel)
+        np.testing.assert_allclose(fused, composed, rtol=1e-14, atol=1e-14)
     torch = pytest.importorskip("torch")
     t = torch.tensor(x, requires_grad=True)
     y = torch.nn.functional.gelu(t, approximate=approximate)
@@ -126,6 +128,52 @@ def test_gelu_equals_its_formula_in_float64_and_matches_pytorch(approximate: str
     assert F.gelu(ag.tensor(x, requires_grad=True), approximate).grad_fn.op is ag.gelu
     assert ag.gelu(ag.tensor(x.astype(np.float32)), approximate=approximate).dtype == np.float32
 
+
+
+def test_gelu_tanh_is_accurate_in_float32_where_x_is_very_negative() -> None:
+    # 0.5 x (1 + tanh(u)) in float32 rounds 1 + tanh(u) to 0 (or one ulp of 1) from x = -5 on, where GELU is still
+    # about -2e-7 (x = -5) or -1e-21 (x = -9); the primitive computes x sigmoid(2u) = x / (1 + e^(-2u)) instead:
+    # as accurate as the function's condition allows (|x GELU'/GELU| is about 250 at x = -9.5: 250 ulps; a few
+    # ulps where |x| < 3), and its derivative too. Far out, e^(-2u) overflows to inf: the limit -0.
+    x = np.linspace(-9.5, 9.5, 2001)
+    u = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)
+    sig = 1 / (1 + np.exp(-2 * u))
+    exact = x * sig
+    slope = sig * (1 + x * (1 - sig) * 2 * np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * x * x))
+    t = ag.tensor(x.astype(np.float32), requires_grad=True)
+    y = ag.gelu(t, approximate="tanh")
+    y.sum().backward()
+    condition = np.abs(x * slope) / np.maximum(np.abs(exact), 1e-300) + 1  # |x f'(x) / f(x)|: ulps of x -> of f
+    assert (np.abs(y.numpy() - exact) <= 4 * condition * 6e-8 * np.abs(exact)).all()
+    np.testing.assert_allclose(t.grad.numpy(), slope, rtol=3e-5, atol=1e-7)  # (f' crosses 0 at x = -0.75)
+    far = ag.tensor(np.float32([-12.0, -50.0, -1000.0]), requires_grad=True)
+    with np.errstate(all="raise"):  # no overflow warning either
+        out = ag.gelu(far, approximate="tanh")
+        out.sum().backward()
+    assert (out.numpy() == 0).all() and np.signbit(out.numpy()).all() and (far.grad.numpy() == 0).all()
+
+
+
+def test_gelu_tanh_blocks_give_the_elementwise_result_bit_for_bit() -> None:
+    # the kernels run over blocks of kernels._GELU_BLOCK elements when the arrays are contiguous, over the whole
+    # array otherwise: elementwise either way, so a large array, its pieces and a strided view agree exactly
+    from autograd import kernels
+    rng = np.random.default_rng(5)
+    size = 3 * kernels._GELU_BLOCK + 5
+    x, g = rng.standard_normal(size).astype(np.float32) * 4, rng.standard_normal(size).astype(np.float32)
+    t = ag.tensor(x, requires_grad=True)
+    (ag.gelu(t, approximate="tanh") * ag.tensor(g)).sum().backward()
+    pieces = [ag.tensor(x[i:i + 1000], requires_grad=True) for i in range(0, size, 1000)]
+    for piece, i in zip(pieces, range(0, size, 1000)):
+        (ag.gelu(piece, approximate="tanh") * ag.tensor(g[i:i + 1000])).sum().backward()
+    assert np.array_equal(ag.gelu(ag.tensor(x), approximate="tanh").numpy(),
+                          np.concatenate([ag.gelu(p.detach(), approximate="tanh").numpy() for p in pieces]))
+    assert np.array_equal(t.grad.numpy(), np.concatenate([p.grad.numpy() for p in pieces]))
+    strided = ag.tensor(x[: 2 * 40000].reshape(400, 200).T, requires_grad=True)  # not contiguous
+    (ag.gelu(strided, approximate="tanh") * ag.tensor(g[: 2 * 40000].reshape(200, 400))).sum().backward()
+    plain = ag.tensor(np.ascontiguousarray(x[: 2 * 40000].reshape(400, 200).T), requires_grad=True)
+    (ag.gelu(plain, approximate="tanh") * ag.tensor(g[: 2 * 40000].reshape(200, 400))).sum().backward()
+    assert np.array_equal(strided.grad.numpy(), plain.grad.numpy())
 
 def _composed_layer_norm(x: ag.Tensor, w: ag.Tensor, b: ag.Tensor, eps: float) -> ag.Tensor:
     axes = tuple(range(-w.ndim, 0))
