@@ -660,23 +660,22 @@ def attention_probabilities(q: np.ndarray, k: np.ndarray, mask: Any, scale: floa
     into /= total
 
 
-def attention_backward(g: np.ndarray, out: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
-                       keep: Any, keep_scale: float, scale: float, mask_grad: bool) -> list:
-    """The gradients [dq, dk, dv, d mask or None] of ops.fused_attention, on arrays (its VJP states the maths).
-    dq, dk and dv are written in the memory layout of q, k and v when those have the full batch shape: the
-    heads of multi-head attention are strided views of one projection, (N, L, H, d) in memory, and a gradient
-    laid out the same way passes back through the head split's transpose and reshape as a view, not a copy
-    (one copy of a (N, L, E) array per input saved; see W7 in benchmarks/README.md)."""
-    values = v.shape[-1]
-    g_out, g_p = g[..., :values], g[..., values:]
-    p = out[..., values:]
+def attention_backward(g_out: np.ndarray, g_p: np.ndarray | None, p: np.ndarray, q: np.ndarray, k: np.ndarray,
+                       v: np.ndarray, keep: Any, keep_scale: float, scale: float, mask_grad: bool) -> list:
+    """The gradients [dq, dk, dv, d mask or None] of ops.fused_attention, on arrays (its VJP states the maths),
+    from the gradients of the attention (g_out) and of the probabilities (g_p; None: zero) and the
+    probabilities p. dq, dk and dv are written in the memory layout of q, k and v when those have the full batch
+    shape: the heads of multi-head attention are strided views of one projection, (N, L, H, d) in memory, and a
+    gradient laid out the same way passes back through the head split's transpose and reshape as a view, not a
+    copy (one copy of a (N, L, E) array per input saved; see W7 in benchmarks/README.md)."""
     d = p if keep is None else select(keep, p * keep_scale, 0)
     dv = _matmul_like(np.swapaxes(d, -1, -2), g_out, v)
     dp = np.matmul(g_out, np.swapaxes(v, -1, -2))
     if keep is not None:
         dp *= keep_scale
         dp = select(keep, dp, 0)
-    dp += g_p
+    if g_p is not None:
+        dp += g_p
     # dz = p (dp - sum_j dp_j p_j): the softmax's VJP, in place in dp (einsum: the row sums with no temporary)
     dp -= np.einsum("...j,...j->...", dp, p)[..., None]
     dp *= p

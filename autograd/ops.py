@@ -1538,11 +1538,12 @@ def _attention_problem(q, k, v, mask=None, keep=None) -> str | None:
     return None
 
 
-def _fused_attention(q, k, v, mask=None, keep=None, *, scale=None, causal=False, dropout_p=0.0):
+def _fused_attention(q, k, v, mask=None, keep=None, *, scale=None, causal=False, dropout_p=0.0, weights=True):
     """Scaled dot-product attention as one node, for query q (..., L, E), key k (..., S, E), value v (..., S, Ev),
     the leading dims broadcast:
 
-        P = softmax(scale q k^T + mask),   out = [D v | P]  (..., L, Ev + S),   D = P keep / (1 - dropout_p)
+        P = softmax(scale q k^T + mask),   D = P keep / (1 - dropout_p),
+        out = [D v | P]  (..., L, Ev + S),   or with weights=False just the attention D v  (..., L, Ev)
 
     scale: default 1 / sqrt(E). mask (broadcast to (..., L, S)): boolean, True where attention is allowed, or
     floats added to the scores (differentiable). causal: query i sees keys 0..i (top-left aligned). keep: the
@@ -1550,11 +1551,16 @@ def _fused_attention(q, k, v, mask=None, keep=None, *, scale=None, causal=False,
     F.dropout does); the kept weights are scaled by 1 / (1 - dropout_p). A row whose keys are all masked out
     gives zeros, and zero gradients (PyTorch's rule in scaled_dot_product_attention).
 
-    The attention output is out[..., :Ev]; the probabilities P are part of the output so that the backward pass
-    reads them (as fused_lstm keeps its gates): kept instead of the scores, and differentiable as an output.
+    The VJP reads P (kept instead of the scores, as fused_lstm keeps its gates). With weights=True P is part of
+    the output, and differentiable as an output. With weights=False (what multi-head attention needs) the output
+    is the attention alone, so that no slice of it, whose backward pass would zero-fill the whole [D v | P], is
+    taken; P then lives behind it, in the same buffer (cuDNN's "reserve space": the attention is a view of
+    that buffer, and the VJP finds P through the view's base); and the attention is laid out in memory as q is
+    when it has q's shape: multi-head attention's heads are strided views of a (N, L, H, E / H) projection, and
+    an output laid out (N, L, H, E / H) merges its heads back into (N, L, E) as a view, not a copy.
     A primitive for speed: composed it is seven nodes (scale, product, mask, log_softmax, exp, dropout, product)
-    whose backward passes allocate a (..., L, S) array each; here the softmax runs in place on the output and
-    the VJP is two products per input and three passes."""
+    whose backward passes allocate a (..., L, S) array each; here the softmax runs in place in P and the VJP is
+    two products per input and three passes."""
     problem = _attention_problem(q, k, v, mask, keep)
     if problem is not None:
         raise ValueError(problem)
@@ -1564,12 +1570,38 @@ def _fused_attention(q, k, v, mask=None, keep=None, *, scale=None, causal=False,
     dtype = np.result_type(*values)
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     length, source, width = q.shape[-2], k.shape[-2], v.shape[-1]
-    out = np.empty((*batch, length, width + source), dtype=dtype)
-    p = out[..., width:]
+    if weights:
+        full = np.empty((*batch, length, width + source), dtype=dtype)
+        out, p = full[..., :width], full[..., width:]
+    else:
+        out, p = _attention_buffer(q, (*batch, length, width), (*batch, length, source), dtype)
     kernels.attention_probabilities(q, k, mask, _attention_scale(q, scale), causal, p)
     d = p if keep is None else select(keep, p * _keep_scale(dropout_p), 0)
-    np.matmul(d, v, out=out[..., :width])
-    return out
+    np.matmul(d, v, out=out)
+    return full if weights else out
+
+
+def _attention_buffer(q, shape, p_shape, dtype):
+    """The attention output of weights=False, of `shape`, and P, of `p_shape`, both in one new buffer, the
+    output first: the output laid out as q is when it has q's shape (axes in the order of q's strides),
+    C-ordered otherwise; P C-ordered after it."""
+    size = math.prod(shape)
+    buffer = np.empty(size + math.prod(p_shape), dtype=dtype)
+    if shape == q.shape and not q.flags.c_contiguous:
+        order = sorted(range(q.ndim), key=lambda axis: -q.strides[axis])  # outermost first
+        out = buffer[:size].reshape([shape[axis] for axis in order]).transpose(np.argsort(order))
+    else:
+        out = buffer[:size].reshape(shape)
+    return out, buffer[size:].reshape(p_shape)
+
+
+def _attention_probabilities_behind(out, p_shape):
+    """P of a weights=False output, from the buffer behind it (see _attention_buffer), or None when `out` is not
+    such a view (then the caller recomputes P)."""
+    buffer = out.base
+    if buffer is None or buffer.ndim != 1 or buffer.size != out.size + math.prod(p_shape) or buffer.dtype != out.dtype:
+        return None
+    return buffer[out.size:].reshape(p_shape)
 
 
 def _attention_scale(q, scale):
@@ -1580,20 +1612,32 @@ def _keep_scale(dropout_p):
     return 1 / (1 - dropout_p) if dropout_p < 1 else 0.0
 
 
-def _fused_attention_vjp(g, out, args, *, scale=None, causal=False, dropout_p=0.0):
+def _fused_attention_vjp(g, out, args, *, scale=None, causal=False, dropout_p=0.0, weights=True):
     # With Z = scale q k^T + mask, P = softmax(Z), D = P keep c (c = 1 / (1 - dropout_p)), out = [D v | P] and
-    # g = [gO | gP]:  dv = D^T gO;  dP = (gO v^T) keep c + gP;  dZ = P (dP - rowsum(dP P)) (softmax's VJP);
-    # dq = scale dZ k, dk = scale dZ^T q, d mask = dZ (the engine sums it back to the mask's shape).
+    # g = [gO | gP] (gP = 0 with weights=False):  dv = D^T gO;  dP = (gO v^T) keep c + gP;
+    # dZ = P (dP - rowsum(dP P)) (softmax's VJP); dq = scale dZ k, dk = scale dZ^T q, d mask = dZ (the engine sums
+    # it back to the mask's shape).
     # Arrays (a plain backward) go to the in-place kernel; Tensors (create_graph) to the same maths in numpy
-    # calls, which record themselves: P comes from `out`, this node's own output, so a second derivative flows
-    # back into P through the gP part of this VJP.
+    # calls, which record themselves: P comes from `out`, this node's own output (with weights=False, from this
+    # primitive run again with weights=True, recorded), so a second derivative flows back into P through gP.
     q, k, v, mask, keep = (*args, None, None)[:5]
     s = _attention_scale(q, scale)
     mask_grad = mask is not None and mask.dtype != np.bool_
-    if not any(isinstance(a, Tensor) for a in (g, out, q, k, v, mask)):
-        return kernels.attention_backward(g, out, q, k, v, keep, _keep_scale(dropout_p), s, mask_grad) + [None]
     width = v.shape[-1]
-    g_out, g_p, p = g[..., :width], g[..., width:], out[..., width:]
+    if not any(isinstance(a, Tensor) for a in (g, out, q, k, v, mask)):
+        if weights:
+            g_out, g_p, p = g[..., :width], g[..., width:], out[..., width:]
+        else:
+            g_out, g_p = g, None
+            p = _attention_probabilities_behind(out, out.shape[:-1] + (k.shape[-2],))
+            if p is None:
+                p = _fused_attention(q, k, v, mask, keep, scale=scale, causal=causal, dropout_p=dropout_p)[..., width:]
+        return kernels.attention_backward(g_out, g_p, p, q, k, v, keep, _keep_scale(dropout_p), s, mask_grad) + [None]
+    if weights:
+        g_out, g_p, p = g[..., :width], g[..., width:], out[..., width:]
+    else:
+        full = fused_attention(*args, scale=scale, causal=causal, dropout_p=dropout_p)
+        g_out, g_p, p = g, None, full[..., width:]
     if keep is not None:
         c = _keep_scale(dropout_p)
         d = select(keep, p * c, 0)
@@ -1603,7 +1647,8 @@ def _fused_attention_vjp(g, out, args, *, scale=None, causal=False, dropout_p=0.
     dp = g_out @ np.swapaxes(v, -1, -2)
     if keep is not None:
         dp = select(keep, dp * c, 0)
-    dp = dp + g_p
+    if g_p is not None:
+        dp = dp + g_p
     dz = p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
     return [(dz @ k) * s, (np.swapaxes(dz, -1, -2) @ q) * s, dv, dz if mask_grad else None, None]
 

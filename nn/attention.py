@@ -133,9 +133,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         shape = (*batch, length, source)
         keep = (autograd.rand(shape, dtype=autograd.float64) >= dropout_p).data if dropout_p < 1 else \
             np.zeros(shape, dtype=bool)
-    # one node (autograd.fused_attention); its output is [attention | probabilities], the latter for its VJP
-    out = autograd.fused_attention(q, k, v, mask, keep, scale=scale, causal=is_causal, dropout_p=dropout_p)
-    return out[..., :v.shape[-1]]
+    # one node (autograd.fused_attention), the attention alone (it keeps the probabilities for its VJP itself),
+    # laid out in memory as the query is (multi-head attention merges the heads back with no copy)
+    return autograd.fused_attention(q, k, v, mask, keep, scale=scale, causal=is_causal, dropout_p=dropout_p,
+                                    weights=False)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -254,8 +254,9 @@ def _attention_inputs(name: str) -> tuple:
     return arrays, kind, mask, keep, dropout_p
 
 
+@pytest.mark.parametrize("weights", [True, False])
 @pytest.mark.parametrize("name", sorted(ATTENTION_SETTINGS))
-def test_fused_attention_equals_the_composed_formula_in_float64(name: str) -> None:
+def test_fused_attention_equals_the_composed_formula_in_float64(name: str, weights: bool) -> None:
     arrays, kind, mask, keep, dropout_p = _attention_inputs(name)
     seed = None
     results = []
@@ -264,9 +265,10 @@ def test_fused_attention_equals_the_composed_formula_in_float64(name: str) -> No
         m = ag.tensor(mask, requires_grad=True) if kind == "float" else mask
         if fused:
             out = ag.fused_attention(*inputs, None if kind == "causal" else m, keep, scale=0.6,
-                                     causal=kind == "causal", dropout_p=dropout_p)
+                                     causal=kind == "causal", dropout_p=dropout_p, weights=weights)
         else:
             out = _composed_attention(*inputs, m, keep, 0.6, kind == "causal", dropout_p)
+            out = out if weights else out[..., :arrays[2].shape[-1]]
         seed = np.random.default_rng(6).standard_normal(out.shape) if seed is None else seed
         (out * ag.tensor(seed)).sum().backward()
         grads = [x.grad.numpy() for x in inputs] + ([m.grad.numpy()] if kind == "float" else [])
@@ -277,7 +279,34 @@ def test_fused_attention_equals_the_composed_formula_in_float64(name: str) -> No
     if kind in ("bool", "float"):  # the rows with every key masked out: zeros, and no gradient through them
         width = arrays[2].shape[-1]
         dead = results[0][0][..., 1 if kind == "bool" else 2, :]
-        assert not dead.any() and dead.shape[-1] == width + arrays[1].shape[-2]
+        assert not dead.any() and dead.shape[-1] == width + (arrays[1].shape[-2] if weights else 0)
+
+
+def test_fused_attention_without_weights_is_laid_out_as_the_query_and_keeps_the_probabilities_behind() -> None:
+    # multi-head attention's heads: (N, H, L, d) views of a (N, L, H, d) projection. The attention comes out laid
+    # out the same way, so the heads merge back into (N, L, E) as a view; its VJP reads P from the buffer behind
+    # the output, and recomputes it when handed an output that is not such a view (the same gradients)
+    from autograd import ops
+    rng = np.random.default_rng(9)
+    n, length, heads, d = 2, 5, 3, 4
+    projections = [ag.tensor(rng.standard_normal((n, length, heads * d)), requires_grad=True) for _ in range(3)]
+    q, k, v = (t.reshape(n, length, heads, d).transpose(1, 2) for t in projections)
+    out = ag.fused_attention(q, k, v, causal=True, weights=False)
+    assert out.shape == (n, heads, length, d) and not out.data.flags.c_contiguous
+    merged = out.transpose(1, 2).reshape(n, length, heads * d)
+    assert np.shares_memory(merged.data, out.data)
+    full = ag.fused_attention(q, k, v, causal=True)
+    np.testing.assert_array_equal(out.numpy(), full.numpy()[..., :d])
+    behind = ops._attention_probabilities_behind(out.data, (n, heads, length, length))
+    np.testing.assert_array_equal(behind, full.numpy()[..., d:])
+    g = rng.standard_normal(out.shape)
+    args = (q.data, k.data, v.data)
+    from_behind = ops._fused_attention_vjp(g, out.data, args, causal=True, weights=False)
+    recomputed = ops._fused_attention_vjp(g, out.data.copy(), args, causal=True, weights=False)
+    for a, b in zip(from_behind[:3], recomputed[:3]):
+        np.testing.assert_array_equal(a, b)
+    (merged * ag.tensor(rng.standard_normal(merged.shape))).sum().backward()
+    assert all(t.grad.shape == (n, length, heads * d) for t in projections)
 
 
 @pytest.mark.parametrize("name", ["plain", "batch_broadcast", "float_mask", "causal", "causal_wide"])
