@@ -1472,32 +1472,27 @@ gelu.defvjp(_gelu_vjp)
 # ---------------------------------------------------------------------------------------------------------------
 # Transformer blocks: layer normalisation
 # ---------------------------------------------------------------------------------------------------------------
-def _normalized(x, dims, eps):
-    """(x - mean) / sqrt(var + eps) over the last `dims` axes (biased variance), and 1 / sqrt(var + eps)."""
-    axes = tuple(range(-dims, 0))
-    centered = x - np.mean(x, axis=axes, keepdims=True)
-    rstd = 1 / np.sqrt(np.mean(centered * centered, axis=axes, keepdims=True) + eps)
-    return centered * rstd, rstd
-
-
 def _layer_norm(x, weight, bias, *, eps=1e-5):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, the statistics over the last weight.ndim axes of x
     (nn.LayerNorm). A primitive for speed: composed it is nine nodes over the whole activation, in every block of
-    a transformer twice; here two reductions and three passes forward, and one joint VJP that recomputes the
-    normalised x once for all three gradients."""
-    y, _ = _normalized(x, np.ndim(weight), eps)
-    y *= weight
-    y += bias
-    return y
+    a transformer twice; here two row reductions and four passes forward (kernels.layer_norm), and one joint VJP
+    that recomputes the normalised x once for all three gradients."""
+    return kernels.layer_norm(x, weight, bias, eps)
 
 
 def _layer_norm_vjp(g, out, args, *, eps=1e-5):
     # With xh = (x - mean) rstd and gh = g weight, over the normalised axes (n elements):
     #   dx = rstd (gh - mean(gh) - xh mean(gh xh));  dweight = sum(g xh), dbias = sum(g) over the other axes
+    # Arrays (a plain backward) go to the in-place kernel; Tensors (create_graph) to the same maths in numpy calls.
     x, weight, _ = args
+    if (type(g) is np.ndarray and type(x) is np.ndarray and type(weight) is np.ndarray and g.shape == x.shape
+            and x.dtype.kind == "f" and g.dtype.kind == "f"):
+        return kernels.layer_norm_grad(g, x, weight, eps)
     dims = np.ndim(weight)
     axes = tuple(range(-dims, 0))
-    xh, rstd = _normalized(x, dims, eps)
+    centered = x - np.mean(x, axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(np.mean(centered * centered, axis=axes, keepdims=True) + eps)
+    xh = centered * rstd
     gh = g * weight
     dx = rstd * (gh - np.mean(gh, axis=axes, keepdims=True) - xh * np.mean(gh * xh, axis=axes, keepdims=True))
     batch = tuple(range(np.ndim(x) - dims))

@@ -209,6 +209,34 @@ def test_layer_norm_equals_the_composed_formula_in_float64_and_matches_pytorch(s
                          ag.tensor(arrays[2], dtype=ag.float32)).dtype == np.float32
 
 
+
+@pytest.mark.parametrize("shape", [(64, 32, 128), (3, 5, 2000), (4, 40, 30)])
+def test_layer_norm_in_float32_is_as_accurate_as_pytorchs(shape: tuple) -> None:
+    # the row statistics: einsum's sums for rows up to kernels._EINSUM_ROWS_UP_TO elements, numpy's pairwise sums
+    # beyond (2000); a normalised shape of two dims (40, 30). Both engines in float32 against float64, offset data
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    dims = 2 if shape[-1] == 30 else 1
+    x = (rng.standard_normal(shape) * 2 + 50).astype(np.float32)
+    w, b = (rng.standard_normal(shape[-dims:]).astype(np.float32) for _ in range(2))
+    g = rng.standard_normal(shape).astype(np.float32)
+    results = {}
+    for name, dtype in (("ours", np.float32), ("torch", np.float32), ("exact", np.float64)):
+        if name == "ours":
+            inputs = [ag.tensor(a, requires_grad=True) for a in (x, w, b)]
+            y = ag.layer_norm(*inputs)
+            (y * ag.tensor(g)).sum().backward()
+            results[name] = [y.detach().numpy()] + [t.grad.numpy() for t in inputs]
+        else:
+            inputs = [torch.tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b)]
+            y = torch.nn.functional.layer_norm(inputs[0], shape[-dims:], inputs[1], inputs[2])
+            (y * torch.from_numpy(g.astype(dtype))).sum().backward()
+            results[name] = [y.detach().numpy()] + [t.grad.numpy() for t in inputs]
+    for ours, theirs, exact in zip(results["ours"], results["torch"], results["exact"]):
+        assert ours.dtype == np.float32
+        scale = np.abs(exact).max()
+        assert np.abs(ours - exact).max() <= max(2 * np.abs(theirs - exact).max(), 4e-6 * scale)
+
 # --- scaled dot-product attention ------------------------------------------------------------------------------
 def _composed_attention(q: ag.Tensor, k: ag.Tensor, v: ag.Tensor, mask: object, keep: object, scale: float,
                         causal: bool, dropout_p: float) -> ag.Tensor:
