@@ -390,6 +390,25 @@ def test_multihead_attention_runs_the_fused_primitive_without_weights() -> None:
     np.testing.assert_allclose(out.detach().numpy(), with_weights.detach().numpy(), rtol=1e-13, atol=1e-14)
 
 
+
+def test_multihead_attention_hands_boolean_masks_to_the_fused_primitive_as_they_are() -> None:
+    # need_weights=False with boolean masks only: one boolean mask (True = allowed: the inverse of the layer's),
+    # padded with an allowed key for add_bias_kv, merged with &, no float 0 / -inf array
+    mha = nn.MultiheadAttention(8, 2, batch_first=True, add_bias_kv=True, dtype=np.float64)
+    rng = np.random.default_rng(10)
+    x = ag.tensor(rng.standard_normal((3, 5, 8)), requires_grad=True)
+    kpm = np.zeros((3, 5), bool)
+    kpm[0, 3:] = True
+    attn = rng.random((5, 5)) > 0.7
+    out, _ = mha(x, x, x, key_padding_mask=kpm, attn_mask=attn, need_weights=False)
+    node = next(node for node in _nodes(out) if node.op is ag.fused_attention)
+    mask = node.args[3]
+    assert mask.dtype == np.bool_ and mask.shape == (3, 1, 5, 6)
+    expected = ~np.pad(kpm, [(0, 0), (0, 1)])[:, None, None, :] & ~np.pad(attn, [(0, 0), (0, 1)])
+    np.testing.assert_array_equal(mask, expected)
+    additive, _ = mha(x, x, x, key_padding_mask=np.where(kpm, -np.inf, 0.0), attn_mask=attn, need_weights=False)
+    np.testing.assert_allclose(out.detach().numpy(), additive.detach().numpy(), rtol=1e-13, atol=1e-14)
+
 def test_fused_attention_keeps_float32_and_names_the_shapes_at_fault() -> None:
     q = ag.zeros(2, 3, 4, requires_grad=True)
     out = ag.fused_attention(q, ag.zeros(2, 5, 4), ag.zeros(2, 5, 6), causal=True)
