@@ -1625,8 +1625,9 @@ def _fused_attention_vjp(g, out, args, *, scale=None, causal=False, dropout_p=0.
         else:
             g_out, g_p = g, None
             p = _attention_probabilities_behind(out, out.shape[:-1] + (k.shape[-2],))
-            if p is None:
-                p = _fused_attention(q, k, v, mask, keep, scale=scale, causal=causal, dropout_p=dropout_p)[..., width:]
+            if p is None:  # (arrays here: `either` runs the forward)
+                p = either(fused_attention, q, k, v, mask, keep, scale=scale, causal=causal,
+                           dropout_p=dropout_p)[..., width:]
         return kernels.attention_backward(g_out, g_p, p, q, k, v, keep, _keep_scale(dropout_p), s, mask_grad) + [None]
     if weights:
         g_out, g_p, p = g[..., :width], g[..., width:], out[..., width:]
