@@ -660,23 +660,22 @@ def attention_probabilities(q: np.ndarray, k: np.ndarray, mask: Any, scale: floa
     into /= total
 
 
-def attention_backward(g: np.ndarray, out: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
-                       keep: Any, keep_scale: float, scale: float, mask_grad: bool) -> list:
-    """The gradients [dq, dk, dv, d mask or None] of ops.fused_attention, on arrays (its VJP states the maths).
-    dq, dk and dv are written in the memory layout of q, k and v when those have the full batch shape: the
-    heads of multi-head attention are strided views of one projection, (N, L, H, d) in memory, and a gradient
-    laid out the same way passes back through the head split's transpose and reshape as a view, not a copy
-    (one copy of a (N, L, E) array per input saved; see W7 in benchmarks/README.md)."""
-    values = v.shape[-1]
-    g_out, g_p = g[..., :values], g[..., values:]
-    p = out[..., values:]
+def attention_backward(g_out: np.ndarray, g_p: np.ndarray | None, p: np.ndarray, q: np.ndarray, k: np.ndarray,
+                       v: np.ndarray, keep: Any, keep_scale: float, scale: float, mask_grad: bool) -> list:
+    """The gradients [dq, dk, dv, d mask or None] of ops.fused_attention, on arrays (its VJP states the maths),
+    from the gradients of the attention (g_out) and of the probabilities (g_p; None: zero) and the
+    probabilities p. dq, dk and dv are written in the memory layout of q, k and v when those have the full batch
+    shape: the heads of multi-head attention are strided views of one projection, (N, L, H, d) in memory, and a
+    gradient laid out the same way passes back through the head split's transpose and reshape as a view, not a
+    copy (one copy of a (N, L, E) array per input saved; see W7 in benchmarks/README.md)."""
     d = p if keep is None else select(keep, p * keep_scale, 0)
     dv = _matmul_like(np.swapaxes(d, -1, -2), g_out, v)
     dp = np.matmul(g_out, np.swapaxes(v, -1, -2))
     if keep is not None:
         dp *= keep_scale
         dp = select(keep, dp, 0)
-    dp += g_p
+    if g_p is not None:
+        dp += g_p
     # dz = p (dp - sum_j dp_j p_j): the softmax's VJP, in place in dp (einsum: the row sums with no temporary)
     dp -= np.einsum("...j,...j->...", dp, p)[..., None]
     dp *= p
@@ -726,26 +725,137 @@ def scatter_add(out: np.ndarray, index: tuple, g: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# GELU's tanh form (ops.gelu): its derivative, in place on arrays
+# Layer normalisation (ops.layer_norm): forward and gradients on rows
 # ---------------------------------------------------------------------------------------------------------------
+# The statistics are taken over rows (the normalised axes flattened). numpy reduces along a row in a loop per row
+# (0.105 ms for W7's 2048 rows of 128), einsum in one pass (0.037 ms for the sums, 0.060 for the dot products of a
+# row with itself, which need no squared temporary). einsum adds in float32 with a few vector accumulators, which
+# is accurate for short rows; from _EINSUM_ROWS_UP_TO elements on numpy's pairwise sums are used (rounding error
+# O(log n) instead of O(n)).
+_EINSUM_ROWS_UP_TO = 1024
+
+
+def _row_sums(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """sum_j a_ij (or a_ij b_ij) of 2-D arrays, as a column (rows, 1)."""
+    if a.shape[1] <= _EINSUM_ROWS_UP_TO:
+        return (np.einsum("ij->i", a) if b is None else np.einsum("ij,ij->i", a, b))[:, None]
+    return (a if b is None else a * b).sum(axis=1, keepdims=True)
+
+
+def _centered(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """x - mean and 1 / sqrt(var + eps) (biased variance) of the rows of a 2-D float x."""
+    n = x.shape[1]
+    mean = _row_sums(x)
+    mean /= n
+    centered = x - mean
+    rstd = _row_sums(centered, centered)
+    rstd /= n
+    rstd += eps
+    np.sqrt(rstd, out=rstd)
+    np.divide(1, rstd, out=rstd)
+    return centered, rstd
+
+
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    """(x - mean) / sqrt(var + eps) * weight + bias over the last weight.ndim axes of x: two row reductions and
+    four passes, in place."""
+    n = weight.size
+    rows = math.prod(x.shape[:x.ndim - weight.ndim])
+    dtype = np.result_type(x, weight, bias, 1.0)
+    y, rstd = _centered(x.astype(dtype, copy=False).reshape(rows, n), eps)
+    y *= rstd
+    y *= weight.reshape(-1)
+    y += bias.reshape(-1)
+    return as_stored(y.reshape(x.shape))
+
+
+def layer_norm_grad(g: np.ndarray, x: np.ndarray, weight: np.ndarray, eps: float) -> list:
+    """[dx, dweight, dbias] of layer_norm (ops.layer_norm's VJP states the maths), x and g floating arrays of
+    one shape: the normalised x recomputed once (cheaper than keeping it: a layer's input is alive anyway), four
+    row reductions, and four passes for dx, in place."""
+    n = weight.size
+    rows = math.prod(x.shape[:x.ndim - weight.ndim])
+    x2, g2 = x.reshape(rows, n), g.reshape(rows, n)
+    xh, rstd = _centered(x2, eps)
+    xh *= rstd
+    gh = g2 * weight.reshape(-1)
+    mean_gh = _row_sums(gh)
+    mean_gh /= n
+    mean_ghxh = _row_sums(gh, xh)
+    mean_ghxh /= n
+    dweight = np.einsum("ij,ij->j", g2, xh)  # (down the rows in order, as np.sum(g2 * xh, axis=0) adds)
+    dbias = g2.sum(axis=0)
+    gh -= mean_gh
+    xh *= mean_ghxh
+    gh -= xh
+    gh *= rstd
+    return [as_stored(gh.reshape(x.shape)), as_stored(dweight.reshape(weight.shape)),
+            as_stored(dbias.reshape(weight.shape))]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GELU's tanh form (ops.gelu): forward and derivative, blocked, in place
+# ---------------------------------------------------------------------------------------------------------------
+# 0.5 x (1 + tanh(u)) = x sigmoid(2u) = x / (1 + e^(-2u)), u = s (x + c x^3), since 1 + tanh(u) = 2 sigmoid(2u):
+# numpy's float32 exp costs half its tanh here, and the sigmoid form is the more accurate of the two where
+# x << 0 (1 + tanh(u) cancels to 0 in float32 from x = -5 on, where GELU is still -2e-7). e^(-2u) overflows to inf
+# for x below about -10 (float32), which gives the right limit: x / inf = -0, and the derivative's s = 0.
+# The passes run over blocks of _GELU_BLOCK elements, so that a block's temporaries stay in the L2 cache while the
+# dozen passes run over it: W7's (32, 64, 512) activation is 4 MB an array, and the unblocked derivative was
+# 1.9x slower (10.3 against 5.5 ms, process time, interleaved rounds).
+_GELU_BLOCK = 32768
+
+
+def _pieces(*arrays: np.ndarray):
+    """The arrays (of one shape) in corresponding blocks of _GELU_BLOCK elements when all are C-contiguous, else
+    each whole, once."""
+    if not all(a.flags.c_contiguous for a in arrays):
+        yield arrays
+        return
+    flat = [a.reshape(-1) for a in arrays]
+    for i in range(0, flat[0].size, _GELU_BLOCK):
+        yield [a[i:i + _GELU_BLOCK] for a in flat]
+
+
+def gelu_tanh(x: np.ndarray, s: float, c: float) -> np.ndarray:
+    """x / (1 + exp(-2 s (x + c x^3))), GPT-2's GELU, for a floating array x: seven passes a block."""
+    out = np.empty(x.shape, x.dtype)
+    with np.errstate(over="ignore"):  # e^(-2u) = inf for x << 0: the intended limit (see above)
+        for xb, t in _pieces(x, out):
+            np.multiply(xb, xb, out=t)
+            t *= -2 * s * c
+            t -= 2 * s
+            t *= xb                     # -2u = x (-2s - 2sc x^2)
+            np.exp(t, out=t)
+            t += 1
+            np.divide(xb, t, out=t)
+    return out
+
+
 def gelu_tanh_grad(g: np.ndarray, x: np.ndarray, s: float, c: float) -> np.ndarray:
-    """g (0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3 c x^2)), t = tanh(s (x + c x^3)), in two arrays written in
-    place: the expression allocates a temporary per operation, twelve arrays of the widest activation of a
-    transformer (W7: (32, 64, 512)) where PyTorch runs one fused loop."""
-    x2 = np.multiply(x, x)
-    t = np.multiply(x2, s * c)
-    t += s
-    t *= x
-    np.tanh(t, out=t)
-    x2 *= 3 * s * c
-    x2 += s                      # s (1 + 3 c x^2)
-    tail = np.multiply(t, t)
-    np.subtract(1, tail, out=tail)
-    tail *= x
-    tail *= 0.5
-    tail *= x2                   # 0.5 x (1 - t^2) s (1 + 3 c x^2)
-    t += 1
-    t *= 0.5
-    t += tail
-    t *= g
-    return t
+    """g d/dx[x sigmoid(2u)] = g sig (1 + x (1 - sig) 2s (1 + 3c x^2)), sig = sigmoid(2u), u = s (x + c x^3), for
+    g and x arrays of one shape: in blocks (see above) and in place, where the expression allocates a temporary
+    per operation, a dozen arrays of the widest activation of a transformer, where PyTorch runs one fused loop."""
+    out = np.empty(x.shape, np.result_type(g, x))
+    block = min(out.size, _GELU_BLOCK)
+    sig, tail = np.empty(block, out.dtype), np.empty(block, out.dtype)  # scratch, reused by every block
+    with np.errstate(over="ignore"):
+        for gb, xb, d in _pieces(g, x, out):
+            t, r = (sig[:d.size], tail[:d.size]) if d.ndim == 1 and d.size <= block else (np.empty_like(d),
+                                                                                          np.empty_like(d))
+            np.multiply(xb, xb, out=d)
+            np.multiply(d, -2 * s * c, out=t)
+            t -= 2 * s
+            t *= xb
+            np.exp(t, out=t)
+            t += 1
+            np.reciprocal(t, out=t)     # sig = 1 / (1 + e^(-2u))
+            d *= 6 * s * c
+            d += 2 * s
+            d *= xb                     # x 2s (1 + 3c x^2)
+            np.subtract(1, t, out=r)
+            d *= r
+            d += 1
+            d *= t
+            d *= gb
+    return out

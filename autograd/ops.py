@@ -1435,21 +1435,18 @@ _GELU_C = 0.044715
 @primitive(export=True, method=True)
 def gelu(x, *, approximate="none"):
     """GELU(x) = x Phi(x) with Phi the standard normal CDF, 0.5 x (1 + erf(x / sqrt 2)); with approximate='tanh',
-    GPT-2's 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). A primitive for speed: composed, the tanh form is
-    nine elementwise nodes (eighteen products and sums in the backward pass) over a transformer's widest
-    activations; here it is a few in-place passes forward and one expression backward."""
+    GPT-2's 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), computed as x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)),
+    the same function, faster and more accurate where x << 0 (kernels.gelu_tanh). A primitive for speed:
+    composed, the tanh form is nine elementwise nodes (eighteen products and sums in the backward pass) over a
+    transformer's widest activations; here it is seven in-place passes forward and fifteen backward, over blocks
+    that stay in cache."""
     if approximate == "tanh":
+        if np.result_type(x).kind != "f":
+            x = np.asarray(x, np.result_type(x, 1.0))  # integers: computed in float64 (the engine narrows it)
         if np.ndim(x) == 0:
-            return 0.5 * x * (1 + np.tanh(x * (_GELU_S + _GELU_S * _GELU_C * x * x)))
-        t = np.multiply(x, x)
-        t *= _GELU_S * _GELU_C
-        t += _GELU_S
-        t *= x                  # u = S (x + C x^3) = x (S + S C x^2)
-        np.tanh(t, out=t)
-        t += 1
-        t *= x
-        t *= 0.5
-        return t
+            with np.errstate(over="ignore"):  # e^(-2u) = inf for x << 0, the intended limit x / inf = -0
+                return x / (1 + np.exp(x * (-2 * _GELU_S - 2 * _GELU_S * _GELU_C * x * x)))
+        return kernels.gelu_tanh(x, _GELU_S, _GELU_C)
     if approximate != "none":
         raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * x * (1 + erf.forward(x * (1 / math.sqrt(2))))
@@ -1457,9 +1454,10 @@ def gelu(x, *, approximate="none"):
 
 def _gelu_vjp(g, out, x, *, approximate="none"):
     if approximate == "tanh":
-        # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) S (1 + 3 C x^2), t = tanh(S (x + C x^3))
-        if type(g) is np.ndarray and type(x) is np.ndarray and x.ndim and g.shape == x.shape:
-            return kernels.gelu_tanh_grad(g, x, _GELU_S, _GELU_C)  # the same, in place (a plain backward)
+        # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) S (1 + 3 C x^2), t = tanh(S (x + C x^3)); arrays (a plain backward)
+        # get the same in kernels.gelu_tanh_grad's sigmoid form, blocked and in place
+        if type(g) is np.ndarray and type(x) is np.ndarray and x.ndim and g.shape == x.shape and x.dtype.kind == "f":
+            return kernels.gelu_tanh_grad(g, x, _GELU_S, _GELU_C)
         x2 = x * x
         t = np.tanh(x * (_GELU_S + _GELU_S * _GELU_C * x2))
         return g * (0.5 * (1 + t) + (0.5 * x) * (1 - t * t) * (_GELU_S + 3 * _GELU_S * _GELU_C * x2))
@@ -1474,32 +1472,27 @@ gelu.defvjp(_gelu_vjp)
 # ---------------------------------------------------------------------------------------------------------------
 # Transformer blocks: layer normalisation
 # ---------------------------------------------------------------------------------------------------------------
-def _normalized(x, dims, eps):
-    """(x - mean) / sqrt(var + eps) over the last `dims` axes (biased variance), and 1 / sqrt(var + eps)."""
-    axes = tuple(range(-dims, 0))
-    centered = x - np.mean(x, axis=axes, keepdims=True)
-    rstd = 1 / np.sqrt(np.mean(centered * centered, axis=axes, keepdims=True) + eps)
-    return centered * rstd, rstd
-
-
 def _layer_norm(x, weight, bias, *, eps=1e-5):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, the statistics over the last weight.ndim axes of x
     (nn.LayerNorm). A primitive for speed: composed it is nine nodes over the whole activation, in every block of
-    a transformer twice; here two reductions and three passes forward, and one joint VJP that recomputes the
-    normalised x once for all three gradients."""
-    y, _ = _normalized(x, np.ndim(weight), eps)
-    y *= weight
-    y += bias
-    return y
+    a transformer twice; here two row reductions and four passes forward (kernels.layer_norm), and one joint VJP
+    that recomputes the normalised x once for all three gradients."""
+    return kernels.layer_norm(x, weight, bias, eps)
 
 
 def _layer_norm_vjp(g, out, args, *, eps=1e-5):
     # With xh = (x - mean) rstd and gh = g weight, over the normalised axes (n elements):
     #   dx = rstd (gh - mean(gh) - xh mean(gh xh));  dweight = sum(g xh), dbias = sum(g) over the other axes
+    # Arrays (a plain backward) go to the in-place kernel; Tensors (create_graph) to the same maths in numpy calls.
     x, weight, _ = args
+    if (type(g) is np.ndarray and type(x) is np.ndarray and type(weight) is np.ndarray and g.shape == x.shape
+            and x.dtype.kind == "f" and g.dtype.kind == "f"):
+        return kernels.layer_norm_grad(g, x, weight, eps)
     dims = np.ndim(weight)
     axes = tuple(range(-dims, 0))
-    xh, rstd = _normalized(x, dims, eps)
+    centered = x - np.mean(x, axis=axes, keepdims=True)
+    rstd = 1 / np.sqrt(np.mean(centered * centered, axis=axes, keepdims=True) + eps)
+    xh = centered * rstd
     gh = g * weight
     dx = rstd * (gh - np.mean(gh, axis=axes, keepdims=True) - xh * np.mean(gh * xh, axis=axes, keepdims=True))
     batch = tuple(range(np.ndim(x) - dims))
@@ -1540,11 +1533,12 @@ def _attention_problem(q, k, v, mask=None, keep=None) -> str | None:
     return None
 
 
-def _fused_attention(q, k, v, mask=None, keep=None, *, scale=None, causal=False, dropout_p=0.0):
+def _fused_attention(q, k, v, mask=None, keep=None, *, scale=None, causal=False, dropout_p=0.0, weights=True):
     """Scaled dot-product attention as one node, for query q (..., L, E), key k (..., S, E), value v (..., S, Ev),
     the leading dims broadcast:
 
-        P = softmax(scale q k^T + mask),   out = [D v | P]  (..., L, Ev + S),   D = P keep / (1 - dropout_p)
+        P = softmax(scale q k^T + mask),   D = P keep / (1 - dropout_p),
+        out = [D v | P]  (..., L, Ev + S),   or with weights=False just the attention D v  (..., L, Ev)
 
     scale: default 1 / sqrt(E). mask (broadcast to (..., L, S)): boolean, True where attention is allowed, or
     floats added to the scores (differentiable). causal: query i sees keys 0..i (top-left aligned). keep: the
@@ -1552,11 +1546,16 @@ def _fused_attention(q, k, v, mask=None, keep=None, *, scale=None, causal=False,
     F.dropout does); the kept weights are scaled by 1 / (1 - dropout_p). A row whose keys are all masked out
     gives zeros, and zero gradients (PyTorch's rule in scaled_dot_product_attention).
 
-    The attention output is out[..., :Ev]; the probabilities P are part of the output so that the backward pass
-    reads them (as fused_lstm keeps its gates): kept instead of the scores, and differentiable as an output.
+    The VJP reads P (kept instead of the scores, as fused_lstm keeps its gates). With weights=True P is part of
+    the output, and differentiable as an output. With weights=False (what multi-head attention needs) the output
+    is the attention alone, so that no slice of it, whose backward pass would zero-fill the whole [D v | P], is
+    taken; P then lives behind it, in the same buffer (cuDNN's "reserve space": the attention is a view of
+    that buffer, and the VJP finds P through the view's base); and the attention is laid out in memory as q is
+    when it has q's shape: multi-head attention's heads are strided views of a (N, L, H, E / H) projection, and
+    an output laid out (N, L, H, E / H) merges its heads back into (N, L, E) as a view, not a copy.
     A primitive for speed: composed it is seven nodes (scale, product, mask, log_softmax, exp, dropout, product)
-    whose backward passes allocate a (..., L, S) array each; here the softmax runs in place on the output and
-    the VJP is two products per input and three passes."""
+    whose backward passes allocate a (..., L, S) array each; here the softmax runs in place in P and the VJP is
+    two products per input and three passes."""
     problem = _attention_problem(q, k, v, mask, keep)
     if problem is not None:
         raise ValueError(problem)
@@ -1566,12 +1565,38 @@ def _fused_attention(q, k, v, mask=None, keep=None, *, scale=None, causal=False,
     dtype = np.result_type(*values)
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     length, source, width = q.shape[-2], k.shape[-2], v.shape[-1]
-    out = np.empty((*batch, length, width + source), dtype=dtype)
-    p = out[..., width:]
+    if weights:
+        full = np.empty((*batch, length, width + source), dtype=dtype)
+        out, p = full[..., :width], full[..., width:]
+    else:
+        out, p = _attention_buffer(q, (*batch, length, width), (*batch, length, source), dtype)
     kernels.attention_probabilities(q, k, mask, _attention_scale(q, scale), causal, p)
     d = p if keep is None else select(keep, p * _keep_scale(dropout_p), 0)
-    np.matmul(d, v, out=out[..., :width])
-    return out
+    np.matmul(d, v, out=out)
+    return full if weights else out
+
+
+def _attention_buffer(q, shape, p_shape, dtype):
+    """The attention output of weights=False, of `shape`, and P, of `p_shape`, both in one new buffer, the
+    output first: the output laid out as q is when it has q's shape (axes in the order of q's strides),
+    C-ordered otherwise; P C-ordered after it."""
+    size = math.prod(shape)
+    buffer = np.empty(size + math.prod(p_shape), dtype=dtype)
+    if shape == q.shape and not q.flags.c_contiguous:
+        order = sorted(range(q.ndim), key=lambda axis: -q.strides[axis])  # outermost first
+        out = buffer[:size].reshape([shape[axis] for axis in order]).transpose(np.argsort(order))
+    else:
+        out = buffer[:size].reshape(shape)
+    return out, buffer[size:].reshape(p_shape)
+
+
+def _attention_probabilities_behind(out, p_shape):
+    """P of a weights=False output, from the buffer behind it (see _attention_buffer), or None when `out` is not
+    such a view (then the caller recomputes P)."""
+    buffer = out.base
+    if buffer is None or buffer.ndim != 1 or buffer.size != out.size + math.prod(p_shape) or buffer.dtype != out.dtype:
+        return None
+    return buffer[out.size:].reshape(p_shape)
 
 
 def _attention_scale(q, scale):
@@ -1582,20 +1607,33 @@ def _keep_scale(dropout_p):
     return 1 / (1 - dropout_p) if dropout_p < 1 else 0.0
 
 
-def _fused_attention_vjp(g, out, args, *, scale=None, causal=False, dropout_p=0.0):
+def _fused_attention_vjp(g, out, args, *, scale=None, causal=False, dropout_p=0.0, weights=True):
     # With Z = scale q k^T + mask, P = softmax(Z), D = P keep c (c = 1 / (1 - dropout_p)), out = [D v | P] and
-    # g = [gO | gP]:  dv = D^T gO;  dP = (gO v^T) keep c + gP;  dZ = P (dP - rowsum(dP P)) (softmax's VJP);
-    # dq = scale dZ k, dk = scale dZ^T q, d mask = dZ (the engine sums it back to the mask's shape).
+    # g = [gO | gP] (gP = 0 with weights=False):  dv = D^T gO;  dP = (gO v^T) keep c + gP;
+    # dZ = P (dP - rowsum(dP P)) (softmax's VJP); dq = scale dZ k, dk = scale dZ^T q, d mask = dZ (the engine sums
+    # it back to the mask's shape).
     # Arrays (a plain backward) go to the in-place kernel; Tensors (create_graph) to the same maths in numpy
-    # calls, which record themselves: P comes from `out`, this node's own output, so a second derivative flows
-    # back into P through the gP part of this VJP.
+    # calls, which record themselves: P comes from `out`, this node's own output (with weights=False, from this
+    # primitive run again with weights=True, recorded), so a second derivative flows back into P through gP.
     q, k, v, mask, keep = (*args, None, None)[:5]
     s = _attention_scale(q, scale)
     mask_grad = mask is not None and mask.dtype != np.bool_
-    if not any(isinstance(a, Tensor) for a in (g, out, q, k, v, mask)):
-        return kernels.attention_backward(g, out, q, k, v, keep, _keep_scale(dropout_p), s, mask_grad) + [None]
     width = v.shape[-1]
-    g_out, g_p, p = g[..., :width], g[..., width:], out[..., width:]
+    if not any(isinstance(a, Tensor) for a in (g, out, q, k, v, mask)):
+        if weights:
+            g_out, g_p, p = g[..., :width], g[..., width:], out[..., width:]
+        else:
+            g_out, g_p = g, None
+            p = _attention_probabilities_behind(out, out.shape[:-1] + (k.shape[-2],))
+            if p is None:  # (arrays here: `either` runs the forward)
+                p = either(fused_attention, q, k, v, mask, keep, scale=scale, causal=causal,
+                           dropout_p=dropout_p)[..., width:]
+        return kernels.attention_backward(g_out, g_p, p, q, k, v, keep, _keep_scale(dropout_p), s, mask_grad) + [None]
+    if weights:
+        g_out, g_p, p = g[..., :width], g[..., width:], out[..., width:]
+    else:
+        full = fused_attention(*args, scale=scale, causal=causal, dropout_p=dropout_p)
+        g_out, g_p, p = g, None, full[..., width:]
     if keep is not None:
         c = _keep_scale(dropout_p)
         d = select(keep, p * c, 0)
@@ -1605,7 +1643,8 @@ def _fused_attention_vjp(g, out, args, *, scale=None, causal=False, dropout_p=0.
     dp = g_out @ np.swapaxes(v, -1, -2)
     if keep is not None:
         dp = select(keep, dp * c, 0)
-    dp = dp + g_p
+    if g_p is not None:
+        dp = dp + g_p
     dz = p * (dp - np.sum(dp * p, axis=-1, keepdims=True))
     return [(dz @ k) * s, (np.swapaxes(dz, -1, -2) @ q) * s, dv, dz if mask_grad else None, None]
 

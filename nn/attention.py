@@ -57,6 +57,23 @@ def _additive(mask: Any, dtype: Any, allowed: bool, op: str) -> Tensor:
     return m if m.dtype == dtype else m.astype(dtype)
 
 
+def _mask(mask: Any, dtype: Any, boolean: bool) -> Any:
+    """A multi-head attention mask (boolean True = masked out, or float) as the attention takes it: with
+    `boolean`, a boolean array, True where attention is ALLOWED; else additive (see _additive)."""
+    if boolean:
+        return ~_as_tensor(mask).data
+    return _additive(mask, dtype, allowed=False, op="multi_head_attention_forward")
+
+
+def _pad_key(mask: Any) -> Any:
+    """`mask` with one more key (last axis) that takes part: True for a boolean mask, 0 for an additive one."""
+    if mask is None:
+        return None
+    if isinstance(mask, np.ndarray):
+        return np.pad(mask, [(0, 0)] * (mask.ndim - 1) + [(0, 1)], constant_values=True)
+    return F.pad(mask, (0, 1))
+
+
 def _repeat_heads(x: Tensor, repeats: int) -> Tensor:
     """Each head (dim -3) repeated `repeats` times in place: PyTorch's repeat_interleave(repeats, dim=-3)."""
     shape = x.shape
@@ -133,9 +150,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         shape = (*batch, length, source)
         keep = (autograd.rand(shape, dtype=autograd.float64) >= dropout_p).data if dropout_p < 1 else \
             np.zeros(shape, dtype=bool)
-    # one node (autograd.fused_attention); its output is [attention | probabilities], the latter for its VJP
-    out = autograd.fused_attention(q, k, v, mask, keep, scale=scale, causal=is_causal, dropout_p=dropout_p)
-    return out[..., :v.shape[-1]]
+    # one node (autograd.fused_attention), the attention alone (it keeps the probabilities for its VJP itself),
+    # laid out in memory as the query is (multi-head attention merges the heads back with no copy)
+    return autograd.fused_attention(q, k, v, mask, keep, scale=scale, causal=is_causal, dropout_p=dropout_p,
+                                    weights=False)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -192,8 +210,12 @@ def _attention(query: Tensor, key: Tensor, value: Tensor, num_heads: int, in_pro
         return (f"query {query.shape}, key {key.shape} and value {value.shape} must share the batch size, and key "
                 "and value the sequence length")
     dtype = query.dtype
-    kpm = None if key_padding_mask is None else _additive(key_padding_mask, dtype, allowed=False,
-                                                          op="multi_head_attention_forward")
+    # Boolean masks stay boolean on the fused path (need_weights=False): scaled_dot_product_attention takes them
+    # as they are (True = allowed, so inverted here), with no float 0 / -inf array made and added to the scores.
+    # Float masks, or a boolean one beside a float one, are turned into one additive mask, as PyTorch does.
+    boolean = not need_weights and all(m is None or _as_tensor(m).dtype == np.bool_
+                                       for m in (key_padding_mask, attn_mask))
+    kpm = None if key_padding_mask is None else _mask(key_padding_mask, dtype, boolean)
     if is_causal and attn_mask is None:
         return ("is_causal=True is a hint that attn_mask is the causal mask: give the mask too (e.g. "
                 "Transformer.generate_square_subsequent_mask(L))")
@@ -201,7 +223,7 @@ def _attention(query: Tensor, key: Tensor, value: Tensor, num_heads: int, in_pro
         attn_mask = None  # the hint alone: scaled_dot_product_attention applies the causal mask itself
     else:
         if attn_mask is not None:
-            attn_mask = _additive(attn_mask, dtype, allowed=False, op="multi_head_attention_forward")
+            attn_mask = _mask(attn_mask, dtype, boolean)
         if kpm is not None:
             is_causal = False  # the merged mask is no longer the causal one
     # in-projections: one product per slice of the packed weight, also for self-attention. One product followed
@@ -231,8 +253,7 @@ def _attention(query: Tensor, key: Tensor, value: Tensor, num_heads: int, in_pro
             return "bias_k and bias_v cannot be added to static_k and static_v"
         k = autograd.cat([k, bias_k.reshape(1, 1, embed_dim).expand(n, 1, embed_dim)], 1)
         v = autograd.cat([v, bias_v.reshape(1, 1, embed_dim).expand(n, 1, embed_dim)], 1)
-        attn_mask = None if attn_mask is None else F.pad(attn_mask, (0, 1))
-        kpm = None if kpm is None else F.pad(kpm, (0, 1))
+        attn_mask, kpm = _pad_key(attn_mask), _pad_key(kpm)
     # split the heads: (N, L, E) -> (N, H, L, E / H)
     q = q.reshape(n, length, heads, head_dim).transpose(1, 2)
     k = k.reshape(n, k.shape[1], heads, head_dim).transpose(1, 2)
@@ -249,14 +270,13 @@ def _attention(query: Tensor, key: Tensor, value: Tensor, num_heads: int, in_pro
     if add_zero_attn:  # one more key and value, all zeros
         zeros = autograd.zeros(n, heads, 1, head_dim, dtype=dtype)
         k, v = autograd.cat([k, zeros], 2), autograd.cat([v, zeros], 2)
-        attn_mask = None if attn_mask is None else F.pad(attn_mask, (0, 1))
-        kpm = None if kpm is None else F.pad(kpm, (0, 1))
+        attn_mask, kpm = _pad_key(attn_mask), _pad_key(kpm)
     source = k.shape[2]
     if kpm is not None:
         if kpm.shape != (n, source):
             return f"key_padding_mask has shape {kpm.shape}, expected (N, S) = {(n, source)}"
         kpm = kpm.reshape(n, 1, 1, source)
-        attn_mask = kpm if attn_mask is None else attn_mask + kpm
+        attn_mask = kpm if attn_mask is None else (attn_mask & kpm) if boolean else attn_mask + kpm
     if not training:
         dropout_p = 0.0
     if need_weights:  # softmax written out, as PyTorch does on this path: a fully masked row gives NaN there

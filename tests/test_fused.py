@@ -114,7 +114,9 @@ def test_gelu_equals_its_formula_in_float64_and_matches_pytorch(approximate: str
         (y * ag.tensor(seed)).sum().backward()
         results.append((y.detach().numpy(), t.grad.numpy()))
     for fused, composed in zip(*results):
-        np.testing.assert_allclose(fused, composed, rtol=1e-14, atol=1e-15)
+        # (the tanh form's 1 + tanh(u) cancels for u << 0: its absolute rounding error there is about |x| eps, 2e-15
+        # at x = -9; the primitive's sigmoid form does not cancel)
+        np.testing.assert_allclose(fused, composed, rtol=1e-14, atol=1e-14)
     torch = pytest.importorskip("torch")
     t = torch.tensor(x, requires_grad=True)
     y = torch.nn.functional.gelu(t, approximate=approximate)
@@ -126,6 +128,52 @@ def test_gelu_equals_its_formula_in_float64_and_matches_pytorch(approximate: str
     assert F.gelu(ag.tensor(x, requires_grad=True), approximate).grad_fn.op is ag.gelu
     assert ag.gelu(ag.tensor(x.astype(np.float32)), approximate=approximate).dtype == np.float32
 
+
+
+def test_gelu_tanh_is_accurate_in_float32_where_x_is_very_negative() -> None:
+    # 0.5 x (1 + tanh(u)) in float32 rounds 1 + tanh(u) to 0 (or one ulp of 1) from x = -5 on, where GELU is still
+    # about -2e-7 (x = -5) or -1e-21 (x = -9); the primitive computes x sigmoid(2u) = x / (1 + e^(-2u)) instead:
+    # as accurate as the function's condition allows (|x GELU'/GELU| is about 250 at x = -9.5: 250 ulps; a few
+    # ulps where |x| < 3), and its derivative too. Far out, e^(-2u) overflows to inf: the limit -0.
+    x = np.linspace(-9.5, 9.5, 2001)
+    u = np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)
+    sig = 1 / (1 + np.exp(-2 * u))
+    exact = x * sig
+    slope = sig * (1 + x * (1 - sig) * 2 * np.sqrt(2 / np.pi) * (1 + 3 * 0.044715 * x * x))
+    t = ag.tensor(x.astype(np.float32), requires_grad=True)
+    y = ag.gelu(t, approximate="tanh")
+    y.sum().backward()
+    condition = np.abs(x * slope) / np.maximum(np.abs(exact), 1e-300) + 1  # |x f'(x) / f(x)|: ulps of x -> of f
+    assert (np.abs(y.numpy() - exact) <= 4 * condition * 6e-8 * np.abs(exact)).all()
+    np.testing.assert_allclose(t.grad.numpy(), slope, rtol=3e-5, atol=1e-7)  # (f' crosses 0 at x = -0.75)
+    far = ag.tensor(np.float32([-12.0, -50.0, -1000.0]), requires_grad=True)
+    with np.errstate(all="raise"):  # no overflow warning either
+        out = ag.gelu(far, approximate="tanh")
+        out.sum().backward()
+    assert (out.numpy() == 0).all() and np.signbit(out.numpy()).all() and (far.grad.numpy() == 0).all()
+
+
+
+def test_gelu_tanh_blocks_give_the_elementwise_result_bit_for_bit() -> None:
+    # the kernels run over blocks of kernels._GELU_BLOCK elements when the arrays are contiguous, over the whole
+    # array otherwise: elementwise either way, so a large array, its pieces and a strided view agree exactly
+    from autograd import kernels
+    rng = np.random.default_rng(5)
+    size = 3 * kernels._GELU_BLOCK + 5
+    x, g = rng.standard_normal(size).astype(np.float32) * 4, rng.standard_normal(size).astype(np.float32)
+    t = ag.tensor(x, requires_grad=True)
+    (ag.gelu(t, approximate="tanh") * ag.tensor(g)).sum().backward()
+    pieces = [ag.tensor(x[i:i + 1000], requires_grad=True) for i in range(0, size, 1000)]
+    for piece, i in zip(pieces, range(0, size, 1000)):
+        (ag.gelu(piece, approximate="tanh") * ag.tensor(g[i:i + 1000])).sum().backward()
+    assert np.array_equal(ag.gelu(ag.tensor(x), approximate="tanh").numpy(),
+                          np.concatenate([ag.gelu(p.detach(), approximate="tanh").numpy() for p in pieces]))
+    assert np.array_equal(t.grad.numpy(), np.concatenate([p.grad.numpy() for p in pieces]))
+    strided = ag.tensor(x[: 2 * 40000].reshape(400, 200).T, requires_grad=True)  # not contiguous
+    (ag.gelu(strided, approximate="tanh") * ag.tensor(g[: 2 * 40000].reshape(200, 400))).sum().backward()
+    plain = ag.tensor(np.ascontiguousarray(x[: 2 * 40000].reshape(400, 200).T), requires_grad=True)
+    (ag.gelu(plain, approximate="tanh") * ag.tensor(g[: 2 * 40000].reshape(200, 400))).sum().backward()
+    assert np.array_equal(strided.grad.numpy(), plain.grad.numpy())
 
 def _composed_layer_norm(x: ag.Tensor, w: ag.Tensor, b: ag.Tensor, eps: float) -> ag.Tensor:
     axes = tuple(range(-w.ndim, 0))
@@ -160,6 +208,34 @@ def test_layer_norm_equals_the_composed_formula_in_float64_and_matches_pytorch(s
     assert ag.layer_norm(ag.tensor(arrays[0], dtype=ag.float32), ag.tensor(arrays[1], dtype=ag.float32),
                          ag.tensor(arrays[2], dtype=ag.float32)).dtype == np.float32
 
+
+
+@pytest.mark.parametrize("shape", [(64, 32, 128), (3, 5, 2000), (4, 40, 30)])
+def test_layer_norm_in_float32_is_as_accurate_as_pytorchs(shape: tuple) -> None:
+    # the row statistics: einsum's sums for rows up to kernels._EINSUM_ROWS_UP_TO elements, numpy's pairwise sums
+    # beyond (2000); a normalised shape of two dims (40, 30). Both engines in float32 against float64, offset data
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(4)
+    dims = 2 if shape[-1] == 30 else 1
+    x = (rng.standard_normal(shape) * 2 + 50).astype(np.float32)
+    w, b = (rng.standard_normal(shape[-dims:]).astype(np.float32) for _ in range(2))
+    g = rng.standard_normal(shape).astype(np.float32)
+    results = {}
+    for name, dtype in (("ours", np.float32), ("torch", np.float32), ("exact", np.float64)):
+        if name == "ours":
+            inputs = [ag.tensor(a, requires_grad=True) for a in (x, w, b)]
+            y = ag.layer_norm(*inputs)
+            (y * ag.tensor(g)).sum().backward()
+            results[name] = [y.detach().numpy()] + [t.grad.numpy() for t in inputs]
+        else:
+            inputs = [torch.tensor(a.astype(dtype), requires_grad=True) for a in (x, w, b)]
+            y = torch.nn.functional.layer_norm(inputs[0], shape[-dims:], inputs[1], inputs[2])
+            (y * torch.from_numpy(g.astype(dtype))).sum().backward()
+            results[name] = [y.detach().numpy()] + [t.grad.numpy() for t in inputs]
+    for ours, theirs, exact in zip(results["ours"], results["torch"], results["exact"]):
+        assert ours.dtype == np.float32
+        scale = np.abs(exact).max()
+        assert np.abs(ours - exact).max() <= max(2 * np.abs(theirs - exact).max(), 4e-6 * scale)
 
 # --- scaled dot-product attention ------------------------------------------------------------------------------
 def _composed_attention(q: ag.Tensor, k: ag.Tensor, v: ag.Tensor, mask: object, keep: object, scale: float,
@@ -206,8 +282,9 @@ def _attention_inputs(name: str) -> tuple:
     return arrays, kind, mask, keep, dropout_p
 
 
+@pytest.mark.parametrize("weights", [True, False])
 @pytest.mark.parametrize("name", sorted(ATTENTION_SETTINGS))
-def test_fused_attention_equals_the_composed_formula_in_float64(name: str) -> None:
+def test_fused_attention_equals_the_composed_formula_in_float64(name: str, weights: bool) -> None:
     arrays, kind, mask, keep, dropout_p = _attention_inputs(name)
     seed = None
     results = []
@@ -216,9 +293,10 @@ def test_fused_attention_equals_the_composed_formula_in_float64(name: str) -> No
         m = ag.tensor(mask, requires_grad=True) if kind == "float" else mask
         if fused:
             out = ag.fused_attention(*inputs, None if kind == "causal" else m, keep, scale=0.6,
-                                     causal=kind == "causal", dropout_p=dropout_p)
+                                     causal=kind == "causal", dropout_p=dropout_p, weights=weights)
         else:
             out = _composed_attention(*inputs, m, keep, 0.6, kind == "causal", dropout_p)
+            out = out if weights else out[..., :arrays[2].shape[-1]]
         seed = np.random.default_rng(6).standard_normal(out.shape) if seed is None else seed
         (out * ag.tensor(seed)).sum().backward()
         grads = [x.grad.numpy() for x in inputs] + ([m.grad.numpy()] if kind == "float" else [])
@@ -229,7 +307,34 @@ def test_fused_attention_equals_the_composed_formula_in_float64(name: str) -> No
     if kind in ("bool", "float"):  # the rows with every key masked out: zeros, and no gradient through them
         width = arrays[2].shape[-1]
         dead = results[0][0][..., 1 if kind == "bool" else 2, :]
-        assert not dead.any() and dead.shape[-1] == width + arrays[1].shape[-2]
+        assert not dead.any() and dead.shape[-1] == width + (arrays[1].shape[-2] if weights else 0)
+
+
+def test_fused_attention_without_weights_is_laid_out_as_the_query_and_keeps_the_probabilities_behind() -> None:
+    # multi-head attention's heads: (N, H, L, d) views of a (N, L, H, d) projection. The attention comes out laid
+    # out the same way, so the heads merge back into (N, L, E) as a view; its VJP reads P from the buffer behind
+    # the output, and recomputes it when handed an output that is not such a view (the same gradients)
+    from autograd import ops
+    rng = np.random.default_rng(9)
+    n, length, heads, d = 2, 5, 3, 4
+    projections = [ag.tensor(rng.standard_normal((n, length, heads * d)), requires_grad=True) for _ in range(3)]
+    q, k, v = (t.reshape(n, length, heads, d).transpose(1, 2) for t in projections)
+    out = ag.fused_attention(q, k, v, causal=True, weights=False)
+    assert out.shape == (n, heads, length, d) and not out.data.flags.c_contiguous
+    merged = out.transpose(1, 2).reshape(n, length, heads * d)
+    assert np.shares_memory(merged.data, out.data)
+    full = ag.fused_attention(q, k, v, causal=True)
+    np.testing.assert_array_equal(out.numpy(), full.numpy()[..., :d])
+    behind = ops._attention_probabilities_behind(out.data, (n, heads, length, length))
+    np.testing.assert_array_equal(behind, full.numpy()[..., d:])
+    g = rng.standard_normal(out.shape)
+    args = (q.data, k.data, v.data)
+    from_behind = ops._fused_attention_vjp(g, out.data, args, causal=True, weights=False)
+    recomputed = ops._fused_attention_vjp(g, out.data.copy(), args, causal=True, weights=False)
+    for a, b in zip(from_behind[:3], recomputed[:3]):
+        np.testing.assert_array_equal(a, b)
+    (merged * ag.tensor(rng.standard_normal(merged.shape))).sum().backward()
+    assert all(t.grad.shape == (n, length, heads * d) for t in projections)
 
 
 @pytest.mark.parametrize("name", ["plain", "batch_broadcast", "float_mask", "causal", "causal_wide"])
@@ -284,6 +389,25 @@ def test_multihead_attention_runs_the_fused_primitive_without_weights() -> None:
     with_weights, _ = mha(x, x, x, attn_mask=nn.Transformer.generate_square_subsequent_mask(5))
     np.testing.assert_allclose(out.detach().numpy(), with_weights.detach().numpy(), rtol=1e-13, atol=1e-14)
 
+
+
+def test_multihead_attention_hands_boolean_masks_to_the_fused_primitive_as_they_are() -> None:
+    # need_weights=False with boolean masks only: one boolean mask (True = allowed: the inverse of the layer's),
+    # padded with an allowed key for add_bias_kv, merged with &, no float 0 / -inf array
+    mha = nn.MultiheadAttention(8, 2, batch_first=True, add_bias_kv=True, dtype=np.float64)
+    rng = np.random.default_rng(10)
+    x = ag.tensor(rng.standard_normal((3, 5, 8)), requires_grad=True)
+    kpm = np.zeros((3, 5), bool)
+    kpm[0, 3:] = True
+    attn = rng.random((5, 5)) > 0.7
+    out, _ = mha(x, x, x, key_padding_mask=kpm, attn_mask=attn, need_weights=False)
+    node = next(node for node in _nodes(out) if node.op is ag.fused_attention)
+    mask = node.args[3]
+    assert mask.dtype == np.bool_ and mask.shape == (3, 1, 5, 6)
+    expected = ~np.pad(kpm, [(0, 0), (0, 1)])[:, None, None, :] & ~np.pad(attn, [(0, 0), (0, 1)])
+    np.testing.assert_array_equal(mask, expected)
+    additive, _ = mha(x, x, x, key_padding_mask=np.where(kpm, -np.inf, 0.0), attn_mask=attn, need_weights=False)
+    np.testing.assert_allclose(out.detach().numpy(), additive.detach().numpy(), rtol=1e-13, atol=1e-14)
 
 def test_fused_attention_keeps_float32_and_names_the_shapes_at_fault() -> None:
     q = ag.zeros(2, 3, 4, requires_grad=True)

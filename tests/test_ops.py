@@ -379,7 +379,7 @@ def attention_shapes(draw: Any, float_mask: bool = False) -> tuple:
 
 def attention_params(draw: Any, shapes: tuple) -> dict:
     """A boolean mask (True: allowed; rows all False included), causal or neither (a float mask when there is
-    a fourth input), a scale, and a dropout mask."""
+    a fourth input), a scale, a dropout mask, and the output with or without the weights."""
     full = np.broadcast_shapes(shapes[0][:-2], shapes[1][:-2], shapes[2][:-2]) + (shapes[0][-2], shapes[1][-2])
     params: dict = {"scale": draw(st.sampled_from([None, 0.7]))}
     kind = "float" if len(shapes) == 4 else draw(st.sampled_from(["none", "bool", "causal"]))
@@ -391,6 +391,8 @@ def attention_params(draw: Any, shapes: tuple) -> dict:
     if draw(st.booleans()):
         params["dropout_p"] = draw(st.sampled_from([0.25, 0.5]))
         params["keep"] = draw(hnp.arrays(bool, full))
+    if draw(st.booleans()):
+        params["weights"] = False  # the attention alone, P kept behind it for the VJP
     return params
 
 

@@ -109,16 +109,34 @@ class Adam(Optimizer):
                 param *= 1 - lr * weight_decay  # AdamW: shrink the weights, outside the adaptive scaling
             else:
                 grad = grad + weight_decay * param
-        m += (1 - beta1) * (grad - m)  # = β₁m + (1 − β₁)g, written as PyTorch's lerp
+        # The expressions m += (1 − β₁)(g − m); v += (1 − β₂)·g·g; θ −= (γ/(1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + ε),
+        # evaluated in this order (PyTorch's, m's update as its lerp) with the same roundings, in two scratch
+        # arrays instead of a temporary per operation (nine passes' allocations per parameter and step)
+        t = np.subtract(grad, m)
+        same = isinstance(t, np.ndarray) and t.dtype == m.dtype == v.dtype == param.dtype  # (0-d: a scalar)
+        t *= 1 - beta1
+        m += t
         v *= beta2
-        v += (1 - beta2) * grad * grad
+        if same:
+            np.multiply(grad, 1 - beta2, out=t)
+            t *= grad
+            v += t
+        else:  # (a gradient of another dtype than the parameter's: the scratch arrays would not hold it)
+            v += (1 - beta2) * grad * grad
         if group["amsgrad"]:
             v_max = buffer(state, "max_exp_avg_sq", param)
             np.maximum(v_max, v, out=v_max)
             v = v_max
         step_size = lr / (1 - beta1 ** step)
-        denom = np.sqrt(v) / (1 - beta2 ** step) ** 0.5 + eps
-        param -= step_size * m / denom
+        denom = np.sqrt(v)
+        denom /= (1 - beta2 ** step) ** 0.5
+        denom += eps
+        if same:
+            np.multiply(m, step_size, out=t)
+            t /= denom
+            param -= t
+        else:
+            param -= step_size * m / denom
 
 
 class AdamW(Adam):
