@@ -54,7 +54,7 @@ def test_fused_lstm_backward_recomputes_the_gates_when_the_output_is_not_the_rec
     grad = rng.standard_normal((4, 2, 2, 3))
     for reverse in (False, True):
         out = ops._fused_lstm(gates, state, w, reverse)
-        assert out.base is not None and out.base.shape == (4, 6, 2, 3)
+        assert out.base is not None and out.base.shape == (4, 7, 2, 3)
         viewed = ops._fused_lstm_vjp(grad, out, (gates, state, w), reverse)
         copied = ops._fused_lstm_vjp(grad, out.copy(), (gates, state, w), reverse)
         for a, b in zip(viewed, copied):
