@@ -1373,8 +1373,8 @@ def _fused_lstm_vjp(grad, out, args, reverse=False):
     before = 1 if reverse else -1                                   # where step t's previous state is
     if type(grad) is np.ndarray and type(out) is np.ndarray:  # a plain backward: the same maths, in place
         record = out.base  # the forward's whole record, gates included (out is its view [:, :2])
-        if record is None or record.shape != (steps, 7, batch, H) or not np.may_share_memory(record, out):
-            record = _lstm_record(gates, state, weight_hh, reverse)
+        if record is None or record.shape != (steps, 7, batch, H):  # not the forward's view: run it again
+            record = fused_lstm.forward(gates, state, weight_hh, reverse=reverse).base
         d_gates, dh, dc = _lstm_backward_in_place(grad, record, c0, weight_hh, order, reverse)
     else:
         d_gates, dh, dc = _lstm_backward(grad, out, gates, h0, c0, weight_hh, order, before, reverse)
