@@ -816,6 +816,34 @@ binary_cross_entropy_with_logits.defvjp(
     _bce_logits_vjp_y)
 
 
+@primitive(broadcasts=True)
+def mse_loss(x, y, reduction="mean"):
+    """(x - y)^2, then reduced ("none", "mean" or "sum", as PyTorch's mse_loss). A primitive for speed: composed it
+    is four nodes (the difference, the square as a product, the sum and the mean's division), whose backward
+    passes spread the gradient, multiply it by the difference twice and add the two; here the forward is two
+    passes and a sum, and each input's gradient two passes (the difference again, times 2 g / count). The values
+    are the composition's exactly: 2 (g / count) d is (g / count) d + (g / count) d, a power of two apart."""
+    d = np.subtract(x, y)
+    if d.dtype.kind != "f":  # integer inputs (a fresh float array otherwise: squared in place)
+        d = d.astype(np.result_type(d, np.float32))
+    sq = np.square(d, out=d) if isinstance(d, np.ndarray) else d * d
+    if reduction == "none":
+        return sq
+    total = np.sum(sq)
+    if reduction == "sum":
+        return total
+    return total / sq.size if sq.size else total * np.nan  # the mean of nothing is nan, without a warning
+
+
+def _mse_vjp(g, x, y, reduction, sign):
+    """sign * 2 (x - y) times the incoming gradient (spread over the elements for the mean)."""
+    return (x - y) * (_bce_logits_scale(g, x, y, reduction) * (2 * sign))  # (the engine sums broadcast dims)
+
+
+mse_loss.defvjp(lambda g, out, x, y, reduction="mean": _mse_vjp(g, x, y, reduction, 1),
+                lambda g, out, x, y, reduction="mean": _mse_vjp(g, x, y, reduction, -1))
+
+
 @primitive(saves_output=True, reads_inputs=False)
 def log_softmax(x, axis):
     """x - logsumexp(x) along `axis`. A primitive for speed: one node and two passes instead of eight nodes
@@ -1269,15 +1297,20 @@ def _fused_lstm(gates, state, weight_hh, reverse=False):
     gates: (steps, batch, 4H), the input projection x_t W_ih^T + b_ih + b_hh of every step (one product for
     the whole sequence, done by the caller); state: (batch, 2H), [h_0 | c_0]; weight_hh: (4H, H); reverse:
     run from the last step to the first (the backward direction of a bidirectional layer). Returns
-    (steps, 6, batch, H): h_t, c_t, i_t, f_t, g_t, o_t at every step t; the gate activations are outputs so
-    that the VJP reads them instead of recomputing them (cuDNN's "reserve space").
+    (steps, 2, batch, H): h_t and c_t at every step t.
 
     A primitive for speed: composed, a step is eleven nodes (a product, an add, a chunk, five nonlinearities and
     the cell update), and slicing step t out of the projection costs a zero-filled gradient of the whole
     projection per step in the backward pass. Here a step is one BLAS product and twelve in-place passes, with
     no graph recording; the backward pass is one loop, with W_hh's gradient one product over all steps.
 
-    Layout: each of the six is a contiguous (batch, H) block, so that every elementwise pass reads and writes
+    The result is a view of the run's whole record, (steps, 7, batch, H) with the gate activations i, f, g, o
+    and tanh(c_t) beside h and c: the VJP reads them there instead of recomputing them (cuDNN's "reserve
+    space"; tanh(c_t) kept costs a block per step, recomputed it was a tanh over every c_t). They are
+    not outputs: as outputs, the gradient a caller's slice h = out[:, 0] sends back would be a zero-filled
+    array of the whole record, read again for gradients of the gates (a fifth of W8's backward pass).
+
+    Layout: each of the seven is a contiguous (batch, H) block, so that every elementwise pass reads and writes
     contiguous memory. (Side by side in rows, [h | c | i | f | g | o] per batch element, a gate's block of
     a step is strided, and numpy runs a strided operand through copies into buffers: three times the time of
     the pass; on W8 that was a third of the step.) Only the product's output, (batch, 4H) rows, is strided
@@ -1286,33 +1319,40 @@ def _fused_lstm(gates, state, weight_hh, reverse=False):
     One exp for all four gates: sigmoid(x) = 1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1, so the gates'
     pre-activations are scaled by -1 (i, f, o) or -2 (g), powers of two, exact, then go through exp, + 1 and
     a reciprocal together."""
+    return _lstm_record(gates, state, weight_hh, reverse)[:, :2]
+
+
+def _lstm_record(gates, state, weight_hh, reverse):
+    """fused_lstm's run: (steps, 7, batch, H), h_t, c_t, i_t, f_t, g_t, o_t, tanh(c_t) at every step t."""
     steps, batch, H = _lstm_shapes(gates, state, weight_hh)
     dtype = np.result_type(gates, state, weight_hh)
-    out = np.empty((steps, 6, batch, H), dtype)
-    signs = np.array([-1, -1, -2, -1], dtype).reshape(4, 1, 1)
-    w_t = np.asarray(weight_hh, dtype).T
+    out = np.empty((steps, 7, batch, H), dtype)
+    # The scalings by -1 and -2 go into W_hh and the projection once, exactly (powers of two): a step adds the
+    # scaled product to the scaled projection. W_hh^T is a C-contiguous (H, 4H) array: OpenBLAS packs it into
+    # its panels at every product, 15% fewer instructions per product than from the transposed view of W_hh.
+    signs = np.repeat(np.array([-1, -1, -2, -1], dtype), H)
+    w_t = np.multiply(np.asarray(weight_hh, dtype).T, signs, order="C")
     pre = np.empty((batch, 4 * H), dtype)
     pre_q = pre.reshape(batch, 4, H).transpose(1, 0, 2)                 # the product, gate by gate (views)
-    gates_q = gates.reshape(steps, batch, 4, H).transpose(0, 2, 1, 3)
+    gates_q = np.multiply(gates, signs, dtype=dtype).reshape(steps, batch, 4, H).transpose(0, 2, 1, 3)
     h, c = np.asarray(state[:, :H], dtype), state[:, H:]
     with np.errstate(over="ignore"):  # e^-x = inf: the sigmoid's limit 0 (and tanh's -1), exactly
         for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
             step = out[t]
-            act = step[2:]
+            act = step[2:6]
             np.matmul(h, w_t, out=pre)          # (batch, 4H): the four gates' products in one BLAS call
             np.add(pre_q, gates_q[t], out=act)
-            act *= signs
             np.exp(act, out=act)
             act += 1
             np.divide(1, act, out=act)          # i, f, o, and sigmoid(2x) for g ...
-            h_new, c_new, i, f, g, o = step
+            h_new, c_new, i, f, g, o, tc = step
             g *= 2
             g -= 1                              # ... g = 2 sigmoid(2x) - 1 = tanh(x)
             np.multiply(f, c, out=c_new)        # c_t = f c_{t-1} + i g (i g in h_t's block for a moment)
             np.multiply(i, g, out=h_new)
             c_new += h_new
-            np.tanh(c_new, out=h_new)           # h_t = o tanh(c_t)
-            h_new *= o
+            np.tanh(c_new, out=tc)              # h_t = o tanh(c_t)
+            np.multiply(o, tc, out=h_new)
             h, c = h_new, c_new
     return out
 
@@ -1321,7 +1361,7 @@ def _fused_lstm_vjp(grad, out, args, reverse=False):
     # Backpropagation through time, the last step first. With dh, dc the gradients reaching h_t, c_t (from the
     # output and from step t + 1), tc = tanh(c_t):
     #   dc  += dh o (1 - tc^2);  d pre = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)] with
-    #   di = dc g, df = dc c_{t-1}, dg = dc i, do = dh tc (plus any gradient of the gate outputs themselves);
+    #   di = dc g, df = dc c_{t-1}, dg = dc i, do = dh tc;
     #   to step t - 1: dh = d pre W_hh, dc = dc f;  d gates[t] = d pre;  d W_hh = sum_t d pre_t^T h_{t-1}.
     # Plain numpy on purpose: on Tensors (create_graph) it records itself and differentiates again.
     gates, state, weight_hh = args
@@ -1332,9 +1372,12 @@ def _fused_lstm_vjp(grad, out, args, reverse=False):
     order = range(steps) if reverse else range(steps - 1, -1, -1)   # the forward's order, reversed
     before = 1 if reverse else -1                                   # where step t's previous state is
     if type(grad) is np.ndarray and type(out) is np.ndarray:  # a plain backward: the same maths, in place
-        d_gates, dh, dc = _lstm_backward_in_place(grad, out, c0, weight_hh, order, reverse)
+        record = out.base  # the forward's whole record, gates included (out is its view [:, :2])
+        if record is None or record.shape != (steps, 7, batch, H):  # not the forward's view: run it again
+            record = fused_lstm.forward(gates, state, weight_hh, reverse=reverse).base
+        d_gates, dh, dc = _lstm_backward_in_place(grad, record, c0, weight_hh, order, reverse)
     else:
-        d_gates, dh, dc = _lstm_backward(grad, out, c0, weight_hh, order, before, reverse)
+        d_gates, dh, dc = _lstm_backward(grad, out, gates, h0, c0, weight_hh, order, before, reverse)
     # W_hh's gradient, sum_t d pre_t^T h_{t-1}: one product over all steps but the first, whose h_{t-1} is h_0
     # (a second, small product, skipped when h_0 = 0, the default state)
     first, rest = (-1, slice(None, -1)) if reverse else (0, slice(1, None))
@@ -1345,49 +1388,51 @@ def _fused_lstm_vjp(grad, out, args, reverse=False):
     return [d_gates, np.concatenate([dh, dc], axis=-1), d_weight]
 
 
-def _lstm_backward(grad, out, c0, weight_hh, order, before, reverse):
+def _lstm_backward(grad, out, gates, h0, c0, weight_hh, order, before, reverse):
     """d gates (steps, batch, 4H) and the gradients reaching h_0 and c_0, from operations that record
-    themselves on Tensors (create_graph)."""
-    steps = len(order)
+    themselves on Tensors (create_graph). The gate activations are recomputed from the inputs (the output
+    holds h and c only), so that they are differentiable functions of them."""
+    steps, H = len(order), np.shape(c0)[-1]
     dh, dc = np.zeros_like(c0), np.zeros_like(c0)
     dpre = [None] * steps
     for t in order:
         g_t, o_t = grad[t], out[t]
         first = t == (steps - 1 if reverse else 0)
-        c_prev = c0 if first else out[t + before][1]
-        i, f, g, o = (o_t[k] for k in range(2, 6))
+        h_prev, c_prev = (h0, c0) if first else (out[t + before][0], out[t + before][1])
+        pre = gates[t] + h_prev @ weight_hh.T
+        i, f, o = (1 / (1 + np.exp(-pre[:, k * H:(k + 1) * H])) for k in (0, 1, 3))
+        g = np.tanh(pre[:, 2 * H:3 * H])
         tc = np.tanh(o_t[1])
         dh = dh + g_t[0]
         dc = dc + g_t[1] + dh * o * (1 - tc * tc)
-        d = np.concatenate([(g_t[2] + dc * g) * (i * (1 - i)),
-                            (g_t[3] + dc * c_prev) * (f * (1 - f)),
-                            (g_t[4] + dc * i) * (1 - g * g),
-                            (g_t[5] + dh * tc) * (o * (1 - o))], axis=-1)
+        d = np.concatenate([dc * g * (i * (1 - i)), dc * c_prev * (f * (1 - f)), dc * i * (1 - g * g),
+                            dh * tc * (o * (1 - o))], axis=-1)
         dpre[t] = d
         dh, dc = d @ weight_hh, dc * f
     return np.stack(dpre), dh, dc
 
 
-def _lstm_backward_in_place(grad, out, c0, weight_hh, order, reverse):
-    """_lstm_backward on arrays. Everything in d pre that does not depend on the recurrence is computed for all
-    steps at once before the loop, on contiguous blocks: with tc = tanh(c_t) and the gates' derivatives,
+def _lstm_backward_in_place(grad, record, c0, weight_hh, order, reverse):
+    """_lstm_backward on arrays, with the forward's record (steps, 7, batch, H). Everything in d pre that does
+    not depend on the recurrence is computed for all steps at once before the loop, on contiguous blocks: with
+    tc = tanh(c_t) and the gates' derivatives,
 
         d pre[t] = [dc, dc, dc, dh] * K[t],  K = [g i(1-i), c_{t-1} f(1-f), i (1-g^2), tc o(1-o)]
         dc += dh P[t],  P = o (1 - tc^2)
 
     so that a step is six passes and one BLAS product (about twenty passes, computed in the loop). The
-    gradients of c_t and of the gate outputs (zero unless a caller reads them: the layer reads only h, and c
-    at the last step) are added only when there are any."""
+    gradients of c_t (zero unless a caller reads them: the layer reads c at the last step only) are added only
+    when there are any."""
     steps, batch, H = len(order), c0.shape[0], c0.shape[-1]
-    dtype = np.result_type(grad, out, weight_hh)
-    acts, cs = out[:, 2:], out[:, 1]
+    dtype = np.result_type(grad, record, weight_hh)
+    acts, cs, tc = record[:, 2:6], record[:, 1], record[:, 6]
     k = np.empty((steps, 4, batch, H), dtype)
-    np.subtract(1, acts, out=k)                         # s (1 - s): the sigmoids' derivative ...
-    k *= acts
+    for sig in (slice(0, 2), 3):                       # s (1 - s): the sigmoids' derivative (i, f; o) ...
+        np.subtract(1, acts[:, sig], out=k[:, sig])
+        k[:, sig] *= acts[:, sig]
     g = acts[:, 2]
     np.multiply(g, g, out=k[:, 2])                      # ... and tanh's, 1 - g^2
     np.subtract(1, k[:, 2], out=k[:, 2])
-    extra = grad[:, 2:] * k if grad[:, 2:].any() else None  # a gradient of the gate outputs themselves
     k[:, 0] *= g
     if reverse:                                         # c_{t-1}: the step run before t
         k[:-1, 1] *= cs[1:]
@@ -1396,9 +1441,8 @@ def _lstm_backward_in_place(grad, out, c0, weight_hh, order, reverse):
         k[1:, 1] *= cs[:-1]
         k[0, 1] *= c0
     k[:, 2] *= acts[:, 0]
-    tc = np.tanh(cs)
     k[:, 3] *= tc
-    p = np.square(tc, out=tc)                           # P = o (1 - tc^2), in tc's buffer
+    p = np.square(tc)                                   # P = o (1 - tc^2)
     np.subtract(1, p, out=p)
     p *= acts[:, 3]
     d_gates = np.empty((steps, batch, 4 * H), dtype)    # the gates' layout: rows, read by BLAS below
@@ -1414,8 +1458,6 @@ def _lstm_backward_in_place(grad, out, c0, weight_hh, order, reverse):
         dc += tmp
         np.multiply(k_3[t], dc, out=d_3[t])     # d i, d f, d g: dc K
         np.multiply(k_o[t], dh, out=d_o[t])     # d o: dh K
-        if extra is not None:
-            d_q[t] += extra[t]
         np.matmul(d_gates[t], weight_hh, out=dh)   # to step t - 1: dh = d pre W_hh, dc = dc f
         dc *= fs[t]
     return d_gates, dh, dc

@@ -1274,8 +1274,9 @@ def _elementwise_weight(weight: Any, x: Tensor, name: str, op: str) -> Any:
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error: mean((x - y)^2)."""
     x, y = _pair_up(input, target, "mse_loss")
-    d = x - y
-    return _reduce(d * d, reduction, "mse_loss")
+    if reduction not in ("mean", "sum", "none"):
+        _reduce(x, reduction, "mse_loss")  # (raises, naming the op)
+    return autograd.mse_loss(x, y, reduction=reduction)  # one node, loss and reduction
 
 
 def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:

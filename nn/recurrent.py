@@ -72,7 +72,7 @@ def _fused_lstm(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Ten
     # as one 2-D product: on the time-major view of a batch_first input, numpy's 3-D matmul runs one small
     # product per step, 2x slower (11.8 vs 5.6 ms on W8's projection, the copy into rows included)
     gates = F.linear(x.reshape(steps * batch, x.shape[-1]), w_ih, bias).reshape(steps, batch, w_ih.shape[0])
-    seq = autograd.fused_lstm(gates, autograd.cat(list(state), -1), w_hh, reverse=reverse)  # (steps, 6, N, H)
+    seq = autograd.fused_lstm(gates, autograd.cat(list(state), -1), w_hh, reverse=reverse)  # (steps, 2, N, H)
     return seq[:, 0], seq[0 if reverse else -1, 1]  # every h_t, and c after the last step run
 
 

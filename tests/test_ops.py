@@ -695,6 +695,9 @@ CASES: list[Case] = [
         x, y, reduction=reduction), shapes=broadcast_shapes(2), low=-4, high=4,
          params=lambda draw, shapes: {"reduction": draw(st.sampled_from(
              ["none", "sum"] + (["mean"] if math.prod(np.broadcast_shapes(*shapes)) else [])))}),  # mean(empty): nan
+    Case("mse_loss", lambda x, y, reduction: ag.mse_loss(x, y, reduction=reduction), shapes=broadcast_shapes(2),
+         params=lambda draw, shapes: {"reduction": draw(st.sampled_from(
+             ["none", "sum"] + (["mean"] if math.prod(np.broadcast_shapes(*shapes)) else [])))}),  # mean(empty): nan
     Case("exclusive_prod", ops.exclusive_prod, shapes=matrix_shape.map(lambda s: (s,)), prepare=with_zeros),
     # shape
     Case("reshape", lambda x, shape: x.reshape(shape), shapes=one_shape.map(lambda s: (s,)),
