@@ -34,6 +34,24 @@ def test_sgd_plain_is_gradient_descent():
     np.testing.assert_allclose(traj, expected, rtol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(65537,), (300, 229), (3, 32768)])
+@pytest.mark.parametrize("lr", [0.01, np.float64(0.01), 1])
+def test_sgd_large_parameters_update_exactly_as_the_plain_expression(dtype, shape, lr):
+    # large contiguous parameters are updated block by block (nn/optim/optimizers.py, _subtract_scaled): the
+    # result must be p - lr * g to the bit, across block edges and for every kind of learning rate
+    rng = np.random.default_rng(0)
+    theta0, grad = rng.standard_normal(shape).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    p = nn.Parameter(theta0.copy())
+    p.grad = autograd.tensor(grad)
+    SGD([p], lr=lr).step()
+    expected = theta0.copy()
+    expected -= lr * grad  # (in place: with a numpy float64 lr the product is float64, the parameter stays)
+    assert p.data.dtype == dtype
+    np.testing.assert_array_equal(p.data, expected)
+    np.testing.assert_array_equal(p.grad.data, grad)  # the gradient is left alone
+
+
 def test_sgd_momentum_and_dampening_closed_form():
     lr, mu, d = 0.1, 0.9, 0.25
     traj, _, _ = run_constant_gradient(SGD, 4, lr=lr, momentum=mu, dampening=d)
