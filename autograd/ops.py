@@ -889,7 +889,7 @@ def linear(x, weight, bias=None):
     """x @ weight.T + bias for x of shape (..., in_features): nn.Linear as one node. A primitive for speed:
     composed as x @ weight.T, the weight's gradient arrives as a transposed view that must be copied for the
     leaf, and the bias adds a node; here the weight gradient is one contiguous BLAS product."""
-    out = x @ weight.T
+    out = _rows_times(x, weight.T)
     if bias is None:
         return out
     # (the dtypes' identity first: np.result_type is a Python-level call, 3 per W3 step; with nn.Linear calling
@@ -905,7 +905,16 @@ def _linear_vjp_weight(g, out, x, weight, bias=None):   # d/dW = g^T x, summed o
     return g.reshape(rows, weight.shape[0]).T @ x.reshape(rows, weight.shape[1])
 
 
-linear.defvjp(lambda g, out, x, weight, bias=None: g @ weight,
+def _rows_times(a, b):
+    """a @ b for a of shape (..., K) and a matrix b, as one BLAS product over all of a's rows when they are
+    contiguous: numpy's matmul on a stack runs one small product per matrix of the stack (W7's (32, 64, 128)
+    inputs: 32 products of 64 rows each, 8 % more instructions than one of 2048 rows)."""
+    if type(a) is np.ndarray and a.ndim > 2 and a.flags.c_contiguous:  # (Tensors under create_graph: as is)
+        return (a.reshape(math.prod(a.shape[:-1]), a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
+    return a @ b
+
+
+linear.defvjp(lambda g, out, x, weight, bias=None: _rows_times(g, weight),
               _linear_vjp_weight,
               lambda g, out, x, weight, bias=None: unbroadcast(g, bias.shape))
 
