@@ -17,6 +17,9 @@ import numpy as np
 
 from . import core
 from .core import Node, Tensor, Unkept, format_location
+from .core import passes_gradient as _passes
+from .core import times_first as _times_first
+from .core import times_second as _times_second
 from .grad_mode import is_anomaly_check_nan_enabled, swap_grad_enabled
 from .kernels import as_stored
 from .ops import unbroadcast
@@ -223,7 +226,8 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
             # One protocol, op.input_grads; for a primitive without parameters (the most common node) its
             # per-input VJPs are called here directly, as input_grads would: a call less per node (2% of a
             # scalar graph's time). One or two inputs are passed by name: a call with *args builds a tuple
-            # first, ~900 instructions more per VJP (callgrind), 5% of W5 and of W1.
+            # first, ~900 instructions more per VJP (callgrind), 5% of W5 and of W1. A `passes_gradient` VJP
+            # (add's, sub's first) is not called at all: its result is g itself.
             edges = node.edges
             vjps = op.vjps if node.params is None else None
             if vjps is None:
@@ -232,8 +236,10 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                 input_grads = op.input_grads(node, g, out, args)
             elif len(args) == 2:
                 x, y = args
-                input_grads = (None if edges[0] is None else vjps[0](g, out, x, y),
-                               None if edges[1] is None else vjps[1](g, out, x, y))
+                input_grads = (None if edges[0] is None else g if (v := vjps[0]) is _passes
+                               else g * y if v is _times_second else v(g, out, x, y),
+                               None if edges[1] is None else g if (v := vjps[1]) is _passes
+                               else g * x if v is _times_first else v(g, out, x, y))
             elif len(args) == 1:
                 input_grads = (None if edges[0] is None else vjps[0](g, out, args[0]),)
             else:
