@@ -10,7 +10,7 @@ gradient has a higher number and has been processed, so its gradient is complete
 from __future__ import annotations
 
 from collections.abc import Sequence
-from heapq import heappop, heappush, heapreplace
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -185,8 +185,13 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
     # The nodes waiting for their turn: `heap` holds -seq, `waiting` maps it to the node. A heap of plain ints
     # rather than (-seq, node) tuples: comparing two tuples compares their ints twice over, and a tuple is
     # made and freed per push (~1,100 instructions per pushed node in a micro-benchmark; W5 pushes ~640).
+    # Before the heap, `later`: waiting nodes in creation order, the newest last. A node goes there when it is
+    # newer than its last one (an append and a pop instead of a push and a pop on the heap, ~1,000 instructions
+    # less), into the heap otherwise; the next node is the newer of the two tops. In a sum of products
+    # (s = s + x * y) the partial sums go there: 240 of W5's 272 pushes.
     heap: list = []
     waiting: dict = {}
+    later: list = []
     for root, g in zip(roots, root_grads):
         key = root.grad_fn if root.grad_fn is not None else root
         if key in grads:
@@ -251,7 +256,7 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
             # inputs and then reduces them (reduction="sum") has a 0-d output and inputs of other shapes.
             broadcasts = op.broadcasts and (vjps is None or g.__class__ not in _NUMPY_SCALARS)
             # `following`: the newest node that this one sends a first gradient to. When it is also newer than every
-            # waiting node it is the next one, and skips the heap (the operand of a chain, and in W5 the product
+            # waiting node it is the next one, and waits nowhere (the operand of a chain, and in W5 the product
             # of a neuron's running sum: ~40% of the pushes and pops, 2.5% of W5).
             following = None
             i = -1  # the input's index (a counter costs ~900 instructions less per node than enumerate())
@@ -287,20 +292,27 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                         continue
                     if edge.seq > following.seq:
                         following, edge = edge, following
-                    key = -edge.seq
-                    waiting[key] = edge
-                    heappush(heap, key)
+                    if not later or edge.seq > later[-1].seq:
+                        later.append(edge)
+                    else:
+                        key = -edge.seq
+                        waiting[key] = edge
+                        heappush(heap, key)
             if not retain_graph:  # free the saved values (the output's shape and dtype stay if asked, see below)
                 node.args = None
                 node.out = (g.shape, g.dtype) if _keep_shapes else None
-            if following is None:
-                node = waiting.pop(heappop(heap)) if heap else None
-            elif heap and heap[0] < -following.seq:  # a waiting node is newer: it goes first, `following` waits
-                key = -following.seq
-                waiting[key] = following
-                node = waiting.pop(heapreplace(heap, key))
+            if following is not None:
+                if (heap and heap[0] < -following.seq) or (later and later[-1].seq > following.seq):
+                    key = -following.seq  # a waiting node is newer: it goes first, `following` waits
+                    waiting[key] = following
+                    heappush(heap, key)
+                else:
+                    node = following
+                    continue
+            if later and (not heap or later[-1].seq > -heap[0]):
+                node = later.pop()
             else:
-                node = following
+                node = waiting.pop(heappop(heap)) if heap else None
         # After the walk only leaves are left in `grads`. Their `_hooks` slot is read only once some leaf has had
         # register_hook called (it is unset on leaves made by operations, and getattr then raises and catches an
         # AttributeError inside: W5 has 337 leaves).
