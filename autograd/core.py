@@ -389,12 +389,30 @@ def unary_method(op: Primitive) -> Callable[[Tensor], Tensor]:
     """`Tensor.<name>` for a primitive of one input (ops.register): `apply_unary` itself as the method, so that
     `x.exp()` runs one Python frame before `_result` instead of two."""
     def method(self: Tensor) -> Tensor:
+        global _seq
         data = self._data
         try:
             out = op.forward(data)
         except (ValueError, TypeError) as err:
             raise _op_error(op, [data], {}, err) from None
-        return _result(op, out, (data,), ((self.grad_fn or self),) if self._requires_grad else None, None)
+        if out.__class__ is not _float32 or _modes.any_changed or not self._requires_grad:
+            return _result(op, out, (data,), ((self.grad_fn or self),) if self._requires_grad else None, None)
+        # (a float32 scalar recorded in the default modes: _result written out, as in binary_method)
+        result = _new(Tensor)
+        result._data = out
+        result.grad = None
+        node = Node()
+        node.op = op
+        node.edges = (self.grad_fn or self,)
+        node.args = (data,)
+        node.out = out if op.saves_output else None
+        node.params = None
+        _seq += 1
+        node.seq = _seq
+        node.hooks = None
+        result.grad_fn = node
+        result._requires_grad = True
+        return result
     return method
 
 
@@ -403,6 +421,7 @@ def binary_method(op: Primitive) -> Callable[[Tensor, Any], Tensor]:
     written out with the first operand known to be a tensor. One Python frame before `_result` instead of two
     (the frame cost ~2% of a scalar graph, W5, in callgrind)."""
     def method(self: Tensor, other: Any) -> Tensor:
+        global _seq
         xd = self._data
         xe = (self.grad_fn or self) if self._requires_grad else None
         if isinstance(other, Tensor):
@@ -415,7 +434,25 @@ def binary_method(op: Primitive) -> Callable[[Tensor, Any], Tensor]:
             out = op.forward(xd, yd)
         except (ValueError, TypeError) as err:
             raise _op_error(op, [xd, yd], {}, err) from None
-        return _result(op, out, (xd, yd), None if xe is None and ye is None else (xe, ye), None)
+        if out.__class__ is not _float32 or _modes.any_changed or (xe is None and ye is None):
+            return _result(op, out, (xd, yd), None if xe is None and ye is None else (xe, ye), None)
+        # A float32 scalar recorded in the default modes (scalar graphs): what _result does then, written out, a
+        # call less (~4% of W5); test_boundaries checks that the two make the same tensor and node.
+        result = _new(Tensor)
+        result._data = out
+        result.grad = None
+        node = Node()
+        node.op = op
+        node.edges = (xe, ye)
+        node.args = (xd, yd)
+        node.out = out if op.saves_output else None
+        node.params = None
+        _seq += 1
+        node.seq = _seq
+        node.hooks = None
+        result.grad_fn = node
+        result._requires_grad = True
+        return result
     return method
 
 
