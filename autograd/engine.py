@@ -24,7 +24,7 @@ from .grad_mode import is_anomaly_check_nan_enabled, swap_grad_enabled
 from .kernels import as_stored
 from .ops import unbroadcast
 
-_wrap = Tensor._wrap  # (bound once: a classmethod looked up on the class makes a bound method at every call)
+_new = object.__new__
 
 
 def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_graph: bool | None,
@@ -42,7 +42,12 @@ def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_gr
                 continue
             target = targets[target]  # backward(inputs=...): only those, leaves or not, get .grad
         if target.grad is None and g.__class__ is target._data.__class__ and g.__class__ is not np.ndarray:
-            target.grad = _wrap(g)  # _accumulate_into_leaf's first case, for W5's 337 leaves without the call
+            grad = _new(Tensor)  # _accumulate_into_leaf's first case (Tensor._wrap(g)), for W5's 337 leaves
+            grad._data = g       # without the two calls
+            grad.grad_fn = None
+            grad._requires_grad = False
+            grad.grad = None
+            target.grad = grad
         else:
             _accumulate_into_leaf(target, g, create_graph)
         if post_hooks:  # register_post_accumulate_grad_hook: hook(leaf) once .grad holds the sum
