@@ -24,7 +24,9 @@ from .grad_mode import is_anomaly_check_nan_enabled, swap_grad_enabled
 from .kernels import as_stored
 from .ops import unbroadcast
 
+# (module globals: `np.ndarray` is an attribute of the numpy module, ~320 instructions a read in a hot loop)
 _new = object.__new__
+_ndarray = np.ndarray
 
 
 def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_graph: bool | None,
@@ -41,7 +43,7 @@ def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_gr
             if target not in targets:
                 continue
             target = targets[target]  # backward(inputs=...): only those, leaves or not, get .grad
-        if target.grad is None and g.__class__ is target._data.__class__ and g.__class__ is not np.ndarray:
+        if target.grad is None and g.__class__ is target._data.__class__ and g.__class__ is not _ndarray:
             grad = _new(Tensor)  # _accumulate_into_leaf's first case (Tensor._wrap(g)), for W5's 337 leaves
             grad._data = g       # without the two calls
             grad.grad_fn = None
@@ -321,16 +323,17 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
         # After the walk only leaves are left in `grads`. Their `_hooks` slot is read only once some leaf has had
         # register_hook called (it is unset on leaves made by operations, and getattr then raises and catches an
         # AttributeError inside: W5 has 337 leaves).
-        leaf_hooks = run_hooks and core._leaf_hooks_registered
-        for leaf, g in grads.items():
-            if leaf_hooks:
+        if run_hooks and core._leaf_hooks_registered:
+            for leaf, g in grads.items():
                 hooks = getattr(leaf, "_hooks", None)
                 if hooks:
                     if mode_before is None:
                         mode_before = swap_grad_enabled(create_graph)
-                    grads[leaf] = g = _run_hooks(hooks, g, create_graph)
-            if g.__class__ is np.ndarray and not create_graph:  # (only arrays can be shared: W5's scalars skip it)
-                grads[leaf] = _owned(g, handed)
+                    grads[leaf] = _run_hooks(hooks, g, create_graph)
+        if not create_graph:
+            for leaf, g in grads.items():
+                if g.__class__ is _ndarray:  # (only arrays can be shared: W5's scalars skip it)
+                    grads[leaf] = _owned(g, handed)
     finally:
         if mode_before is not None:
             swap_grad_enabled(mode_before)
@@ -416,7 +419,7 @@ _FREED_MESSAGE = (
 def _owned(g: Any, handed: set[int]) -> Any:
     """A gradient array a leaf may keep: copy it if it is a view or was already handed out, so that an
     in-place change to one `.grad` (clipping, zero_()) can never show up in another."""
-    if g.__class__ is np.ndarray:
+    if g.__class__ is _ndarray:
         if g.base is not None or id(g) in handed or not g.flags.writeable:
             g = g.copy()
         handed.add(id(g))
@@ -428,7 +431,7 @@ def _accumulate_into_leaf(leaf: Tensor, g: Any, create_graph: bool) -> None:
     # dtype, so only arrays compare dtypes (reading a numpy scalar's dtype costs ~550 instructions; 337 leaves
     # per W5 step).
     kind = g.__class__
-    if kind is leaf._data.__class__ and (kind is not np.ndarray or g.dtype == leaf._data.dtype):
+    if kind is leaf._data.__class__ and (kind is not _ndarray or g.dtype == leaf._data.dtype):
         if leaf.grad is None:
             leaf.grad = Tensor._wrap(g)
         elif leaf.grad.grad_fn is None:
