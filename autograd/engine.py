@@ -10,18 +10,23 @@ gradient has a higher number and has been processed, so its gradient is complete
 from __future__ import annotations
 
 from collections.abc import Sequence
-from heapq import heappop, heappush, heapreplace
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
 
 from . import core
 from .core import Node, Tensor, Unkept, format_location
+from .core import passes_gradient as _passes
+from .core import times_first as _times_first
+from .core import times_second as _times_second
 from .grad_mode import is_anomaly_check_nan_enabled, swap_grad_enabled
 from .kernels import as_stored
 from .ops import unbroadcast
 
-_wrap = Tensor._wrap  # (bound once: a classmethod looked up on the class makes a bound method at every call)
+# (module globals: `np.ndarray` is an attribute of the numpy module, ~320 instructions a read in a hot loop)
+_new = object.__new__
+_ndarray = np.ndarray
 
 
 def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_graph: bool | None,
@@ -38,8 +43,13 @@ def backward(roots: Sequence[Tensor], gradients: Sequence[Any] | None, retain_gr
             if target not in targets:
                 continue
             target = targets[target]  # backward(inputs=...): only those, leaves or not, get .grad
-        if target.grad is None and g.__class__ is target._data.__class__ and g.__class__ is not np.ndarray:
-            target.grad = _wrap(g)  # _accumulate_into_leaf's first case, for W5's 337 leaves without the call
+        if target.grad is None and g.__class__ is target._data.__class__ and g.__class__ is not _ndarray:
+            grad = _new(Tensor)  # _accumulate_into_leaf's first case (Tensor._wrap(g)), for W5's 337 leaves
+            grad._data = g       # without the two calls
+            grad.grad_fn = None
+            grad._requires_grad = False
+            grad.grad = None
+            target.grad = grad
         else:
             _accumulate_into_leaf(target, g, create_graph)
         if post_hooks:  # register_post_accumulate_grad_hook: hook(leaf) once .grad holds the sum
@@ -182,8 +192,13 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
     # The nodes waiting for their turn: `heap` holds -seq, `waiting` maps it to the node. A heap of plain ints
     # rather than (-seq, node) tuples: comparing two tuples compares their ints twice over, and a tuple is
     # made and freed per push (~1,100 instructions per pushed node in a micro-benchmark; W5 pushes ~640).
+    # Before the heap, `later`: waiting nodes in creation order, the newest last. A node goes there when it is
+    # newer than its last one (an append and a pop instead of a push and a pop on the heap, ~1,000 instructions
+    # less), into the heap otherwise; the next node is the newer of the two tops. In a sum of products
+    # (s = s + x * y) the partial sums go there: 240 of W5's 272 pushes.
     heap: list = []
     waiting: dict = {}
+    later: list = []
     for root, g in zip(roots, root_grads):
         key = root.grad_fn if root.grad_fn is not None else root
         if key in grads:
@@ -223,7 +238,8 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
             # One protocol, op.input_grads; for a primitive without parameters (the most common node) its
             # per-input VJPs are called here directly, as input_grads would: a call less per node (2% of a
             # scalar graph's time). One or two inputs are passed by name: a call with *args builds a tuple
-            # first, ~900 instructions more per VJP (callgrind), 5% of W5 and of W1.
+            # first, ~900 instructions more per VJP (callgrind), 5% of W5 and of W1. A `passes_gradient` VJP
+            # (add's, sub's first) is not called at all: its result is g itself.
             edges = node.edges
             vjps = op.vjps if node.params is None else None
             if vjps is None:
@@ -232,8 +248,10 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                 input_grads = op.input_grads(node, g, out, args)
             elif len(args) == 2:
                 x, y = args
-                input_grads = (None if edges[0] is None else vjps[0](g, out, x, y),
-                               None if edges[1] is None else vjps[1](g, out, x, y))
+                input_grads = (None if edges[0] is None else g if (v := vjps[0]) is _passes
+                               else g * y if v is _times_second else v(g, out, x, y),
+                               None if edges[1] is None else g if (v := vjps[1]) is _passes
+                               else g * x if v is _times_first else v(g, out, x, y))
             elif len(args) == 1:
                 input_grads = (None if edges[0] is None else vjps[0](g, out, args[0]),)
             else:
@@ -245,7 +263,7 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
             # inputs and then reduces them (reduction="sum") has a 0-d output and inputs of other shapes.
             broadcasts = op.broadcasts and (vjps is None or g.__class__ not in _NUMPY_SCALARS)
             # `following`: the newest node that this one sends a first gradient to. When it is also newer than every
-            # waiting node it is the next one, and skips the heap (the operand of a chain, and in W5 the product
+            # waiting node it is the next one, and waits nowhere (the operand of a chain, and in W5 the product
             # of a neuron's running sum: ~40% of the pushes and pops, 2.5% of W5).
             following = None
             i = -1  # the input's index (a counter costs ~900 instructions less per node than enumerate())
@@ -281,33 +299,41 @@ def _walk(roots: Sequence[Tensor], root_grads: list, retain_graph: bool, create_
                         continue
                     if edge.seq > following.seq:
                         following, edge = edge, following
-                    key = -edge.seq
-                    waiting[key] = edge
-                    heappush(heap, key)
+                    if not later or edge.seq > later[-1].seq:
+                        later.append(edge)
+                    else:
+                        key = -edge.seq
+                        waiting[key] = edge
+                        heappush(heap, key)
             if not retain_graph:  # free the saved values (the output's shape and dtype stay if asked, see below)
                 node.args = None
                 node.out = (g.shape, g.dtype) if _keep_shapes else None
-            if following is None:
-                node = waiting.pop(heappop(heap)) if heap else None
-            elif heap and heap[0] < -following.seq:  # a waiting node is newer: it goes first, `following` waits
-                key = -following.seq
-                waiting[key] = following
-                node = waiting.pop(heapreplace(heap, key))
+            if following is not None:
+                if (heap and heap[0] < -following.seq) or (later and later[-1].seq > following.seq):
+                    key = -following.seq  # a waiting node is newer: it goes first, `following` waits
+                    waiting[key] = following
+                    heappush(heap, key)
+                else:
+                    node = following
+                    continue
+            if later and (not heap or later[-1].seq > -heap[0]):
+                node = later.pop()
             else:
-                node = following
+                node = waiting.pop(heappop(heap)) if heap else None
         # After the walk only leaves are left in `grads`. Their `_hooks` slot is read only once some leaf has had
         # register_hook called (it is unset on leaves made by operations, and getattr then raises and catches an
         # AttributeError inside: W5 has 337 leaves).
-        leaf_hooks = run_hooks and core._leaf_hooks_registered
-        for leaf, g in grads.items():
-            if leaf_hooks:
+        if run_hooks and core._leaf_hooks_registered:
+            for leaf, g in grads.items():
                 hooks = getattr(leaf, "_hooks", None)
                 if hooks:
                     if mode_before is None:
                         mode_before = swap_grad_enabled(create_graph)
-                    grads[leaf] = g = _run_hooks(hooks, g, create_graph)
-            if g.__class__ is np.ndarray and not create_graph:  # (only arrays can be shared: W5's scalars skip it)
-                grads[leaf] = _owned(g, handed)
+                    grads[leaf] = _run_hooks(hooks, g, create_graph)
+        if not create_graph:
+            for leaf, g in grads.items():
+                if g.__class__ is _ndarray:  # (only arrays can be shared: W5's scalars skip it)
+                    grads[leaf] = _owned(g, handed)
     finally:
         if mode_before is not None:
             swap_grad_enabled(mode_before)
@@ -393,7 +419,7 @@ _FREED_MESSAGE = (
 def _owned(g: Any, handed: set[int]) -> Any:
     """A gradient array a leaf may keep: copy it if it is a view or was already handed out, so that an
     in-place change to one `.grad` (clipping, zero_()) can never show up in another."""
-    if g.__class__ is np.ndarray:
+    if g.__class__ is _ndarray:
         if g.base is not None or id(g) in handed or not g.flags.writeable:
             g = g.copy()
         handed.add(id(g))
@@ -405,7 +431,7 @@ def _accumulate_into_leaf(leaf: Tensor, g: Any, create_graph: bool) -> None:
     # dtype, so only arrays compare dtypes (reading a numpy scalar's dtype costs ~550 instructions; 337 leaves
     # per W5 step).
     kind = g.__class__
-    if kind is leaf._data.__class__ and (kind is not np.ndarray or g.dtype == leaf._data.dtype):
+    if kind is leaf._data.__class__ and (kind is not _ndarray or g.dtype == leaf._data.dtype):
         if leaf.grad is None:
             leaf.grad = Tensor._wrap(g)
         elif leaf.grad.grad_fn is None:

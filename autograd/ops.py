@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from . import _special, kernels, labels
-from .core import Primitive, Tensor, binary_method, unary_method
+from .core import Primitive, Tensor, binary_method, passes_gradient, times_first, times_second, unary_method
 from .kernels import (
     as_stored,
     class_index,
@@ -153,19 +153,18 @@ def either(op: Primitive, *args: Any, **params: Any) -> Any:
 # Arithmetic (broadcasting)
 # ---------------------------------------------------------------------------------------------------------------
 add = native(operator.add, symbol="+", broadcasts=True, reads_inputs=False, export=True, method=True, numpy=np.add)
-add.defvjp(lambda g, out, x, y: g,
-           lambda g, out, x, y: g)
+add.defvjp(passes_gradient, passes_gradient)   # g, g  (handed on by the engine without a call)
 
 
 sub = native(operator.sub, symbol="-", broadcasts=True, reads_inputs=False, export=True, method=True,
              numpy=np.subtract)
-sub.defvjp(lambda g, out, x, y: g,
+sub.defvjp(passes_gradient,                    # g
            lambda g, out, x, y: -g)
 
 
 mul = native(operator.mul, symbol="*", broadcasts=True, export=True, method=True, numpy=np.multiply)
-mul.defvjp(lambda g, out, x, y: g * y,
-           lambda g, out, x, y: g * x)
+mul.defvjp(times_second,                       # g * y  (both inlined by the engine, see core.times_second)
+           times_first)                        # g * x
 
 
 div = native(operator.truediv, "div", symbol="/", broadcasts=True, saves_output=True, numpy=np.true_divide)

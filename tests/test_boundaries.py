@@ -169,6 +169,35 @@ def test_primitives_and_custom_functions_make_nodes_alike() -> None:
     assert not made["selector"].op.rerunnable and made["function"].op.runs_user_code
 
 
+def test_the_scalar_fast_paths_of_operator_methods_make_what_result_makes() -> None:
+    # core.binary_method / unary_method write _result out for float32 scalars in the default modes
+    import numpy as np
+
+    from autograd import core
+
+    x, y = autograd.tensor(1.5, requires_grad=True), autograd.tensor(0.25, requires_grad=True)
+    z = x * 2.0
+    xd, yd, zd = x._data, y._data, z._data
+    pairs = [(x * y, lambda: core._result(ops.mul, xd * yd, (xd, yd), (x, y), None)),
+             (z * 2.0, lambda: core._result(ops.mul, zd * 2.0, (zd, 2.0), (z.grad_fn, None), None)),
+             (y - z, lambda: core._result(ops.sub, yd - zd, (yd, zd), (y, z.grad_fn), None)),
+             (z.exp(), lambda: core._result(ops.exp, np.exp(zd), (zd,), (z.grad_fn,), None)),
+             (x.relu(), lambda: core._result(ops.relu, ops.relu.forward(xd), (xd,), (x,), None))]
+    for made, result in pairs:
+        want = result()
+        assert made._data.__class__ is np.float32 and made._data == want._data
+        assert (made.grad, made._requires_grad) == (want.grad, want._requires_grad) == (None, True)
+        assert [hasattr(made, s) for s in made.__slots__] == [hasattr(want, s) for s in want.__slots__]
+        assert [hasattr(made.grad_fn, s) for s in core.Node.__slots__] == \
+            [hasattr(want.grad_fn, s) for s in core.Node.__slots__]
+        for field in NODE_FIELDS:
+            if field == "edges":
+                assert all(a is b for a, b in zip(made.grad_fn.edges, want.grad_fn.edges, strict=True))
+            elif field != "seq":
+                assert getattr(made.grad_fn, field) == getattr(want.grad_fn, field), field
+        assert made.grad_fn.seq < want.grad_fn.seq == core._seq  # one counter
+
+
 def test_the_engine_and_gradcheck_know_one_kind_of_op() -> None:
     # no special cases for custom Functions or their selector nodes: both call the protocol (core.Op)
     for module in ("engine", "gradcheck"):

@@ -652,3 +652,42 @@ def test_a_primitive_that_broadcasts_then_reduces_to_0d_sums_gradients_back_to_i
     ag.binary_cross_entropy_with_logits(x, y, reduction="sum").backward()
     assert y.grad.shape == () and np.isclose(float(y.grad), -x_data.sum())
     assert x.grad.shape == x_shape
+
+
+# --- the walk's order -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(12))
+def test_the_walk_visits_nodes_newest_first_on_random_graphs_with_the_reference_walks_gradients(seed):
+    # The walk keeps waiting nodes in a heap and, before it, in `later` and `following` (cheaper when nodes
+    # arrive in creation order): whatever the shape of the graph, it must visit the newest waiting node next,
+    # so that every node's gradient is complete when it runs and sums are added in one fixed order. Hooks on
+    # every intermediate tensor record the order; engine.trace (a plain heap) gives the reference gradients.
+    from autograd import engine
+
+    rng = np.random.default_rng(seed)
+    leaves = [tensor(float(v), dtype=ag.float32, requires_grad=True) for v in rng.normal(size=4)]
+    values = list(leaves)
+    for _ in range(40):  # sums of products, fan-out, chains and operands in either creation order
+        kind = rng.integers(5)
+        a, b = (values[i] for i in rng.integers(len(values), size=2))
+        if kind == 0:
+            values.append(a + b * values[rng.integers(len(values))])
+        elif kind == 1:
+            values.append(b * a - a)
+        elif kind == 2:
+            values.append((a * 0.5).tanh())
+        elif kind == 3:
+            values.append(sum((v * w for v, w in zip(values[-3:], leaves)), a))
+        else:
+            values.append(a.relu() + 0.1)
+    out = sum(values[-6:], values[len(values) // 2])
+    visited = []
+    for v in values[4:]:
+        v.register_hook(lambda g, node=v.grad_fn: visited.append(node.seq))
+    steps, reference = engine.trace(out)
+    out.backward()
+    hooked = {v.grad_fn for v in values[4:]}
+    assert visited == [node.seq for node, _, _ in steps if node in hooked]  # the reference's order
+    assert visited == sorted(visited, reverse=True) and len(set(visited)) == len(visited) > 10
+    for x in leaves:
+        if x in reference:
+            assert x.grad.numpy().tobytes() == np.asarray(reference[x]).tobytes()
