@@ -110,11 +110,13 @@ def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None =
     if min is None and max is None:
         raise OpError("clamp: at least one of 'min' or 'max' must not be None (as in PyTorch)")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # Where x or the bound is NaN, neither x >= min nor x < min holds: the result is NaN and no gradient
+        # passes, as in PyTorch (where(x >= min, x, min) alone gave min there, and min the gradient)
         out = _tensor(x)
         if min is not None:
-            out = where(out >= min, out, min)
+            out = where(out >= min, out, where(out < min, min, math.nan))
         if max is not None:
-            out = where(out <= max, out, max)
+            out = where(out <= max, out, where(out > max, max, math.nan))
         return out
     return ops.clamp(x, min=min, max=max)
 

