@@ -136,3 +136,57 @@ def test_clamp_with_tensor_bounds_at_nan_is_nan_with_no_gradient_as_in_pytorch()
     np.testing.assert_array_equal(out.numpy(), yt.detach().numpy())
     for ours, theirs in ((x, xt), (lo, lt), (hi, ht)):
         np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
+
+
+# --- out-of-range indices: PyTorch's gather, scatter and index ops raise for a negative index; numpy's fancy
+# indexing would take it from the end, silently
+X23 = np.arange(6.0).reshape(2, 3)
+INDEX_OPS = {
+    "gather": lambda x, i: ag.gather(x, 1, ag.tensor(np.array([[0, i, 1], [1, 0, i]]))),
+    "scatter": lambda x, i: ag.scatter(x, 1, ag.tensor(np.array([[0, i, 1], [1, 0, i]])), x),
+    "scatter_add": lambda x, i: ag.scatter_add(x, 1, ag.tensor(np.array([[0, i, 1], [1, 0, i]])), x),
+    "scatter_reduce": lambda x, i: ag.scatter_reduce(x, 1, ag.tensor(np.array([[0, i, 1], [1, 0, i]])), x, "sum"),
+    "index_select": lambda x, i: ag.index_select(x, 1, ag.tensor(np.array([0, i]))),
+    "index_add": lambda x, i: ag.index_add(x, 1, ag.tensor(np.array([0, i])), x[:, :2]),
+}
+
+
+def _torch_index_op(name, index):
+    torch = pytest.importorskip("torch")
+    x = torch.tensor(X23)
+    two = torch.tensor([[0, index, 1], [1, 0, index]])
+    one = torch.tensor([0, index])
+    return {"gather": lambda: torch.gather(x, 1, two), "scatter": lambda: torch.scatter(x, 1, two, x),
+            "scatter_add": lambda: torch.scatter_add(x, 1, two, x),
+            "scatter_reduce": lambda: torch.scatter_reduce(x, 1, two, x, "sum"),
+            "index_select": lambda: torch.index_select(x, 1, one),
+            "index_add": lambda: torch.index_add(x, 1, one, x[:, :2])}[name]()
+
+
+@pytest.mark.parametrize("index", [-1, -3, -4, 3])
+@pytest.mark.parametrize("name", sorted(INDEX_OPS))
+def test_index_ops_refuse_out_of_range_indices_naming_op_index_and_size(name, index):
+    x = ag.tensor(X23, requires_grad=True)
+    with pytest.raises(IndexError, match=rf"^{name}: index {index} is out of range for dim 1 of size 3$") as info:
+        INDEX_OPS[name](x, index)
+    assert isinstance(info.value, RuntimeError)      # what PyTorch raises
+    with pytest.raises((IndexError, RuntimeError)):   # and PyTorch refuses it as well
+        _torch_index_op(name, index)
+
+
+def test_take_along_dim_counts_negative_indices_from_the_end_as_pytorch_does():
+    x = ag.tensor(X23, requires_grad=True)
+    out = ag.take_along_dim(x, ag.tensor(np.array([[0, -1], [-3, 2]])), 1)
+    np.testing.assert_array_equal(out.numpy(), [[0, 2], [3, 5]])
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1, 0, 1], [1, 0, 1]])
+    flat = ag.take_along_dim(x, ag.tensor(np.array([-1, -6])))
+    np.testing.assert_array_equal(flat.numpy(), [5, 0])
+    for bad in (-4, 3):
+        with pytest.raises(IndexError, match=f"take_along_dim: index {bad} is out of range for dim 1 of size 3"):
+            ag.take_along_dim(x, ag.tensor(np.array([[0, bad], [0, 0]])), 1)
+    with pytest.raises(IndexError, match="take_along_dim: index -7 is out of range for dim None of size 6"):
+        ag.take_along_dim(x, ag.tensor(np.array([-7])))
+    torch = pytest.importorskip("torch")
+    theirs = torch.take_along_dim(torch.tensor(X23), torch.tensor([[0, -1], [-3, 2]]), 1)
+    np.testing.assert_array_equal(out.numpy(), theirs.numpy())
