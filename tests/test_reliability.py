@@ -190,3 +190,38 @@ def test_take_along_dim_counts_negative_indices_from_the_end_as_pytorch_does():
     torch = pytest.importorskip("torch")
     theirs = torch.take_along_dim(torch.tensor(X23), torch.tensor([[0, -1], [-3, 2]]), 1)
     np.testing.assert_array_equal(out.numpy(), theirs.numpy())
+
+
+# --- a hook may replace a gradient, but not change its dtype (PyTorch: "hook 'h' has changed the type of value")
+def _to_float64(g):
+    return g.astype(ag.float64)
+
+
+@pytest.mark.parametrize("where", ["leaf", "interior"])
+def test_a_hook_changing_the_gradients_dtype_is_refused_naming_it(where):
+    x = ag.ones(3, requires_grad=True)                   # float32
+    y = x * 2
+    (x if where == "leaf" else y).register_hook(_to_float64)
+    with pytest.raises(RuntimeError, match="hook '_to_float64' returned a gradient of dtype float64, expected "
+                                           "float32"):
+        y.sum().backward()
+    torch = pytest.importorskip("torch")
+    xt = torch.ones(3, requires_grad=True)
+    yt = xt * 2
+    (xt if where == "leaf" else yt).register_hook(lambda g: g.double())
+    with pytest.raises(RuntimeError, match="changed the type"):
+        yt.sum().backward()
+
+
+def test_a_hook_returning_numbers_gets_the_gradients_dtype_and_same_dtype_passes():
+    x = ag.ones(3, requires_grad=True)
+    x.register_hook(lambda g: [1.0, 2.0, 3.0])
+    (x * 2).sum().backward()
+    assert x.grad.dtype == ag.float32
+    np.testing.assert_array_equal(x.grad.numpy(), [1, 2, 3])
+    y = ag.ones(3, requires_grad=True)
+    h = y * 2
+    h.register_hook(lambda g: g * 10)
+    h.sum().backward()
+    assert y.grad.dtype == ag.float32
+    np.testing.assert_array_equal(y.grad.numpy(), [20, 20, 20])
