@@ -249,7 +249,15 @@ expm1.defvjp(lambda g, out, x: g * (out + 1))        # d(e^x - 1) = e^x = out + 
 
 
 sqrt = native(np.sqrt, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.sqrt)
-sqrt.defvjp(lambda g, out, x: g / (2 * out))           # d sqrt(x) = 1 / (2 sqrt(x))
+def _sqrt_vjp(g, out, x):
+    # d sqrt(x) = 1 / (2 sqrt(x)): infinite at x = 0, which is the derivative there (PyTorch's too). A mask further
+    # down selects 0 from it (relu(x).sqrt() at x < 0, see kernels.gate): a valid graph, so no divide-by-zero
+    # warning (PyTorch gives none). The context covers the ops recorded here under create_graph as well.
+    with np.errstate(divide="ignore"):
+        return g / (2 * out)
+
+
+sqrt.defvjp(_sqrt_vjp)
 
 
 sin = native(np.sin, export=True, method=True, numpy=np.sin)
