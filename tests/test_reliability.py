@@ -251,3 +251,36 @@ def test_sqrt_second_order_behind_relu_matches_pytorch():
     (gt,) = torch.autograd.grad(xt.relu().sqrt().sum(), [xt], create_graph=True)
     gt.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), xt.grad.numpy(), rtol=1e-15)
+
+
+# --- numpy 2's copy= protocol: copy=False gives the tensor's own array or raises ValueError, never a copy
+def test_asarray_copy_false_shares_an_n_d_tensors_array():
+    t = ag.tensor([1.0, 2.0])
+    a = np.asarray(t, copy=False)
+    a[0] = 7
+    np.testing.assert_array_equal(t.numpy(), [7, 2])
+    assert np.shares_memory(np.asarray(t, dtype=np.float32, copy=False), t.numpy())
+    b = np.asarray(t, copy=True)
+    b[1] = 9
+    np.testing.assert_array_equal(t.numpy(), [7, 2])
+    np.testing.assert_array_equal(np.asarray(t, dtype=np.float64), [7, 2])
+
+
+@pytest.mark.parametrize("shape", [(), (2,)])
+def test_asarray_copy_false_refuses_a_needed_copy(shape):
+    t = ag.tensor(np.ones(shape, dtype=np.float32))
+    with pytest.raises(ValueError, match="copy=False"):
+        np.asarray(t, dtype=np.float64, copy=False)
+    with pytest.raises(ValueError, match="copy=False"):
+        np.array(t, dtype=np.float64, copy=False)
+
+
+def test_asarray_of_a_0d_tensor_copy_false_raises_and_otherwise_copies():
+    t = ag.tensor(3.0)
+    with pytest.raises(ValueError, match="0-d tensor"):  # its value is a numpy scalar: nothing to share
+        np.asarray(t, copy=False)
+    a = np.asarray(t)
+    assert a.shape == () and a == 3
+    a[...] = 5                                          # a copy, as numpy allows for copy=None
+    assert t.item() == 3
+    assert np.array(t, copy=True) == 3
