@@ -284,3 +284,24 @@ def test_asarray_of_a_0d_tensor_copy_false_raises_and_otherwise_copies():
     a[...] = 5                                          # a copy, as numpy allows for copy=None
     assert t.item() == 3
     assert np.array(t, copy=True) == 3
+
+
+# --- broadcasting errors name the op and both shapes (already so: kept from regressing)
+@pytest.mark.parametrize("call, text", [
+    (lambda a, b: a + b, "add: shapes (3,) and (4,) cannot be broadcast together"),
+    (lambda a, b: b - a, "sub: shapes (4,) and (3,) cannot be broadcast together"),
+    (lambda a, b: a * b, "mul: shapes (3,) and (4,) cannot be broadcast together"),
+    (lambda a, b: a / b, "div: shapes (3,) and (4,) cannot be broadcast together"),
+    (lambda a, b: a ** b, "pow: shapes (3,) and (4,) cannot be broadcast together"),
+    (lambda a, b: ag.maximum(a, b), "maximum: shapes (3,) and (4,) cannot be broadcast together"),
+    (lambda a, b: a < b, "lt (<): shapes (3,) and (4,) cannot be broadcast together"),
+    (lambda a, b: np.add(a, b), "add: shapes (3,) and (4,) cannot be broadcast together"),
+    (lambda a, b: a + np.ones(4), "add: shapes (3,) and (4,) cannot be broadcast together"),
+    (lambda a, b: a @ ag.ones(4, 2), "matmul: shapes (3,) and (4, 2) do not align: 3 != 4"),
+    (lambda a, b: a.add_(b), "add_ (+=): the value of shape (4,) cannot be broadcast to the tensor's shape (3,)"),
+])
+def test_broadcasting_errors_name_the_op_and_both_shapes(call, text):
+    a, b = ag.ones(3), ag.ones(4)
+    with pytest.raises(ValueError) as info:
+        call(a, b)
+    assert str(info.value).startswith(text)
