@@ -800,11 +800,7 @@ def split(x: TensorLike, split_size_or_sections: int | Sequence[int], dim: int =
         sizes = [int(s) for s in split_size_or_sections]
         if builtins.sum(sizes) != n:
             raise OpError(f"split: sections {sizes} add up to {builtins.sum(sizes)}, but dim {dim} has size {n}")
-    pieces, start = [], 0
-    for s in sizes:
-        pieces.append(getitem(x, (slice(None),) * axis + (slice(start, start + s),)))
-        start += s
-    return tuple(pieces)
+    return ops.split_pieces(x, axis, sizes)  # one node for all pieces: a backward linear in their number
 
 
 def chunk(x: TensorLike, chunks: int, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
@@ -821,7 +817,7 @@ def unbind(x: TensorLike, dim: int = 0, *, axis: int | None = None) -> tuple[Ten
     x = _tensor(x)
     dim = dim if axis is None else axis
     axis = normalize_dim(dim, x.ndim, "unbind")
-    return tuple(getitem(x, (slice(None),) * axis + (i,)) for i in range(x.shape[axis]))
+    return ops.split_pieces(x, axis, [1] * x.shape[axis], squeeze=True)  # (see split)
 
 
 def getitem(x: TensorLike, index: Any) -> Tensor:

@@ -305,3 +305,73 @@ def test_broadcasting_errors_name_the_op_and_both_shapes(call, text):
     with pytest.raises(ValueError) as info:
         call(a, b)
     assert str(info.value).startswith(text)
+
+
+# --- cat's gradient, recorded (create_graph), and split/chunk/unbind: one split node, a backward linear in the
+# number of pieces (n getitem nodes each sent a gradient of the full size back: quadratic)
+def test_cat_second_order_goes_through_one_split_node_and_is_exact():
+    rng = np.random.default_rng(0)
+    xs = [ag.tensor(rng.standard_normal(k), requires_grad=True) for k in (2, 1, 3, 2)]
+    gs = ag.grad((ag.cat(xs) ** 3).sum(), xs, create_graph=True)
+    assert {g.grad_fn.op.name for g in gs} == {f"split[{k}]" for k in range(4)}
+    assert len({g.grad_fn.edges[0] for g in gs}) == 1
+    (gs[0].sum() + (gs[2] ** 2).sum()).backward()   # pieces 1 and 3 get no gradient: zeros there
+    np.testing.assert_allclose(xs[0].grad.numpy(), 6 * xs[0].numpy(), rtol=1e-15)
+    np.testing.assert_allclose(xs[2].grad.numpy(), 4 * 9 * xs[2].numpy() ** 3, rtol=1e-15)
+    np.testing.assert_array_equal(xs[1].grad.numpy(), [0])
+    np.testing.assert_array_equal(xs[3].grad.numpy(), [0, 0])
+
+
+def test_split_chunk_unbind_and_cat_gradcheck_first_second_and_third_order():
+    rng = np.random.default_rng(1)
+    x = ag.tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    fns = [lambda x: ag.stack([p * p.sin() for p in x.unbind(1)], 0),
+           lambda x: ag.cat([p.exp() * (i + 1) for i, p in enumerate(ag.split(x, [2, 0, 3], 0))], 0),
+           lambda x: ag.cat([p.exp() for p in x.chunk(2, 1)[1:]], 1),            # an unused piece
+           lambda x: sum(p * p * p for p in x.reshape(-1).unbind())]              # 0-d pieces
+    for fn in fns:
+        assert ag.gradcheck(fn, (x,)) and ag.gradgradcheck(fn, (x,))
+    a = ag.tensor(rng.standard_normal(3), requires_grad=True)
+    b = ag.tensor(rng.standard_normal(2), requires_grad=True)
+    ga, gb = ag.grad((ag.cat([a, b]) ** 4).sum(), [a, b], create_graph=True)
+    gga, ggb = ag.grad((ga ** 2).sum() + gb.sum(), [a, b], create_graph=True)
+    (gga.sum() + ggb.sum()).backward()                                           # split -> cat -> split
+    np.testing.assert_allclose(gga.numpy(), 96 * a.numpy() ** 5, rtol=1e-14)
+    np.testing.assert_allclose(ggb.numpy(), 12 * b.numpy() ** 2, rtol=1e-14)
+    np.testing.assert_allclose(a.grad.numpy(), 480 * a.numpy() ** 4, rtol=1e-14)
+    np.testing.assert_allclose(b.grad.numpy(), 24 * b.numpy(), rtol=1e-14)
+
+
+def test_split_pieces_keep_hooks_retain_grad_targets_and_dtype():
+    x = ag.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    p0, p1, p2 = x.unbind(0)
+    p1.retain_grad()
+    p2.register_hook(lambda g: g * 10)
+    (p0.sum() + (p1 * 2).sum() + p2.sum()).backward(retain_graph=True)
+    np.testing.assert_array_equal(x.grad.numpy(), [[1, 1], [2, 2], [10, 10]])
+    np.testing.assert_array_equal(p1.grad.numpy(), [2, 2])
+    g_p1, g_x = ag.grad((p1 * 3).sum(), [p1, x])
+    np.testing.assert_array_equal(g_p1.numpy(), [3, 3])
+    np.testing.assert_array_equal(g_x.numpy(), [[0, 0], [3, 3], [0, 0]])
+    w = ag.ones(4, 2, requires_grad=True)
+    (ag.split(w, 1, 1)[0] * 2).sum().backward()
+    assert w.grad.dtype == ag.float32
+    np.testing.assert_array_equal(w.grad.numpy(), [[2, 0]] * 4)
+    with ag.no_grad():
+        assert not any(p.requires_grad for p in x.unbind(0))
+    y = ag.stack(x.unbind(0), 1).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_unbind_of_many_rows_sends_one_gradient_to_the_input():
+    # n pieces: their gradients meet in one split node, joined once (the old n getitem nodes summed n arrays of
+    # the input's size); with 20,000 rows that was seconds, it is now the cost of the pieces' own nodes
+    x = ag.tensor(np.ones((20000, 2)), requires_grad=True)
+    pieces = x.unbind(0)
+    assert len({p.grad_fn.edges[0] for p in pieces}) == 1 and pieces[7].grad_fn.op.name == "split[7]"
+    ag.stack(pieces[::2], 0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy()[:4], [[1, 1], [0, 0], [1, 1], [0, 0]])
+    assert x.grad.numpy().sum() == 20000
+
