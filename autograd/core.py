@@ -962,11 +962,22 @@ class Tensor:
         """The data as a numpy array (shared with the tensor, not copied): `.data`, see there for 0-d."""
         return self.data
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        arr = as_ndarray(self._data)
-        if dtype is not None and arr.dtype != dtype:
-            return arr.astype(dtype)
-        return arr.copy() if copy else arr
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """numpy's protocol (np.asarray(t), np.array(t)): the tensor's own array, shared, unless a copy is asked
+        for (copy=True) or needed: another dtype, or a 0-d tensor, which stores a numpy scalar
+        (kernels.as_stored) that no array can share. copy=False forbids the copy: numpy 2 then requires a
+        ValueError, not a silent copy whose writes would not reach the tensor."""
+        d = self._data
+        converts = dtype is not None and d.dtype != dtype
+        if copy is False and (converts or not isinstance(d, np.ndarray)):
+            why = (f"its {d.dtype} data to {np.dtype(dtype)}" if converts
+                   else "a 0-d tensor's value (a numpy scalar, not an array: read t.data to write to it)")
+            raise ValueError(f"Tensor.__array__: copy=False, but converting {why} needs a copy")
+        if converts:
+            return as_ndarray(d).astype(dtype)
+        if not isinstance(d, np.ndarray):
+            return np.array(d)
+        return d.copy() if copy else d
 
     def item(self) -> Any:
         if self._data.size != 1:

@@ -460,10 +460,16 @@ def _run_hooks(hooks: list, g: Any, create_graph: bool) -> Any:
         result = hook(as_tensor)
         if result is not None:
             if not isinstance(result, Tensor):
-                result = Tensor._wrap(as_stored(np.asarray(result)))
+                # an array keeps its dtype (checked below); a Python number or list takes the gradient's
+                plain = not isinstance(result, (np.ndarray, np.generic))
+                result = Tensor._wrap(as_stored(np.asarray(result, as_tensor.dtype if plain else None)))
             if result.shape != as_tensor.shape:
                 raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of shape "
                                    f"{result.shape}, expected {as_tensor.shape}")
+            if result.dtype != as_tensor.dtype:  # PyTorch: "hook 'h' has changed the type of value"
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned a gradient of dtype "
+                                   f"{result.dtype}, expected {as_tensor.dtype} (a hook must not change the "
+                                   "gradient's dtype)")
             as_tensor = result
     return as_tensor if create_graph else as_tensor._data
 

@@ -110,11 +110,13 @@ def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None =
     if min is None and max is None:
         raise OpError("clamp: at least one of 'min' or 'max' must not be None (as in PyTorch)")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # Where x or the bound is NaN, neither x >= min nor x < min holds: the result is NaN and no gradient
+        # passes, as in PyTorch (where(x >= min, x, min) alone gave min there, and min the gradient)
         out = _tensor(x)
         if min is not None:
-            out = where(out >= min, out, min)
+            out = where(out >= min, out, where(out < min, min, math.nan))
         if max is not None:
-            out = where(out <= max, out, max)
+            out = where(out <= max, out, where(out > max, max, math.nan))
         return out
     return ops.clamp(x, min=min, max=max)
 
@@ -798,11 +800,7 @@ def split(x: TensorLike, split_size_or_sections: int | Sequence[int], dim: int =
         sizes = [int(s) for s in split_size_or_sections]
         if builtins.sum(sizes) != n:
             raise OpError(f"split: sections {sizes} add up to {builtins.sum(sizes)}, but dim {dim} has size {n}")
-    pieces, start = [], 0
-    for s in sizes:
-        pieces.append(getitem(x, (slice(None),) * axis + (slice(start, start + s),)))
-        start += s
-    return tuple(pieces)
+    return ops.split_pieces(x, axis, sizes)  # one node for all pieces: a backward linear in their number
 
 
 def chunk(x: TensorLike, chunks: int, dim: int = 0, *, axis: int | None = None) -> tuple[Tensor, ...]:
@@ -819,7 +817,7 @@ def unbind(x: TensorLike, dim: int = 0, *, axis: int | None = None) -> tuple[Ten
     x = _tensor(x)
     dim = dim if axis is None else axis
     axis = normalize_dim(dim, x.ndim, "unbind")
-    return tuple(getitem(x, (slice(None),) * axis + (i,)) for i in range(x.shape[axis]))
+    return ops.split_pieces(x, axis, [1] * x.shape[axis], squeeze=True)  # (see split)
 
 
 def getitem(x: TensorLike, index: Any) -> Tensor:
@@ -885,9 +883,7 @@ def gather(x: TensorLike, dim: int | None = None, index: TensorLike | None = Non
         raise TypeError(f"gather: index must be an integer tensor, got dtype {idx.dtype}")
     if idx.ndim != x.ndim:
         raise OpError(f"gather: index has {idx.ndim} dims but the input (shape {x.shape}) has {x.ndim}")
-    if idx.size and (idx.min() < -x.shape[axis] or idx.max() >= x.shape[axis]):
-        bad = idx[(idx < -x.shape[axis]) | (idx >= x.shape[axis])].flat[0]
-        raise OpIndexError(f"gather: index {bad} is out of range for dim {dim} of size {x.shape[axis]}")
+    _check_indices("gather", idx, dim, x.shape[axis])  # negative ones too: PyTorch's gather does not wrap them
     grids = np.ogrid[tuple(slice(n) for n in idx.shape)] if idx.ndim else []
     full = tuple(idx if d == axis else grids[d] for d in range(x.ndim))
     return ops.getitem(x, index=full)
@@ -922,10 +918,7 @@ def index_add(x: TensorLike, dim: int | None = None, index: TensorLike | None = 
     if src.shape != expected or (x.ndim == 0 and idx.size != 1):
         raise OpError(f"index_add: the source of shape {src.shape} does not fit the input of shape {x.shape} "
                          f"with {idx.size} indices along dim {dim} (expected a source of shape {expected})")
-    size = x.shape[axis] if x.ndim else 1
-    if idx.size and (idx.min() < 0 or idx.max() >= size):
-        bad = idx[(idx < 0) | (idx >= size)][0]
-        raise OpIndexError(f"index_add: index {bad} is out of range for dim {dim} of size {size}")
+    _check_indices("index_add", idx, dim, x.shape[axis] if x.ndim else 1)
     if alpha != 1:
         src = src * alpha
     if x.ndim == 0:
@@ -1755,6 +1748,15 @@ def count_nonzero(x: TensorLike, dim: int | Sequence[int] | None = None) -> Tens
     return _long(np.count_nonzero(x._data, axis=axes))
 
 
+def _check_indices(op: str, idx: np.ndarray, dim: int | None, size: int, negative: bool = False) -> None:
+    """Raise OpIndexError (an IndexError and PyTorch's RuntimeError) naming the op, the first bad index and the
+    size, unless 0 <= idx < size (-size <= idx < size with negative=True). numpy's fancy indexing would wrap a
+    negative index round silently, which PyTorch's gather, scatter and index ops refuse."""
+    if idx.size and (idx.min() < (-size if negative else 0) or idx.max() >= size):
+        bad = idx[(idx < (-size if negative else 0)) | (idx >= size)].flat[0]
+        raise OpIndexError(f"{op}: index {bad} is out of range for dim {dim} of size {size}")
+
+
 def index_select(x: TensorLike, dim: int, index: TensorLike) -> Tensor:
     """The entries of x at the positions `index` (a 1-D or 0-d integer tensor) along `dim`; the other dims are
     kept whole. Repeated indices are allowed, their gradients add up."""
@@ -1764,10 +1766,7 @@ def index_select(x: TensorLike, dim: int, index: TensorLike) -> Tensor:
     if idx.ndim > 1:
         raise IndexError(f"index_select: the index must be a vector, got shape {idx.shape}")
     idx = idx.reshape(-1)
-    size = x.shape[axis] if x.ndim else 1
-    if idx.size and (idx.min() < 0 or idx.max() >= size):
-        bad = idx[(idx < 0) | (idx >= size)][0]
-        raise IndexError(f"index_select: index {bad} is out of range for dim {dim} of size {size}")
+    _check_indices("index_select", idx, dim, x.shape[axis] if x.ndim else 1)
     if x.ndim == 0:  # PyTorch: a 0-d result
         return ops.clone(x)
     return ops.getitem(x, index=(slice(None),) * axis + (idx.astype(np.intp),))
@@ -1790,9 +1789,7 @@ def _scatter_index(op: str, x: Tensor, dim: int, index: Any, src: Any) -> tuple:
         if src is not None and idx.shape[d] > (src.shape or (1,))[d]:
             raise ValueError(f"{op}: the index of shape {idx.shape} is larger than the source of shape "
                              f"{src.shape} in dim {d}")
-    if idx.size and (idx.min() < 0 or idx.max() >= shape[axis]):
-        bad = idx[(idx < 0) | (idx >= shape[axis])].flat[0]
-        raise IndexError(f"{op}: index {bad} is out of range for dim {dim} of size {shape[axis]}")
+    _check_indices(op, idx, dim, shape[axis])
     grids = np.ogrid[tuple(slice(n) for n in idx.shape)]
     return tuple(idx.astype(np.intp) if d == axis else grids[d] for d in range(ndim))
 
@@ -1926,6 +1923,11 @@ def take_along_dim(x: TensorLike, indices: TensorLike, dim: int | None = None) -
     with dim=None both are flattened first. The gradient scatter-adds back (repeated indices add up)."""
     x = _tensor(x)
     idx = _integer_index(indices, "take_along_dim", "indices")
+    # PyTorch's take_along_dim (unlike its gather) takes -size <= index < 0 as counting from the end
+    size = x._data.size if dim is None else x.shape[normalize_dim(dim, x.ndim, "take_along_dim")] if x.ndim else 1
+    _check_indices("take_along_dim", idx, dim, size, negative=True)
+    if idx.size and idx.min() < 0:
+        idx = np.where(idx < 0, idx + size, idx)
     if dim is None:
         return gather(reshape(x, (-1,)), 0, idx.reshape(-1))
     axis = normalize_dim(dim, x.ndim, "take_along_dim")

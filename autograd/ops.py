@@ -29,7 +29,18 @@ from typing import Any
 import numpy as np
 
 from . import _special, kernels, labels
-from .core import Primitive, Tensor, binary_method, passes_gradient, times_first, times_second, unary_method
+from .core import (
+    Op,
+    Primitive,
+    Tensor,
+    binary_method,
+    new_node,
+    passes_gradient,
+    times_first,
+    times_second,
+    unary_method,
+)
+from .grad_mode import is_grad_enabled, is_recording_locations
 from .kernels import (
     as_stored,
     class_index,
@@ -201,16 +212,19 @@ pow.defvjp(_pow_vjp_base, _pow_vjp_exponent)
 def maximum(x, y):
     """Elementwise maximum; where x == y the gradient is split evenly between the two."""
     return np.maximum(x, y)
-maximum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, gate(x > y, g)),   # ties split the gradient evenly
-               lambda g, out, x, y: select(x == y, 0.5 * g, gate(y > x, g)))
+# Ties split the gradient evenly. Off a tie, x's gradient is dropped only where x < y: where either is NaN (the
+# output is NaN) both get g, as in PyTorch (masked_fill(x < y, 0)). select(x < y, 0, g), not gate(x >= y, g):
+# NaN >= y is false too.
+maximum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, select(x < y, 0, g)),
+               lambda g, out, x, y: select(x == y, 0.5 * g, select(y < x, 0, g)))
 
 
 @primitive(broadcasts=True, export=True, method=True, numpy=np.minimum)
 def minimum(x, y):
     """Elementwise minimum; where x == y the gradient is split evenly between the two."""
     return np.minimum(x, y)
-minimum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, gate(x < y, g)),
-               lambda g, out, x, y: select(x == y, 0.5 * g, gate(y < x, g)))
+minimum.defvjp(lambda g, out, x, y: select(x == y, 0.5 * g, select(x > y, 0, g)),   # NaN: both get g (above)
+               lambda g, out, x, y: select(x == y, 0.5 * g, select(y > x, 0, g)))
 
 
 @primitive(broadcasts=True)
@@ -245,7 +259,15 @@ expm1.defvjp(lambda g, out, x: g * (out + 1))        # d(e^x - 1) = e^x = out + 
 
 
 sqrt = native(np.sqrt, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.sqrt)
-sqrt.defvjp(lambda g, out, x: g / (2 * out))           # d sqrt(x) = 1 / (2 sqrt(x))
+def _sqrt_vjp(g, out, x):
+    # d sqrt(x) = 1 / (2 sqrt(x)): infinite at x = 0, which is the derivative there (PyTorch's too). A mask further
+    # down selects 0 from it (relu(x).sqrt() at x < 0, see kernels.gate): a valid graph, so no divide-by-zero
+    # warning (PyTorch gives none). The context covers the ops recorded here under create_graph as well.
+    with np.errstate(divide="ignore"):
+        return g / (2 * out)
+
+
+sqrt.defvjp(_sqrt_vjp)
 
 
 sin = native(np.sin, export=True, method=True, numpy=np.sin)
@@ -274,7 +296,9 @@ sigmoid.defvjp(lambda g, out, x: g * out * (1 - out))  # d sigmoid = s (1 - s)
 @primitive(saves_output=True, reads_inputs=False, export=True, method=True)
 def relu(x):
     return np.maximum(x, 0)
-relu.defvjp(lambda g, out, x: gate(out > 0, g))        # relu'(0) = 0, as in PyTorch
+# relu'(0) = 0, as in PyTorch. A NaN input is not flat territory: its g passes on, as PyTorch's threshold_backward
+# (out <= 0 ? 0 : g) does. out >= 0 or NaN, so out != 0 is that mask, at the cost of out > 0.
+relu.defvjp(lambda g, out, x: gate(out != 0, g))
 
 
 @primitive(symbol="abs", export=True, method=True, numpy=np.absolute)
@@ -339,8 +363,12 @@ sum.defvjp(lambda g, out, x, axis, keepdims: expand_to(unreduce(g, x.shape, axis
 
 def _extreme_vjp(g, out, x, axis, keepdims):
     # The gradient goes to the elements equal to the extreme value; ties share it equally (PyTorch's rule)
-    hit = x == unreduce(out, x.shape, axis, keepdims)
+    extreme = unreduce(out, x.shape, axis, keepdims)
+    hit = x == extreme
     ties = hit.sum(axis=axis, keepdims=True, dtype=x.dtype)  # in x's dtype: float32 stays float32
+    if not ties.all():  # a NaN extreme equals nothing: its NaNs share the gradient (PyTorch's max(); its amax
+        hit = hit | (np.isnan(x) & np.isnan(extreme))         # gives g / 0 * 0 = nan everywhere there)
+        ties = hit.sum(axis=axis, keepdims=True, dtype=x.dtype)
     return gate(hit, unreduce(g, x.shape, axis, keepdims) / ties)
 
 
@@ -481,17 +509,119 @@ cat = register(JointPrimitive(_concatenate, "cat", reads_inputs=False, label=lab
 
 def _cat_vjp(g, out, xs, axis):
     # input i's gradient is g's slice at input i's offset along `axis`: the offsets in one pass (linear in the
-    # number of inputs; a stack of 100,000 tensors is an RNN's outputs over a long sequence)
+    # number of inputs; a stack of 100,000 tensors is an RNN's outputs over a long sequence). Recorded
+    # (create_graph), the slices are one split node: n getitem nodes would each send a gradient of g's full
+    # size back, n of them summed, quadratic in n (see split_pieces)
+    sizes = [x.shape[axis] for x in xs]
+    if isinstance(g, Tensor):
+        return list(split_pieces(g, axis, sizes))
     grads, start = [], 0
     lead = (slice(None),) * axis
-    for x in xs:
-        size = x.shape[axis]
+    for size in sizes:
         grads.append(g[lead + (slice(start, start + size),)])
         start += size
     return grads
 
 
 cat.defvjp_joint(_cat_vjp)
+
+
+def split_pieces(x: Tensor, axis: int, sizes: list[int], squeeze: bool = False) -> tuple[Tensor, ...]:
+    """x cut along `axis` into consecutive pieces of `sizes` (views of x's data), or with squeeze=True into its
+    slices x[..., i, ...] (sizes all 1): split, chunk, unbind, and cat's gradient when it is recorded.
+
+    One node for the whole split and a small one per piece (`_Piece`), which passes the piece's gradient on
+    as one entry of a `_Pieces`; the entries meet at the split node and are joined by one concatenation
+    (zeros for the pieces that got no gradient). The backward costs O(x's size) for any number of pieces:
+    a getitem node per piece would send back a gradient of x's full size each, and n of those summed cost
+    O(n * size), quadratic in n (unbind over a long sequence; cat's second order)."""
+    data = x._data
+    lead = (slice(None),) * axis
+    views, start = [], 0
+    for size in sizes:
+        views.append(data[lead + (start,)] if squeeze else data[lead + (slice(start, start + size),)])
+        start += size
+    if not (x._requires_grad and is_grad_enabled()):
+        return tuple(Tensor._wrap(v) for v in views)
+    locations = is_recording_locations()
+    split = _Split(axis, sizes, squeeze, data.shape, data.dtype)
+    node = new_node(split, (x.grad_fn if x.grad_fn is not None else x,), (None,), None, None, locations)
+    return tuple(Tensor._wrap(v, new_node(_Piece(k), (node,), (), None, None, locations))
+                 for k, v in enumerate(views))
+
+
+class _Pieces:
+    """The gradients that reached some of a split's pieces, by piece number: what each piece's node sends to
+    the split node. The engine sums what reaches a node, so adding merges, at the cost of the entries added:
+    a sum made by adding is nobody's but the engine's, and later additions go into it in place (what a piece
+    sent, which a drawing of the steps may keep, is never changed)."""
+
+    __slots__ = ("grads", "is_sum")
+    shape = dtype = None  # what a freeing backward under viz.keep_shapes records of it (see engine._keep_shapes)
+
+    def __init__(self, grads: dict, is_sum: bool = False) -> None:
+        self.grads = grads
+        self.is_sum = is_sum
+
+    def __add__(self, other: _Pieces) -> _Pieces:
+        total = self if self.is_sum else _Pieces(dict(self.grads), is_sum=True)
+        grads = total.grads
+        for k, g in other.grads.items():
+            grads[k] = grads[k] + g if k in grads else g
+        return total
+
+    def __repr__(self) -> str:
+        return f"<gradients of pieces {sorted(self.grads)}>"
+
+
+class _Split(Op):
+    """The node of split_pieces: the gradient of x is its pieces' gradients joined along the axis."""
+
+    __slots__ = ("axis", "sizes", "squeeze", "shape", "dtype")
+    name = symbol = "split"
+    backward_name = "SplitBackward"
+    doc = split_pieces.__doc__
+    reads_inputs = False
+    rerunnable = False  # check_graph checks the pieces' uses (each piece is x[...] of x)
+
+    def __init__(self, axis: int, sizes: list[int], squeeze: bool, shape: tuple, dtype: Any) -> None:
+        self.axis, self.sizes, self.squeeze, self.shape, self.dtype = axis, sizes, squeeze, shape, dtype
+
+    def input_grads(self, node: Any, g: _Pieces, out: Any, args: tuple) -> list:
+        grads, axis = g.grads, self.axis
+        parts = []
+        for k, size in enumerate(self.sizes):
+            gk = grads.get(k)
+            if gk is None:
+                gk = np.zeros(self.shape[:axis] + (size,) + self.shape[axis + 1:], self.dtype)
+            elif self.squeeze:  # x[..., k, ...]'s gradient, with the axis put back
+                gk = either(reshape, gk, shape=self.shape[:axis] + (1,) + self.shape[axis + 1:])
+            parts.append(gk)
+        if len(parts) == 1:
+            return [parts[0]]
+        return [either(cat, *parts, axis=axis)]  # recorded under create_graph: its gradient is split again
+
+
+class _Piece(Op):
+    """Piece k of a split: hands its gradient to the split node as entry k."""
+
+    __slots__ = ("k",)
+    reads_inputs = False
+    rerunnable = False
+    doc = None
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    @property
+    def name(self) -> str:
+        return f"split[{self.k}]"
+
+    symbol = name
+    backward_name = property(lambda self: f"SplitBackward[{self.k}]")
+
+    def input_grads(self, node: Any, g: Any, out: Any, args: tuple) -> list:
+        return [_Pieces({self.k: g})]
 
 
 # ---------------------------------------------------------------------------------------------------------------

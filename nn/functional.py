@@ -1017,7 +1017,7 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha (e^x - 1) otherwise."""
     x = _tensor(input)
-    positive = x.data > 0
+    positive = ~(x.data <= 0)  # NaN counts as positive: its gradient passes (PyTorch's elu_backward: x <= 0 ? ...)
     # expm1 only sees the non-positive part: e^x of a large unused x would overflow and poison the gradient
     return autograd.where(positive, x, alpha * autograd.where(positive, 0.0, x).expm1())
 
@@ -1068,7 +1068,9 @@ def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) must not be greater than max_val ({max_val})")
     d = x.data
-    return autograd.where((d > min_val) & (d < max_val), x, np.clip(d, min_val, max_val))
+    # "not at or beyond a bound", not "strictly inside": a NaN input passes its gradient, as in PyTorch
+    # (hardtanh_backward: x <= min || x >= max ? 0 : g); its output is NaN either way
+    return autograd.where(~((d <= min_val) | (d >= max_val)), x, np.clip(d, min_val, max_val))
 
 
 def relu6(input: Tensor, inplace: bool = False) -> Tensor:
@@ -1090,7 +1092,7 @@ def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     if alpha == 0:
         raise ValueError("celu: alpha must not be 0 (the negative part divides by it)")
     x = _tensor(input)
-    positive = x.data > 0
+    positive = ~(x.data <= 0)  # NaN counts as positive, as in elu
     return autograd.where(positive, x, alpha * (autograd.where(positive, 0.0, x) / alpha).expm1())
 
 
@@ -1104,7 +1106,8 @@ def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
     """relu6(x + 3) / 6: 0 below -3, 1 above 3, linear between; gradient 1/6 strictly between (PyTorch's)."""
     x = _tensor(input)
     d = x.data
-    return autograd.where((d > -3) & (d < 3), (x + 3) / 6, (d >= 3).astype(x.dtype))
+    # outside (-3, 3) a constant: 0 or 1, and NaN at a NaN input (PyTorch's; d >= 3 would give 0 there)
+    return autograd.where((d > -3) & (d < 3), (x + 3) / 6, np.clip((d + 3) / 6, 0, 1).astype(x.dtype))
 
 
 def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
@@ -1112,7 +1115,11 @@ def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
     1 from 3 on."""
     x = _tensor(input)
     d = x.data
-    return autograd.where(d <= -3, 0.0, autograd.where(d < 3, x * (x + 3) / 6, x))
+    # The quadratic only sees x strictly between -3 and 3: an inf or NaN in its unused branch would turn the 0
+    # gradient there into 0 * inf = nan. A NaN input takes the branch x (its gradient passes, as in PyTorch).
+    middle = (d > -3) & (d < 3)
+    inner = autograd.where(middle, x, 0.0)
+    return autograd.where(d <= -3, 0.0, autograd.where(middle, inner * (inner + 3) / 6, x))
 
 
 def mish(input: Tensor, inplace: bool = False) -> Tensor:
