@@ -1342,9 +1342,17 @@ def _fused_lstm(x, state, weight_ih, weight_hh, bias=None, reverse=False):
     instead of + 1 and a division over four.
 
     The result lies at the start of one buffer, followed by the run's record that the VJP reads (cuDNN's
-    "reserve space"): z_t of every step (steps + 1, H + input_size + 1, batch), and per step the cell state,
-    the gates (in the order o, i, f, g) and tanh(c_t), (steps, 6, H, batch). Outputs only what a caller reads:
-    the record as an output would send back a zero-filled gradient of all of it."""
+    "reserve space"): z_t of every step, (H + input_size + 1, steps + 1, batch), the steps side by side in each
+    row so that the weights' gradient product reads all of them as one (H + input_size + 1, steps * batch)
+    matrix (h_t is written into z_{t+1}, a strided block, once per step); and per step the cell state, the gates
+    (in the order o, i, f, g: the sigmoids side by side, and the gates whose gradients are dc times a factor)
+    and tanh(c_t), (steps, 6, H, batch). Outputs only what a caller reads: the record as an output would send
+    back a zero-filled gradient of all of it.
+
+    Measured on W8 (thread time, one BLAS thread, the machine loaded): the step 1.26-1.33x PyTorch's before
+    (a projection of the whole sequence added to each step's product in a strided pass, exp-based sigmoids, the
+    rows layout), 1.15x after; the three products (per step forward and backward, the weights' gradient) run
+    at OpenBLAS's peak, 88-93 GFLOPS, and are about 9.5 of the primitive's 14 ms."""
     steps, batch, features, hidden = _lstm_shapes(x, state, weight_ih, weight_hh, bias)
     dtype = np.result_type(x, state, weight_ih, weight_hh, *(() if bias is None else (bias,)))
     out, z, rec = _lstm_buffers(np.empty(_lstm_size(steps, batch, features, hidden, bias is not None), dtype),

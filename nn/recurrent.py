@@ -1,10 +1,10 @@
 """Recurrent layers: the cells `RNNCell`, `LSTMCell`, `GRUCell`, and `RNN`, `LSTM`, `GRU` over whole sequences.
 
-The sequence layers project the input of every time step at once (one product), then run the recurrence.
-The LSTM's recurrence is one node, `autograd.fused_lstm` (the whole sequence; its backward-through-time is
-in the derivative table, autograd/ops.py). The others run their cell once per time step in a Python loop:
-define-by-run records whatever happened, so there is no backward code here, and sequences of different
-lengths need nothing more than a mask (pass `lengths=`; the LSTM then runs the composed cell too).
+The RNN and GRU project the input of every time step at once (one product), then run the recurrence. The
+LSTM is one node, `autograd.fused_lstm` (the whole sequence, input projection included; its backpropagation
+through time is in the derivative table, autograd/ops.py). The others run their cell once per time step in a
+Python loop: define-by-run records whatever happened, so there is no backward code here, and sequences of
+different lengths need nothing more than a mask (pass `lengths=`; the LSTM then runs the composed cell too).
 Parameter names, shapes, gate orders and initialisation are PyTorch's, so a PyTorch state_dict loads as is:
 
     weight_ih_l{k}  (gates * hidden_size, input_size or hidden_size * directions)
