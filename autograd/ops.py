@@ -1370,13 +1370,16 @@ def _fused_lstm(x, state, weight_ih, weight_hh, bias=None, reverse=False):
     z[:H, steps if reverse else 0] = np.transpose(state[:, :H])  # h_0^T
     c = np.transpose(state[:, H:]).copy()                        # c_0^T
     first = 1 if reverse else 0                                  # where step t reads z_t (t + first)
-    ig = np.empty((H, batch), dtype)
+    # the product into a scratch block that stays in the cache (into the record, fresh memory each step, it ran
+    # a few % slower), the record written by the tanh
+    ig, pre = np.empty((H, batch), dtype), np.empty((4, H, batch), dtype)
+    pre_rows = pre.reshape(4 * H, batch)
     for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
         step = rec[t]
         c_new, o, i, f, g, tc = step
         gates = step[1:5]
-        np.matmul(w, z[:, t + first], out=gates.reshape(4 * H, batch))  # the four pre-activations, gate-major
-        np.tanh(gates, out=gates)
+        np.matmul(w, z[:, t + first], out=pre_rows)  # the four pre-activations, gate-major
+        np.tanh(pre, out=gates)
         sig = step[1:4]                     # o, i, f: sigmoid = (1 + tanh(x / 2)) / 2
         sig *= 0.5
         sig += 0.5
@@ -1514,25 +1517,29 @@ def _lstm_backward_in_place(grad, out, args, reverse, needs):
     # of W_hh (a transposed view: the same speed in OpenBLAS)
     d = np.empty((steps, 4, H, batch), dtype)
     w_hh_t = np.transpose(weight_hh)
-    for t in (range(steps) if reverse else range(steps - 1, -1, -1)):
+    order = range(steps) if reverse else range(steps - 1, -1, -1)
+    last = order[-1] if steps and not needs[1] else None  # (h_0, c_0 without a gradient: no product for them)
+    for t in order:
         dh += grad_h[t]
         np.multiply(dh, p[t], out=tmp)          # dc += dh o (1 - tc^2)
         dc += tmp
         np.multiply(k[t, 1:], dc, out=d[t, :3])  # d i, d f, d g: dc K
         np.multiply(k[t, 0], dh, out=d[t, 3])    # d o: dh K
+        if t == last:
+            break
         np.matmul(w_hh_t, d[t].reshape(4 * H, batch), out=dh)   # to step t - 1: dh = W_hh^T d pre, dc = dc f
         dc *= f[t]
     # every step's d pre and z_t as the columns of one array each, (4H, steps * batch) and (H + input_size + 1,
     # steps * batch): the gradients of W = [W_hh | W_ih | bias] are one product over all steps, d pre z^T (the
     # ones row of z gives the bias's, d pre summed). d pre is copied into that layout once (written there by
-    # the loop, a (3H, batch) and a (H, batch) block per step strided over the whole array, it cost 4x more)
+    # the loop, a (3H, batch) and a (H, batch) block per step strided over the whole array, it cost as much)
     d_cols = np.transpose(d.reshape(steps, 4 * H, batch), (1, 0, 2)).reshape(4 * H, steps * batch)
     ins = slice(1, steps + 1) if reverse else slice(0, steps)
     d_w = d_cols @ z[:, ins].reshape(z.shape[0], steps * batch).T
     d_x = None
     if needs[0]:  # d x_t = d pre_t W_ih: one product for all steps, rows (t, batch)
         d_x = (d_cols.T @ weight_ih).reshape(steps, batch, features)
-    d_state = np.concatenate([np.transpose(dh), np.transpose(dc)], axis=-1)
+    d_state = np.concatenate([np.transpose(dh), np.transpose(dc)], axis=-1) if needs[1] else None
     return [d_x, d_state, d_w[:, H:H + features].copy(), d_w[:, :H].copy(), d_w[:, -1].copy() if has_bias else None]
 
 

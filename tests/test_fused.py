@@ -73,20 +73,24 @@ def test_fused_lstm_backward_recomputes_the_record_when_the_output_is_not_its_ow
             np.testing.assert_array_equal(a, b)
 
 
-def test_fused_lstm_skips_the_input_gradient_nobody_needs() -> None:
-    """x as data (no gradient wanted): the node's VJP is told so and does not compute it; the others are as
-    when x wants its gradient too."""
+def test_fused_lstm_skips_the_gradients_nobody_needs() -> None:
+    """x as data, or a constant initial state (no gradient wanted): the node's VJP is told so and does not compute
+    it (x's is a product over all steps, the state's the last step's product); the others are as when every
+    input wants its gradient."""
     rng = np.random.default_rng(5)
     arrays = _lstm_arrays(rng, 3, 2, 3, 2)
     grads = []
-    for wants_x in (False, True):
+    for wants_x, wants_state in ((True, True), (False, True), (True, False), (False, False)):
         x = ag.tensor(arrays[0], requires_grad=wants_x)
-        rest = [ag.tensor(a, requires_grad=True) for a in arrays[1:]]
-        ag.fused_lstm(x, *rest).sum().backward()
-        assert (x.grad is not None) == wants_x
-        grads.append([p.grad.numpy() for p in rest])
-    for a, b in zip(*grads):
-        np.testing.assert_array_equal(a, b)
+        state = ag.tensor(arrays[1], requires_grad=wants_state)
+        weights = [ag.tensor(a, requires_grad=True) for a in arrays[2:]]
+        for reverse in (False, True):
+            ag.fused_lstm(x, state, *weights, reverse=reverse).sum().backward()
+        assert (x.grad is not None) == wants_x and (state.grad is not None) == wants_state
+        grads.append([p.grad.numpy() for p in weights])
+    for others in grads[1:]:
+        for a, b in zip(grads[0], others):
+            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
