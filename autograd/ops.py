@@ -1410,197 +1410,269 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
 nan_to_num.defvjp(lambda g, out, x, **limits: gate(np.isfinite(x), g))  # replaced values get no gradient
 # Recurrent layers: a whole sequence of LSTM steps as one node (nn.LSTM)
 # ---------------------------------------------------------------------------------------------------------------
-def _lstm_shapes(gates, state, weight_hh):
-    """(steps, batch, hidden) of a fused_lstm call, or a ValueError naming the shapes at fault."""
-    if np.ndim(gates) != 3 or np.shape(gates)[-1] % 4:
-        raise ValueError(f"the gates must be (steps, batch, 4 * hidden_size), got {np.shape(gates)}")
-    steps, batch, four_h = np.shape(gates)
-    hidden = four_h // 4
+def _lstm_shapes(x, state, weight_ih, weight_hh, bias):
+    """(steps, batch, input_size, hidden) of a fused_lstm call, or a ValueError naming the shapes at fault."""
+    if np.ndim(weight_hh) != 2 or np.shape(weight_hh)[0] != 4 * np.shape(weight_hh)[1]:
+        raise ValueError(f"weight_hh must be (4 * hidden_size, hidden_size), got {np.shape(weight_hh)}")
+    four_h, hidden = np.shape(weight_hh)
+    if np.ndim(x) != 3:
+        raise ValueError(f"x must be (steps, batch, input_size), got {np.shape(x)}")
+    steps, batch, features = np.shape(x)
+    if np.shape(weight_ih) != (four_h, features):
+        raise ValueError(f"weight_ih must be (4 * hidden_size, input_size) = {(four_h, features)} for x of shape "
+                         f"{np.shape(x)} and weight_hh of shape {np.shape(weight_hh)}, got {np.shape(weight_ih)}")
+    if bias is not None and np.shape(bias) != (four_h,):
+        raise ValueError(f"bias must be (4 * hidden_size,) = {(four_h,)}, got {np.shape(bias)}")
     if np.shape(state) != (batch, 2 * hidden):
         raise ValueError(f"the state must be [h | c] of shape (batch, 2 * hidden_size) = {(batch, 2 * hidden)} "
-                         f"for gates of shape {np.shape(gates)}, got {np.shape(state)}")
-    if np.shape(weight_hh) != (four_h, hidden):
-        raise ValueError(f"weight_hh must be (4 * hidden_size, hidden_size) = {(four_h, hidden)}, "
-                         f"got {np.shape(weight_hh)}")
-    return steps, batch, hidden
+                         f"for x of shape {np.shape(x)}, got {np.shape(state)}")
+    return steps, batch, features, hidden
 
 
-def _fused_lstm(gates, state, weight_hh, reverse=False):
+# The record's gate order, o, i, f, g (PyTorch's rows are i, f, g, o): the three sigmoid gates side by side
+# (one affine pass for them), and the three gates whose gradient is dc times a factor side by side (one pass)
+_LSTM_GATE_ORDER = (3, 0, 1, 2)
+
+
+def _lstm_rows(hidden):
+    """The rows of PyTorch's (4H, ...) gate layout in the record's gate order."""
+    return np.concatenate([np.arange(k * hidden, (k + 1) * hidden) for k in _LSTM_GATE_ORDER])
+
+
+def _fused_lstm(x, state, weight_ih, weight_hh, bias=None, reverse=False):
     """An LSTM over a whole sequence, PyTorch's gate order i, f, g, o, as one node:
 
-        i, f, o = sigmoid(.), g = tanh(.)  of  gates[t] + h_{t-1} W_hh^T
+        i, f, o = sigmoid(.), g = tanh(.)  of  x_t W_ih^T + bias + h_{t-1} W_hh^T
         c_t = f c_{t-1} + i g,   h_t = o tanh(c_t)
 
-    gates: (steps, batch, 4H), the input projection x_t W_ih^T + b_ih + b_hh of every step (one product for
-    the whole sequence, done by the caller); state: (batch, 2H), [h_0 | c_0]; weight_hh: (4H, H); reverse:
-    run from the last step to the first (the backward direction of a bidirectional layer). Returns
-    (steps, 2, batch, H): h_t and c_t at every step t.
+    x: (steps, batch, input_size); state: (batch, 2H), [h_0 | c_0]; weight_ih: (4H, input_size); weight_hh:
+    (4H, H); bias: (4H,) or None (nn.LSTM passes b_ih + b_hh); reverse: run from the last step to the first
+    (the backward direction of a bidirectional layer). Returns (steps + 1, batch, H): h_t of every step t, then
+    the cell state after the last step run (c_steps, or c_0 of the first step when reverse; c_0 itself when
+    there are no steps).
 
     A primitive for speed: composed, a step is eleven nodes (a product, an add, a chunk, five nonlinearities and
     the cell update), and slicing step t out of the projection costs a zero-filled gradient of the whole
-    projection per step in the backward pass. Here a step is one BLAS product and twelve in-place passes, with
-    no graph recording; the backward pass is one loop, with W_hh's gradient one product over all steps.
+    projection per step in the backward pass. Here a step is one BLAS product and eight in-place passes, with
+    no graph recording; the backward pass is one loop, with the weights' gradients one product over all steps.
 
-    The result is a view of the run's whole record, (steps, 7, batch, H) with the gate activations i, f, g, o
-    and tanh(c_t) beside h and c: the VJP reads them there instead of recomputing them (cuDNN's "reserve
-    space"; tanh(c_t) kept costs a block per step, recomputed it was a tanh over every c_t). They are
-    not outputs: as outputs, the gradient a caller's slice h = out[:, 0] sends back would be a zero-filled
-    array of the whole record, read again for gradients of the gates (a fifth of W8's backward pass).
+    Transposed layout: the run keeps every state and gate as a (H, batch) block (batch contiguous), so that the
+    step's product W z_t, with W = [W_hh | W_ih | bias] (4H, H + input_size + 1) and z_t = [h_{t-1}; x_t; 1]
+    a (H + input_size + 1, batch) block, gives the four gates' pre-activations gate by gate, each a contiguous
+    block, the input projection and the bias included (one product per step, no projection of the whole
+    sequence to add in a strided pass). The elementwise passes then read and write contiguous blocks only: in
+    PyTorch's (batch, 4H) rows a gate is a strided block, and numpy's strided passes cost 2-3x the time of
+    contiguous ones. The z_t of all steps are one array, and so are the gradients of the gates: the gradients
+    of W_hh, W_ih and the bias are one product over all steps.
 
-    Layout: each of the seven is a contiguous (batch, H) block, so that every elementwise pass reads and writes
-    contiguous memory. (Side by side in rows, [h | c | i | f | g | o] per batch element, a gate's block of
-    a step is strided, and numpy runs a strided operand through copies into buffers: three times the time of
-    the pass; on W8 that was a third of the step.) Only the product's output, (batch, 4H) rows, is strided
-    when read, once per step, as it is added to the projection.
+    One tanh for all four gates: sigmoid(x) = (1 + tanh(x / 2)) / 2, the halving folded into W's sigmoid rows
+    (a power of two: exact). numpy's float32 tanh is faster per element than its exp (6.3 vs 8.0 us for the
+    16384 pre-activations of a W8 step), and the sigmoid then needs two passes (* 0.5, + 0.5) over three gates
+    instead of + 1 and a division over four.
 
-    One exp for all four gates: sigmoid(x) = 1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1, so the gates'
-    pre-activations are scaled by -1 (i, f, o) or -2 (g), powers of two, exact, then go through exp, + 1 and
-    a reciprocal together."""
-    return _lstm_record(gates, state, weight_hh, reverse)[:, :2]
+    The result lies at the start of one buffer, followed by the run's record that the VJP reads (cuDNN's
+    "reserve space"): z_t of every step, (H + input_size + 1, steps + 1, batch), the steps side by side in each
+    row so that the weights' gradient product reads all of them as one (H + input_size + 1, steps * batch)
+    matrix (h_t is written into z_{t+1}, a strided block, once per step); and per step the cell state, the gates
+    (in the order o, i, f, g: the sigmoids side by side, and the gates whose gradients are dc times a factor)
+    and tanh(c_t), (steps, 6, H, batch). Outputs only what a caller reads: the record as an output would send
+    back a zero-filled gradient of all of it.
 
-
-def _lstm_record(gates, state, weight_hh, reverse):
-    """fused_lstm's run: (steps, 7, batch, H), h_t, c_t, i_t, f_t, g_t, o_t, tanh(c_t) at every step t."""
-    steps, batch, H = _lstm_shapes(gates, state, weight_hh)
-    dtype = np.result_type(gates, state, weight_hh)
-    out = np.empty((steps, 7, batch, H), dtype)
-    # The scalings by -1 and -2 go into W_hh and the projection once, exactly (powers of two): a step adds the
-    # scaled product to the scaled projection. W_hh^T is a C-contiguous (H, 4H) array: OpenBLAS packs it into
-    # its panels at every product, 15% fewer instructions per product than from the transposed view of W_hh.
-    signs = np.repeat(np.array([-1, -1, -2, -1], dtype), H)
-    w_t = np.multiply(np.asarray(weight_hh, dtype).T, signs, order="C")
-    pre = np.empty((batch, 4 * H), dtype)
-    pre_q = pre.reshape(batch, 4, H).transpose(1, 0, 2)                 # the product, gate by gate (views)
-    gates_q = np.multiply(gates, signs, dtype=dtype).reshape(steps, batch, 4, H).transpose(0, 2, 1, 3)
-    h, c = np.asarray(state[:, :H], dtype), state[:, H:]
-    with np.errstate(over="ignore"):  # e^-x = inf: the sigmoid's limit 0 (and tanh's -1), exactly
-        for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
-            step = out[t]
-            act = step[2:6]
-            np.matmul(h, w_t, out=pre)          # (batch, 4H): the four gates' products in one BLAS call
-            np.add(pre_q, gates_q[t], out=act)
-            np.exp(act, out=act)
-            act += 1
-            np.divide(1, act, out=act)          # i, f, o, and sigmoid(2x) for g ...
-            h_new, c_new, i, f, g, o, tc = step
-            g *= 2
-            g -= 1                              # ... g = 2 sigmoid(2x) - 1 = tanh(x)
-            np.multiply(f, c, out=c_new)        # c_t = f c_{t-1} + i g (i g in h_t's block for a moment)
-            np.multiply(i, g, out=h_new)
-            c_new += h_new
-            np.tanh(c_new, out=tc)              # h_t = o tanh(c_t)
-            np.multiply(o, tc, out=h_new)
-            h, c = h_new, c_new
+    Measured on W8 (thread time, one BLAS thread, the machine loaded): the step 1.26-1.33x PyTorch's before
+    (a projection of the whole sequence added to each step's product in a strided pass, exp-based sigmoids, the
+    rows layout), 1.15x after; the three products (per step forward and backward, the weights' gradient) run
+    at OpenBLAS's peak, 88-93 GFLOPS, and are about 9.5 of the primitive's 14 ms."""
+    steps, batch, features, hidden = _lstm_shapes(x, state, weight_ih, weight_hh, bias)
+    dtype = np.result_type(x, state, weight_ih, weight_hh, *(() if bias is None else (bias,)))
+    out, z, rec = _lstm_buffers(np.empty(_lstm_size(steps, batch, features, hidden, bias is not None), dtype),
+                                steps, batch, features, hidden, bias is not None)
+    H, rows = hidden, _lstm_rows(hidden)
+    # W = [W_hh | W_ih | bias], rows in the record's gate order, the sigmoid rows (o, i, f) halved
+    w = np.empty((4 * H, z.shape[0]), dtype)
+    w[:, :H], w[:, H:H + features] = weight_hh[rows], weight_ih[rows]
+    if bias is not None:
+        w[:, -1] = bias[rows]
+        z[-1] = 1
+    w[:3 * H] *= 0.5
+    ins, outs = (slice(1, steps + 1), slice(0, steps)) if reverse else (slice(0, steps), slice(1, steps + 1))
+    z[H:H + features, ins] = np.transpose(x, (2, 0, 1))          # x_t^T beside the h_{t-1} step t reads
+    z[:H, steps if reverse else 0] = np.transpose(state[:, :H])  # h_0^T
+    c = np.transpose(state[:, H:]).copy()                        # c_0^T
+    first = 1 if reverse else 0                                  # where step t reads z_t (t + first)
+    # the product into a scratch block that stays in the cache (into the record, fresh memory each step, it ran
+    # a few % slower), the record written by the tanh
+    ig, pre = np.empty((H, batch), dtype), np.empty((4, H, batch), dtype)
+    pre_rows = pre.reshape(4 * H, batch)
+    for t in (range(steps - 1, -1, -1) if reverse else range(steps)):
+        step = rec[t]
+        c_new, o, i, f, g, tc = step
+        gates = step[1:5]
+        np.matmul(w, z[:, t + first], out=pre_rows)  # the four pre-activations, gate-major
+        np.tanh(pre, out=gates)
+        sig = step[1:4]                     # o, i, f: sigmoid = (1 + tanh(x / 2)) / 2
+        sig *= 0.5
+        sig += 0.5
+        np.multiply(f, c, out=c_new)        # c_t = f c_{t-1} + i g
+        np.multiply(i, g, out=ig)
+        c_new += ig
+        np.tanh(c_new, out=tc)              # h_t = o tanh(c_t), into z_{t+1} (z_{t-1} when reverse)
+        np.multiply(o, tc, out=z[:H, t + 1 - first])
+        c = c_new
+    out[:steps] = np.transpose(z[:H, outs], (1, 2, 0))
+    out[steps] = np.transpose(c)
     return out
 
 
-def _fused_lstm_vjp(grad, out, args, reverse=False):
+def _lstm_size(steps, batch, features, hidden, bias):
+    """The elements of fused_lstm's buffer: the output, then the record (z_t, and the per-step blocks)."""
+    return ((steps + 1) * batch * hidden + (hidden + features + bias) * (steps + 1) * batch
+            + steps * 6 * hidden * batch)
+
+
+def _lstm_buffers(buf, steps, batch, features, hidden, bias):
+    """fused_lstm's output (steps + 1, batch, H), z (H + input_size + bias, steps + 1, batch) and the record
+    (steps, 6, H, batch), c, o, i, f, g, tanh(c), as views of one buffer."""
+    n_out, n_z = (steps + 1) * batch * hidden, (hidden + features + bias) * (steps + 1) * batch
+    return (buf[:n_out].reshape(steps + 1, batch, hidden),
+            buf[n_out:n_out + n_z].reshape(hidden + features + bias, steps + 1, batch),
+            buf[n_out + n_z:].reshape(steps, 6, hidden, batch))
+
+
+class _LSTMPrimitive(JointPrimitive):
+    """fused_lstm's node: its joint VJP is told which inputs need a gradient (`needs`), so that it skips the
+    input's gradient, a product over all steps, when x is the data rather than a layer below."""
+
+    __slots__ = ()
+
+    def input_grads(self, node: Any, g: Any, out: Any, args: tuple) -> list:
+        needs = tuple(edge is not None for edge in node.edges)
+        grads = self.joint(g, out, args, needs=needs, **(node.params or {}))
+        return [None if edge is None else gi for edge, gi in zip(node.edges, grads)]
+
+
+def _fused_lstm_vjp(grad, out, args, reverse=False, needs=None):
     # Backpropagation through time, the last step first. With dh, dc the gradients reaching h_t, c_t (from the
     # output and from step t + 1), tc = tanh(c_t):
     #   dc  += dh o (1 - tc^2);  d pre = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)] with
     #   di = dc g, df = dc c_{t-1}, dg = dc i, do = dh tc;
-    #   to step t - 1: dh = d pre W_hh, dc = dc f;  d gates[t] = d pre;  d W_hh = sum_t d pre_t^T h_{t-1}.
+    #   to step t - 1: dh = d pre W_hh, dc = dc f;  d x_t = d pre W_ih;
+    #   d W_hh = sum_t d pre_t^T h_{t-1}, d W_ih = sum_t d pre_t^T x_t, d bias = sum_t d pre_t summed over the batch.
     # Plain numpy on purpose: on Tensors (create_graph) it records itself and differentiates again.
-    gates, state, weight_hh = args
-    steps, _, batch, H = np.shape(out)
-    h0, c0 = state[:, :H], state[:, H:]
-    if steps == 0:
-        return [np.zeros_like(gates), np.zeros_like(state), np.zeros_like(weight_hh)]
-    order = range(steps) if reverse else range(steps - 1, -1, -1)   # the forward's order, reversed
-    before = 1 if reverse else -1                                   # where step t's previous state is
+    x, state, weight_ih, weight_hh, bias = args
+    needs = needs or (True,) * 5
     if type(grad) is np.ndarray and type(out) is np.ndarray:  # a plain backward: the same maths, in place
-        record = out.base  # the forward's whole record, gates included (out is its view [:, :2])
-        if record is None or record.shape != (steps, 7, batch, H):  # not the forward's view: run it again
-            record = fused_lstm.forward(gates, state, weight_hh, reverse=reverse).base
-        d_gates, dh, dc = _lstm_backward_in_place(grad, record, c0, weight_hh, order, reverse)
-    else:
-        d_gates, dh, dc = _lstm_backward(grad, out, gates, h0, c0, weight_hh, order, before, reverse)
-    # W_hh's gradient, sum_t d pre_t^T h_{t-1}: one product over all steps but the first, whose h_{t-1} is h_0
-    # (a second, small product, skipped when h_0 = 0, the default state)
-    first, rest = (-1, slice(None, -1)) if reverse else (0, slice(1, None))
-    h_prev = out[:-1, 0] if not reverse else out[1:, 0]
-    d_weight = d_gates[rest].reshape((steps - 1) * batch, 4 * H).T @ h_prev.reshape((steps - 1) * batch, H)
-    if type(h0) is not np.ndarray or h0.any():
-        d_weight = d_weight + d_gates[first].T @ h0
-    return [d_gates, np.concatenate([dh, dc], axis=-1), d_weight]
+        return _lstm_backward_in_place(grad, out, args, reverse, needs)
+    return _lstm_backward(grad, x, state, weight_ih, weight_hh, bias, reverse)
 
 
-def _lstm_backward(grad, out, gates, h0, c0, weight_hh, order, before, reverse):
-    """d gates (steps, batch, 4H) and the gradients reaching h_0 and c_0, from operations that record
-    themselves on Tensors (create_graph). The gate activations are recomputed from the inputs (the output
-    holds h and c only), so that they are differentiable functions of them."""
-    steps, H = len(order), np.shape(c0)[-1]
-    dh, dc = np.zeros_like(c0), np.zeros_like(c0)
-    dpre = [None] * steps
+def _lstm_backward(grad, x, state, weight_ih, weight_hh, bias, reverse):
+    """The gradients of every input from operations that record themselves on Tensors (create_graph): the
+    recurrence runs again from the inputs (in PyTorch's gate order and layout), so that everything is a
+    differentiable function of them."""
+    steps, H = np.shape(x)[0], np.shape(weight_hh)[1]
+    order = range(steps - 1, -1, -1) if reverse else range(steps)
+    h, c = state[:, :H], state[:, H:]
+    saved = {}
     for t in order:
-        g_t, o_t = grad[t], out[t]
-        first = t == (steps - 1 if reverse else 0)
-        h_prev, c_prev = (h0, c0) if first else (out[t + before][0], out[t + before][1])
-        pre = gates[t] + h_prev @ weight_hh.T
+        pre = x[t] @ weight_ih.T + h @ weight_hh.T
+        if bias is not None:
+            pre = pre + bias
         i, f, o = (1 / (1 + np.exp(-pre[:, k * H:(k + 1) * H])) for k in (0, 1, 3))
         g = np.tanh(pre[:, 2 * H:3 * H])
-        tc = np.tanh(o_t[1])
-        dh = dh + g_t[0]
-        dc = dc + g_t[1] + dh * o * (1 - tc * tc)
+        c_new = f * c + i * g
+        tc = np.tanh(c_new)
+        saved[t] = (h, c, i, f, g, o, tc)
+        h, c = o * tc, c_new
+    dh, dc = np.zeros_like(c), grad[steps]
+    d_x = [None] * steps
+    d_w_ih, d_w_hh = np.zeros_like(weight_ih), np.zeros_like(weight_hh)
+    d_bias = None if bias is None else np.zeros_like(bias)
+    for t in reversed(order):
+        h_prev, c_prev, i, f, g, o, tc = saved[t]
+        dh = dh + grad[t]
+        dc = dc + dh * o * (1 - tc * tc)
         d = np.concatenate([dc * g * (i * (1 - i)), dc * c_prev * (f * (1 - f)), dc * i * (1 - g * g),
                             dh * tc * (o * (1 - o))], axis=-1)
-        dpre[t] = d
+        d_x[t] = d @ weight_ih
+        d_w_ih, d_w_hh = d_w_ih + d.T @ x[t], d_w_hh + d.T @ h_prev
+        if bias is not None:
+            d_bias = d_bias + np.sum(d, axis=0)
         dh, dc = d @ weight_hh, dc * f
-    return np.stack(dpre), dh, dc
+    d_x = np.stack(d_x) if steps else np.zeros_like(x)
+    return [d_x, np.concatenate([dh, dc], axis=-1), d_w_ih, d_w_hh, d_bias]
 
 
-def _lstm_backward_in_place(grad, record, c0, weight_hh, order, reverse):
-    """_lstm_backward on arrays, with the forward's record (steps, 7, batch, H). Everything in d pre that does
-    not depend on the recurrence is computed for all steps at once before the loop, on contiguous blocks: with
-    tc = tanh(c_t) and the gates' derivatives,
+def _lstm_backward_in_place(grad, out, args, reverse, needs):
+    """_lstm_backward on arrays, with the forward's record behind `out` (or a new run when `out` is not the
+    forward's). Everything in d pre that does not depend on the recurrence is computed for all steps at once
+    before the loop, on contiguous blocks: with tc = tanh(c_t) and the gates' derivatives,
 
-        d pre[t] = [dc, dc, dc, dh] * K[t],  K = [g i(1-i), c_{t-1} f(1-f), i (1-g^2), tc o(1-o)]
+        d pre[t] = [dh, dc, dc, dc] * K[t],  K = [tc o(1-o), g i(1-i), c_{t-1} f(1-f), i (1-g^2)]  (o, i, f, g)
         dc += dh P[t],  P = o (1 - tc^2)
 
-    so that a step is six passes and one BLAS product (about twenty passes, computed in the loop). The
-    gradients of c_t (zero unless a caller reads them: the layer reads c at the last step only) are added only
-    when there are any."""
-    steps, batch, H = len(order), c0.shape[0], c0.shape[-1]
-    dtype = np.result_type(grad, record, weight_hh)
-    acts, cs, tc = record[:, 2:6], record[:, 1], record[:, 6]
-    k = np.empty((steps, 4, batch, H), dtype)
-    for sig in (slice(0, 2), 3):                       # s (1 - s): the sigmoids' derivative (i, f; o) ...
-        np.subtract(1, acts[:, sig], out=k[:, sig])
-        k[:, sig] *= acts[:, sig]
-    g = acts[:, 2]
-    np.multiply(g, g, out=k[:, 2])                      # ... and tanh's, 1 - g^2
-    np.subtract(1, k[:, 2], out=k[:, 2])
-    k[:, 0] *= g
+    so that a step is six passes and one BLAS product. The gradient of the last cell state starts dc."""
+    x, state, weight_ih, weight_hh, bias = args
+    steps, batch, features, hidden = _lstm_shapes(x, state, weight_ih, weight_hh, bias)
+    H, has_bias = hidden, bias is not None
+    size = _lstm_size(steps, batch, features, hidden, has_bias)
+    buf = out.base
+    if buf is None or buf.ndim != 1 or buf.size != size or buf.dtype != out.dtype:  # not the forward's: run it
+        buf = fused_lstm.forward(x, state, weight_ih, weight_hh, bias, reverse=reverse).base
+    out, z, rec = _lstm_buffers(buf, steps, batch, features, hidden, has_bias)
+    dtype = np.result_type(grad, out)
+    cs, o, i, f, g, tc = (rec[:, k] for k in range(6))
+    c0 = np.transpose(state[:, H:])
+    k = np.empty((steps, 4, H, batch), dtype)
+    np.subtract(1, rec[:, 1:4], out=k[:, :3])          # s (1 - s): the sigmoids' derivative (o, i, f) ...
+    k[:, :3] *= rec[:, 1:4]
+    np.multiply(g, g, out=k[:, 3])                      # ... and tanh's, 1 - g^2
+    np.subtract(1, k[:, 3], out=k[:, 3])
+    k[:, 0] *= tc
+    k[:, 1] *= g
     if reverse:                                         # c_{t-1}: the step run before t
-        k[:-1, 1] *= cs[1:]
-        k[-1, 1] *= c0
+        k[:-1, 2] *= cs[1:]
+        k[-1:, 2] *= c0
     else:
-        k[1:, 1] *= cs[:-1]
-        k[0, 1] *= c0
-    k[:, 2] *= acts[:, 0]
-    k[:, 3] *= tc
+        k[1:, 2] *= cs[:-1]
+        k[:1, 2] *= c0
+    k[:, 3] *= i
     p = np.square(tc)                                   # P = o (1 - tc^2)
     np.subtract(1, p, out=p)
-    p *= acts[:, 3]
-    d_gates = np.empty((steps, batch, 4 * H), dtype)    # the gates' layout: rows, read by BLAS below
-    d_q = d_gates.reshape(steps, batch, 4, H).transpose(0, 2, 1, 3)
-    grad_h, grad_c = grad[:, 0], (grad[:, 1] if grad[:, 1].any() else None)
-    dh, dc, tmp = np.zeros((batch, H), dtype), np.zeros((batch, H), dtype), np.empty((batch, H), dtype)
-    k_3, k_o, d_3, d_o, fs = k[:, :3], k[:, 3], d_q[:, :3], d_q[:, 3], acts[:, 1]
+    p *= o
+    grad_h = np.transpose(grad[:steps], (0, 2, 1)).copy()   # (steps, H, batch), the record's layout
+    dh, tmp = np.zeros((H, batch), dtype), np.empty((H, batch), dtype)
+    dc = np.transpose(grad[steps]).copy()
+    # the gates' gradients d pre_t, in PyTorch's gate order (i, f, g, o): W_hh^T d pre_t needs no reordered copy
+    # of W_hh (a transposed view: the same speed in OpenBLAS)
+    d = np.empty((steps, 4, H, batch), dtype)
+    w_hh_t = np.transpose(weight_hh)
+    order = range(steps) if reverse else range(steps - 1, -1, -1)
+    last = order[-1] if steps and not needs[1] else None  # (h_0, c_0 without a gradient: no product for them)
     for t in order:
         dh += grad_h[t]
-        if grad_c is not None:
-            dc += grad_c[t]
         np.multiply(dh, p[t], out=tmp)          # dc += dh o (1 - tc^2)
         dc += tmp
-        np.multiply(k_3[t], dc, out=d_3[t])     # d i, d f, d g: dc K
-        np.multiply(k_o[t], dh, out=d_o[t])     # d o: dh K
-        np.matmul(d_gates[t], weight_hh, out=dh)   # to step t - 1: dh = d pre W_hh, dc = dc f
-        dc *= fs[t]
-    return d_gates, dh, dc
+        np.multiply(k[t, 1:], dc, out=d[t, :3])  # d i, d f, d g: dc K
+        np.multiply(k[t, 0], dh, out=d[t, 3])    # d o: dh K
+        if t == last:
+            break
+        np.matmul(w_hh_t, d[t].reshape(4 * H, batch), out=dh)   # to step t - 1: dh = W_hh^T d pre, dc = dc f
+        dc *= f[t]
+    # every step's d pre and z_t as the columns of one array each, (4H, steps * batch) and (H + input_size + 1,
+    # steps * batch): the gradients of W = [W_hh | W_ih | bias] are one product over all steps, d pre z^T (the
+    # ones row of z gives the bias's, d pre summed). d pre is copied into that layout once (written there by
+    # the loop, a (3H, batch) and a (H, batch) block per step strided over the whole array, it cost as much)
+    d_cols = np.transpose(d.reshape(steps, 4 * H, batch), (1, 0, 2)).reshape(4 * H, steps * batch)
+    ins = slice(1, steps + 1) if reverse else slice(0, steps)
+    d_w = d_cols @ z[:, ins].reshape(z.shape[0], steps * batch).T
+    d_x = None
+    if needs[0]:  # d x_t = d pre_t W_ih: one product for all steps, rows (t, batch)
+        d_x = (d_cols.T @ weight_ih).reshape(steps, batch, features)
+    d_state = np.concatenate([np.transpose(dh), np.transpose(dc)], axis=-1) if needs[1] else None
+    return [d_x, d_state, d_w[:, H:H + features].copy(), d_w[:, :H].copy(), d_w[:, -1].copy() if has_bias else None]
 
 
-fused_lstm = register(JointPrimitive(_fused_lstm, "fused_lstm", saves_output=True), export=True, method=True)
+fused_lstm = register(_LSTMPrimitive(_fused_lstm, "fused_lstm", saves_output=True), export=True, method=True)
 fused_lstm.defvjp_joint(_fused_lstm_vjp)
 
 

@@ -1,10 +1,10 @@
 """Recurrent layers: the cells `RNNCell`, `LSTMCell`, `GRUCell`, and `RNN`, `LSTM`, `GRU` over whole sequences.
 
-The sequence layers project the input of every time step at once (one product), then run the recurrence.
-The LSTM's recurrence is one node, `autograd.fused_lstm` (the whole sequence; its backward-through-time is
-in the derivative table, autograd/ops.py). The others run their cell once per time step in a Python loop:
-define-by-run records whatever happened, so there is no backward code here, and sequences of different
-lengths need nothing more than a mask (pass `lengths=`; the LSTM then runs the composed cell too).
+The RNN and GRU project the input of every time step at once (one product), then run the recurrence. The
+LSTM is one node, `autograd.fused_lstm` (the whole sequence, input projection included; its backpropagation
+through time is in the derivative table, autograd/ops.py). The others run their cell once per time step in a
+Python loop: define-by-run records whatever happened, so there is no backward code here, and sequences of
+different lengths need nothing more than a mask (pass `lengths=`; the LSTM then runs the composed cell too).
 Parameter names, shapes, gate orders and initialisation are PyTorch's, so a PyTorch state_dict loads as is:
 
     weight_ih_l{k}  (gates * hidden_size, input_size or hidden_size * directions)
@@ -65,15 +65,11 @@ def _gru_step(projected: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -
 def _fused_lstm(x: Tensor, state: tuple[Tensor, Tensor], w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None,
                 b_hh: Tensor | None, reverse: bool = False) -> tuple[Tensor, Tensor]:
     """An LSTM over the sequence x (steps, N, input_size) from state = (h_0, c_0): every h_t (steps, N, H) and
-    the last c. The input projection of every step is one product (both biases added to it, once), and the
-    recurrence is one node, autograd.fused_lstm."""
+    the last c. One node, autograd.fused_lstm, with the input projection inside it (both biases added once)."""
     bias = b_ih + b_hh if b_ih is not None and b_hh is not None else b_ih if b_ih is not None else b_hh
-    steps, batch = x.shape[:2]
-    # as one 2-D product: on the time-major view of a batch_first input, numpy's 3-D matmul runs one small
-    # product per step, 2x slower (11.8 vs 5.6 ms on W8's projection, the copy into rows included)
-    gates = F.linear(x.reshape(steps * batch, x.shape[-1]), w_ih, bias).reshape(steps, batch, w_ih.shape[0])
-    seq = autograd.fused_lstm(gates, autograd.cat(list(state), -1), w_hh, reverse=reverse)  # (steps, 2, N, H)
-    return seq[:, 0], seq[0 if reverse else -1, 1]  # every h_t, and c after the last step run
+    steps = x.shape[0]
+    seq = autograd.fused_lstm(x, autograd.cat(list(state), -1), w_ih, w_hh, bias, reverse=reverse)
+    return seq[:steps], seq[steps]  # (steps + 1, N, H): every h_t, then c after the last step run
 
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}

@@ -12,52 +12,84 @@ import nn
 from nn import functional as F
 
 
-def _composed_lstm(gates: ag.Tensor, state: ag.Tensor, w_hh: ag.Tensor, reverse: bool) -> ag.Tensor:
-    """fused_lstm written out with the elementwise primitives: h and c stacked at every step."""
+def _composed_lstm(x: ag.Tensor, state: ag.Tensor, w_ih: ag.Tensor, w_hh: ag.Tensor, bias: ag.Tensor | None,
+                   reverse: bool) -> ag.Tensor:
+    """fused_lstm written out with the elementwise primitives: h of every step, then the last c."""
     hidden = w_hh.shape[1]
     h, c = state[:, :hidden], state[:, hidden:]
-    steps = range(gates.shape[0] - 1, -1, -1) if reverse else range(gates.shape[0])
+    steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     rows = {}
     for t in steps:
-        i, f, g, o = (gates[t] + h @ w_hh.T).chunk(4, dim=-1)
+        pre = x[t] @ w_ih.T + h @ w_hh.T
+        i, f, g, o = (pre if bias is None else pre + bias).chunk(4, dim=-1)
         i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
         c = f * c + i * g
         h = o * c.tanh()
-        rows[t] = ag.stack([h, c], 0)
-    return ag.stack([rows[t] for t in range(gates.shape[0])], 0)
+        rows[t] = h
+    return ag.stack([rows[t] for t in range(x.shape[0])] + [c], 0)
 
 
+def _lstm_arrays(rng: np.random.Generator, steps: int, batch: int, features: int, hidden: int) -> list:
+    """x, a non-zero state [h_0 | c_0], weight_ih, weight_hh and bias, in float64, large enough that the gates
+    saturate in places."""
+    return [rng.standard_normal((steps, batch, features)) * 2, rng.standard_normal((batch, 2 * hidden)),
+            rng.standard_normal((4 * hidden, features)), rng.standard_normal((4 * hidden, hidden)),
+            rng.standard_normal(4 * hidden)]
+
+
+@pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_fused_lstm_equals_the_composed_steps_in_float64(reverse: bool) -> None:
+def test_fused_lstm_equals_the_composed_steps_in_float64(reverse: bool, bias: bool) -> None:
     rng = np.random.default_rng(0)
-    steps, batch, hidden = 7, 3, 5
-    arrays = [rng.standard_normal((steps, batch, 4 * hidden)) * 2, rng.standard_normal((batch, 2 * hidden)),
-              rng.standard_normal((4 * hidden, hidden))]
-    seed = rng.standard_normal((steps, 2, batch, hidden))
+    steps, batch, features, hidden = 7, 3, 4, 5
+    arrays = _lstm_arrays(rng, steps, batch, features, hidden)[:5 if bias else 4]
+    seed = rng.standard_normal((steps + 1, batch, hidden))
     results = []
-    for fn in (lambda g, s, w: ag.fused_lstm(g, s, w, reverse=reverse), lambda g, s, w:
-               _composed_lstm(g, s, w, reverse)):
+    for fn in (lambda *a: ag.fused_lstm(*a, reverse=reverse), lambda *a: _composed_lstm(*a, reverse=reverse)):
         inputs = [ag.tensor(a, requires_grad=True) for a in arrays]
-        out = fn(*inputs)
+        out = fn(*inputs, None) if len(inputs) == 4 else fn(*inputs)
         (out * ag.tensor(seed)).sum().backward()
         results.append([out.detach().numpy()] + [x.grad.numpy() for x in inputs])
+    assert results[0][0].shape == (steps + 1, batch, hidden)
     for fused, composed in zip(*results):
         np.testing.assert_allclose(fused, composed, rtol=1e-13, atol=1e-14)
 
 
-def test_fused_lstm_backward_recomputes_the_gates_when_the_output_is_not_the_record_view() -> None:
-    """The VJP reads the gate activations from the run's record behind the output view; an output that is not
-    that view (a copy, as a dtype conversion would make) gets them recomputed, with the same gradients."""
+def test_fused_lstm_backward_recomputes_the_record_when_the_output_is_not_its_own() -> None:
+    """The VJP reads the run's record (z_t, the gates, c_t and tanh(c_t)) from the buffer behind the output; an
+    output that is not that view (a copy, as a dtype conversion would make) gets the run redone, with the same
+    gradients."""
     from autograd import ops
     rng = np.random.default_rng(3)
-    gates, state, w = rng.standard_normal((4, 2, 12)), rng.standard_normal((2, 6)), rng.standard_normal((12, 3))
-    grad = rng.standard_normal((4, 2, 2, 3))
+    args = tuple(_lstm_arrays(rng, 4, 2, 3, 3))
+    grad = rng.standard_normal((5, 2, 3))
+    needs = (True,) * 5
     for reverse in (False, True):
-        out = ops._fused_lstm(gates, state, w, reverse)
-        assert out.base is not None and out.base.shape == (4, 7, 2, 3)
-        viewed = ops._fused_lstm_vjp(grad, out, (gates, state, w), reverse)
-        copied = ops._fused_lstm_vjp(grad, out.copy(), (gates, state, w), reverse)
+        out = ops._fused_lstm(*args, reverse=reverse)
+        assert out.base is not None and out.base.ndim == 1
+        viewed = ops._fused_lstm_vjp(grad, out, args, reverse=reverse, needs=needs)
+        copied = ops._fused_lstm_vjp(grad, out.copy(), args, reverse=reverse, needs=needs)
         for a, b in zip(viewed, copied):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_fused_lstm_skips_the_gradients_nobody_needs() -> None:
+    """x as data, or a constant initial state (no gradient wanted): the node's VJP is told so and does not compute
+    it (x's is a product over all steps, the state's the last step's product); the others are as when every
+    input wants its gradient."""
+    rng = np.random.default_rng(5)
+    arrays = _lstm_arrays(rng, 3, 2, 3, 2)
+    grads = []
+    for wants_x, wants_state in ((True, True), (False, True), (True, False), (False, False)):
+        x = ag.tensor(arrays[0], requires_grad=wants_x)
+        state = ag.tensor(arrays[1], requires_grad=wants_state)
+        weights = [ag.tensor(a, requires_grad=True) for a in arrays[2:]]
+        for reverse in (False, True):
+            ag.fused_lstm(x, state, *weights, reverse=reverse).sum().backward()
+        assert (x.grad is not None) == wants_x and (state.grad is not None) == wants_state
+        grads.append([p.grad.numpy() for p in weights])
+    for others in grads[1:]:
+        for a, b in zip(grads[0], others):
             np.testing.assert_array_equal(a, b)
 
 
@@ -91,17 +123,23 @@ def test_mse_loss_equals_the_composition_and_pytorch(reduction: str) -> None:
 
 
 def test_fused_lstm_keeps_float32_and_names_the_shapes_at_fault() -> None:
-    g = ag.zeros(2, 3, 8, requires_grad=True)
-    out = ag.fused_lstm(g, ag.zeros(3, 4), ag.zeros(8, 2))
-    assert out.shape == (2, 2, 3, 2) and out.dtype == np.float32 and out.grad_fn.op is ag.fused_lstm
+    x = ag.zeros(2, 3, 5, requires_grad=True)
+    w_ih = ag.zeros(8, 5, requires_grad=True)
+    out = ag.fused_lstm(x, ag.zeros(3, 4), w_ih, ag.zeros(8, 2), ag.zeros(8))
+    assert out.shape == (3, 3, 2) and out.dtype == np.float32 and out.grad_fn.op is ag.fused_lstm
     out.sum().backward()
-    assert g.grad.dtype == np.float32
+    assert x.grad.dtype == np.float32 and w_ih.grad.dtype == np.float32
     with pytest.raises(ValueError, match=r"fused_lstm: the state must be .* \(3, 4\).* got \(3, 5\)"):
-        ag.fused_lstm(g, ag.zeros(3, 5), ag.zeros(8, 2))
-    with pytest.raises(ValueError, match=r"fused_lstm: weight_hh must be .* \(8, 2\), got \(8, 3\)"):
-        ag.fused_lstm(g, ag.zeros(3, 4), ag.zeros(8, 3))
-    with pytest.raises(ValueError, match=r"fused_lstm: the gates must be"):
-        ag.fused_lstm(ag.zeros(3, 7), ag.zeros(3, 4), ag.zeros(8, 2))
+        ag.fused_lstm(x, ag.zeros(3, 5), w_ih, ag.zeros(8, 2))
+    with pytest.raises(ValueError, match=r"fused_lstm: weight_hh must be \(4 \* hidden_size, hidden_size\), "
+                                         r"got \(8, 3\)"):
+        ag.fused_lstm(x, ag.zeros(3, 4), w_ih, ag.zeros(8, 3))
+    with pytest.raises(ValueError, match=r"fused_lstm: weight_ih must be .* \(8, 5\).* got \(8, 4\)"):
+        ag.fused_lstm(x, ag.zeros(3, 4), ag.zeros(8, 4), ag.zeros(8, 2))
+    with pytest.raises(ValueError, match=r"fused_lstm: bias must be .* \(8,\), got \(4,\)"):
+        ag.fused_lstm(x, ag.zeros(3, 4), w_ih, ag.zeros(8, 2), ag.zeros(4))
+    with pytest.raises(ValueError, match=r"fused_lstm: x must be"):
+        ag.fused_lstm(ag.zeros(3, 5), ag.zeros(3, 4), w_ih, ag.zeros(8, 2))
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])

@@ -343,12 +343,14 @@ def int_and_array_index(draw: Any, shapes: tuple) -> dict:
     return {"index": tuple(index)}
 @st.composite
 def lstm_shapes(draw: Any) -> tuple:
-    """fused_lstm's inputs: gates (steps, batch, 4H), state (batch, 2H), weight_hh (4H, H); empty steps and batch
-    included."""
+    """fused_lstm's inputs: x (steps, batch, input_size), state (batch, 2H), weight_ih (4H, input_size), weight_hh
+    (4H, H), bias (4H,); empty steps and batch included."""
     steps, batch, hidden = draw(st.integers(0, 3)), draw(st.integers(0, 2)), draw(st.integers(1, 2))
+    features = draw(st.integers(1, 2))
     if steps * batch * hidden > 6:
         steps, batch = min(steps, 2), min(batch, 1 if hidden == 2 else 2)
-    return ((steps, batch, 4 * hidden), (batch, 2 * hidden), (4 * hidden, hidden))
+    return ((steps, batch, features), (batch, 2 * hidden), (4 * hidden, features), (4 * hidden, hidden),
+            (4 * hidden,))
 
 
 @st.composite
@@ -894,7 +896,8 @@ CASES: list[Case] = [
     Case("fused_attention", attention, shapes=attention_shapes(), params=attention_params),
     Case("fused_attention_float_mask", attention, shapes=attention_shapes(float_mask=True), params=attention_params),
     # recurrent layers
-    Case("fused_lstm", lambda g, s, w, reverse: g.fused_lstm(s, w, reverse=reverse), shapes=lstm_shapes(),
+    Case("fused_lstm", lambda x, s, w_ih, w_hh, b, reverse: x.fused_lstm(s, w_ih, w_hh, b, reverse=reverse),
+         shapes=lstm_shapes(),
          params=lambda draw, shapes: {"reverse": draw(st.booleans())}),
 ]
 
