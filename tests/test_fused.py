@@ -603,3 +603,24 @@ def test_fused_attention_softmax_with_and_without_the_max_shift_is_as_accurate_a
     for ours, theirs, exact in zip(results["ours"], results["torch"], results["exact"]):
         assert ours.dtype == np.float32
         assert np.abs(ours - exact).max() <= max(2 * np.abs(theirs - exact).max(), 1e-6 * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_with_the_bias_as_an_extra_column_equals_the_product_plus_the_bias(dtype: type) -> None:
+    # a layer at least twice as wide out as in, on a large input, computes [x | 1] @ [W | b].T (ops._with_bias_column):
+    # the bias added by BLAS after each dot product, the same sums as x @ W.T + b; gradients unchanged
+    from autograd import ops
+    rng = np.random.default_rng(15)
+    x, w, b = (rng.standard_normal(shape).astype(dtype) for shape in ((8, 130, 128), (512, 128), (512,)))
+    assert x.size >= ops._BIAS_COLUMN_FROM and ops._with_bias_column(x, w, b) is not None
+    assert ops._with_bias_column(x, w[:200], b[:200]) is None  # not twice as wide
+    inputs = [ag.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = ag.linear(*inputs)
+    np.testing.assert_allclose(y.numpy(), x @ w.T + b, rtol=2e-6 if dtype == np.float32 else 1e-14, atol=1e-5)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    (y * ag.tensor(g)).sum().backward()
+    composed = [ag.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ((composed[0] @ composed[1].T + composed[2]) * ag.tensor(g)).sum().backward()
+    for ours, theirs in zip(inputs, composed):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5 if dtype == np.float32
+                                   else 1e-12, atol=1e-4 if dtype == np.float32 else 1e-10)
