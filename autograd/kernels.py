@@ -635,27 +635,45 @@ def pytorch_kthvalue_index(line: np.ndarray, k: int) -> int:
 # ---------------------------------------------------------------------------------------------------------------
 # Attention (ops.fused_attention): the probabilities forward, and the backward pass, in place on arrays
 # ---------------------------------------------------------------------------------------------------------------
+# The softmax's shift by the row maximum only guards exp against overflow (and a row against underflowing to all
+# zeros). When every score lies within +-_EXP_SAFE[dtype], exp needs no guard: e^s stays a normal number, far from
+# overflow even summed over a row, and softmax(s) = e^s / sum e^s equals the shifted e^(s - max) / sum e^(s - max)
+# up to rounding. Two whole-array reductions (min and max, vectorised) then replace the row maxima and the pass
+# subtracting them: numpy reduces a short row (64 keys in W7) at ~2.5 ns of overhead a row, the row maxima cost
+# more than the exp. Otherwise (large scores, a float mask with -inf, nan) the rows are shifted as before.
+_EXP_SAFE = {np.dtype(np.float32): 64.0, np.dtype(np.float64): 512.0}
+
+
 def attention_probabilities(q: np.ndarray, k: np.ndarray, mask: Any, scale: float, causal: bool,
                             into: np.ndarray) -> None:
-    """into[...] = softmax(scale q k^T + mask) over the last axis, in place: one product, then the mask, the
-    max-shift, exp and the division as passes over `into` (..., L, S), which may be a strided view. A boolean
-    mask keeps the True places; `causal` keeps j <= i. A row with every key masked out becomes zeros (not
-    0/0 = nan): its max is -inf, taken as 0, so that every exp is 0 and the sum 0, divided as 1."""
+    """into[...] = softmax(scale q k^T + mask) over the last axis, in place: one product, then the mask, exp and
+    the division as passes over `into` (..., L, S), which may be a strided view (the max-shift only when the
+    scores are not all small, see _EXP_SAFE). A boolean mask keeps the True places; `causal` keeps j <= i. A row
+    with every key masked out becomes zeros (not 0/0 = nan): its max is -inf, taken as 0, so that every exp is 0
+    and the sum 0, divided as 1."""
     np.matmul(q, np.swapaxes(k, -1, -2), out=into)
     into *= scale
-    if mask is not None:
-        if mask.dtype == np.bool_:
-            np.copyto(into, -np.inf, where=~mask)
-        else:
-            into += mask
+    if mask is not None and mask.dtype != np.bool_:
+        into += mask
+    limit = _EXP_SAFE.get(into.dtype)
+    # (one comparison that is False for nan: a nan score takes the shifted path, and stays nan)
+    shift = not (limit is not None and into.size and -limit <= into.min() and into.max() <= limit)
+    keep = None if mask is None or mask.dtype != np.bool_ else mask
     if causal:
         length, source = into.shape[-2:]
-        np.copyto(into, -np.inf, where=np.arange(source) > np.arange(length)[:, None])
-    top = into.max(axis=-1, keepdims=True, initial=-np.inf)
-    top[top == -np.inf] = 0
-    into -= top
-    np.exp(into, out=into)
-    total = into.sum(axis=-1, keepdims=True)
+        keep = np.arange(source) <= np.arange(length)[:, None]
+    if shift:
+        if keep is not None:
+            np.copyto(into, -np.inf, where=~keep)
+        top = into.max(axis=-1, keepdims=True, initial=-np.inf)
+        top[top == -np.inf] = 0
+        into -= top
+        np.exp(into, out=into)
+    else:  # every exp is finite: a masked place's e^s times 0 is the 0 that e^-inf would be (a product by the
+        np.exp(into, out=into)  # mask as floats costs half the masked copy of -inf, W7's causal mask)
+        if keep is not None:
+            into *= keep.astype(into.dtype) if keep.size < into.size else keep
+    total = np.einsum("...j->...", into)[..., None]  # (row sums in one pass; numpy's sum loops per short row)
     total[total == 0] = 1
     into /= total
 
@@ -742,13 +760,19 @@ def _row_sums(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     return (a if b is None else a * b).sum(axis=1, keepdims=True)
 
 
-def _centered(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """x - mean and 1 / sqrt(var + eps) (biased variance) of the rows of a 2-D float x."""
+def _centered(x: np.ndarray, eps: float, centered: np.ndarray | None = None,
+              rstd: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """x - mean and 1 / sqrt(var + eps) (biased variance) of the rows of a 2-D float x (into `centered` (rows, n)
+    and `rstd` (rows, 1) when given)."""
     n = x.shape[1]
     mean = _row_sums(x)
     mean /= n
-    centered = x - mean
-    rstd = _row_sums(centered, centered)
+    centered = np.subtract(x, mean, out=centered)
+    total = _row_sums(centered, centered)
+    if rstd is None:
+        rstd = total
+    else:
+        rstd[...] = total
     rstd /= n
     rstd += eps
     np.sqrt(rstd, out=rstd)
@@ -756,28 +780,56 @@ def _centered(x: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
     return centered, rstd
 
 
-def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float, keep: bool = False) -> np.ndarray:
     """(x - mean) / sqrt(var + eps) * weight + bias over the last weight.ndim axes of x: two row reductions and
-    four passes, in place."""
+    four passes, in place. With `keep`, the output is the front of a buffer that holds, behind it, the normalised
+    x and 1 / sqrt(var + eps) of each row (layer_norm_kept), for layer_norm_grad: its backward then skips the
+    statistics (two row reductions and two passes), the same numbers either way."""
     n = weight.size
     rows = math.prod(x.shape[:x.ndim - weight.ndim])
     dtype = np.result_type(x, weight, bias, 1.0)
-    y, rstd = _centered(x.astype(dtype, copy=False).reshape(rows, n), eps)
-    y *= rstd
-    y *= weight.reshape(-1)
+    x2 = x.astype(dtype, copy=False).reshape(rows, n)
+    if not keep:
+        y, rstd = _centered(x2, eps)
+        y *= rstd
+        y *= weight.reshape(-1)
+        y += bias.reshape(-1)
+        return as_stored(y.reshape(x.shape))
+    buffer = np.empty(2 * rows * n + rows, dtype)
+    y, xh = buffer[:rows * n].reshape(rows, n), buffer[rows * n:2 * rows * n].reshape(rows, n)
+    _centered(x2, eps, xh, buffer[2 * rows * n:].reshape(rows, 1))
+    xh *= buffer[2 * rows * n:].reshape(rows, 1)
+    np.multiply(xh, weight.reshape(-1), out=y)
     y += bias.reshape(-1)
-    return as_stored(y.reshape(x.shape))
+    return y.reshape(x.shape)
 
 
-def layer_norm_grad(g: np.ndarray, x: np.ndarray, weight: np.ndarray, eps: float) -> list:
+def layer_norm_kept(out: Any, weight: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """(normalised x, 1 / sqrt(var + eps)) as (rows, n) and (rows, 1), kept behind a layer_norm(keep=True)
+    output `out`, or None when `out` is not such an output."""
+    buffer = getattr(out, "base", None)
+    n = np.size(weight)
+    rows = out.size // n if n else 0
+    if (buffer is None or not n or buffer.ndim != 1 or buffer.size != 2 * out.size + rows or buffer.dtype != out.dtype
+            or not out.flags.c_contiguous or out.ctypes.data != buffer.ctypes.data):
+        return None
+    return buffer[out.size:2 * out.size].reshape(rows, n), buffer[2 * out.size:].reshape(rows, 1)
+
+
+def layer_norm_grad(g: np.ndarray, x: np.ndarray, weight: np.ndarray, eps: float,
+                    kept: tuple[np.ndarray, np.ndarray] | None = None) -> list:
     """[dx, dweight, dbias] of layer_norm (ops.layer_norm's VJP states the maths), x and g floating arrays of
-    one shape: the normalised x recomputed once (cheaper than keeping it: a layer's input is alive anyway), four
-    row reductions, and four passes for dx, in place."""
+    one shape: the normalised x recomputed once (cheaper than keeping it when the output is not kept: a layer's
+    input is alive anyway) or taken from `kept` (layer_norm_kept), four row reductions, and four passes for dx,
+    in place."""
     n = weight.size
     rows = math.prod(x.shape[:x.ndim - weight.ndim])
     x2, g2 = x.reshape(rows, n), g.reshape(rows, n)
-    xh, rstd = _centered(x2, eps)
-    xh *= rstd
+    if kept is None:
+        xh, rstd = _centered(x2, eps)
+        xh *= rstd
+    else:
+        xh, rstd = kept
     gh = g2 * weight.reshape(-1)
     mean_gh = _row_sums(gh)
     mean_gh /= n
@@ -786,7 +838,10 @@ def layer_norm_grad(g: np.ndarray, x: np.ndarray, weight: np.ndarray, eps: float
     dweight = np.einsum("ij,ij->j", g2, xh)  # (down the rows in order, as np.sum(g2 * xh, axis=0) adds)
     dbias = g2.sum(axis=0)
     gh -= mean_gh
-    xh *= mean_ghxh
+    if kept is None:
+        xh *= mean_ghxh
+    else:  # (the kept values stay as they are: a second backward reads them again)
+        xh = np.multiply(xh, mean_ghxh)
     gh -= xh
     gh *= rstd
     return [as_stored(gh.reshape(x.shape)), as_stored(dweight.reshape(weight.shape)),
@@ -817,39 +872,60 @@ def _pieces(*arrays: np.ndarray):
         yield [a[i:i + _GELU_BLOCK] for a in flat]
 
 
-def gelu_tanh(x: np.ndarray, s: float, c: float) -> np.ndarray:
-    """x / (1 + exp(-2 s (x + c x^3))), GPT-2's GELU, for a floating array x: seven passes a block."""
-    out = np.empty(x.shape, x.dtype)
+def gelu_tanh(x: np.ndarray, s: float, c: float, keep: bool = False) -> np.ndarray:
+    """x / (1 + exp(-2 s (x + c x^3))), GPT-2's GELU, for a floating array x: seven passes a block. With `keep`,
+    the output is the front of a buffer that holds the denominators 1 + e^(-2u) behind it (gelu_denominators),
+    for gelu_tanh_grad: the derivative then skips the five passes that recompute them, exp among them."""
+    if keep:
+        buffer = np.empty(2 * x.size, x.dtype)
+        out, behind = buffer[:x.size].reshape(x.shape), buffer[x.size:].reshape(x.shape)
+    else:
+        out = behind = np.empty(x.shape, x.dtype)
     with np.errstate(over="ignore"):  # e^(-2u) = inf for x << 0: the intended limit (see above)
-        for xb, t in _pieces(x, out):
+        for xb, o, t in _pieces(x, out, behind):
             np.multiply(xb, xb, out=t)
             t *= -2 * s * c
             t -= 2 * s
             t *= xb                     # -2u = x (-2s - 2sc x^2)
             np.exp(t, out=t)
             t += 1
-            np.divide(xb, t, out=t)
+            np.divide(xb, t, out=o)
     return out
 
 
-def gelu_tanh_grad(g: np.ndarray, x: np.ndarray, s: float, c: float) -> np.ndarray:
+def gelu_denominators(out: Any, x: Any) -> np.ndarray | None:
+    """The denominators kept behind a gelu_tanh(keep=True) output `out` of input `x`, or None when `out` is not
+    such an output (a copy, a narrowed dtype)."""
+    buffer = getattr(out, "base", None)
+    if (buffer is None or buffer.ndim != 1 or buffer.size != 2 * out.size or out.shape != np.shape(x)
+            or buffer.dtype != out.dtype or not out.flags.c_contiguous or out.ctypes.data != buffer.ctypes.data):
+        return None
+    return buffer[out.size:].reshape(out.shape)
+
+
+def gelu_tanh_grad(g: np.ndarray, x: np.ndarray, s: float, c: float, den: np.ndarray | None = None) -> np.ndarray:
     """g d/dx[x sigmoid(2u)] = g sig (1 + x (1 - sig) 2s (1 + 3c x^2)), sig = sigmoid(2u), u = s (x + c x^3), for
     g and x arrays of one shape: in blocks (see above) and in place, where the expression allocates a temporary
-    per operation, a dozen arrays of the widest activation of a transformer, where PyTorch runs one fused loop."""
+    per operation, a dozen arrays of the widest activation of a transformer, where PyTorch runs one fused loop.
+    `den`: the forward's denominators 1 + e^(-2u) (gelu_denominators), the same numbers as recomputed here."""
     out = np.empty(x.shape, np.result_type(g, x))
     block = min(out.size, _GELU_BLOCK)
     sig, tail = np.empty(block, out.dtype), np.empty(block, out.dtype)  # scratch, reused by every block
+    arrays = (g, x, out) if den is None else (g, x, out, den)
     with np.errstate(over="ignore"):
-        for gb, xb, d in _pieces(g, x, out):
+        for gb, xb, d, *kept in _pieces(*arrays):
             t, r = (sig[:d.size], tail[:d.size]) if d.ndim == 1 and d.size <= block else (np.empty_like(d),
                                                                                           np.empty_like(d))
             np.multiply(xb, xb, out=d)
-            np.multiply(d, -2 * s * c, out=t)
-            t -= 2 * s
-            t *= xb
-            np.exp(t, out=t)
-            t += 1
-            np.reciprocal(t, out=t)     # sig = 1 / (1 + e^(-2u))
+            if kept:
+                np.reciprocal(kept[0], out=t)
+            else:
+                np.multiply(d, -2 * s * c, out=t)
+                t -= 2 * s
+                t *= xb
+                np.exp(t, out=t)
+                t += 1
+                np.reciprocal(t, out=t)     # sig = 1 / (1 + e^(-2u))
             d *= 6 * s * c
             d += 2 * s
             d *= xb                     # x 2s (1 + 3c x^2)

@@ -1018,6 +1018,10 @@ def linear(x, weight, bias=None):
     """x @ weight.T + bias for x of shape (..., in_features): nn.Linear as one node. A primitive for speed:
     composed as x @ weight.T, the weight's gradient arrives as a transposed view that must be copied for the
     leaf, and the bias adds a node; here the weight gradient is one contiguous BLAS product."""
+    if bias is not None and x.__class__ is np.ndarray and x.size >= _BIAS_COLUMN_FROM:
+        out = _with_bias_column(x, weight, bias)
+        if out is not None:
+            return out
     out = _rows_times(x, weight.T)
     if bias is None:
         return out
@@ -1027,6 +1031,31 @@ def linear(x, weight, bias=None):
         out += bias  # a fresh array: add in place
         return out
     return out + bias
+
+
+_BIAS_COLUMN_FROM = 1 << 17  # input elements: below this the two copies cost more than the pass they save
+
+
+def _with_bias_column(x, weight, bias):
+    """x @ weight.T + bias as one product [x | 1] @ [weight | bias].T, for a layer at least twice as wide out as
+    in (a transformer's first feed-forward layer, 128 -> 512 in W7), or None when it does not pay or apply. Adding
+    the bias after the product is a pass over the wide output (4 MB in W7); the extra column copies the narrow
+    input and the weight instead (W7's layer: 3.16 -> 2.86 ms, wall minimum). BLAS adds the column's 1 * bias
+    last, after the row's dot product, as `out += bias` does: the same sums (bit for bit with OpenBLAS here;
+    within rounding of them in any case)."""
+    k = x.shape[-1]
+    if (weight.shape[0] < 2 * (k + 1) or x.ndim < 2 or weight.ndim != 2 or bias.ndim != 1
+            or not x.dtype == weight.dtype == bias.dtype or x.dtype.kind != "f"
+            or weight.__class__ is not np.ndarray or bias.__class__ is not np.ndarray):
+        return None
+    rows = x.size // k
+    xa = np.empty((rows, k + 1), x.dtype)
+    xa[:, :k] = x.reshape(rows, k)
+    xa[:, k] = 1
+    wa = np.empty((weight.shape[0], k + 1), x.dtype)
+    wa[:, :k] = weight
+    wa[:, k] = bias
+    return (xa @ wa.T).reshape(*x.shape[:-1], weight.shape[0])
 
 
 def _linear_vjp_weight(g, out, x, weight, bias=None):   # d/dW = g^T x, summed over every batch dim
@@ -1683,21 +1712,22 @@ _GELU_S = math.sqrt(2 / math.pi)   # the tanh approximation: tanh(S (x + C x^3))
 _GELU_C = 0.044715
 
 
-@primitive(export=True, method=True)
-def gelu(x, *, approximate="none"):
+def _gelu(x, *, approximate="none"):
     """GELU(x) = x Phi(x) with Phi the standard normal CDF, 0.5 x (1 + erf(x / sqrt 2)); with approximate='tanh',
     GPT-2's 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), computed as x sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3)),
     the same function, faster and more accurate where x << 0 (kernels.gelu_tanh). A primitive for speed:
     composed, the tanh form is nine elementwise nodes (eighteen products and sums in the backward pass) over a
-    transformer's widest activations; here it is seven in-place passes forward and fifteen backward, over blocks
-    that stay in cache."""
+    transformer's widest activations; here it is seven in-place passes forward and ten backward, over blocks
+    that stay in cache: the forward keeps its denominators 1 + e^(-2u) behind its output (a _KeepsBehind
+    primitive), so that the derivative does not recompute them (W7: -0.8 ms of 2.4 per layer backward, +0.2
+    forward)."""
     if approximate == "tanh":
         if np.result_type(x).kind != "f":
             x = np.asarray(x, np.result_type(x, 1.0))  # integers: computed in float64 (the engine narrows it)
         if np.ndim(x) == 0:
             with np.errstate(over="ignore"):  # e^(-2u) = inf for x << 0, the intended limit x / inf = -0
                 return x / (1 + np.exp(x * (-2 * _GELU_S - 2 * _GELU_S * _GELU_C * x * x)))
-        return kernels.gelu_tanh(x, _GELU_S, _GELU_C)
+        return kernels.gelu_tanh(x, _GELU_S, _GELU_C, keep=is_grad_enabled())
     if approximate != "none":
         raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * x * (1 + erf.forward(x * (1 / math.sqrt(2))))
@@ -1708,7 +1738,7 @@ def _gelu_vjp(g, out, x, *, approximate="none"):
         # d/dx = 0.5 (1 + t) + 0.5 x (1 - t^2) S (1 + 3 C x^2), t = tanh(S (x + C x^3)); arrays (a plain backward)
         # get the same in kernels.gelu_tanh_grad's sigmoid form, blocked and in place
         if type(g) is np.ndarray and type(x) is np.ndarray and x.ndim and g.shape == x.shape and x.dtype.kind == "f":
-            return kernels.gelu_tanh_grad(g, x, _GELU_S, _GELU_C)
+            return kernels.gelu_tanh_grad(g, x, _GELU_S, _GELU_C, kernels.gelu_denominators(out, x))
         x2 = x * x
         t = np.tanh(x * (_GELU_S + _GELU_S * _GELU_C * x2))
         return g * (0.5 * (1 + t) + (0.5 * x) * (1 - t * t) * (_GELU_S + 3 * _GELU_S * _GELU_C * x2))
@@ -1717,6 +1747,31 @@ def _gelu_vjp(g, out, x, *, approximate="none"):
                 + x * np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)))
 
 
+class _KeepsBehind(Primitive):
+    """A primitive whose output may be the front of a buffer holding, behind it, values its VJP reads (cuDNN's
+    "reserve space"; gelu's denominators). The VJP reads the output only to find them, never its values: the
+    engine's in-place check covers the inputs and the values behind, not the output itself, so writing into the
+    output in place before backward (an in-place dropout after GELU) stays allowed, as in PyTorch, whose GELU
+    saves only its input."""
+
+    __slots__ = ()
+
+    def saved_arrays(self, node: Any) -> list[tuple[str, Any]]:
+        saved = [(f"input {i}", a) for i, a in enumerate(node.args) if isinstance(a, np.ndarray)]
+        out, base = node.out, getattr(node.out, "base", None)
+        if isinstance(base, np.ndarray) and base.ndim == 1 and base.size > out.size:
+            saved.append(("values kept behind the output", base[out.size:]))
+        return saved
+
+
+class _JointKeepsBehind(JointPrimitive):
+    """A JointPrimitive that keeps values behind its output, as _KeepsBehind (layer_norm's statistics)."""
+
+    __slots__ = ()
+    saved_arrays = _KeepsBehind.saved_arrays
+
+
+gelu = register(_KeepsBehind(_gelu, "gelu", saves_output=True), export=True, method=True)
 gelu.defvjp(_gelu_vjp)
 
 
@@ -1727,8 +1782,9 @@ def _layer_norm(x, weight, bias, *, eps=1e-5):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, the statistics over the last weight.ndim axes of x
     (nn.LayerNorm). A primitive for speed: composed it is nine nodes over the whole activation, in every block of
     a transformer twice; here two row reductions and four passes forward (kernels.layer_norm), and one joint VJP
-    that recomputes the normalised x once for all three gradients."""
-    return kernels.layer_norm(x, weight, bias, eps)
+    for all three gradients, which reads the normalised x and 1 / sqrt(var + eps) kept behind the output (a
+    _KeepsBehind primitive; W7: -0.2 ms of 0.6 per backward) or recomputes them."""
+    return kernels.layer_norm(x, weight, bias, eps, keep=is_grad_enabled())
 
 
 def _layer_norm_vjp(g, out, args, *, eps=1e-5):
@@ -1738,7 +1794,7 @@ def _layer_norm_vjp(g, out, args, *, eps=1e-5):
     x, weight, _ = args
     if (type(g) is np.ndarray and type(x) is np.ndarray and type(weight) is np.ndarray and g.shape == x.shape
             and x.dtype.kind == "f" and g.dtype.kind == "f"):
-        return kernels.layer_norm_grad(g, x, weight, eps)
+        return kernels.layer_norm_grad(g, x, weight, eps, kernels.layer_norm_kept(out, weight))
     dims = np.ndim(weight)
     axes = tuple(range(-dims, 0))
     centered = x - np.mean(x, axis=axes, keepdims=True)
@@ -1750,7 +1806,7 @@ def _layer_norm_vjp(g, out, args, *, eps=1e-5):
     return [dx, np.sum(g * xh, axis=batch), np.sum(g, axis=batch)]
 
 
-layer_norm = register(JointPrimitive(_layer_norm, "layer_norm"), export=True, method=True)
+layer_norm = register(_JointKeepsBehind(_layer_norm, "layer_norm", saves_output=True), export=True, method=True)
 layer_norm.defvjp_joint(_layer_norm_vjp)
 
 

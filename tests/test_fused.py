@@ -545,3 +545,120 @@ def test_binary_cross_entropy_with_logits_gradient_is_accurate_where_sigmoid_is_
     # sigmoid(x) - 0 to the last bits (composed as (1 - y) - sigmoid(-x), it came out as 1 - (1 - tiny): 1% off at
     # x = -30, and 0 instead of 4e-18 at x = -40)
     np.testing.assert_allclose(x.grad.numpy(), 1 / (1 + np.exp(-x.data)), rtol=1e-14)
+
+
+# --- values kept behind an output (gelu's denominators, layer_norm's statistics) -------------------------------
+def _gelu_and_layer_norm(kind: str, arrays: list) -> tuple:
+    inputs = [ag.tensor(a, requires_grad=True) for a in arrays]
+    y = ag.gelu(inputs[0], approximate="tanh") if kind == "gelu" else ag.layer_norm(*inputs, eps=1e-5)
+    return inputs, y
+
+
+@pytest.mark.parametrize("kind", ["gelu", "layer_norm"])
+def test_values_kept_behind_the_output_give_the_recomputed_gradients_bit_for_bit(kind: str) -> None:
+    # gelu (tanh form) keeps its denominators 1 + e^(-2u), layer_norm the normalised x and 1 / sqrt(var + eps),
+    # behind the output in one buffer; the VJP reads them instead of recomputing them: the same numbers. Handed an
+    # output that is not such a view (a copy), the VJP recomputes; a second backward (retain_graph) reads the kept
+    # values again, unchanged; without grad mode nothing is kept.
+    from autograd import kernels, ops
+    rng = np.random.default_rng(12)
+    shape = (6, 50, 128)
+    arrays = [(rng.standard_normal(shape) * 3).astype(np.float32)]
+    if kind == "layer_norm":
+        arrays += [rng.standard_normal(128).astype(np.float32) for _ in range(2)]
+    g = rng.standard_normal(shape).astype(np.float32)
+    inputs, y = _gelu_and_layer_norm(kind, arrays)
+    found = (kernels.gelu_denominators(y.data, arrays[0]) if kind == "gelu"
+             else kernels.layer_norm_kept(y.data, arrays[1]))
+    assert found is not None and y.data.flags.c_contiguous
+    (y * ag.tensor(g)).sum().backward(retain_graph=True)
+    first = [t.grad.numpy().copy() for t in inputs]
+    for t in inputs:
+        t.grad = None
+    (y * ag.tensor(g)).sum().backward()
+    primitive = ops.gelu if kind == "gelu" else ops.layer_norm
+    params = {"approximate": "tanh"} if kind == "gelu" else {"eps": 1e-5}
+    if kind == "gelu":
+        recomputed = [ops._gelu_vjp(g, y.data.copy(), arrays[0], **params)]
+    else:
+        recomputed = ops._layer_norm_vjp(g, y.data.copy(), tuple(arrays), **params)
+    for a, t, b in zip(first, inputs, recomputed):
+        assert np.array_equal(a, t.grad.numpy()) and np.array_equal(a, b)
+    with ag.no_grad():
+        plain = primitive(*[ag.tensor(a) for a in arrays], **params)
+    kept = (kernels.gelu_denominators(plain.data, arrays[0]) if kind == "gelu"
+            else kernels.layer_norm_kept(plain.data, arrays[1]))
+    assert kept is None and np.array_equal(plain.numpy(), y.detach().numpy())
+
+
+@pytest.mark.parametrize("kind", ["gelu", "layer_norm"])
+def test_an_output_written_in_place_before_backward_still_gives_the_gradient(kind: str) -> None:
+    # the VJPs read only the inputs and the values behind the output, never the output's values: writing into
+    # the output in place (an in-place dropout after GELU) is allowed, as in PyTorch, whose GELU and LayerNorm do
+    # not save their outputs
+    rng = np.random.default_rng(13)
+    arrays = [rng.standard_normal((4, 40)) * 2]
+    if kind == "layer_norm":
+        arrays += [rng.standard_normal(40) for _ in range(2)]
+    inputs, y = _gelu_and_layer_norm(kind, arrays)
+    (y * 1.0).sum().backward()
+    expected = inputs[0].grad.numpy()
+    inputs, y = _gelu_and_layer_norm(kind, arrays)
+    out = F.dropout(y, 0.5, inplace=True) if kind == "gelu" else y.mul_(3.0)
+    out.sum().backward()
+    if kind == "layer_norm":
+        np.testing.assert_allclose(inputs[0].grad.numpy(), 3 * expected, rtol=1e-12, atol=1e-12)
+    else:
+        assert np.isfinite(inputs[0].grad.numpy()).all()
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_fused_attention_softmax_with_and_without_the_max_shift_is_as_accurate_as_pytorch(causal: bool,
+                                                                                       size: str) -> None:
+    # all scores within +-kernels._EXP_SAFE: exp without the row maxima (and the causal mask as a product after
+    # exp); larger scores: shifted by the row maxima. In float32 on W7's head shapes, both as accurate as
+    # PyTorch's float32 attention against float64, values and gradients
+    torch = pytest.importorskip("torch")
+    from autograd import kernels
+    rng = np.random.default_rng(14)
+    shape = (4, 2, 64, 32)
+    q, k, v, g = (rng.standard_normal(shape) for _ in range(4))
+    q *= 1.0 if size == "small" else 40.0
+    scale = 1 / np.sqrt(32)
+    assert (np.abs(q @ np.swapaxes(k, -1, -2) * scale).max() < kernels._EXP_SAFE[np.dtype(np.float32)]) == (
+        size == "small")
+    mask = None if causal else rng.random((64, 64)) > 0.3
+    results = {}
+    for name, dtype in (("ours", np.float32), ("torch", np.float32), ("exact", np.float64)):
+        lib = ag if name == "ours" else torch
+        inputs = [lib.tensor(a.astype(dtype), requires_grad=True) for a in (q, k, v)]
+        m = None if mask is None else (mask if name == "ours" else torch.from_numpy(mask))
+        sdpa = F.scaled_dot_product_attention if name == "ours" else torch.nn.functional.scaled_dot_product_attention
+        out = sdpa(*inputs, attn_mask=m, is_causal=causal)
+        (out * lib.tensor(g.astype(dtype))).sum().backward()
+        results[name] = [out.detach().numpy()] + [t.grad.numpy() for t in inputs]
+    for ours, theirs, exact in zip(results["ours"], results["torch"], results["exact"]):
+        assert ours.dtype == np.float32
+        assert np.abs(ours - exact).max() <= max(2 * np.abs(theirs - exact).max(), 1e-6 * np.abs(exact).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_with_the_bias_as_an_extra_column_equals_the_product_plus_the_bias(dtype: type) -> None:
+    # a layer at least twice as wide out as in, on a large input, computes [x | 1] @ [W | b].T (ops._with_bias_column):
+    # the bias added by BLAS after each dot product, the same sums as x @ W.T + b; gradients unchanged
+    from autograd import ops
+    rng = np.random.default_rng(15)
+    x, w, b = (rng.standard_normal(shape).astype(dtype) for shape in ((8, 130, 128), (512, 128), (512,)))
+    assert x.size >= ops._BIAS_COLUMN_FROM and ops._with_bias_column(x, w, b) is not None
+    assert ops._with_bias_column(x, w[:200], b[:200]) is None  # not twice as wide
+    inputs = [ag.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = ag.linear(*inputs)
+    np.testing.assert_allclose(y.numpy(), x @ w.T + b, rtol=2e-6 if dtype == np.float32 else 1e-14, atol=1e-5)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    (y * ag.tensor(g)).sum().backward()
+    composed = [ag.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ((composed[0] @ composed[1].T + composed[2]) * ag.tensor(g)).sum().backward()
+    for ours, theirs in zip(inputs, composed):
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-5 if dtype == np.float32
+                                   else 1e-12, atol=1e-4 if dtype == np.float32 else 1e-10)
