@@ -37,12 +37,16 @@ def _lstm_arrays(rng: np.random.Generator, steps: int, batch: int, features: int
             rng.standard_normal(4 * hidden)]
 
 
+@pytest.mark.parametrize("zero_h", [False, True])
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_fused_lstm_equals_the_composed_steps_in_float64(reverse: bool, bias: bool) -> None:
+def test_fused_lstm_equals_the_composed_steps_in_float64(reverse: bool, bias: bool, zero_h: bool) -> None:
+    """zero_h: h_0 = 0 (nn.LSTM's default state), whose first step's product skips W_hh; c_0 stays nonzero."""
     rng = np.random.default_rng(0)
     steps, batch, features, hidden = 7, 3, 4, 5
     arrays = _lstm_arrays(rng, steps, batch, features, hidden)[:5 if bias else 4]
+    if zero_h:
+        arrays[1][:, :hidden] = 0
     seed = rng.standard_normal((steps + 1, batch, hidden))
     results = []
     for fn in (lambda *a: ag.fused_lstm(*a, reverse=reverse), lambda *a: _composed_lstm(*a, reverse=reverse)):
