@@ -938,6 +938,8 @@ def dot(x: TensorLike, y: TensorLike) -> Tensor:
     x, y = _tensor(x), _tensor(y)
     if x.ndim != 1 or y.ndim != 1:
         raise OpError(f"dot: expected two 1-D tensors, got shapes {x.shape} and {y.shape}")
+    if x.shape != y.shape:  # checked here: matmul's error would name matmul, not the function called
+        raise OpError(f"dot: the two vectors must have the same size, got shapes {x.shape} and {y.shape}")
     return ops.matmul(x, y)
 
 
