@@ -723,3 +723,14 @@ def test_sweep_kept_differences_are_still_differences():
     torch = pytest.importorskip("torch")
     assert torch.sign(torch.tensor(float("nan"))).item() == 0
     assert np.isnan(torch.nn.functional.hardswish(torch.tensor(float("-inf"))).item())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_std_of_a_constant_has_gradient_zero_without_a_warning(dtype):
+    # sqrt'(0) = inf times the variance's gradient 0 was NaN; PyTorch's std_backward masks result == 0 to 0
+    out, grad = _grad_of(lambda x: ag.std(x, 1).sum(), [[3.0, 3.0, 3.0], [1.0, 2.0, 4.0]], dtype=dtype)
+    np.testing.assert_allclose(out, np.std([1.0, 2.0, 4.0], ddof=1), rtol=1e-6)
+    np.testing.assert_array_equal(grad[0], np.zeros(3, dtype))
+    np.testing.assert_allclose(grad[1], (np.array([1, 2, 4]) - 7 / 3) / (2 * np.std([1.0, 2, 4], ddof=1)), rtol=1e-6)
+    _, grad = _grad_of(lambda x: ag.std_mean(x)[0], [0.0, 0.0])
+    np.testing.assert_array_equal(grad, [0, 0])
