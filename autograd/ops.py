@@ -655,7 +655,15 @@ def index_add(g, shape, index):
 index_add.defvjp(lambda gg, out, g, shape, index: gg[index])
 
 
-@primitive(broadcasts=True, reads_inputs=False, label=labels.index_put)
+def _explain_index_put(datas: list, params: dict, err: Exception) -> str | None:
+    # numpy's "could not broadcast input array from shape (3,) into shape (2,)": the value against the indexed
+    # part, not against x (the generic message gave "shapes (3,) and (3,) cannot be broadcast together")
+    if "broadcast" not in str(err):
+        return None
+    return f"index_put (t[index] = value): {err} (tensor shape {np.shape(datas[0])})"
+
+
+@primitive(broadcasts=True, reads_inputs=False, label=labels.index_put, explain=_explain_index_put)
 def index_put(x, value, index):
     """A copy of x with x[index] = value (assignment inside the graph: t[mask] = 0)."""
     out = x.copy() if isinstance(x, np.ndarray) else np.array(x)
