@@ -1302,16 +1302,21 @@ asinh.defvjp(lambda g, out, x: g / np.hypot(x, 1))         # 1 / sqrt(x^2 + 1), 
 
 acosh = native(np.arccosh, "acosh", export=True, method=True, numpy=np.arccosh)
 def _acosh_vjp(g, out, x):
-    # 1 / sqrt(x^2 - 1), with x^2 - 1 as (x - 1)(x + 1): exact-er near 1, and the same value (PyTorch's) below -1.
-    # The product is inf past 1.3e154: the gradient's limit 0, without a warning.
+    # 1 / sqrt(x^2 - 1) (PyTorch's, also below -1); x^2 = inf past 1.3e154 gives the limit 0: no warning for it.
+    # (Not sqrt((x - 1)(x + 1)): its second order at x = +-1 is NaN where PyTorch's is the pole's +-inf.)
     with np.errstate(over="ignore"):
-        return g / np.sqrt((x - 1) * (x + 1))
+        return g / np.sqrt(x * x - 1)
 
 
 acosh.defvjp(_acosh_vjp)
 
 atanh = native(np.arctanh, "atanh", export=True, method=True, numpy=np.arctanh)
-atanh.defvjp(lambda g, out, x: g / (1 - x) / (1 + x))      # 1 / (1 - x^2), no x^2 to overflow
+def _atanh_vjp(g, out, x):
+    with np.errstate(over="ignore"):  # 1 / (1 - x^2): x^2 = inf past 1.3e154, the limit -0, without a warning
+        return g / (1 - x * x)
+
+
+atanh.defvjp(_atanh_vjp)
 
 # numpy's names for the inverse functions, which PyTorch also has: the same methods (autograd.arcsin & co. are
 # the same primitives too, in operations.py)
@@ -1340,11 +1345,27 @@ def sinc(x):
     return np.sinc(x)                                  # sin(pi x) / (pi x), 1 at 0 (numpy's and PyTorch's)
 
 
+# sinc'(x) near 0 as its series in u = pi x: pi u sum_k (-1)^k 2k u^(2k-2) / (2k+1)!, k = 1..6 (the next term is
+# below 1e-16 relative for |x| < 0.1)
+_SINC_SERIES = tuple((-1) ** k * 2 * k / math.factorial(2 * k + 1) for k in range(6, 0, -1))  # highest first
+_SINC_SERIES_BELOW = 0.1
+
+
 def _sinc_vjp(g, out, x):
-    # d sinc = (cos(pi x) - sinc(x)) / x, and 0 at x = 0 (PyTorch's value there, the true one); the division is
-    # done with x = 1 there, so that no 0/0 reaches a higher order
-    at_zero = x == 0
-    return select(at_zero, 0, g) * ((np.cos(math.pi * x) - out) / np.where(at_zero, 1, x))
+    # d sinc = (cos(pi x) - sinc(x)) / x, and 0 at x = 0 (PyTorch's value there, the true one). Near 0 the
+    # difference cancels (both are 1 - O(x^2)): for |x| < 1e-8 it is exactly 0, which is a fine first derivative
+    # but differentiated to -pi^2 instead of sinc''(0) = -pi^2/3 (create_graph; and 0 at x = 0, masked). So
+    # |x| < 0.1 takes the series, whose derivatives are right to every order, 0 at 0 by itself; the other branch
+    # is computed with x = 1 there (no 0/0 in a higher order).
+    small = np.abs(x) < _SINC_SERIES_BELOW
+    u = math.pi * np.where(small, x, 0.0)
+    t = u * u
+    series = _SINC_SERIES[0] * t + _SINC_SERIES[1]
+    for c in _SINC_SERIES[2:]:
+        series = series * t + c
+    far = np.where(small, 1.0, x)
+    exact = (np.cos(math.pi * far) - np.where(small, 0.0, out)) / far
+    return g * np.where(small, math.pi * u * series, exact)
 
 
 sinc.defvjp(_sinc_vjp)
