@@ -1138,6 +1138,9 @@ class Tensor:
                                "autograd.no_grad(), or on a copy (t.clone())")
         result = compute(self) if recording else None  # None: nothing here requires grad
         if result is not None:
+            if result.shape != self.shape:  # a broadcast that grew the result: refused, as the write below is
+                raise OpError(f"{op_name}: the result of shape {result.shape} does not fit the tensor's shape "
+                              f"{self.shape} (in-place results keep the tensor's shape)")
             if result.dtype != self.dtype:
                 result = result.astype(self.dtype)
             self._data, self.grad_fn, self._requires_grad = result._data, result.grad_fn, result._requires_grad
@@ -1160,7 +1163,10 @@ class Tensor:
 
         def compute(t: Tensor) -> Tensor | None:
             if t.requires_grad or (isinstance(other, Tensor) and other.requires_grad):
-                return fn(t, other)
+                result = fn(t, other)
+                if result.shape != t.shape:  # (3,) += (2, 3) broadcasts out of place: refused as the write is
+                    raise ValueError("non-broadcastable")
+                return result
             return None
 
         def write(arr: np.ndarray) -> None:
@@ -1170,9 +1176,10 @@ class Tensor:
             return self._inplace(op_name, compute, write)
         except (ValueError, TypeError) as err:
             if "broadcast" in str(err) or "non-broadcastable" in str(err):
-                raise ValueError(f"{op_name}: the value of shape {np.shape(other_data)} cannot be broadcast to "
-                                 f"the tensor's shape {self.shape} (in-place results keep the tensor's shape)"
-                                 ) from None
+                # OpError: a ValueError and PyTorch's RuntimeError, as every shape error of an operation
+                raise OpError(f"{op_name}: the value of shape {np.shape(other_data)} cannot be broadcast to "
+                              f"the tensor's shape {self.shape} (in-place results keep the tensor's shape)"
+                              ) from None
             raise
 
     def __iadd__(self, other: Any) -> Tensor:
@@ -1208,9 +1215,13 @@ class Tensor:
     def copy_(self, src: TensorLike) -> Tensor:
         """Copy `src` (broadcast to this shape, cast to this dtype) into this tensor."""
         src_data = src._data if isinstance(src, Tensor) else as_constant(src)
-        if np.broadcast_shapes(np.shape(src_data), self.shape) != self.shape:
-            raise ValueError(f"copy_: source of shape {np.shape(src_data)} cannot be broadcast to the "
-                             f"tensor's shape {self.shape}")
+        try:  # (numpy's own ValueError where the shapes do not broadcast at all, (4,) into (3,))
+            fits = np.broadcast_shapes(np.shape(src_data), self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:  # OpError: a ValueError, and PyTorch's RuntimeError, as every shape error of an operation
+            raise OpError(f"copy_: source of shape {np.shape(src_data)} cannot be broadcast to the "
+                          f"tensor's shape {self.shape}")
 
         def compute(t: Tensor) -> Tensor | None:
             if isinstance(src, Tensor) and src.requires_grad:
@@ -1290,7 +1301,14 @@ class Tensor:
             else:  # PyTorch's rule (operations.integers_first): arr[steps[0]] is a view, written through
                 arr[steps[0]][steps[1]] = value_data
 
-        self._inplace("__setitem__", compute, write)
+        try:
+            self._inplace("__setitem__", compute, write)
+        except ValueError as err:
+            if isinstance(err, OpError) or "broadcast" not in str(err):
+                raise
+            # numpy's "could not broadcast input array from shape (3,) into shape (2,)", as an OpError (PyTorch:
+            # a RuntimeError), naming the op
+            raise OpError(f"__setitem__: {err}") from None
 
     # --- operations as methods (see operations.py for what each does) ------------------------------------------
     # How a method delegates, one way for each kind:
@@ -1794,7 +1812,7 @@ class Tensor:
             arr[...] = result
 
         if np.shape(result) != self.shape:
-            raise ValueError(f"{op_name}: the result of shape {np.shape(result)} does not fit the tensor's shape "
+            raise OpError(f"{op_name}: the result of shape {np.shape(result)} does not fit the tensor's shape "
                              f"{self.shape} (in-place results keep the tensor's shape)")
         return self._inplace(op_name, lambda t: None, write)
 

@@ -432,7 +432,11 @@ def var(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | 
 def std(x: TensorLike, dim: int | Sequence[int] | None = None, unbiased: bool | None = None,
         keepdim: bool = False, *, correction: int | None = None, axis: Any = None,
         keepdims: bool | None = None, ddof: int | None = None) -> Tensor:
-    return ops.sqrt(var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof))
+    v = var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims, ddof=ddof)
+    # std of a constant: sqrt'(0) is infinite and the variance's gradient 0, so the composition gave 0 * inf = NaN
+    # (with a warning); PyTorch's std_backward gives 0 there (masked_fill(result == 0, 0)): the detour of norm
+    is_zero = v._data == 0
+    return where(is_zero, 0.0, ops.sqrt(where(is_zero, 1.0, v)))
 
 
 def amax(x: TensorLike, dim: int | Sequence[int] | None = None, keepdim: bool = False, *,
@@ -938,6 +942,8 @@ def dot(x: TensorLike, y: TensorLike) -> Tensor:
     x, y = _tensor(x), _tensor(y)
     if x.ndim != 1 or y.ndim != 1:
         raise OpError(f"dot: expected two 1-D tensors, got shapes {x.shape} and {y.shape}")
+    if x.shape != y.shape:  # checked here: matmul's error would name matmul, not the function called
+        raise OpError(f"dot: the two vectors must have the same size, got shapes {x.shape} and {y.shape}")
     return ops.matmul(x, y)
 
 

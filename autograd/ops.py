@@ -193,9 +193,12 @@ def _pow_vjp_base(g, out, x, y):
     # d(x^y)/dx = y x^(y-1). At x = 0 with y = 0 that is 0 * inf; PyTorch's convention makes it 0 (x**0 has
     # gradient 0 at 0), even for an infinite g. The masked places compute with x = 1 so that no inf or nan
     # leaks into higher orders.
+    # x^0 is 1 for every x, NaN included, so its gradient is 0 there too (PyTorch's masked_fill(exponent == 0, 0);
+    # 0 * NaN^-1 was NaN). Only x = 0 and NaN are masked: elsewhere y x^(y-1) is 0 by itself and keeps its
+    # derivative in y, x^(y-1) (1 + y log x), for a second order.
     if isinstance(y, (int, float)):
         return np.zeros_like(x) if y == 0 else g * (y * x ** (y - 1))
-    corner = (y == 0) & (x == 0)
+    corner = (y == 0) & ~(np.abs(x) > 0)
     return select(corner, 0, g) * (y * np.where(corner, 1.0, x) ** (y - 1))
 
 
@@ -304,7 +307,9 @@ relu.defvjp(lambda g, out, x: gate(out != 0, g))
 @primitive(symbol="abs", export=True, method=True, numpy=np.absolute)
 def abs(x):
     return np.abs(x)
-abs.defvjp(lambda g, out, x: gate(x != 0, g) * np.sign(x))  # abs'(0) = sign(0) = 0, even for an infinite g
+# abs' = sgn(x), PyTorch's `grad * self.sgn()`: 0 at x = 0 (even for an infinite g) and 0 at a NaN (sgn(NaN) is 0
+# in PyTorch; np.sign(NaN) is NaN, which made the gradient NaN)
+abs.defvjp(lambda g, out, x: select(x < 0, -g, gate(x > 0, g)))
 
 
 @primitive(reads_inputs=False, export=True, method=True, numpy=np.sign)
@@ -318,7 +323,12 @@ def erf(x):
     # A primitive because numpy has no erf (the exact GELU needs it): ours, in plain numpy and float64, so that
     # results do not depend on whether scipy is installed.
     return as_stored(_special.erf(x).astype(np.result_type(x, np.float32)))
-erf.defvjp(lambda g, out, x: g * (2 / math.sqrt(math.pi)) * np.exp(-x * x))
+def _erf_vjp(g, out, x):
+    with np.errstate(over="ignore"):  # x^2 = inf past 1.3e154: e^-inf = 0, the limit, without a warning
+        return g * (2 / math.sqrt(math.pi)) * np.exp(-x * x)
+
+
+erf.defvjp(_erf_vjp)
 
 
 @primitive(label=labels.clamp)
@@ -645,7 +655,15 @@ def index_add(g, shape, index):
 index_add.defvjp(lambda gg, out, g, shape, index: gg[index])
 
 
-@primitive(broadcasts=True, reads_inputs=False, label=labels.index_put)
+def _explain_index_put(datas: list, params: dict, err: Exception) -> str | None:
+    # numpy's "could not broadcast input array from shape (3,) into shape (2,)": the value against the indexed
+    # part, not against x (the generic message gave "shapes (3,) and (3,) cannot be broadcast together")
+    if "broadcast" not in str(err):
+        return None
+    return f"index_put (t[index] = value): {err} (tensor shape {np.shape(datas[0])})"
+
+
+@primitive(broadcasts=True, reads_inputs=False, label=labels.index_put, explain=_explain_index_put)
 def index_put(x, value, index):
     """A copy of x with x[index] = value (assignment inside the graph: t[mask] = 0)."""
     out = x.copy() if isinstance(x, np.ndarray) else np.array(x)
@@ -866,9 +884,11 @@ def softplus(x):
     usual fix relu(x) + log1p(exp(-|x|)) has the wrong gradient at x = 0 (relu'(0) = abs'(0) = 0, not 1/2).
     numpy's logaddexp(0, x) is exact everywhere; binary_cross_entropy_with_logits and log_cosh are built on it."""
     return np.logaddexp(0, x)
-# d softplus = sigmoid(x) = e^x / (1 + e^x) = exp(x - softplus(x)): accurate to the last bit even where
-# sigmoid(x) is tiny (x << 0), and differentiable again through both x and the saved output.
-softplus.defvjp(lambda g, out, x: g * np.exp(x - out))
+# d softplus = sigmoid(x) = e^x / (1 + e^x), differentiable again through the saved output (d out = sigmoid dx).
+# Computed from the output alone: e^(-softplus(x)) = 1 / (1 + e^x) = 1 - sigmoid(x), so sigmoid(x) =
+# -expm1(-out), with expm1's full relative accuracy where sigmoid(x) ~ e^x is tiny. exp(x - out) was inf - inf =
+# NaN at x = +inf, where the limit (and PyTorch's gradient) is 1.
+softplus.defvjp(lambda g, out, x: -g * np.expm1(-out))
 
 
 @primitive()
@@ -1264,7 +1284,12 @@ acos = native(np.arccos, "acos", export=True, method=True, numpy=np.arccos)
 acos.defvjp(lambda g, out, x: -g / np.sqrt(1 - x * x))
 
 atan = native(np.arctan, "atan", export=True, method=True, numpy=np.arctan)
-atan.defvjp(lambda g, out, x: g / (1 + x * x))
+def _atan_vjp(g, out, x):
+    with np.errstate(over="ignore"):  # x^2 = inf past 1.3e154: the gradient's limit 0, no warning
+        return g / (1 + x * x)
+
+
+atan.defvjp(_atan_vjp)
 
 sinh = native(np.sinh, export=True, method=True, numpy=np.sinh)
 sinh.defvjp(lambda g, out, x: g * np.cosh(x))
@@ -1273,13 +1298,25 @@ cosh = native(np.cosh, export=True, method=True, numpy=np.cosh)
 cosh.defvjp(lambda g, out, x: g * np.sinh(x))
 
 asinh = native(np.arcsinh, "asinh", export=True, method=True, numpy=np.arcsinh)
-asinh.defvjp(lambda g, out, x: g / np.sqrt(x * x + 1))
+asinh.defvjp(lambda g, out, x: g / np.hypot(x, 1))         # 1 / sqrt(x^2 + 1), x^2 never formed (it overflows)
 
 acosh = native(np.arccosh, "acosh", export=True, method=True, numpy=np.arccosh)
-acosh.defvjp(lambda g, out, x: g / np.sqrt(x * x - 1))
+def _acosh_vjp(g, out, x):
+    # 1 / sqrt(x^2 - 1) (PyTorch's, also below -1); x^2 = inf past 1.3e154 gives the limit 0: no warning for it.
+    # (Not sqrt((x - 1)(x + 1)): its second order at x = +-1 is NaN where PyTorch's is the pole's +-inf.)
+    with np.errstate(over="ignore"):
+        return g / np.sqrt(x * x - 1)
+
+
+acosh.defvjp(_acosh_vjp)
 
 atanh = native(np.arctanh, "atanh", export=True, method=True, numpy=np.arctanh)
-atanh.defvjp(lambda g, out, x: g / (1 - x * x))
+def _atanh_vjp(g, out, x):
+    with np.errstate(over="ignore"):  # 1 / (1 - x^2): x^2 = inf past 1.3e154, the limit -0, without a warning
+        return g / (1 - x * x)
+
+
+atanh.defvjp(_atanh_vjp)
 
 # numpy's names for the inverse functions, which PyTorch also has: the same methods (autograd.arcsin & co. are
 # the same primitives too, in operations.py)
@@ -1287,10 +1324,10 @@ Tensor.arcsin, Tensor.arccos, Tensor.arctan = Tensor.asin, Tensor.acos, Tensor.a
 Tensor.arcsinh, Tensor.arccosh, Tensor.arctanh = Tensor.asinh, Tensor.acosh, Tensor.atanh
 
 log2 = native(np.log2, export=True, method=True, numpy=np.log2)
-log2.defvjp(lambda g, out, x: g / (x * math.log(2)))
+log2.defvjp(lambda g, out, x: g / x * (1 / math.log(2)))  # not g / (x ln 2): x ln 10 overflows near the max
 
 log10 = native(np.log10, export=True, method=True, numpy=np.log10)
-log10.defvjp(lambda g, out, x: g / (x * math.log(10)))
+log10.defvjp(lambda g, out, x: g / x * (1 / math.log(10)))
 
 exp2 = native(np.exp2, saves_output=True, reads_inputs=False, export=True, method=True, numpy=np.exp2)
 exp2.defvjp(lambda g, out, x: g * (out * math.log(2)))
@@ -1308,11 +1345,27 @@ def sinc(x):
     return np.sinc(x)                                  # sin(pi x) / (pi x), 1 at 0 (numpy's and PyTorch's)
 
 
+# sinc'(x) near 0 as its series in u = pi x: pi u sum_k (-1)^k 2k u^(2k-2) / (2k+1)!, k = 1..6 (the next term is
+# below 1e-16 relative for |x| < 0.1)
+_SINC_SERIES = tuple((-1) ** k * 2 * k / math.factorial(2 * k + 1) for k in range(6, 0, -1))  # highest first
+_SINC_SERIES_BELOW = 0.1
+
+
 def _sinc_vjp(g, out, x):
-    # d sinc = (cos(pi x) - sinc(x)) / x, and 0 at x = 0 (PyTorch's value there, the true one); the division is
-    # done with x = 1 there, so that no 0/0 reaches a higher order
-    at_zero = x == 0
-    return select(at_zero, 0, g) * ((np.cos(math.pi * x) - out) / np.where(at_zero, 1, x))
+    # d sinc = (cos(pi x) - sinc(x)) / x, and 0 at x = 0 (PyTorch's value there, the true one). Near 0 the
+    # difference cancels (both are 1 - O(x^2)): for |x| < 1e-8 it is exactly 0, which is a fine first derivative
+    # but differentiated to -pi^2 instead of sinc''(0) = -pi^2/3 (create_graph; and 0 at x = 0, masked). So
+    # |x| < 0.1 takes the series, whose derivatives are right to every order, 0 at 0 by itself; the other branch
+    # is computed with x = 1 there (no 0/0 in a higher order).
+    small = np.abs(x) < _SINC_SERIES_BELOW
+    u = math.pi * np.where(small, x, 0.0)
+    t = u * u
+    series = _SINC_SERIES[0] * t + _SINC_SERIES[1]
+    for c in _SINC_SERIES[2:]:
+        series = series * t + c
+    far = np.where(small, 1.0, x)
+    exact = (np.cos(math.pi * far) - np.where(small, 0.0, out)) / far
+    return g * np.where(small, math.pi * u * series, exact)
 
 
 sinc.defvjp(_sinc_vjp)
@@ -1322,22 +1375,45 @@ sinc.defvjp(_sinc_vjp)
 def atan2(y, x):
     return np.arctan2(y, x)
 Tensor.arctan2 = Tensor.atan2
-atan2.defvjp(lambda g, out, y, x: g * x / (x * x + y * y),      # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)
-             lambda g, out, y, x: -g * y / (x * x + y * y))
 
 
-@primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.logaddexp)
+def _atan2_vjp(g, u, y, x):
+    # d atan2(y, x) = (x dy - y dx) / (x^2 + y^2): dy = g u / r^2 with u = x (dx: u = -y), computed as (u / r) / r
+    # with r = hypot(x, y), which neither overflows nor underflows where x^2 + y^2 would (5e199 at (1e-200, 1e-200),
+    # not 1e-200 / 0 = inf). At the origin, where atan2 has no derivative, it is 0, as in PyTorch (its 1 / r^2 is
+    # zeroed where infinite); computed with r = 1 there, so that no 0/0 reaches a higher order.
+    with np.errstate(over="ignore"):                 # r = inf past the largest float: the gradient is then 0
+        r = np.hypot(x, y)
+    origin = r == 0
+    r = np.where(origin, 1.0, r)
+    return select(origin, 0, g) * (u / r / r)
+
+
+atan2.defvjp(lambda g, out, y, x: _atan2_vjp(g, x, y, x),
+             lambda g, out, y, x: _atan2_vjp(g, -y, y, x))
+
+
+@primitive(broadcasts=True, export=True, method=True, numpy=np.logaddexp)
 def logaddexp(x, y):
     return np.logaddexp(x, y)
-logaddexp.defvjp(lambda g, out, x, y: g * np.exp(x - out),       # e^x / (e^x + e^y), never overflowing
-                 lambda g, out, x, y: g * np.exp(y - out))
+# d/dx = e^x / (e^x + e^y) = sigmoid(x - y), as PyTorch's grad / (1 + exp(y - x)). Not exp(x - out): where out
+# rounds to x (x = y = 1e300) that gave 1 to each input, not 1/2, and at x = inf it was inf - inf = NaN, not 1.
+def _logaddexp_vjp(g, x, y, scale=None):
+    # x - y = +-inf past the largest float: sigmoid's limits 1 and 0; NaN at (inf, inf), as PyTorch's gradient
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = x - y if scale is None else (x - y) * scale
+    return g * either(sigmoid, d)
 
 
-@primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.logaddexp2)
+logaddexp.defvjp(lambda g, out, x, y: _logaddexp_vjp(g, x, y),
+                 lambda g, out, x, y: _logaddexp_vjp(g, y, x))
+
+
+@primitive(broadcasts=True, export=True, method=True, numpy=np.logaddexp2)
 def logaddexp2(x, y):
     return np.logaddexp2(x, y)
-logaddexp2.defvjp(lambda g, out, x, y: g * np.exp2(x - out),     # 2^x / (2^x + 2^y)
-                  lambda g, out, x, y: g * np.exp2(y - out))
+logaddexp2.defvjp(lambda g, out, x, y: _logaddexp_vjp(g, x, y, math.log(2)),  # 2^x / (2^x + 2^y) = sigmoid((x-y) ln 2)
+                  lambda g, out, x, y: _logaddexp_vjp(g, y, x, math.log(2)))
 
 
 @primitive(broadcasts=True, saves_output=True, export=True, method=True, numpy=np.hypot)
