@@ -206,3 +206,18 @@ def test_in_place_keeps_the_target_dtype():
     i = ag.tensor(np.ones(3, np.int32))
     i += ag.tensor(np.int64(2))
     assert i.dtype == np.int32 and i.tolist() == [3, 3, 3]
+
+
+def test_second_order_through_the_cast():
+    """create_graph through a promoted product: the cast nodes are ordinary graph nodes, so the gradient of the
+    gradient works and keeps each dtype (d2/ds2 of sum(v s^2) = 2 sum(v))."""
+    x = np.array([0.5, 2.0, -1.0], np.float32)
+    s = ag.tensor(np.float64(0.3), requires_grad=True)
+    v = ag.tensor(x, requires_grad=True)
+    (gs,) = ag.grad((v * s * s).sum(), [s], create_graph=True)
+    assert gs.dtype == np.float64
+    np.testing.assert_allclose(gs.item(), 2 * 0.3 * x.sum(), rtol=1e-6)
+    gs.backward()
+    assert s.grad.dtype == np.float64 and s.grad.item() == 3.0
+    assert v.grad.dtype == np.float32
+    np.testing.assert_allclose(v.grad.numpy(), np.full(3, 0.6), rtol=1e-6)
