@@ -591,7 +591,7 @@ def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
     """PyTorch's promote_types for numpy dtypes: an integer or boolean meeting a float takes the float's type
     (numpy: int64 with float32 is float64); within a category, numpy's rule (int8 with uint8 is int16)."""
     ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
-    if ca == cb or max(ca, cb) == 3:  # (a float meeting a complex widens it: float64 with complex64 is complex128)
+    if ca == cb or ca + cb == 5:  # (a float meeting a complex widens it: float64 with complex64 is complex128)
         return np.promote_types(a, b)
     return a if ca > cb else b
 

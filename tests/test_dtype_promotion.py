@@ -221,3 +221,24 @@ def test_second_order_through_the_cast():
     assert s.grad.dtype == np.float64 and s.grad.item() == 3.0
     assert v.grad.dtype == np.float32
     np.testing.assert_allclose(v.grad.numpy(), np.full(3, 0.6), rtol=1e-6)
+
+
+ALL = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32", "float64", "complex64", "complex128"]
+
+
+@pytest.mark.skipif(torch is None, reason="compares with torch.promote_types")
+def test_promote_is_torch_promote_types():
+    from autograd.core import _promote
+    for a in ALL:
+        for b in ALL:
+            expected = str(torch.promote_types(getattr(torch, a), getattr(torch, b))).replace("torch.", "")
+            assert str(_promote(np.dtype(a), np.dtype(b))) == expected, (a, b)
+
+
+def test_promote_hard_coded():
+    from autograd.core import _promote
+    cases = [("int64", "float32", "float32"), ("int8", "uint8", "int16"), ("bool", "int32", "int32"),
+             ("int64", "complex64", "complex64"), ("float64", "complex64", "complex128"),
+             ("float16", "float32", "float32")]
+    for a, b, expected in cases:
+        assert str(_promote(np.dtype(a), np.dtype(b))) == expected
