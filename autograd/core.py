@@ -492,11 +492,19 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
         if (kind is _ndarray or kind is _float64) and out.dtype is _FLOAT64:
             for arg in args:  # float64 in, float64 out: the usual case, decided at the first argument
                 if getattr(arg, "dtype", None) is _FLOAT64:
+                    if arg.__class__ is _float64 and kind is _ndarray:  # a 0-d operand made an array float64
+                        out, args, edges = _zero_d_promotion(op, out, args, edges, params)
                     break
             else:
                 out, args = _pytorch_float_width(op, out, args)
-        elif edges is not None and getattr(out, "dtype", _FLOAT64).kind == "c":
-            raise _complex_in_graph(op, args, out)
+        else:
+            if edges is not None and getattr(out, "dtype", _FLOAT64).kind == "c":
+                raise _complex_in_graph(op, args, out)
+            if kind is _ndarray:  # integers, booleans, float16, complex: widened by a 0-d operand?
+                for arg in args:
+                    if isinstance(arg, _generic):
+                        out, args, edges = _zero_d_promotion(op, out, args, edges, params)
+                        break
     result = _new(Tensor)  # its rarely used slots (_hooks, _label) stay unset: every store counts here
     result._data = out
     result.grad = None
@@ -531,7 +539,7 @@ def _result(op: Primitive, out: Any, args: tuple, edges: tuple | None, params: d
 _new = object.__new__
 _thread_local = _modes.local
 _FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
-_ndarray, _float32, _float64 = np.ndarray, np.float32, np.float64
+_ndarray, _float32, _float64, _generic = np.ndarray, np.float32, np.float64, np.generic
 
 
 def _complex_in_graph(op: Primitive, args: tuple, out: Any) -> TypeError:
@@ -568,6 +576,107 @@ def _pytorch_float_width(op: Primitive, out: Any, args: tuple) -> tuple[Any, tup
     args = tuple(a.astype(target) if getattr(a, "dtype", None) is not None and a.dtype.kind in "iu" else a
                  for a in args)
     return out.astype(target), args
+
+
+# PyTorch's type promotion for 0-d tensors (torch docs, "Type promotion"). The operands are dimensioned tensors,
+# 0-d tensors and Python numbers, in categories bool < integer < floating < complex. The dimensioned tensors
+# decide the dtype; a 0-d tensor counts only when its category is higher than theirs (then the result holds
+# it), so `float32 vector * float64 0-d` is float32 and `int32 vector + int64 0-d` int32, where numpy (NEP 50)
+# gives float64 and int64: it treats a 0-d array as any other. Only elementwise operations promote so.
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
+_NOT_ELEMENTWISE = frozenset(("matmul", "einsum", "index_put", "fused_attention"))
+
+
+def _promote(a: np.dtype, b: np.dtype) -> np.dtype:
+    """PyTorch's promote_types for numpy dtypes: an integer or boolean meeting a float takes the float's type
+    (numpy: int64 with float32 is float64); within a category, numpy's rule (int8 with uint8 is int16)."""
+    ca, cb = _CATEGORY[a.kind], _CATEGORY[b.kind]
+    if ca == cb or ca + cb == 5:  # (a float meeting a complex widens it: float64 with complex64 is complex128)
+        return np.promote_types(a, b)
+    return a if ca > cb else b
+
+
+def _combine(higher: np.dtype | None, lower: np.dtype | None) -> np.dtype | None:
+    """The dtype of operands of a higher priority (dimensioned tensors) with those of a lower one (0-d tensors,
+    then Python numbers): the higher decide unless the lower are of a higher category (c10's combine_categories)."""
+    if higher is None or lower is None:
+        return higher if lower is None else lower
+    if higher.kind == "c":
+        return higher
+    if lower.kind == "c":  # a float keeps its width in complex form: float32 vector with complex128 0-d is complex64
+        return np.result_type(higher, np.complex64) if higher.kind == "f" else lower
+    if higher.kind == "f":
+        return higher
+    if higher.kind == "b" or lower.kind == "f":
+        return _promote(higher, lower)
+    return higher
+
+
+def _zero_d_promotion(op: Primitive, out: Any, args: tuple, edges: tuple | None,
+                      params: dict | None) -> tuple[Any, tuple, tuple | None]:
+    """`out` (an array) in PyTorch's dtype when a 0-d operand (a numpy scalar) took part: numpy made it `out.dtype`,
+    which may be wider than the dimensioned operands' (see _CATEGORY). The result is then computed again with the
+    0-d operands cast to PyTorch's dtype, as PyTorch computes; each cast operand that requires grad gets a cast
+    node (astype) in front of it, whose VJP casts its gradient back to the operand's own dtype, as PyTorch's
+    engine does. The rare path: _result comes here only for an array result next to a numpy scalar operand."""
+    if op.name in _NOT_ELEMENTWISE or not op.broadcasts:
+        return out, args, edges
+    dims = zeros = wrapped = None
+    for a in args:
+        kind = a.__class__
+        if kind is _ndarray and a.ndim:
+            dims = a.dtype if dims is None else _promote(dims, a.dtype)
+        elif kind is _ndarray or isinstance(a, _generic):
+            zeros = a.dtype if zeros is None else _promote(zeros, a.dtype)
+        elif kind is bool or kind is int or kind is float or kind is complex:  # PyTorch's types for Python numbers
+            dtype = _WRAPPED[kind]
+            wrapped = dtype if wrapped is None else _promote(wrapped, dtype)
+    if dims is None or zeros is None:
+        return out, args, edges
+    target = _combine(dims, _combine(zeros, wrapped))
+    if target == out.dtype:
+        return out, args, edges
+    cast = list(args)
+    new_edges = None if edges is None else list(edges)
+    for i, a in enumerate(args):
+        if (a.__class__ is not _ndarray or not a.ndim) and isinstance(a, (_ndarray, _generic)) \
+                and a.dtype != target and a.dtype.kind != "b":
+            cast[i] = target.type(a)
+            if new_edges is not None and new_edges[i] is not None:
+                from .ops import astype  # (ops imports core)
+                new_edges[i] = new_node(astype, (new_edges[i],), (a,), None, {"dtype": target}, False)
+    cast = tuple(cast)
+    out = op.forward(*cast, **(params or {}))
+    if out.dtype != target:  # an integer vector with a float32 0-d, say: numpy widens the integers to float64
+        out = out.astype(target)  # (and the node gets them in `target`, so that the VJPs, g * y, stay in it)
+        if target.kind in "fc":
+            cast = tuple(a.astype(target) if getattr(a, "dtype", None) is not None and a.dtype.kind in "biu" else a
+                         for a in cast)
+    return out, cast, None if new_edges is None else tuple(new_edges)
+
+
+def pytorch_result_dtype(*operands: Any) -> np.dtype:
+    """The dtype PyTorch gives an elementwise operation of `operands` (tensors, arrays, Python numbers; None is
+    skipped), by the rule of _CATEGORY: for functions made of several primitives (clamp with tensor bounds)."""
+    dims = zeros = wrapped = None
+    for a in operands:
+        if a is None:
+            continue
+        kind = a.__class__
+        if kind is bool or kind is int or kind is float or kind is complex:
+            dtype = _WRAPPED[kind]
+            wrapped = dtype if wrapped is None else _promote(wrapped, dtype)
+            continue
+        dtype = np.result_type(a._data if isinstance(a, Tensor) else a)
+        if np.ndim(a):
+            dims = dtype if dims is None else _promote(dims, dtype)
+        else:
+            zeros = dtype if zeros is None else _promote(zeros, dtype)
+    return _combine(dims, _combine(zeros, wrapped))
+
+
+_WRAPPED = {bool: np.dtype(np.bool_), int: np.dtype(np.int64), float: np.dtype(np.float32),
+            complex: np.dtype(np.complex64)}
 
 
 def _let_go(args: tuple) -> tuple:

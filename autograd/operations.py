@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from . import kernels, ops
-from .core import Tensor, TensorLike, as_constant
+from .core import Tensor, TensorLike, as_constant, pytorch_result_dtype
 from .errors import OpError, OpIndexError
 from .kernels import as_ndarray, as_stored
 from .out import write_out
@@ -113,6 +113,11 @@ def clamp(x: TensorLike, min: TensorLike | None = None, max: TensorLike | None =
         # Where x or the bound is NaN, neither x >= min nor x < min holds: the result is NaN and no gradient
         # passes, as in PyTorch (where(x >= min, x, min) alone gave min there, and min the gradient)
         out = _tensor(x)
+        # PyTorch's dtype (a float64 0-d bound leaves a float32 x float32): bounds of a float type other than the
+        # result's are cast to it first (in the graph: their gradients come back in their own dtypes)
+        dtype = pytorch_result_dtype(out, min, max)
+        min, max = (astype(b, dtype) if isinstance(b, Tensor) and b.dtype != dtype and b.dtype.kind == "f"
+                    and dtype.kind == "f" else b for b in (min, max))
         if min is not None:
             out = where(out >= min, out, where(out < min, min, math.nan))
         if max is not None:
