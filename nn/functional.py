@@ -1299,7 +1299,12 @@ def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float
     x, y = _pair_up(input, target, "huber_loss")
     d = x - y
     a = d.abs()
-    loss = autograd.where(a.data < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    # The quadratic only sees d where it is used (|d| < delta), 0 elsewhere: its unused gradient there is 0,
+    # and 0 * d would be 0 * inf = nan at d = +-inf (PyTorch's gradient is delta sign(d)). As hardswish; a NaN d
+    # takes the quadratic, whose gradient d passes the NaN on, as PyTorch's (its backward's last case is g d).
+    small = ~(a.data >= delta)
+    q = autograd.where(small, d, 0.0)
+    loss = autograd.where(small, 0.5 * q * q, delta * (a - 0.5 * delta))
     return _reduce(loss, reduction, "huber_loss")
 
 
@@ -1312,7 +1317,9 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: fl
     a = d.abs()
     if beta == 0:
         return _reduce(a, reduction, "smooth_l1_loss")
-    loss = autograd.where(a.data < beta, (0.5 / beta) * d * d, a - 0.5 * beta)
+    small = ~(a.data >= beta)  # (NaN takes the quadratic, as in huber_loss)
+    q = autograd.where(small, d, 0.0)  # the quadratic sees only its own d: no 0 * inf = nan (see huber_loss)
+    loss = autograd.where(small, (0.5 / beta) * q * q, a - 0.5 * beta)
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
@@ -1555,8 +1562,10 @@ def gaussian_nll_loss(input: Tensor, target: Any, var: Any, full: bool = False, 
                              "input's shape, its shape without the last dim, or size 1 in one dim)")
     if reduction not in ("mean", "sum", "none"):
         raise OpError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    # value max(var, eps), gradient the identity: (v - v.data) is exactly 0 and carries v's gradient
-    clamped = (v - v.data) + np.maximum(v.data, eps)
+    # value max(var, eps), gradient the identity: (v - c) is exactly 0 for c = v.data and carries v's gradient;
+    # c is 0 at var = inf, where inf - inf would make the loss nan (PyTorch's is inf, its gradients 0)
+    c = np.where(np.isinf(v.data), 0, v.data)
+    clamped = (v - c) + np.maximum(v.data, eps)
     d = x - y
     loss = 0.5 * (clamped.log() + d * d / clamped)
     if full:

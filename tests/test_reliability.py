@@ -770,3 +770,93 @@ def test_atanh_acosh_second_order_at_their_poles_is_infinite_as_pytorch(name, ex
         (g,) = ag.grad(getattr(ag, name)(x).sum(), [x], create_graph=True)
         (h,) = ag.grad(g.sum(), [x])
     np.testing.assert_array_equal(h.numpy(), expected)
+
+
+# --- the losses at special values, against PyTorch as the sweep above (reduction='none', so that each element's
+# gradient is compared): input x target over SPECIAL. Huber and smooth L1 gave NaN gradients (with a warning) at
+# d = x - y = +-inf, where PyTorch's is +-delta (+-1): the unused quadratic branch's 0 gradient times d = inf.
+SWEEP_LOSSES = {
+    "huber_loss": (lambda x, y: F.huber_loss(x, y, reduction="none"),
+                   lambda t: lambda x, y: t.nn.functional.huber_loss(x, y, reduction="none")),
+    "huber_loss_delta2": (lambda x, y: F.huber_loss(x, y, reduction="none", delta=2.0),
+                          lambda t: lambda x, y: t.nn.functional.huber_loss(x, y, reduction="none", delta=2.0)),
+    "smooth_l1_loss": (lambda x, y: F.smooth_l1_loss(x, y, reduction="none"),
+                       lambda t: lambda x, y: t.nn.functional.smooth_l1_loss(x, y, reduction="none")),
+    "smooth_l1_loss_beta_half": (lambda x, y: F.smooth_l1_loss(x, y, reduction="none", beta=0.5),
+                                 lambda t: lambda x, y: t.nn.functional.smooth_l1_loss(x, y, reduction="none",
+                                                                                       beta=0.5)),
+    "smooth_l1_loss_beta0": (lambda x, y: F.smooth_l1_loss(x, y, reduction="none", beta=0.0),
+                             lambda t: lambda x, y: t.nn.functional.smooth_l1_loss(x, y, reduction="none", beta=0.0)),
+    "l1_loss": (lambda x, y: F.l1_loss(x, y, reduction="none"),
+                lambda t: lambda x, y: t.nn.functional.l1_loss(x, y, reduction="none")),
+    "mse_loss": (lambda x, y: F.mse_loss(x, y, reduction="none"),
+                 lambda t: lambda x, y: t.nn.functional.mse_loss(x, y, reduction="none")),
+    "binary_cross_entropy_with_logits": (
+        lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction="none"),
+        lambda t: lambda x, y: t.nn.functional.binary_cross_entropy_with_logits(x, y, reduction="none")),
+    "kl_div_log_target": (lambda x, y: F.kl_div(x, y, reduction="none", log_target=True),
+                          lambda t: lambda x, y: t.nn.functional.kl_div(x, y, reduction="none", log_target=True)),
+}
+# targets that are probabilities (for input x target pairs where the target must lie in [0, 1] or be >= 0)
+SWEEP_PROBABILITY_LOSSES = {
+    "kl_div": (lambda x, y: F.kl_div(x, y, reduction="none"),
+               lambda t: lambda x, y: t.nn.functional.kl_div(x, y, reduction="none")),
+    "binary_cross_entropy_with_logits_soft": SWEEP_LOSSES["binary_cross_entropy_with_logits"],
+    "binary_cross_entropy_with_logits_pos_weight": (
+        lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction="none",
+                                                        pos_weight=ag.tensor(2.0, dtype=x.dtype)),
+        lambda t: lambda x, y: t.nn.functional.binary_cross_entropy_with_logits(
+            x, y, reduction="none", pos_weight=t.tensor(2.0, dtype=x.dtype))),
+}
+SWEEP_KEPT.update({
+    ("kl_div", "gradient 1"): (lambda x, y: y == 0, lambda ours, xs: np.array_equal(ours, -xs[0], equal_nan=True),
+                               "-x, the gradient of x's term, p log p taken as the constant 0 at p = 0 (its "
+                               "one-sided derivative log p + 1 is -inf); PyTorch's is NaN"),
+    **{("gaussian_nll_loss", f"gradient {i}"): (
+        lambda x, y, v: np.isfinite(x) & (v == np.inf), lambda ours, xs: (ours == 0).all(),
+        "+-(x - y) / var = 0 for a finite difference; PyTorch's float32 kernel gives NaN where (x - y)^2 overflows "
+        "(its float64 one 0)") for i in (0, 1)},
+    ("binary_cross_entropy_with_logits_pos_weight", "gradient 0"): (
+        lambda x, y: (x < -1e30) & (y > 0) & (y < 1e-20), lambda ours, xs: (np.abs(ours) <= 1e-15).all(),
+        "(1 - y) - (1 + y) sigmoid(-x) = -2y rounds to 0 for a tiny y (an error of one rounding of a gradient of "
+        "size 1); PyTorch's hand-written (1 + y) sigmoid(x) - 2y has no cancellation there"),
+})
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(SWEEP_LOSSES))
+def test_sweep_losses_at_special_values_match_pytorch(name, dtype):
+    ours, theirs = SWEEP_LOSSES[name]
+    x, y = np.meshgrid(np.array(SPECIAL[dtype], dtype), np.array(SPECIAL[dtype], dtype), indexing="ij")
+    _sweep(name, ours, theirs, [x.ravel(), y.ravel()], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(SWEEP_PROBABILITY_LOSSES))
+def test_sweep_losses_with_probability_targets_at_special_values_match_pytorch(name, dtype):
+    ours, theirs = SWEEP_PROBABILITY_LOSSES[name]
+    x, y = np.meshgrid(np.array(SPECIAL[dtype], dtype), np.array([0.0, 1e-30, 0.25, 1.0], dtype), indexing="ij")
+    _sweep(name.removesuffix("_soft"), ours, theirs, [x.ravel(), y.ravel()], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sweep_gaussian_nll_loss_at_special_variances_matches_pytorch(dtype):
+    # var = inf gave a NaN loss and NaN gradients (the clamp's (v - v.data) was inf - inf): PyTorch's loss is
+    # inf, its gradients 0
+    big = float(np.finfo(dtype).max)
+    x, y, v = np.meshgrid(np.array(SPECIAL[dtype], dtype), np.array([-1.0, 0.0, 2.0], dtype),
+                          np.array([np.nan, 0.0, 1e-30, 1e-6, 0.5, big, np.inf], dtype), indexing="ij")
+    _sweep("gaussian_nll_loss", lambda x, y, v: F.gaussian_nll_loss(x, y, v, reduction="none"),
+           lambda t: lambda x, y, v: t.nn.functional.gaussian_nll_loss(x, y, v, reduction="none"),
+           [x.ravel(), y.ravel(), v.ravel()], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", [F.huber_loss, F.smooth_l1_loss])
+def test_huber_and_smooth_l1_mean_gradient_at_infinite_differences_is_plus_minus_one_over_n(loss, dtype):
+    # NaN (with 'invalid value encountered in multiply') before; PyTorch's: sign(d) / N, here N = 4
+    out, gx, gy = _grad_of(lambda x, y: loss(x, y), [np.inf, -np.inf, 0.5, 3.0], [0.0, 1.0, np.inf, 0.0],
+                           dtype=dtype, g=1.0)
+    assert out == np.inf
+    np.testing.assert_array_equal(gx, np.array([0.25, -0.25, -0.25, 0.25], dtype))
+    np.testing.assert_array_equal(gy, -gx)
