@@ -1837,9 +1837,12 @@ def _gelu_vjp(g, out, x, *, approximate="none"):
         x2 = x * x
         t = np.tanh(x * (_GELU_S + _GELU_S * _GELU_C * x2))
         return g * (0.5 * (1 + t) + (0.5 * x) * (1 - t * t) * (_GELU_S + 3 * _GELU_S * _GELU_C * x2))
-    # d/dx = Phi(x) + x phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x e^(-x^2 / 2) / sqrt(2 pi)
-    return g * (0.5 * (1 + either(erf, x * (1 / math.sqrt(2))))
-                + x * np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)))
+    # d/dx = Phi(x) + x phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x e^(-x^2 / 2) / sqrt(2 pi). For |x| > 1.3e154,
+    # x^2 overflows to inf and e^-inf = 0 gives x phi(x) = 0, its limit (the true value underflows long before):
+    # right, so its overflow warning is silenced
+    with np.errstate(over="ignore"):
+        density = x * np.exp(-0.5 * x * x)
+    return g * (0.5 * (1 + either(erf, x * (1 / math.sqrt(2)))) + density * (1 / math.sqrt(2 * math.pi)))
 
 
 class _KeepsBehind(Primitive):
