@@ -126,8 +126,24 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y_k = x1^T A_k x2 + b_k, with A of shape (out_features, in1_features, in2_features)."""
-    y = autograd.einsum("...i,kij,...j->...k", input1, weight, input2)
+    """y_k = x1^T A_k x2 + b_k, with A of shape (out_features, in1_features, in2_features); the inputs are
+    (*, in1_features) and (*, in2_features) with the same batch dims *, as in PyTorch."""
+    a, b = _tensor(input1), _tensor(input2)
+    w_shape, a_shape, b_shape = tuple(np.shape(weight)), a.shape, b.shape
+    shapes = f"(input1 {a_shape}, input2 {b_shape}, weight {w_shape})"
+    # checked here, so that a mismatch names bilinear and its shapes, not the einsum it is computed by
+    if len(w_shape) != 3:
+        raise OpError(f"bilinear: the weight must be 3-d (out_features, in1_features, in2_features) {shapes}")
+    if not a.ndim or a.ndim != b.ndim or a_shape[:-1] != b_shape[:-1]:
+        raise OpError(f"bilinear: the inputs must have the same batch dims, (*, in1_features) and "
+                      f"(*, in2_features) {shapes}")
+    if a_shape[-1] != w_shape[1] or b_shape[-1] != w_shape[2]:
+        raise OpError(f"bilinear: the inputs' last dims ({a_shape[-1]}, {b_shape[-1]}) must be the weight's "
+                      f"in1_features and in2_features ({w_shape[1]}, {w_shape[2]}) {shapes}")
+    if bias is not None and tuple(np.shape(bias)) != w_shape[:1]:
+        raise OpError(f"bilinear: the bias of shape {tuple(np.shape(bias))} must have shape (out_features,) = "
+                      f"{w_shape[:1]} {shapes}")
+    y = autograd.einsum("...i,kij,...j->...k", a, weight, b)
     return y if bias is None else y + bias
 
 

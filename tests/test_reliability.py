@@ -857,3 +857,32 @@ def test_huber_and_smooth_l1_mean_gradient_at_infinite_differences_is_plus_minus
     assert out == np.inf
     np.testing.assert_array_equal(gx, np.array([0.25, -0.25, -0.25, 0.25], dtype))
     np.testing.assert_array_equal(gy, -gx)
+
+
+@pytest.mark.parametrize("shapes", [((4, 3), (4, 6), (2, 3, 5), None), ((4, 4), (4, 5), (2, 3, 5), None),
+                                    ((4, 3), (3, 5), (2, 3, 5), None), ((4, 3), (1, 5), (2, 3, 5), None),
+                                    ((4, 3), (5,), (2, 3, 5), None), ((4, 3), (4, 5), (3, 5), None),
+                                    ((4, 3), (4, 5), (2, 3, 5), (3,)), ((4, 3), (4, 5), (2, 3, 5), (1,))])
+def test_bilinear_shape_errors_name_bilinear_and_the_shapes(shapes):
+    # they named einsum and its subscripts ('...i,kij,...j->...k'), or `add` for the bias, or broadcast batch dims
+    # that PyTorch refuses
+    a, b, w, bias = shapes
+    args = [ag.ones(a), ag.ones(b), ag.ones(w), None if bias is None else ag.ones(bias)]
+    with pytest.raises(ag.errors.OpError, match=r"^bilinear: ") as info:
+        F.bilinear(*args)
+    assert isinstance(info.value, RuntimeError)
+    assert all(str(s) in str(info.value) for s in (a, b, w))
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.bilinear(*[None if s is None else torch.ones(s) for s in shapes])
+
+
+def test_bilinear_still_matches_pytorch_batched_and_unbatched():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    w, bias = rng.standard_normal((2, 3, 5)), rng.standard_normal(2)
+    for a, b in [((4, 3), (4, 5)), ((3,), (5,)), ((2, 4, 3), (2, 4, 5)), ((0, 3), (0, 5))]:
+        x, y = rng.standard_normal(a), rng.standard_normal(b)
+        ours = F.bilinear(ag.tensor(x), ag.tensor(y), ag.tensor(w), ag.tensor(bias)).numpy()
+        theirs = torch.nn.functional.bilinear(*map(torch.tensor, (x, y, w, bias))).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
