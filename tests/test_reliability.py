@@ -886,3 +886,73 @@ def test_bilinear_still_matches_pytorch_batched_and_unbatched():
         ours = F.bilinear(ag.tensor(x), ag.tensor(y), ag.tensor(w), ag.tensor(bias)).numpy()
         theirs = torch.nn.functional.bilinear(*map(torch.tensor, (x, y, w, bias))).numpy()
         np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+# --- autograd/errors.py's convention: the shape and value errors an op raises are OpError (a ValueError and a
+# RuntimeError, as PyTorch raises), index and dim errors OpIndexError; these were plain ValueError (IndexError)
+def _ints(*shape):
+    return ag.tensor(np.zeros(shape, np.int64))
+
+
+OP_ERRORS = {
+    "cross": lambda: ag.cross(ag.ones(4, 2), ag.ones(4, 2), dim=1),
+    "diag": lambda: ag.diag(ag.ones(2, 2, 2)),
+    "trace": lambda: ag.trace(ag.ones(3)),
+    "roll": lambda: ag.roll(ag.ones(3, 3), (1, 2), 0),
+    "rot90": lambda: ag.rot90(ag.ones(3, 3), 1, (0,)),
+    "unflatten": lambda: ag.unflatten(ag.ones(2, 6), 1, (4, -1)),
+    "narrow": lambda: ag.narrow(ag.ones(4), 0, 2, 3),
+    "masked_select": lambda: ag.masked_select(ag.ones(3, 4), ag.tensor(np.ones((2, 4), bool))),
+    "gather": lambda: ag.gather(ag.ones(3, 4), 1, _ints(3)),
+    "scatter": lambda: ag.scatter(ag.ones(3, 4), 1, _ints(5, 1), ag.ones(5, 1)),
+    "scatter_add": lambda: ag.scatter_add(ag.ones(3, 4), 1, _ints(3, 1), ag.ones(2, 1)),
+    "take_along_dim": lambda: ag.take_along_dim(ag.ones(3, 4), _ints(3), 1),
+    "outer": lambda: ag.outer(ag.ones(3, 1), ag.ones(2)),
+    "meshgrid": lambda: ag.meshgrid(ag.ones(2, 2), ag.ones(3), indexing="ij"),
+    "repeat_interleave": lambda: ag.repeat_interleave(ag.ones(3), ag.tensor(np.array([1, 2], np.int64)), 0),
+    "unfold": lambda: ag.ones(4).unfold(0, 5, 1),
+    "movedim": lambda: ag.movedim(ag.ones(2, 3), (0, 1), (0,)),
+    "searchsorted": lambda: ag.searchsorted(ag.ones(2, 3), ag.ones(3, 1)),
+    "bucketize": lambda: ag.bucketize(ag.ones(3), ag.ones(2, 2)),
+    "quantile": lambda: ag.quantile(ag.ones(3), 1.5),
+    "t": lambda: ag.t(ag.ones(2, 3, 4)),
+    "diagonal": lambda: ag.diagonal(ag.ones(3, 3), 0, 1, 1),
+    "median": lambda: ag.median(ag.ones(0)),
+}
+OP_INDEX_ERRORS = {
+    "narrow": lambda: ag.narrow(ag.ones(4), 0, 5, 0),
+    "topk": lambda: ag.topk(ag.ones(3), 4),
+    "kthvalue": lambda: ag.kthvalue(ag.ones(3), 4),
+    "median": lambda: ag.median(ag.ones(3, 0), 1),
+    "index_select": lambda: ag.index_select(ag.ones(3, 4), 0, _ints(2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OP_ERRORS))
+def test_op_shape_and_value_errors_are_op_errors_naming_the_op(name):
+    with pytest.raises(ag.errors.OpError, match=rf"^{name}: ") as info:
+        OP_ERRORS[name]()
+    assert isinstance(info.value, ValueError) and isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.parametrize("name", sorted(OP_INDEX_ERRORS))
+def test_op_index_errors_are_op_index_errors_naming_the_op(name):
+    with pytest.raises(ag.errors.OpIndexError, match=rf"^{name}: ") as info:
+        OP_INDEX_ERRORS[name]()
+    assert isinstance(info.value, IndexError) and isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.parametrize("call, shapes", [
+    (lambda: ag.gather(ag.ones(3, 4), 1, _ints(3)), ["(3,)", "(3, 4)"]),
+    (lambda: ag.scatter(ag.ones(3, 4), 1, _ints(3), ag.ones(3)), ["(3,)", "(3, 4)"]),
+    (lambda: ag.take_along_dim(ag.ones(3, 4), _ints(3), 1), ["(3,)", "(3, 4)"]),
+    (lambda: ag.repeat_interleave(ag.ones(3, 2), ag.tensor(np.array([1, 2], np.int64)), 0), ["(3, 2)"]),
+    (lambda: ag.unflatten(ag.ones(2, 6), 1, ()), ["(2, 6)"]),
+    (lambda: ag.narrow(ag.ones(4, 2), 0, 1, -1), ["(4, 2)"]),
+    (lambda: ag.index_select(ag.ones(3, 4), 0, _ints(2, 2)), ["(2, 2)", "(3, 4)"]),
+])
+def test_op_errors_name_the_shapes_at_fault(call, shapes):
+    # these named neither the index's shape nor the input's (narrow with a negative length said it "exceeds")
+    with pytest.raises(RuntimeError) as info:
+        call()
+    assert all(s in str(info.value) for s in shapes), str(info.value)
