@@ -956,3 +956,42 @@ def test_op_errors_name_the_shapes_at_fault(call, shapes):
     with pytest.raises(RuntimeError) as info:
         call()
     assert all(s in str(info.value) for s in shapes), str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cumprod_gradient_before_a_zero_after_an_overflow_is_pytorchs_not_nan(dtype):
+    # out = [1e300, inf, inf * 0 = nan]: the nan reached grad_0 and grad_1 through sum_j g_j out_j / x_i, which
+    # PyTorch sums only before the first zero. (The exact gradient, [1e300, 1e300, inf], is out of reach of the
+    # division: out_1 / x_0 overflows as it does for [1e300, 1e300], where PyTorch's and ours are inf too.)
+    big = float(np.finfo(dtype).max) / 2
+    x = ag.tensor(np.array([big, big, 0.0], dtype), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the forward's overflow, and the backward's in x_0 x_1 = inf = grad_2)
+        out = ag.cumprod(x, 0)
+        out.backward(ag.ones_like(out))
+    np.testing.assert_array_equal(x.grad.numpy(), np.array([np.inf, np.inf, np.inf], dtype))
+
+
+CUMPROD_LINES = [[2.0, 0.0, NAN], [2.0, 0.0, INF], [NAN, 0.0, 1.0], [2.0, INF, 0.0, 3.0], [INF, 0.0],
+                 [1e300, 1e300, 0.0, NAN], [3.0, 0.0, 1e300, 1e300], [1e300, 1e300, 0.0], [1e300, 1e300],
+                 [1e300, 1e300, 0.0, 2.0], [2.0, 1e300, 1e300, 0.0], [1e200, 1e200, 1e-300, 0.0],
+                 [1e300, 1e300, 0.0, 0.0], [-1e300, 1e300, -0.0, 5.0], [NAN, 1.0, 2.0], [0.5, 1e300, 0.0, 1e-300]]
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_cumprod_gradient_at_special_values_with_a_zero_matches_pytorch(axis):
+    # lines with one zero after values whose product overflows, or with inf or NaN about the zero: NaN before the
+    # first zero in 10 of these 16 lines before (PyTorch's: inf, or the finite sum of the terms before the zero)
+    torch = pytest.importorskip("torch")
+    for line in CUMPROD_LINES:
+        x = np.array([line, line[::-1]]) if axis == 1 else np.array([line, line[::-1]]).T
+        ours = ag.tensor(x, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = ag.cumprod(ours, axis)
+            out.backward(ag.ones_like(out))
+        theirs = torch.tensor(x, requires_grad=True)
+        t_out = torch.cumprod(theirs, axis)
+        t_out.backward(torch.ones_like(t_out))
+        np.testing.assert_array_equal(out.numpy(), t_out.detach().numpy())
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-15, atol=0, err_msg=str(line))
