@@ -995,3 +995,19 @@ def test_cumprod_gradient_at_special_values_with_a_zero_matches_pytorch(axis):
         t_out.backward(torch.ones_like(t_out))
         np.testing.assert_array_equal(out.numpy(), t_out.detach().numpy())
         np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-15, atol=0, err_msg=str(line))
+
+
+def test_sweep_kept_loss_differences_are_still_differences():
+    # as test_sweep_kept_differences_are_still_differences, for the entries the loss sweep added to SWEEP_KEPT
+    torch = pytest.importorskip("torch")
+    p = torch.tensor([0.0], requires_grad=True)
+    torch.nn.functional.kl_div(torch.tensor([0.5]), p, reduction="sum").backward()
+    assert torch.isnan(p.grad).all()
+    v = torch.tensor([float("inf")], requires_grad=True)
+    x = torch.tensor([float(np.finfo(np.float32).max)], requires_grad=True)
+    torch.nn.functional.gaussian_nll_loss(x, torch.tensor([0.0]), v, reduction="none").sum().backward()
+    assert torch.isnan(x.grad).all()
+    x = torch.tensor([-1e300], dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.binary_cross_entropy_with_logits(
+        x, torch.tensor([1e-30], dtype=torch.float64), pos_weight=torch.tensor(2.0, dtype=torch.float64)).backward()
+    assert x.grad.item() == -2e-30
