@@ -1197,7 +1197,7 @@ def _cumprod_vjp(g, out, x, axis):
         products = either(cumprod, np.where(eye, 1, np.expand_dims(xs, -2)), axis=xs.ndim)
         later = np.arange(n)[:, None] <= np.arange(n)  # [i, j]: j >= i
         return np.swapaxes(np.sum(np.where(later, np.expand_dims(gs, -2) * products, 0), axis=-1), axis, -1)
-    if np.ndim(out) and out.shape[axis] and np.isnan(np.take(out, -1, axis)).any():
+    if np.ndim(out) and out.shape[axis] and np.isnan(out[(slice(None),) * axis + (-1,)]).any():
         # A NaN in out shows in its last entry (NaN times anything is NaN). At and after a line's first zero z,
         # out_j is exactly 0, but a forward that overflowed before it made inf * 0 = nan there, and that nan
         # reached every grad_i for i < z through sum_{j >= i} g_j out_j / x_i (x = [1e300, 1e300, 0] gave
