@@ -1320,7 +1320,8 @@ def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float
     # takes the quadratic, whose gradient d passes the NaN on, as PyTorch's (its backward's last case is g d).
     small = ~(a.data >= delta)
     q = autograd.where(small, d, 0.0)
-    loss = autograd.where(small, 0.5 * q * q, delta * (a - 0.5 * delta))
+    linear = a - 0.5 * delta
+    loss = autograd.where(small, 0.5 * q * q, linear if delta == 1 else delta * linear)  # (delta = 1: one node less)
     return _reduce(loss, reduction, "huber_loss")
 
 
