@@ -690,8 +690,8 @@ def t(x: TensorLike) -> Tensor:
     """
     x = _tensor(x)
     if x.ndim > 2:
-        raise ValueError(f"t: expects a tensor with <= 2 dimensions, but it has {x.ndim} (shape {x.shape}); "
-                         "use transpose(dim0, dim1) or permute(...) for more")
+        raise OpError(f"t: expects a tensor with <= 2 dimensions, but it has {x.ndim} (shape {x.shape}); "
+                      "use transpose(dim0, dim1) or permute(...) for more")
     return x if x.ndim < 2 else permute(x, (1, 0))
 
 
@@ -891,7 +891,8 @@ def gather(x: TensorLike, dim: int | None = None, index: TensorLike | None = Non
     if idx.dtype.kind not in "iu":
         raise TypeError(f"gather: index must be an integer tensor, got dtype {idx.dtype}")
     if idx.ndim != x.ndim:
-        raise OpError(f"gather: index has {idx.ndim} dims but the input (shape {x.shape}) has {x.ndim}")
+        raise OpError(f"gather: index has {idx.ndim} dims (shape {idx.shape}) but the input (shape {x.shape}) has "
+                      f"{x.ndim}")
     _check_indices("gather", idx, dim, x.shape[axis])  # negative ones too: PyTorch's gather does not wrap them
     grids = np.ogrid[tuple(slice(n) for n in idx.shape)] if idx.ndim else []
     full = tuple(idx if d == axis else grids[d] for d in range(x.ndim))
@@ -971,7 +972,7 @@ def einsum(subscripts: str, *operands: Any) -> Tensor:
 # ---------------------------------------------------------------------------------------------------------------
 def _need_dims(x: Tensor, n: int, op: str) -> None:
     if x.ndim < n:
-        raise ValueError(f"{op}: expected a tensor with at least {n} dims, got shape {x.shape}")
+        raise OpError(f"{op}: expected a tensor with at least {n} dims, got shape {x.shape}")
 
 
 def _int_arg(value: Any, name: str, op: str) -> int:
@@ -985,7 +986,7 @@ def _int_arg(value: Any, name: str, op: str) -> int:
 def _two_dims(dim1: int, dim2: int, ndim: int, op: str) -> tuple[int, int]:
     a, b = normalize_dim(dim1, ndim, op), normalize_dim(dim2, ndim, op)
     if a == b:
-        raise ValueError(f"{op}: dim1 and dim2 name the same dim ({dim1} and {dim2}) of a tensor with {ndim} dims")
+        raise OpError(f"{op}: dim1 and dim2 name the same dim ({dim1} and {dim2}) of a tensor with {ndim} dims")
     return a, b
 
 
@@ -1046,14 +1047,14 @@ def diag(x: TensorLike, diagonal: int = 0) -> Tensor:
         return ops.embed_diagonal(x, shape=(n, n), offset=k, axis1=0, axis2=1)
     if x.ndim == 2:
         return ops.diagonal(x, offset=k, axis1=0, axis2=1)
-    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")
+    raise OpError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")
 
 
 def trace(x: TensorLike) -> Tensor:
     """The sum of a matrix's main diagonal (integers sum to int64, as in PyTorch)."""
     x = _tensor(x)
     if x.ndim != 2:
-        raise ValueError(f"trace: expected a 2-D tensor, got shape {x.shape}")
+        raise OpError(f"trace: expected a 2-D tensor, got shape {x.shape}")
     return sum(ops.diagonal(x, offset=0, axis1=0, axis2=1))
 
 
@@ -1068,11 +1069,11 @@ def roll(x: TensorLike, shifts: int | Sequence[int], dims: int | Sequence[int] |
     shift_list = [shifts] if isinstance(shifts, (int, np.integer)) else list(shifts)
     if dims is None:
         if len(shift_list) != 1:
-            raise ValueError(f"roll: without dims, shifts must be a single int, got {shifts!r}")
+            raise OpError(f"roll: without dims, shifts must be a single int, got {shifts!r}")
         return reshape(roll(flatten(x), shift_list[0], 0), x.shape)
     dim_list = [dims] if isinstance(dims, (int, np.integer)) else list(dims)
     if len(shift_list) != len(dim_list):
-        raise ValueError(f"roll: shifts {shifts!r} and dims {dims!r} must have the same length")
+        raise OpError(f"roll: shifts {shifts!r} and dims {dims!r} must have the same length")
     if x.ndim == 0:
         for d in dim_list:
             normalize_dim(d, 0, "roll")
@@ -1094,7 +1095,7 @@ def rot90(x: TensorLike, k: int = 1, dims: Sequence[int] = (0, 1)) -> Tensor:
     x = _tensor(x)
     dims = tuple(dims)
     if len(dims) != 2:
-        raise ValueError(f"rot90: dims must name 2 dims, got {dims!r}")
+        raise OpError(f"rot90: dims must name 2 dims, got {dims!r}")
     _need_dims(x, 2, "rot90")
     a, b = _two_dims(dims[0], dims[1], x.ndim, "rot90")
     k = _int_arg(k, "k", "rot90") % 4
@@ -1112,11 +1113,11 @@ def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
     if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
         tensors = tuple(tensors[0])
     if indexing not in ("ij", "xy"):
-        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+        raise OpError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     ts = [_tensor(t) for t in tensors]
     for i, t in enumerate(ts):
         if t.ndim > 1:
-            raise ValueError(f"meshgrid: expected 0-d or 1-D tensors, got shape {t.shape} for tensor {i}")
+            raise OpError(f"meshgrid: expected 0-d or 1-D tensors, got shape {t.shape} for tensor {i}")
     sizes = [t._data.size for t in ts]
     position = list(range(len(ts)))
     if indexing == "xy" and len(ts) >= 2:
@@ -1139,8 +1140,8 @@ def repeat_interleave(x: TensorLike, repeats: Any = None, dim: int | None = None
     if repeats is None:
         counts = np.asarray(_tensor(x)._data)
         if counts.ndim != 1 or counts.dtype.kind not in "iu":
-            raise ValueError(f"repeat_interleave: expected a 1-D integer tensor of counts, got {counts.dtype} "
-                             f"of shape {counts.shape}")
+            raise OpError(f"repeat_interleave: expected a 1-D integer tensor of counts, got {counts.dtype} "
+                          f"of shape {counts.shape}")
         return Tensor._wrap(np.repeat(np.arange(counts.size, dtype=np.int64), counts))
     x = _tensor(x)
     if dim is None:
@@ -1154,17 +1155,18 @@ def repeat_interleave(x: TensorLike, repeats: Any = None, dim: int | None = None
     if counts.dtype.kind not in "iu" or counts.ndim > 1:
         raise TypeError(f"repeat_interleave: repeats must be an int or a 1-D integer tensor, got {repeats!r}")
     if (counts < 0).any():
-        raise ValueError(f"repeat_interleave: repeats must be non-negative, got {repeats!r}")
+        raise OpError(f"repeat_interleave: repeats must be non-negative, got {repeats!r}")
     if counts.ndim == 1 and counts.size != 1:
         if counts.size != n:
-            raise ValueError(f"repeat_interleave: {counts.size} repeat counts for a dim of size {n}")
+            raise OpError(f"repeat_interleave: {counts.size} repeat counts for a dim of size {n} (dim {axis} of "
+                          f"shape {x.shape})")
         out = getitem(x, (slice(None),) * axis + (np.repeat(np.arange(n), counts),))
     else:  # one count for all: a new axis, expanded and merged (a broadcast, whose gradient is a sum)
         r = int(counts.reshape(-1)[0])
         wide = broadcast_to(unsqueeze(x, axis + 1), x.shape[:axis + 1] + (r,) + x.shape[axis + 1:])
         out = reshape(wide, x.shape[:axis] + (n * r,) + x.shape[axis + 1:])
     if output_size is not None and out.shape[axis] != output_size:
-        raise ValueError(f"repeat_interleave: output_size={output_size} but the repeats give {out.shape[axis]}")
+        raise OpError(f"repeat_interleave: output_size={output_size} but the repeats give {out.shape[axis]}")
     return out
 
 
@@ -1174,12 +1176,12 @@ def unflatten(x: TensorLike, dim: int, sizes: Sequence[int]) -> Tensor:
     axis = normalize_dim(dim, x.ndim, "unflatten")
     sizes = tuple(int(s) for s in sizes)
     if not sizes:
-        raise ValueError("unflatten: sizes must not be empty")
+        raise OpError(f"unflatten: sizes must not be empty (dim {dim} of shape {x.shape})")
     n = x.shape[axis]
     known = math.prod(s for s in sizes if s != -1)
     if sizes.count(-1) > 1 or builtins.any(s < -1 for s in sizes) or \
             (-1 not in sizes and known != n) or (-1 in sizes and (known == 0 or n % known)):
-        raise ValueError(f"unflatten: sizes {sizes} do not multiply to the size {n} of dim {dim} (shape {x.shape})")
+        raise OpError(f"unflatten: sizes {sizes} do not multiply to the size {n} of dim {dim} (shape {x.shape})")
     sizes = tuple(n // known if s == -1 else s for s in sizes)
     return reshape(x, x.shape[:axis] + sizes + x.shape[axis + 1:])
 
@@ -1190,11 +1192,11 @@ def movedim(x: TensorLike, source: int | Sequence[int], destination: int | Seque
     src = [source] if isinstance(source, (int, np.integer)) else list(source)
     dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
     if len(src) != len(dst):
-        raise ValueError(f"movedim: source {source!r} and destination {destination!r} must have the same length")
+        raise OpError(f"movedim: source {source!r} and destination {destination!r} must have the same length")
     src = [normalize_dim(d, x.ndim, "movedim") for d in src]
     dst = [normalize_dim(d, x.ndim, "movedim") for d in dst]
     if len(set(src)) != len(src) or len(set(dst)) != len(dst):
-        raise ValueError(f"movedim: repeated dim in source {source!r} or destination {destination!r}")
+        raise OpError(f"movedim: repeated dim in source {source!r} or destination {destination!r}")
     order = [d for d in range(x.ndim) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -1213,10 +1215,13 @@ def narrow(x: TensorLike, dim: int, start: Any, length: int) -> Tensor:
     n = x.shape[axis]
     begin, length = _int_arg(start, "start", "narrow"), _int_arg(length, "length", "narrow")
     if not -n <= begin <= n:
-        raise IndexError(f"narrow: start {begin} is out of range for dim {dim} of size {n}")
+        raise OpIndexError(f"narrow: start {begin} is out of range for dim {dim} of size {n} (shape {x.shape})")
     begin %= n if n else 1
-    if length < 0 or begin + length > n:
-        raise ValueError(f"narrow: start ({begin}) + length ({length}) exceeds the size ({n}) of dim {dim}")
+    if length < 0:
+        raise OpError(f"narrow: length must be non-negative, got {length} (dim {dim} of shape {x.shape})")
+    if begin + length > n:
+        raise OpError(f"narrow: start ({begin}) + length ({length}) exceeds the size ({n}) of dim {dim} "
+                      f"(shape {x.shape})")
     return getitem(x, _axis_slice(axis, begin, begin + length))
 
 
@@ -1229,9 +1234,10 @@ def unfold_dim(x: TensorLike, dimension: int, size: int, step: int) -> Tensor:
     size, step = _int_arg(size, "size", "unfold"), _int_arg(step, "step", "unfold")
     length = x.shape[axis] if x.ndim else 1
     if step <= 0:
-        raise ValueError(f"unfold: step must be positive, got {step}")
+        raise OpError(f"unfold: step must be positive, got {step}")
     if not 0 <= size <= length:
-        raise ValueError(f"unfold: size {size} must be between 0 and the size {length} of dim {dimension}")
+        raise OpError(f"unfold: size {size} must be between 0 and the size {length} of dim {dimension} "
+                      f"(shape {x.shape})")
     if x.ndim == 0:  # PyTorch's rule: a 0-d tensor unfolds to its one window, of shape (size,)
         return reshape(x, (1,)) if size else getitem(reshape(x, (1,)), slice(0, 0))
     windows = ops.unfold(movedim(x, axis, -1), kernel_size=(size,), stride=(step,), dilation=(1,))
@@ -1281,7 +1287,7 @@ def outer(x: TensorLike, y: TensorLike) -> Tensor:
     """The outer product of two vectors: out[i, j] = x[i] y[j]."""
     x, y = _tensor(x), _tensor(y)
     if x.ndim != 1 or y.ndim != 1:
-        raise ValueError(f"outer: expected two 1-D tensors, got shapes {x.shape} and {y.shape}")
+        raise OpError(f"outer: expected two 1-D tensors, got shapes {x.shape} and {y.shape}")
     return ops.mul(reshape(x, (x.shape[0], 1)), reshape(y, (1, y.shape[0])))
 
 
@@ -1306,19 +1312,19 @@ def cross(x: TensorLike, y: TensorLike, dim: int | None = None) -> Tensor:
     try:
         shape = np.broadcast_shapes(x.shape, y.shape)
     except ValueError:
-        raise ValueError(f"cross: shapes {x.shape} and {y.shape} cannot be broadcast together") from None
+        raise OpError(f"cross: shapes {x.shape} and {y.shape} cannot be broadcast together") from None
     if dim is None:
         axis = next((i for i, n in enumerate(shape) if n == 3), None)
         if axis is None:
-            raise ValueError(f"cross: no dim of size 3 in shape {shape}")
+            raise OpError(f"cross: no dim of size 3 in shape {shape}")
         warnings.warn("cross: using cross without specifying dim is deprecated (as in PyTorch); the first dim of "
                       f"size 3 ({axis}) is used", UserWarning, stacklevel=2)
     else:
         if not shape:
-            raise ValueError(f"cross: expected tensors with at least 1 dim, got shapes {x.shape} and {y.shape}")
+            raise OpError(f"cross: expected tensors with at least 1 dim, got shapes {x.shape} and {y.shape}")
         axis = normalize_dim(dim, len(shape), "cross")
     if shape[axis] != 3:
-        raise ValueError(f"cross: dim {dim} has size {shape[axis]} in the broadcast shape {shape}, expected 3")
+        raise OpError(f"cross: dim {dim} has size {shape[axis]} in the broadcast shape {shape}, expected 3")
     x, y = broadcast_to(x, shape), broadcast_to(y, shape)
     a = [getitem(x, (slice(None),) * axis + (i,)) for i in range(3)]
     b = [getitem(y, (slice(None),) * axis + (i,)) for i in range(3)]
@@ -1500,7 +1506,7 @@ def topk(x: TensorLike, k: int, dim: int = -1, largest: bool = True, sorted: boo
     axis = normalize_dim(dim, x.ndim, "topk")
     n = x.shape[axis] if x.ndim else 1
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 0 <= k <= n:
-        raise IndexError(f"topk: k ({k!r}) is out of range for dim {dim} of size {n} (expected 0 <= k <= {n})")
+        raise OpIndexError(f"topk: k ({k!r}) is out of range for dim {dim} of size {n} (expected 0 <= k <= {n})")
     if x.ndim == 0:
         return TopkResult(ops.clone(x), _long(0))  # PyTorch's answer for k = 0 too
     data = x._data
@@ -1545,7 +1551,7 @@ def kthvalue(x: TensorLike, k: int, dim: int = -1, keepdim: bool = False) -> Any
     axis = normalize_dim(dim, x.ndim, "kthvalue")
     n = x.shape[axis] if x.ndim else 1
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= n:
-        raise IndexError(f"kthvalue: k ({k!r}) is out of range for dim {dim} of size {n} (expected 1 <= k <= {n})")
+        raise OpIndexError(f"kthvalue: k ({k!r}) is out of range for dim {dim} of size {n} (expected 1 <= k <= {n})")
     if x.ndim == 0:
         return KthvalueResult(ops.clone(x), _long(0))
     return _kth("kthvalue", KthvalueResult, x, int(k) - 1, axis, keepdim, kernels.pytorch_kthvalue_index)
@@ -1559,7 +1565,7 @@ def median(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:
     if dim is None:
         data = x._data.reshape(-1)
         if data.size == 0:
-            raise ValueError(f"median: cannot take the median of an empty tensor (shape {x.shape})")
+            raise OpError(f"median: cannot take the median of an empty tensor (shape {x.shape})")
         flat = reshape(x, (-1,))
         nan = np.isnan(data) if data.dtype.kind in "fc" else np.zeros(data.shape, bool)
         if nan.any():  # NaN, its gradient shared by the NaNs (PyTorch's rule): their mean
@@ -1570,7 +1576,7 @@ def median(x: TensorLike, dim: int | None = None, keepdim: bool = False) -> Any:
     axis = normalize_dim(dim, x.ndim, "median")
     n = x.shape[axis] if x.ndim else 1
     if n == 0:
-        raise IndexError(f"median: cannot take the median of an empty dim {dim} (shape {x.shape})")
+        raise OpIndexError(f"median: cannot take the median of an empty dim {dim} (shape {x.shape})")
     if x.ndim == 0:
         return MedianResult(ops.clone(x), _long(0))
     data = x._data
@@ -1602,16 +1608,16 @@ def quantile(x: TensorLike, q: Any, dim: int | None = None, keepdim: bool = Fals
     if x.dtype.kind != "f":
         raise TypeError(f"quantile: the input must be a floating-point tensor, got {x.dtype}")
     if interpolation not in _INTERPOLATIONS:
-        raise ValueError(f"quantile: interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
+        raise OpError(f"quantile: interpolation must be one of {_INTERPOLATIONS}, got {interpolation!r}")
     qs = _data(q)
     if qs.ndim > 1:
-        raise ValueError(f"quantile: q must be a number or a 1-D tensor, got shape {qs.shape}")
+        raise OpError(f"quantile: q must be a number or a 1-D tensor, got shape {qs.shape}")
     if isinstance(q, Tensor) and q.dtype != x.dtype:
         raise TypeError(f"quantile: q ({q.dtype}) must have the input's dtype ({x.dtype})")
     if qs.size and (np.isnan(qs).any() or qs.min() < 0 or qs.max() > 1):
-        raise ValueError(f"quantile: q values must be in the range [0, 1], got {qs.tolist()}")
+        raise OpError(f"quantile: q values must be in the range [0, 1], got {qs.tolist()}")
     if x._data.size == 0:
-        raise ValueError(f"quantile: the input must be non-empty (shape {x.shape})")
+        raise OpError(f"quantile: the input must be non-empty (shape {x.shape})")
     source_ndim = x.ndim
     if dim is None:
         x, axis = reshape(x, (-1,)), 0
@@ -1620,7 +1626,7 @@ def quantile(x: TensorLike, q: Any, dim: int | None = None, keepdim: bool = Fals
         if x.ndim == 0:
             x = reshape(x, (1,))
         if x.shape[axis] == 0:
-            raise ValueError(f"quantile: cannot take quantiles of an empty dim {dim} (shape {x.shape})")
+            raise OpError(f"quantile: cannot take quantiles of an empty dim {dim} (shape {x.shape})")
     values = sort(x, axis).values
     last = values.ndim - 1
     if axis != last:  # the sorted values along the last dim, the other dims in their order
@@ -1683,26 +1689,26 @@ def searchsorted(sorted_sequence: TensorLike, values: Any, *, out_int32: bool = 
     op = "searchsorted"
     if side is not None:
         if side not in ("left", "right"):
-            raise ValueError(f"{op}: side must be 'left' or 'right', got {side!r}")
+            raise OpError(f"{op}: side must be 'left' or 'right', got {side!r}")
         if right and side == "left":
-            raise ValueError(f"{op}: side='left' and right=True contradict each other")
+            raise OpError(f"{op}: side='left' and right=True contradict each other")
         right = side == "right"
     seq = _data(sorted_sequence)
     vals = _data(values)
     if seq.ndim == 0:
-        raise ValueError(f"{op}: the sorted sequence must have at least 1 dim, got a 0-d tensor")
+        raise OpError(f"{op}: the sorted sequence must have at least 1 dim, got a 0-d tensor")
     if sorter is not None:
         order = _integer_index(sorter, op, "sorter")
         if order.shape != seq.shape:
-            raise ValueError(f"{op}: the sorter's shape {order.shape} must match the sequence's {seq.shape}")
+            raise OpError(f"{op}: the sorter's shape {order.shape} must match the sequence's {seq.shape}")
         seq = np.take_along_axis(seq, order, axis=-1)
     how = "right" if right else "left"
     if seq.ndim == 1:
         out = np.searchsorted(seq, vals, side=how)
     else:
         if vals.ndim != seq.ndim or vals.shape[:-1] != seq.shape[:-1]:
-            raise ValueError(f"{op}: the sequence of shape {seq.shape} and the values of shape {vals.shape} must "
-                             "agree in all dims but the last (or the sequence must be 1-D)")
+            raise OpError(f"{op}: the sequence of shape {seq.shape} and the values of shape {vals.shape} must "
+                          "agree in all dims but the last (or the sequence must be 1-D)")
         rows_seq, rows_val = seq.reshape(-1, seq.shape[-1]), vals.reshape(-1, vals.shape[-1])
         out = np.empty(rows_val.shape, dtype=np.int64)
         for row, (s, v) in enumerate(zip(rows_seq, rows_val)):
@@ -1716,7 +1722,7 @@ def bucketize(x: Any, boundaries: TensorLike, *, out_int32: bool = False, right:
     boundaries[i] (right=True: boundaries[i-1] <= x < boundaries[i]). Outside the graph."""
     bounds = _data(boundaries)
     if bounds.ndim != 1:
-        raise ValueError(f"bucketize: boundaries must be 1-D, got shape {bounds.shape}")
+        raise OpError(f"bucketize: boundaries must be 1-D, got shape {bounds.shape}")
     return searchsorted(bounds, x, out_int32=out_int32, right=right)
 
 
@@ -1730,8 +1736,8 @@ def masked_select(x: TensorLike, mask: TensorLike) -> Tensor:
     try:
         shape = np.broadcast_shapes(x.shape, m.shape)
     except ValueError:
-        raise ValueError(f"masked_select: the input of shape {x.shape} and the mask of shape {m.shape} cannot be "
-                         "broadcast together") from None
+        raise OpError(f"masked_select: the input of shape {x.shape} and the mask of shape {m.shape} cannot be "
+                      "broadcast together") from None
     x = broadcast_to(x, shape)
     if x.ndim == 0:
         x = reshape(x, (1,))
@@ -1775,7 +1781,8 @@ def index_select(x: TensorLike, dim: int, index: TensorLike) -> Tensor:
     axis = normalize_dim(dim, x.ndim, "index_select")
     idx = _integer_index(index, "index_select")
     if idx.ndim > 1:
-        raise IndexError(f"index_select: the index must be a vector, got shape {idx.shape}")
+        raise OpIndexError(f"index_select: the index must be a vector, got shape {idx.shape} (input of shape "
+                           f"{x.shape})")
     idx = idx.reshape(-1)
     _check_indices("index_select", idx, dim, x.shape[axis] if x.ndim else 1)
     if x.ndim == 0:  # PyTorch: a 0-d result
@@ -1790,16 +1797,17 @@ def _scatter_index(op: str, x: Tensor, dim: int, index: Any, src: Any) -> tuple:
     idx = _integer_index(index, op)
     ndim = builtins.max(x.ndim, 1)
     if builtins.max(idx.ndim, 1) != ndim:
-        raise ValueError(f"{op}: the index has {idx.ndim} dims but the input (shape {x.shape}) has {x.ndim}")
+        raise OpError(f"{op}: the index has {idx.ndim} dims (shape {idx.shape}) but the input (shape {x.shape}) has "
+                      f"{x.ndim}")
     idx = idx.reshape(idx.shape or (1,))
     shape = x.shape or (1,)
     for d in range(ndim):
         if d != axis and idx.shape[d] > shape[d]:
-            raise ValueError(f"{op}: the index of shape {idx.shape} is larger than the input of shape {x.shape} "
-                             f"in dim {d}")
+            raise OpError(f"{op}: the index of shape {idx.shape} is larger than the input of shape {x.shape} "
+                          f"in dim {d}")
         if src is not None and idx.shape[d] > (src.shape or (1,))[d]:
-            raise ValueError(f"{op}: the index of shape {idx.shape} is larger than the source of shape "
-                             f"{src.shape} in dim {d}")
+            raise OpError(f"{op}: the index of shape {idx.shape} is larger than the source of shape "
+                          f"{src.shape} in dim {d}")
     _check_indices(op, idx, dim, shape[axis])
     grids = np.ogrid[tuple(slice(n) for n in idx.shape)]
     return tuple(idx.astype(np.intp) if d == axis else grids[d] for d in range(ndim))
@@ -1832,7 +1840,7 @@ def scatter(x: TensorLike, dim: int, index: TensorLike, src: Any = None, *, valu
     if reduce is not None:
         kinds = {"add": "sum", "multiply": "prod"}
         if reduce not in kinds:
-            raise ValueError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
+            raise OpError(f"scatter: reduce must be 'add' or 'multiply', got {reduce!r}")
         if not isinstance(src, Tensor):
             src = _full_like_index(x, index, src)
         return scatter_reduce(x, dim, index, src, kinds[reduce])
@@ -1887,7 +1895,7 @@ def scatter_reduce(x: TensorLike, dim: int, index: TensorLike, src: TensorLike, 
     elements sent to one place)."""
     x = _tensor(x)
     if reduce not in _SCATTER_REDUCTIONS:
-        raise ValueError(f"scatter_reduce: reduce must be one of {_SCATTER_REDUCTIONS}, got {reduce!r}")
+        raise OpError(f"scatter_reduce: reduce must be one of {_SCATTER_REDUCTIONS}, got {reduce!r}")
     if reduce == "sum":
         return _scatter_sum("scatter_reduce", x, dim, index, src, include_self)
     source = _tensor(src)
@@ -1943,14 +1951,14 @@ def take_along_dim(x: TensorLike, indices: TensorLike, dim: int | None = None) -
         return gather(reshape(x, (-1,)), 0, idx.reshape(-1))
     axis = normalize_dim(dim, x.ndim, "take_along_dim")
     if idx.ndim != x.ndim:
-        raise ValueError(f"take_along_dim: the indices have {idx.ndim} dims but the input (shape {x.shape}) has "
-                         f"{x.ndim}")
+        raise OpError(f"take_along_dim: the indices have {idx.ndim} dims (shape {idx.shape}) but the input (shape "
+                      f"{x.shape}) has {x.ndim}")
     try:
         shape = list(np.broadcast_shapes(x.shape[:axis] + (1,) + x.shape[axis + 1:],
                                          idx.shape[:axis] + (1,) + idx.shape[axis + 1:]))
     except ValueError:
-        raise ValueError(f"take_along_dim: the input of shape {x.shape} and the indices of shape {idx.shape} "
-                         f"cannot be broadcast together outside dim {dim}") from None
+        raise OpError(f"take_along_dim: the input of shape {x.shape} and the indices of shape {idx.shape} "
+                      f"cannot be broadcast together outside dim {dim}") from None
     x = broadcast_to(x, tuple(shape[:axis]) + (x.shape[axis],) + tuple(shape[axis + 1:]))
     idx = np.broadcast_to(idx, tuple(shape[:axis]) + (idx.shape[axis],) + tuple(shape[axis + 1:]))
     return gather(x, axis, idx)

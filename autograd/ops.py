@@ -1197,6 +1197,14 @@ def _cumprod_vjp(g, out, x, axis):
         products = either(cumprod, np.where(eye, 1, np.expand_dims(xs, -2)), axis=xs.ndim)
         later = np.arange(n)[:, None] <= np.arange(n)  # [i, j]: j >= i
         return np.swapaxes(np.sum(np.where(later, np.expand_dims(gs, -2) * products, 0), axis=-1), axis, -1)
+    if np.ndim(out) and out.shape[axis] and np.isnan(out[(slice(None),) * axis + (-1,)]).any():
+        # A NaN in out shows in its last entry (NaN times anything is NaN). At and after a line's first zero z,
+        # out_j is exactly 0, but a forward that overflowed before it made inf * 0 = nan there, and that nan
+        # reached every grad_i for i < z through sum_{j >= i} g_j out_j / x_i (x = [1e300, 1e300, 0] gave
+        # [nan, nan, inf]). PyTorch sums only j < z: so do we, by zeroing out_j from z on ([inf, inf, inf]; the
+        # exact [1e300, 1e300, inf] would need products that skip x_i, as the create_graph path below forms,
+        # O(n^2): out_j / x_i overflows, here as in PyTorch, as it does for [1e300, 1e300] without a zero).
+        out = np.where(np.cumsum(x == 0, axis=axis) > 0, 0, out)
     return kernels.cumprod_grad(g, out, x, axis)  # arrays: PyTorch's first-zero method, O(n)
 
 
@@ -1837,9 +1845,12 @@ def _gelu_vjp(g, out, x, *, approximate="none"):
         x2 = x * x
         t = np.tanh(x * (_GELU_S + _GELU_S * _GELU_C * x2))
         return g * (0.5 * (1 + t) + (0.5 * x) * (1 - t * t) * (_GELU_S + 3 * _GELU_S * _GELU_C * x2))
-    # d/dx = Phi(x) + x phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x e^(-x^2 / 2) / sqrt(2 pi)
-    return g * (0.5 * (1 + either(erf, x * (1 / math.sqrt(2))))
-                + x * np.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi)))
+    # d/dx = Phi(x) + x phi(x) = 0.5 (1 + erf(x / sqrt 2)) + x e^(-x^2 / 2) / sqrt(2 pi). For |x| > 1.3e154,
+    # x^2 overflows to inf and e^-inf = 0 gives x phi(x) = 0, its limit (the true value underflows long before):
+    # right, so its overflow warning is silenced
+    with np.errstate(over="ignore"):
+        density = x * np.exp(-0.5 * x * x)
+    return g * (0.5 * (1 + either(erf, x * (1 / math.sqrt(2)))) + density * (1 / math.sqrt(2 * math.pi)))
 
 
 class _KeepsBehind(Primitive):

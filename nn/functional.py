@@ -126,8 +126,24 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 
 def bilinear(input1: Tensor, input2: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y_k = x1^T A_k x2 + b_k, with A of shape (out_features, in1_features, in2_features)."""
-    y = autograd.einsum("...i,kij,...j->...k", input1, weight, input2)
+    """y_k = x1^T A_k x2 + b_k, with A of shape (out_features, in1_features, in2_features); the inputs are
+    (*, in1_features) and (*, in2_features) with the same batch dims *, as in PyTorch."""
+    a, b = _tensor(input1), _tensor(input2)
+    w_shape, a_shape, b_shape = tuple(np.shape(weight)), a.shape, b.shape
+    shapes = f"(input1 {a_shape}, input2 {b_shape}, weight {w_shape})"
+    # checked here, so that a mismatch names bilinear and its shapes, not the einsum it is computed by
+    if len(w_shape) != 3:
+        raise OpError(f"bilinear: the weight must be 3-d (out_features, in1_features, in2_features) {shapes}")
+    if not a.ndim or a.ndim != b.ndim or a_shape[:-1] != b_shape[:-1]:
+        raise OpError(f"bilinear: the inputs must have the same batch dims, (*, in1_features) and "
+                      f"(*, in2_features) {shapes}")
+    if a_shape[-1] != w_shape[1] or b_shape[-1] != w_shape[2]:
+        raise OpError(f"bilinear: the inputs' last dims ({a_shape[-1]}, {b_shape[-1]}) must be the weight's "
+                      f"in1_features and in2_features ({w_shape[1]}, {w_shape[2]}) {shapes}")
+    if bias is not None and tuple(np.shape(bias)) != w_shape[:1]:
+        raise OpError(f"bilinear: the bias of shape {tuple(np.shape(bias))} must have shape (out_features,) = "
+                      f"{w_shape[:1]} {shapes}")
+    y = autograd.einsum("...i,kij,...j->...k", a, weight, b)
     return y if bias is None else y + bias
 
 
@@ -1299,7 +1315,13 @@ def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float
     x, y = _pair_up(input, target, "huber_loss")
     d = x - y
     a = d.abs()
-    loss = autograd.where(a.data < delta, 0.5 * d * d, delta * (a - 0.5 * delta))
+    # The quadratic only sees d where it is used (|d| < delta), 0 elsewhere: its unused gradient there is 0,
+    # and 0 * d would be 0 * inf = nan at d = +-inf (PyTorch's gradient is delta sign(d)). As hardswish; a NaN d
+    # takes the quadratic, whose gradient d passes the NaN on, as PyTorch's (its backward's last case is g d).
+    small = ~(a.data >= delta)
+    q = autograd.where(small, d, 0.0)
+    linear = a - 0.5 * delta
+    loss = autograd.where(small, 0.5 * q * q, linear if delta == 1 else delta * linear)  # (delta = 1: one node less)
     return _reduce(loss, reduction, "huber_loss")
 
 
@@ -1312,7 +1334,9 @@ def smooth_l1_loss(input: Tensor, target: Any, reduction: str = "mean", beta: fl
     a = d.abs()
     if beta == 0:
         return _reduce(a, reduction, "smooth_l1_loss")
-    loss = autograd.where(a.data < beta, (0.5 / beta) * d * d, a - 0.5 * beta)
+    small = ~(a.data >= beta)  # (NaN takes the quadratic, as in huber_loss)
+    q = autograd.where(small, d, 0.0)  # the quadratic sees only its own d: no 0 * inf = nan (see huber_loss)
+    loss = autograd.where(small, (0.5 / beta) * q * q, a - 0.5 * beta)
     return _reduce(loss, reduction, "smooth_l1_loss")
 
 
@@ -1555,8 +1579,10 @@ def gaussian_nll_loss(input: Tensor, target: Any, var: Any, full: bool = False, 
                              "input's shape, its shape without the last dim, or size 1 in one dim)")
     if reduction not in ("mean", "sum", "none"):
         raise OpError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    # value max(var, eps), gradient the identity: (v - v.data) is exactly 0 and carries v's gradient
-    clamped = (v - v.data) + np.maximum(v.data, eps)
+    # value max(var, eps), gradient the identity: (v - c) is exactly 0 for c = v.data and carries v's gradient;
+    # c is 0 at var = inf, where inf - inf would make the loss nan (PyTorch's is inf, its gradients 0)
+    c = np.where(np.isinf(v.data), 0, v.data)
+    clamped = (v - c) + np.maximum(v.data, eps)
     d = x - y
     loss = 0.5 * (clamped.log() + d * d / clamped)
     if full:

@@ -658,10 +658,7 @@ SWEEP_KEPT = {
 }
 
 # Backward passes that still warn where PyTorch's gradient is finite, with the reason they are left
-SWEEP_WARNS = {
-    "gelu": "x e^(-x^2/2) in ops._gelu_vjp: x^2 overflows for |x| > 1.3e154 (value right, 0); the GELU section is "
-            "another helper's, reported",
-}
+SWEEP_WARNS: dict[str, str] = {}
 
 
 def _sweep_same(a, b, dtype):
@@ -770,3 +767,247 @@ def test_atanh_acosh_second_order_at_their_poles_is_infinite_as_pytorch(name, ex
         (g,) = ag.grad(getattr(ag, name)(x).sum(), [x], create_graph=True)
         (h,) = ag.grad(g.sum(), [x])
     np.testing.assert_array_equal(h.numpy(), expected)
+
+
+# --- the losses at special values, against PyTorch as the sweep above (reduction='none', so that each element's
+# gradient is compared): input x target over SPECIAL. Huber and smooth L1 gave NaN gradients (with a warning) at
+# d = x - y = +-inf, where PyTorch's is +-delta (+-1): the unused quadratic branch's 0 gradient times d = inf.
+SWEEP_LOSSES = {
+    "huber_loss": (lambda x, y: F.huber_loss(x, y, reduction="none"),
+                   lambda t: lambda x, y: t.nn.functional.huber_loss(x, y, reduction="none")),
+    "huber_loss_delta2": (lambda x, y: F.huber_loss(x, y, reduction="none", delta=2.0),
+                          lambda t: lambda x, y: t.nn.functional.huber_loss(x, y, reduction="none", delta=2.0)),
+    "smooth_l1_loss": (lambda x, y: F.smooth_l1_loss(x, y, reduction="none"),
+                       lambda t: lambda x, y: t.nn.functional.smooth_l1_loss(x, y, reduction="none")),
+    "smooth_l1_loss_beta_half": (lambda x, y: F.smooth_l1_loss(x, y, reduction="none", beta=0.5),
+                                 lambda t: lambda x, y: t.nn.functional.smooth_l1_loss(x, y, reduction="none",
+                                                                                       beta=0.5)),
+    "smooth_l1_loss_beta0": (lambda x, y: F.smooth_l1_loss(x, y, reduction="none", beta=0.0),
+                             lambda t: lambda x, y: t.nn.functional.smooth_l1_loss(x, y, reduction="none", beta=0.0)),
+    "l1_loss": (lambda x, y: F.l1_loss(x, y, reduction="none"),
+                lambda t: lambda x, y: t.nn.functional.l1_loss(x, y, reduction="none")),
+    "mse_loss": (lambda x, y: F.mse_loss(x, y, reduction="none"),
+                 lambda t: lambda x, y: t.nn.functional.mse_loss(x, y, reduction="none")),
+    "binary_cross_entropy_with_logits": (
+        lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction="none"),
+        lambda t: lambda x, y: t.nn.functional.binary_cross_entropy_with_logits(x, y, reduction="none")),
+    "kl_div_log_target": (lambda x, y: F.kl_div(x, y, reduction="none", log_target=True),
+                          lambda t: lambda x, y: t.nn.functional.kl_div(x, y, reduction="none", log_target=True)),
+}
+# targets that are probabilities (for input x target pairs where the target must lie in [0, 1] or be >= 0)
+SWEEP_PROBABILITY_LOSSES = {
+    "kl_div": (lambda x, y: F.kl_div(x, y, reduction="none"),
+               lambda t: lambda x, y: t.nn.functional.kl_div(x, y, reduction="none")),
+    "binary_cross_entropy_with_logits_soft": SWEEP_LOSSES["binary_cross_entropy_with_logits"],
+    "binary_cross_entropy_with_logits_pos_weight": (
+        lambda x, y: F.binary_cross_entropy_with_logits(x, y, reduction="none",
+                                                        pos_weight=ag.tensor(2.0, dtype=x.dtype)),
+        lambda t: lambda x, y: t.nn.functional.binary_cross_entropy_with_logits(
+            x, y, reduction="none", pos_weight=t.tensor(2.0, dtype=x.dtype))),
+}
+SWEEP_KEPT.update({
+    ("kl_div", "gradient 1"): (lambda x, y: y == 0, lambda ours, xs: np.array_equal(ours, -xs[0], equal_nan=True),
+                               "-x, the gradient of x's term, p log p taken as the constant 0 at p = 0 (its "
+                               "one-sided derivative log p + 1 is -inf); PyTorch's is NaN"),
+    **{("gaussian_nll_loss", f"gradient {i}"): (
+        lambda x, y, v: np.isfinite(x) & (v == np.inf), lambda ours, xs: (ours == 0).all(),
+        "+-(x - y) / var = 0 for a finite difference; PyTorch's float32 kernel gives NaN where (x - y)^2 overflows "
+        "(its float64 one 0)") for i in (0, 1)},
+    ("binary_cross_entropy_with_logits_pos_weight", "gradient 0"): (
+        lambda x, y: (x < -1e30) & (y > 0) & (y < 1e-20), lambda ours, xs: (np.abs(ours) <= 1e-15).all(),
+        "(1 - y) - (1 + y) sigmoid(-x) = -2y rounds to 0 for a tiny y (an error of one rounding of a gradient of "
+        "size 1); PyTorch's hand-written (1 + y) sigmoid(x) - 2y has no cancellation there"),
+})
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(SWEEP_LOSSES))
+def test_sweep_losses_at_special_values_match_pytorch(name, dtype):
+    ours, theirs = SWEEP_LOSSES[name]
+    x, y = np.meshgrid(np.array(SPECIAL[dtype], dtype), np.array(SPECIAL[dtype], dtype), indexing="ij")
+    _sweep(name, ours, theirs, [x.ravel(), y.ravel()], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", sorted(SWEEP_PROBABILITY_LOSSES))
+def test_sweep_losses_with_probability_targets_at_special_values_match_pytorch(name, dtype):
+    ours, theirs = SWEEP_PROBABILITY_LOSSES[name]
+    x, y = np.meshgrid(np.array(SPECIAL[dtype], dtype), np.array([0.0, 1e-30, 0.25, 1.0], dtype), indexing="ij")
+    _sweep(name.removesuffix("_soft"), ours, theirs, [x.ravel(), y.ravel()], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sweep_gaussian_nll_loss_at_special_variances_matches_pytorch(dtype):
+    # var = inf gave a NaN loss and NaN gradients (the clamp's (v - v.data) was inf - inf): PyTorch's loss is
+    # inf, its gradients 0
+    big = float(np.finfo(dtype).max)
+    x, y, v = np.meshgrid(np.array(SPECIAL[dtype], dtype), np.array([-1.0, 0.0, 2.0], dtype),
+                          np.array([np.nan, 0.0, 1e-30, 1e-6, 0.5, big, np.inf], dtype), indexing="ij")
+    _sweep("gaussian_nll_loss", lambda x, y, v: F.gaussian_nll_loss(x, y, v, reduction="none"),
+           lambda t: lambda x, y, v: t.nn.functional.gaussian_nll_loss(x, y, v, reduction="none"),
+           [x.ravel(), y.ravel(), v.ravel()], dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", [F.huber_loss, F.smooth_l1_loss])
+def test_huber_and_smooth_l1_mean_gradient_at_infinite_differences_is_plus_minus_one_over_n(loss, dtype):
+    # NaN (with 'invalid value encountered in multiply') before; PyTorch's: sign(d) / N, here N = 4
+    out, gx, gy = _grad_of(lambda x, y: loss(x, y), [np.inf, -np.inf, 0.5, 3.0], [0.0, 1.0, np.inf, 0.0],
+                           dtype=dtype, g=1.0)
+    assert out == np.inf
+    np.testing.assert_array_equal(gx, np.array([0.25, -0.25, -0.25, 0.25], dtype))
+    np.testing.assert_array_equal(gy, -gx)
+
+
+@pytest.mark.parametrize("shapes", [((4, 3), (4, 6), (2, 3, 5), None), ((4, 4), (4, 5), (2, 3, 5), None),
+                                    ((4, 3), (3, 5), (2, 3, 5), None), ((4, 3), (1, 5), (2, 3, 5), None),
+                                    ((4, 3), (5,), (2, 3, 5), None), ((4, 3), (4, 5), (3, 5), None),
+                                    ((4, 3), (4, 5), (2, 3, 5), (3,)), ((4, 3), (4, 5), (2, 3, 5), (1,))])
+def test_bilinear_shape_errors_name_bilinear_and_the_shapes(shapes):
+    # they named einsum and its subscripts ('...i,kij,...j->...k'), or `add` for the bias, or broadcast batch dims
+    # that PyTorch refuses
+    a, b, w, bias = shapes
+    args = [ag.ones(a), ag.ones(b), ag.ones(w), None if bias is None else ag.ones(bias)]
+    with pytest.raises(ag.errors.OpError, match=r"^bilinear: ") as info:
+        F.bilinear(*args)
+    assert isinstance(info.value, RuntimeError)
+    assert all(str(s) in str(info.value) for s in (a, b, w))
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.bilinear(*[None if s is None else torch.ones(s) for s in shapes])
+
+
+def test_bilinear_still_matches_pytorch_batched_and_unbatched():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    w, bias = rng.standard_normal((2, 3, 5)), rng.standard_normal(2)
+    for a, b in [((4, 3), (4, 5)), ((3,), (5,)), ((2, 4, 3), (2, 4, 5)), ((0, 3), (0, 5))]:
+        x, y = rng.standard_normal(a), rng.standard_normal(b)
+        ours = F.bilinear(ag.tensor(x), ag.tensor(y), ag.tensor(w), ag.tensor(bias)).numpy()
+        theirs = torch.nn.functional.bilinear(*map(torch.tensor, (x, y, w, bias))).numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+# --- autograd/errors.py's convention: the shape and value errors an op raises are OpError (a ValueError and a
+# RuntimeError, as PyTorch raises), index and dim errors OpIndexError; these were plain ValueError (IndexError)
+def _ints(*shape):
+    return ag.tensor(np.zeros(shape, np.int64))
+
+
+OP_ERRORS = {
+    "cross": lambda: ag.cross(ag.ones(4, 2), ag.ones(4, 2), dim=1),
+    "diag": lambda: ag.diag(ag.ones(2, 2, 2)),
+    "trace": lambda: ag.trace(ag.ones(3)),
+    "roll": lambda: ag.roll(ag.ones(3, 3), (1, 2), 0),
+    "rot90": lambda: ag.rot90(ag.ones(3, 3), 1, (0,)),
+    "unflatten": lambda: ag.unflatten(ag.ones(2, 6), 1, (4, -1)),
+    "narrow": lambda: ag.narrow(ag.ones(4), 0, 2, 3),
+    "masked_select": lambda: ag.masked_select(ag.ones(3, 4), ag.tensor(np.ones((2, 4), bool))),
+    "gather": lambda: ag.gather(ag.ones(3, 4), 1, _ints(3)),
+    "scatter": lambda: ag.scatter(ag.ones(3, 4), 1, _ints(5, 1), ag.ones(5, 1)),
+    "scatter_add": lambda: ag.scatter_add(ag.ones(3, 4), 1, _ints(3, 1), ag.ones(2, 1)),
+    "take_along_dim": lambda: ag.take_along_dim(ag.ones(3, 4), _ints(3), 1),
+    "outer": lambda: ag.outer(ag.ones(3, 1), ag.ones(2)),
+    "meshgrid": lambda: ag.meshgrid(ag.ones(2, 2), ag.ones(3), indexing="ij"),
+    "repeat_interleave": lambda: ag.repeat_interleave(ag.ones(3), ag.tensor(np.array([1, 2], np.int64)), 0),
+    "unfold": lambda: ag.ones(4).unfold(0, 5, 1),
+    "movedim": lambda: ag.movedim(ag.ones(2, 3), (0, 1), (0,)),
+    "searchsorted": lambda: ag.searchsorted(ag.ones(2, 3), ag.ones(3, 1)),
+    "bucketize": lambda: ag.bucketize(ag.ones(3), ag.ones(2, 2)),
+    "quantile": lambda: ag.quantile(ag.ones(3), 1.5),
+    "t": lambda: ag.t(ag.ones(2, 3, 4)),
+    "diagonal": lambda: ag.diagonal(ag.ones(3, 3), 0, 1, 1),
+    "median": lambda: ag.median(ag.ones(0)),
+}
+OP_INDEX_ERRORS = {
+    "narrow": lambda: ag.narrow(ag.ones(4), 0, 5, 0),
+    "topk": lambda: ag.topk(ag.ones(3), 4),
+    "kthvalue": lambda: ag.kthvalue(ag.ones(3), 4),
+    "median": lambda: ag.median(ag.ones(3, 0), 1),
+    "index_select": lambda: ag.index_select(ag.ones(3, 4), 0, _ints(2, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OP_ERRORS))
+def test_op_shape_and_value_errors_are_op_errors_naming_the_op(name):
+    with pytest.raises(ag.errors.OpError, match=rf"^{name}: ") as info:
+        OP_ERRORS[name]()
+    assert isinstance(info.value, ValueError) and isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.parametrize("name", sorted(OP_INDEX_ERRORS))
+def test_op_index_errors_are_op_index_errors_naming_the_op(name):
+    with pytest.raises(ag.errors.OpIndexError, match=rf"^{name}: ") as info:
+        OP_INDEX_ERRORS[name]()
+    assert isinstance(info.value, IndexError) and isinstance(info.value, RuntimeError)
+
+
+@pytest.mark.parametrize("call, shapes", [
+    (lambda: ag.gather(ag.ones(3, 4), 1, _ints(3)), ["(3,)", "(3, 4)"]),
+    (lambda: ag.scatter(ag.ones(3, 4), 1, _ints(3), ag.ones(3)), ["(3,)", "(3, 4)"]),
+    (lambda: ag.take_along_dim(ag.ones(3, 4), _ints(3), 1), ["(3,)", "(3, 4)"]),
+    (lambda: ag.repeat_interleave(ag.ones(3, 2), ag.tensor(np.array([1, 2], np.int64)), 0), ["(3, 2)"]),
+    (lambda: ag.unflatten(ag.ones(2, 6), 1, ()), ["(2, 6)"]),
+    (lambda: ag.narrow(ag.ones(4, 2), 0, 1, -1), ["(4, 2)"]),
+    (lambda: ag.index_select(ag.ones(3, 4), 0, _ints(2, 2)), ["(2, 2)", "(3, 4)"]),
+])
+def test_op_errors_name_the_shapes_at_fault(call, shapes):
+    # these named neither the index's shape nor the input's (narrow with a negative length said it "exceeds")
+    with pytest.raises(RuntimeError) as info:
+        call()
+    assert all(s in str(info.value) for s in shapes), str(info.value)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cumprod_gradient_before_a_zero_after_an_overflow_is_pytorchs_not_nan(dtype):
+    # out = [1e300, inf, inf * 0 = nan]: the nan reached grad_0 and grad_1 through sum_j g_j out_j / x_i, which
+    # PyTorch sums only before the first zero. (The exact gradient, [1e300, 1e300, inf], is out of reach of the
+    # division: out_1 / x_0 overflows as it does for [1e300, 1e300], where PyTorch's and ours are inf too.)
+    big = float(np.finfo(dtype).max) / 2
+    x = ag.tensor(np.array([big, big, 0.0], dtype), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the forward's overflow, and the backward's in x_0 x_1 = inf = grad_2)
+        out = ag.cumprod(x, 0)
+        out.backward(ag.ones_like(out))
+    np.testing.assert_array_equal(x.grad.numpy(), np.array([np.inf, np.inf, np.inf], dtype))
+
+
+CUMPROD_LINES = [[2.0, 0.0, NAN], [2.0, 0.0, INF], [NAN, 0.0, 1.0], [2.0, INF, 0.0, 3.0], [INF, 0.0],
+                 [1e300, 1e300, 0.0, NAN], [3.0, 0.0, 1e300, 1e300], [1e300, 1e300, 0.0], [1e300, 1e300],
+                 [1e300, 1e300, 0.0, 2.0], [2.0, 1e300, 1e300, 0.0], [1e200, 1e200, 1e-300, 0.0],
+                 [1e300, 1e300, 0.0, 0.0], [-1e300, 1e300, -0.0, 5.0], [NAN, 1.0, 2.0], [0.5, 1e300, 0.0, 1e-300]]
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_cumprod_gradient_at_special_values_with_a_zero_matches_pytorch(axis):
+    # lines with one zero after values whose product overflows, or with inf or NaN about the zero: NaN before the
+    # first zero in 10 of these 16 lines before (PyTorch's: inf, or the finite sum of the terms before the zero)
+    torch = pytest.importorskip("torch")
+    for line in CUMPROD_LINES:
+        x = np.array([line, line[::-1]]) if axis == 1 else np.array([line, line[::-1]]).T
+        ours = ag.tensor(x, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = ag.cumprod(ours, axis)
+            out.backward(ag.ones_like(out))
+        theirs = torch.tensor(x, requires_grad=True)
+        t_out = torch.cumprod(theirs, axis)
+        t_out.backward(torch.ones_like(t_out))
+        np.testing.assert_array_equal(out.numpy(), t_out.detach().numpy())
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-15, atol=0, err_msg=str(line))
+
+
+def test_sweep_kept_loss_differences_are_still_differences():
+    # as test_sweep_kept_differences_are_still_differences, for the entries the loss sweep added to SWEEP_KEPT
+    torch = pytest.importorskip("torch")
+    p = torch.tensor([0.0], requires_grad=True)
+    torch.nn.functional.kl_div(torch.tensor([0.5]), p, reduction="sum").backward()
+    assert torch.isnan(p.grad).all()
+    v = torch.tensor([float("inf")], requires_grad=True)
+    x = torch.tensor([float(np.finfo(np.float32).max)], requires_grad=True)
+    torch.nn.functional.gaussian_nll_loss(x, torch.tensor([0.0]), v, reduction="none").sum().backward()
+    assert torch.isnan(x.grad).all()
+    x = torch.tensor([-1e300], dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.binary_cross_entropy_with_logits(
+        x, torch.tensor([1e-30], dtype=torch.float64), pos_weight=torch.tensor(2.0, dtype=torch.float64)).backward()
+    assert x.grad.item() == -2e-30
