@@ -1046,3 +1046,35 @@ def test_cumprod_gradient_at_the_first_zero_stops_at_the_second_zero_as_pytorch(
         warnings.simplefilter("ignore")
         ag.cumprod(x, 0).sum().backward()
     assert x.grad.numpy()[0] == 1e300
+
+
+def _ones(*shape):
+    return ag.tensor(np.ones(shape), requires_grad=True)
+
+
+OP_INPUT_ERRORS = {  # an operation's bad shapes or values: OpError (ValueError and PyTorch's RuntimeError)
+    "item": lambda: _ones(2, 3).item(),
+    "bool": lambda: bool(_ones(2)),
+    "linspace": lambda: ag.linspace(0, 1, -1),
+    "grad": lambda: ag.grad([_ones(1).sum()], [_ones(1)], [ag.ones(()), ag.ones(())]),
+    "einsum": lambda: ag.einsum("ij,jk->ik", _ones(2, 3)),
+    "einsum ": lambda: ag.einsum("ij,jk->ik", _ones(2, 3), _ones(3)),
+    "unfold": lambda: ag.unfold(_ones(1, 1, 2, 2), kernel_size=(3, 3), stride=(1, 1), dilation=(1, 1)),
+    "gelu": lambda: F.gelu(_ones(3), approximate="foo"),
+    "fused_lstm": lambda: ag.fused_lstm(_ones(2, 3), _ones(3, 8), _ones(16, 3), _ones(16, 4)),
+    "fused_lstm ": lambda: ag.fused_lstm(_ones(5, 2, 3), _ones(2, 8), _ones(16, 3), _ones(15, 4)),
+    "fused_attention": lambda: ag.fused_attention(_ones(2, 4), _ones(3, 5), _ones(3, 4)),
+    "fused_attention ": lambda: ag.fused_attention(_ones(2, 4), _ones(3, 4), _ones(3, 4),
+                                            mask=ag.tensor(np.ones((2, 3), bool)), causal=True),
+    "cosine_similarity": lambda: F.cosine_similarity(_ones(2, 3), _ones(4, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(OP_INPUT_ERRORS))
+def test_op_input_errors_are_op_errors_naming_the_op(name):
+    # the ones raised outside operations.py (which converted its own): were plain ValueErrors, not RuntimeErrors
+    from autograd.errors import OpError
+    with pytest.raises(OpError) as info:
+        OP_INPUT_ERRORS[name]()
+    assert isinstance(info.value, ValueError) and isinstance(info.value, RuntimeError)
+    assert str(info.value).startswith(name.strip() + ":"), str(info.value)
