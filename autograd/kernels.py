@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from .errors import OpError
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # The 0-d rule: a 0-d tensor stores a numpy scalar, never a 0-d array
@@ -389,7 +387,7 @@ def parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
     inputs, arrow, output = subscripts.partition("->")
     terms = inputs.split(",")
     if len(terms) != len(shapes):
-        raise OpError(f"einsum: '{subscripts}' names {len(terms)} operands but {len(shapes)} were given")
+        raise ValueError(f"einsum: '{subscripts}' names {len(terms)} operands but {len(shapes)} were given")
     used = set(subscripts) - set(".,->")
     spare = [c for c in string.ascii_letters if c not in used]
     widths = [len(shape) - (len(term) - 3) for term, shape in zip(terms, shapes) if "..." in term]
@@ -400,7 +398,7 @@ def parse_einsum(subscripts: str, shapes: list[tuple]) -> tuple[list[str], str]:
             width = len(shape) - (len(term) - 3)
             term = term.replace("...", ellipsis[len(ellipsis) - width:] if width else "")
         if len(term) != len(shape):
-            raise OpError(f"einsum: '{term}' has {len(term)} labels for an operand of shape {shape}")
+            raise ValueError(f"einsum: '{term}' has {len(term)} labels for an operand of shape {shape}")
         labels.append(term)
     if arrow:
         output = output.replace("...", ellipsis)
