@@ -1090,8 +1090,8 @@ class Tensor:
 
     def item(self) -> Any:
         if self._data.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to Python scalars, "
-                             f"this one has shape {self.shape}")
+            raise OpError(f"item: only one-element tensors can be converted to Python scalars, "
+                          f"this one has shape {self.shape}")
         return self._data.item() if self._data.ndim == 0 else self._data.reshape(()).item()
 
     def tolist(self) -> Any:
@@ -1110,8 +1110,8 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
-            raise ValueError(f"the truth value of a tensor with {self._data.size} elements (shape {self.shape}) "
-                             "is ambiguous; use .any() or .all()")
+            raise OpError(f"bool: the truth value of a tensor with {self._data.size} elements (shape {self.shape}) "
+                          "is ambiguous; use .any() or .all()")
         return bool(self.item())
 
     def __format__(self, spec: str) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 
 from .core import Tensor, TensorLike, check_numeric_dtype, to_array
 from .device import check_device
+from .errors import OpError
 from .kernels import as_stored
 
 float16, float32, float64 = np.float16, np.float32, np.float64
@@ -138,7 +139,7 @@ def linspace(start: float, end: float, steps: int, dtype: Any = None, device: An
         check_device(device, "linspace")
     steps = operator.index(steps)
     if steps < 0:
-        raise ValueError(f"linspace: the number of steps must be non-negative, got {steps}")
+        raise OpError(f"linspace: the number of steps must be non-negative, got {steps}")
     dtype = _float_dtype(dtype)
     if dtype.kind == "b":
         raise TypeError("linspace: dtype bool is not supported (as in PyTorch); make the values in a numeric "

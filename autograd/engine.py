@@ -20,6 +20,7 @@ from .core import Node, Tensor, Unkept, format_location
 from .core import passes_gradient as _passes
 from .core import times_first as _times_first
 from .core import times_second as _times_second
+from .errors import OpError
 from .grad_mode import is_anomaly_check_nan_enabled, swap_grad_enabled
 from .kernels import as_stored
 from .ops import unbroadcast
@@ -147,7 +148,7 @@ def _targets(caller: str, inputs: Sequence[Tensor]) -> dict:
 def _root_gradients(caller: str, roots: Sequence[Tensor], gradients: Sequence[Any] | None,
                     create_graph: bool) -> list:
     if gradients is not None and len(gradients) != len(roots):
-        raise ValueError(f"{caller}: got {len(gradients)} gradients for {len(roots)} outputs")
+        raise OpError(f"{caller}: got {len(gradients)} gradients for {len(roots)} outputs")
     result = []
     for i, root in enumerate(roots):
         if not isinstance(root, Tensor):

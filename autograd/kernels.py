@@ -421,8 +421,14 @@ def cumprod_grad(g: np.ndarray, out: np.ndarray, x: np.ndarray, axis: int) -> np
         return grad
     position = np.arange(x.shape[axis]).reshape((-1,) + (1,) * (x.ndim - 1 - axis))
     first = np.where(zero, position, x.shape[axis]).min(axis=axis, keepdims=True)  # the length if none
-    after = np.cumprod(np.where(position <= first, 1, x), axis=axis)  # prod_{z < k <= j} x_k for j >= z
-    at_zero = np.sum(np.where(position >= first, g * after, 0), axis=axis, keepdims=True)
+    # The terms j >= z2, a line's second zero, are exactly 0 (their products hold x_z2 = 0); summing them as
+    # computed made 0 * inf = nan when an inf or NaN follows z2 ([0, 1e300, 1, -1, -0.0, nan] gave nan at z,
+    # PyTorch 1e300). PyTorch sums j in [z, z2) only, as here: the products skip x_k from z2 on (a factor 1)
+    # and g_j is zeroed there, so that, as in PyTorch, only products that overflowed before z2 give
+    # inf * 0 = nan ([0, 1e300, 1e300, 0]). Runs only for arrays with a zero (the return above).
+    between = np.cumsum(zero, axis=axis) == 1  # [z, z2): one zero so far
+    after = np.cumprod(np.where(between & ~zero, x, 1), axis=axis)  # prod_{z < k <= min(j, z2 - 1)} x_k
+    at_zero = np.sum(np.where(between, g, 0) * after, axis=axis, keepdims=True)
     before = np.prod(np.where(position < first, x, 1), axis=axis, keepdims=True)  # prod_{k < z} x_k
     return np.where(position < first, grad, np.where(position == first, before * at_zero, 0)).astype(grad.dtype)
 

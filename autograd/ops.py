@@ -40,6 +40,7 @@ from .core import (
     times_second,
     unary_method,
 )
+from .errors import OpError
 from .grad_mode import is_grad_enabled, is_recording_locations
 from .kernels import (
     as_stored,
@@ -732,8 +733,8 @@ def unfold(x, kernel_size, stride, dilation):
     k = len(kernel_size)
     counts = window_counts(x.shape[-k:], kernel_size, stride, dilation)
     if any(c <= 0 for c in counts):
-        raise ValueError(f"the window {kernel_size} (dilation {dilation}) does not fit in the input's last "
-                         f"axes {x.shape[-k:]}")
+        raise OpError(f"the window {kernel_size} (dilation {dilation}) does not fit in the input's last "
+                      f"axes {x.shape[-k:]}")
     strides = x.strides[-k:]
     return np.lib.stride_tricks.as_strided(
         x, x.shape[:-k] + counts + tuple(kernel_size),
@@ -1524,21 +1525,21 @@ nan_to_num.defvjp(lambda g, out, x, **limits: gate(np.isfinite(x), g))  # replac
 # Recurrent layers: a whole sequence of LSTM steps as one node (nn.LSTM)
 # ---------------------------------------------------------------------------------------------------------------
 def _lstm_shapes(x, state, weight_ih, weight_hh, bias):
-    """(steps, batch, input_size, hidden) of a fused_lstm call, or a ValueError naming the shapes at fault."""
+    """(steps, batch, input_size, hidden) of a fused_lstm call, or an OpError naming the shapes at fault."""
     if np.ndim(weight_hh) != 2 or np.shape(weight_hh)[0] != 4 * np.shape(weight_hh)[1]:
-        raise ValueError(f"weight_hh must be (4 * hidden_size, hidden_size), got {np.shape(weight_hh)}")
+        raise OpError(f"weight_hh must be (4 * hidden_size, hidden_size), got {np.shape(weight_hh)}")
     four_h, hidden = np.shape(weight_hh)
     if np.ndim(x) != 3:
-        raise ValueError(f"x must be (steps, batch, input_size), got {np.shape(x)}")
+        raise OpError(f"x must be (steps, batch, input_size), got {np.shape(x)}")
     steps, batch, features = np.shape(x)
     if np.shape(weight_ih) != (four_h, features):
-        raise ValueError(f"weight_ih must be (4 * hidden_size, input_size) = {(four_h, features)} for x of shape "
-                         f"{np.shape(x)} and weight_hh of shape {np.shape(weight_hh)}, got {np.shape(weight_ih)}")
+        raise OpError(f"weight_ih must be (4 * hidden_size, input_size) = {(four_h, features)} for x of shape "
+                      f"{np.shape(x)} and weight_hh of shape {np.shape(weight_hh)}, got {np.shape(weight_ih)}")
     if bias is not None and np.shape(bias) != (four_h,):
-        raise ValueError(f"bias must be (4 * hidden_size,) = {(four_h,)}, got {np.shape(bias)}")
+        raise OpError(f"bias must be (4 * hidden_size,) = {(four_h,)}, got {np.shape(bias)}")
     if np.shape(state) != (batch, 2 * hidden):
-        raise ValueError(f"the state must be [h | c] of shape (batch, 2 * hidden_size) = {(batch, 2 * hidden)} "
-                         f"for x of shape {np.shape(x)}, got {np.shape(state)}")
+        raise OpError(f"the state must be [h | c] of shape (batch, 2 * hidden_size) = {(batch, 2 * hidden)} "
+                      f"for x of shape {np.shape(x)}, got {np.shape(state)}")
     return steps, batch, features, hidden
 
 
@@ -1832,7 +1833,7 @@ def _gelu(x, *, approximate="none"):
                 return x / (1 + np.exp(x * (-2 * _GELU_S - 2 * _GELU_S * _GELU_C * x * x)))
         return kernels.gelu_tanh(x, _GELU_S, _GELU_C, keep=is_grad_enabled())
     if approximate != "none":
-        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+        raise OpError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
     return 0.5 * x * (1 + erf.forward(x * (1 / math.sqrt(2))))
 
 
@@ -1971,9 +1972,9 @@ def _fused_attention(q, k, v, mask=None, keep=None, *, scale=None, causal=False,
     two products per input and three passes."""
     problem = _attention_problem(q, k, v, mask, keep)
     if problem is not None:
-        raise ValueError(problem)
+        raise OpError(problem)
     if causal and mask is not None:
-        raise ValueError("give either a mask or causal=True, not both")
+        raise OpError("give either a mask or causal=True, not both")
     values = [q, k, v] + ([mask] if mask is not None and mask.dtype != np.bool_ else [])
     dtype = np.result_type(*values)
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])

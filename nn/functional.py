@@ -1222,7 +1222,7 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
     try:
         shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
-        raise ValueError(f"cosine_similarity: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
+        raise OpError(f"cosine_similarity: shapes {a.shape} and {b.shape} cannot be broadcast together") from None
     a, b = a.broadcast_to(shape), b.broadcast_to(shape)
     na = _at_least_no_grad(autograd.norm(a, 2, dim, keepdim=True), eps)
     nb = _at_least_no_grad(autograd.norm(b, 2, dim, keepdim=True), eps)

@@ -1011,3 +1011,70 @@ def test_sweep_kept_loss_differences_are_still_differences():
     torch.nn.functional.binary_cross_entropy_with_logits(
         x, torch.tensor([1e-30], dtype=torch.float64), pos_weight=torch.tensor(2.0, dtype=torch.float64)).backward()
     assert x.grad.item() == -2e-30
+
+
+CUMPROD_SECOND_ZERO_LINES = [
+    [0.0, 1e300, 1.0, -1.0, -0.0, np.nan],  # a NaN after the second zero: PyTorch 1e300 at the first zero
+    [0.5, 0.0, -1.7e308, 4.0, 0.0, np.inf],  # the products overflow before the second zero: -inf
+    [0.0, 2.0, 0.0, np.inf],  # an inf after the second zero: 1 + 2 = 3
+    [1.0, 0.0, 3.0, 0.0, np.nan, 2.0],
+    [0.0, 1e300, 1e300, 0.0, 1.0],  # overflow, then the second zero: NaN in PyTorch as here (inf * 0)
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_cumprod_gradient_at_the_first_zero_stops_at_the_second_zero_as_pytorch(axis, dtype):
+    # grad at a line's first zero z sums g_j prod_{z < k <= j} x_k over z <= j < z2, the second zero: the terms
+    # from z2 on are exactly 0 and, summed as computed, were 0 * inf = NaN
+    torch = pytest.importorskip("torch")
+    for line in CUMPROD_SECOND_ZERO_LINES:
+        with np.errstate(over="ignore"):  # 1e300 is inf in float32
+            x = np.array([line, line[::-1]], dtype=dtype)
+        x = x if axis == 1 else x.T.copy()
+        ours = ag.tensor(x, requires_grad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = ag.cumprod(ours, axis)
+            out.backward(ag.ones_like(out))
+        theirs = torch.tensor(x, requires_grad=True)
+        t_out = torch.cumprod(theirs, axis)
+        t_out.backward(torch.ones_like(t_out))
+        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=0, err_msg=str(line))
+    x = ag.tensor(np.array([0.0, 1e300, 1.0, -1.0, -0.0, np.nan]), requires_grad=True)  # float64, exactly
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ag.cumprod(x, 0).sum().backward()
+    assert x.grad.numpy()[0] == 1e300
+
+
+def _ones(*shape):
+    return ag.tensor(np.ones(shape), requires_grad=True)
+
+
+OP_INPUT_ERRORS = {  # an operation's bad shapes or values: OpError (ValueError and PyTorch's RuntimeError)
+    "item": lambda: _ones(2, 3).item(),
+    "bool": lambda: bool(_ones(2)),
+    "linspace": lambda: ag.linspace(0, 1, -1),
+    "grad": lambda: ag.grad([_ones(1).sum()], [_ones(1)], [ag.ones(()), ag.ones(())]),
+    "einsum": lambda: ag.einsum("ij,jk->ik", _ones(2, 3)),
+    "einsum ": lambda: ag.einsum("ij,jk->ik", _ones(2, 3), _ones(3)),
+    "unfold": lambda: ag.unfold(_ones(1, 1, 2, 2), kernel_size=(3, 3), stride=(1, 1), dilation=(1, 1)),
+    "gelu": lambda: F.gelu(_ones(3), approximate="foo"),
+    "fused_lstm": lambda: ag.fused_lstm(_ones(2, 3), _ones(3, 8), _ones(16, 3), _ones(16, 4)),
+    "fused_lstm ": lambda: ag.fused_lstm(_ones(5, 2, 3), _ones(2, 8), _ones(16, 3), _ones(15, 4)),
+    "fused_attention": lambda: ag.fused_attention(_ones(2, 4), _ones(3, 5), _ones(3, 4)),
+    "fused_attention ": lambda: ag.fused_attention(_ones(2, 4), _ones(3, 4), _ones(3, 4),
+                                            mask=ag.tensor(np.ones((2, 3), bool)), causal=True),
+    "cosine_similarity": lambda: F.cosine_similarity(_ones(2, 3), _ones(4, 3)),
+}
+
+
+@pytest.mark.parametrize("name", list(OP_INPUT_ERRORS))
+def test_op_input_errors_are_op_errors_naming_the_op(name):
+    # the ones raised outside operations.py (which converted its own): were plain ValueErrors, not RuntimeErrors
+    from autograd.errors import OpError
+    with pytest.raises(OpError) as info:
+        OP_INPUT_ERRORS[name]()
+    assert isinstance(info.value, ValueError) and isinstance(info.value, RuntimeError)
+    assert str(info.value).startswith(name.strip() + ":"), str(info.value)
