@@ -242,3 +242,115 @@ def test_promote_hard_coded():
              ("float16", "float32", "float32")]
     for a, b, expected in cases:
         assert str(_promote(np.dtype(a), np.dtype(b))) == expected
+
+
+# --- comparisons: both operands cast to the promoted dtype first, as PyTorch compares ---------------------------
+COMPARE = ["eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_xor"]
+NUMPY_NAMES = {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal", "gt": "greater",
+               "ge": "greater_equal"}
+
+
+def _compare_both(name: str, xa, xb):
+    """Ours and, when torch is importable, PyTorch's result of `name(xa, xb)` (tensors of the numpy data)."""
+    ours = getattr(ag, name)(ag.tensor(xa), ag.tensor(xb)).numpy()
+    theirs = None if torch is None else getattr(torch, name)(torch.tensor(xa), torch.tensor(xb)).numpy()
+    return ours, theirs
+
+
+def test_a_float32_vector_equals_a_float64_0d_after_the_cast():
+    """float32 [0.1] == float64 0-d 0.1 is True in PyTorch: the result dtype is float32, so 0.1 is rounded to
+    float32 before comparing (numpy compares in float64: False). The operators and the named forms agree."""
+    x, y0 = ag.tensor(np.array([0.1, 0.2], np.float32)), ag.tensor(np.float64(0.1))
+    assert (x == y0).tolist() == [True, False] and (y0 == x).tolist() == [True, False]
+    assert (x != y0).tolist() == [False, True]
+    assert (x <= y0).tolist() == [True, False] and (x >= y0).tolist() == [True, True]
+    assert (x < y0).tolist() == [False, False] and (x > y0).tolist() == [False, True]
+    assert ag.eq(x, y0).tolist() == [True, False] and x.eq(y0).tolist() == [True, False]
+    # a float64 beyond float32's range is inf there, quietly (numpy would warn about the cast)
+    with np.errstate(over="raise"):
+        assert (x < ag.tensor(np.float64(1e300))).tolist() == [True, True]
+    assert ag.logical_and(ag.tensor(np.ones(2, np.float32)), ag.tensor(np.float64(1e-50))).tolist() == [False] * 2
+    if torch is not None:
+        tx, ty0 = torch.tensor(x.numpy()), torch.tensor(np.float64(0.1))
+        assert (tx == ty0).tolist() == [True, False] and (tx <= ty0).tolist() == [True, False]
+        assert (tx < torch.tensor(np.float64(1e300))).tolist() == [True, True]
+
+
+@pytest.mark.parametrize("name", COMPARE)
+@pytest.mark.parametrize("case", [("float32", V, "float64", S), ("float64", S, "float32", V),
+                                  ("int64", V, "float32", V), ("int64", V, "float32", S),
+                                  ("uint8", V, "int64", S), ("int8", V, "uint8", S), ("float16", V, "float64", S),
+                                  ("bool", V, "float64", S), ("int32", V, "int64", S), ("float32", S, "float64", S)],
+                         ids=lambda c: f"{c[0]}{list(c[1])}-{c[2]}{list(c[3])}" if isinstance(c, tuple) else c)
+def test_comparisons_in_pytorchs_dtype(name, case):
+    """Values that tell the promoted dtype apart from numpy's: 0.1 and 1e-50 (float32 rounds them), 2**24 + 1
+    (float32 rounds it to 2**24), 257 and 200 (uint8 and int8 wrap them: 1 and -56). Compared against the
+    values cast by hand to PyTorch's result dtype (pytorch_result_dtype), and against torch itself."""
+    from autograd.core import pytorch_result_dtype
+    dx, sx, dy, sy = case
+    values = np.array([0.1, 2**24 + 1, 1e-50, 257, 200, 2**24, 1, 0])
+    with np.errstate(all="ignore"):
+        xa = values.astype(dx) if sx else np.array(values[0]).astype(dx)
+        cases = [np.array(v).astype(dy) for v in (0.1, 2**24, 0, 1, 257, 200)] if not sy else [
+            values[::-1].astype(dy), values.astype(dy)]
+    if not sx:
+        xa = xa[()]
+    for xb in cases:
+        xb = xb[()] if not sy else xb
+        target = pytorch_result_dtype(xa, xb)
+        with np.errstate(all="ignore"):
+            expected = getattr(np, NUMPY_NAMES.get(name, name))(np.asarray(xa).astype(target),
+                                                                np.asarray(xb).astype(target))
+        ours, theirs = _compare_both(name, xa, xb)
+        np.testing.assert_array_equal(ours, expected)
+        if theirs is not None:
+            np.testing.assert_array_equal(ours, theirs)
+
+
+def test_comparisons_with_python_floats_make_integers_float32():
+    """int64 [2**24 + 1] == 16777216.0: PyTorch compares in float32 (its default float), where 2**24 + 1 rounds
+    to 2**24: True (numpy: float64, False). Python ints and floats meeting floats stay weak in both."""
+    i = ag.tensor(np.array([2**24 + 1, 3]))
+    assert (i == 16777216.0).tolist() == [True, False]
+    assert (i > 16777216.0).tolist() == [False, False]
+    assert (i == np.float64(16777216.0)).tolist() == [True, False]  # a numpy scalar is a Python number here
+    assert (i == 3).tolist() == [False, True]
+    f = ag.tensor(np.array([0.1], np.float32))
+    assert (f == 0.1).tolist() == [True]
+    if torch is not None:
+        ti = torch.tensor(i.numpy())
+        assert (ti == 16777216.0).tolist() == [True, False] and (ti > 16777216.0).tolist() == [False, False]
+        assert (ti == np.float64(16777216.0)).tolist() == [True, False]
+
+
+def test_same_dtype_comparisons_unchanged():
+    x = np.array([0.1, np.nan, -np.inf, 3], np.float32)
+    t, u = ag.tensor(x), ag.tensor(x.copy())
+    np.testing.assert_array_equal((t == u).numpy(), [True, False, True, True])
+    np.testing.assert_array_equal((t < 0.5).numpy(), x < 0.5)
+    assert ((t == u).dtype, (t < 0.5).dtype) == (np.bool_, np.bool_)
+
+
+# --- numpy operands: PyTorch hands arithmetic with an ndarray to numpy, and compares (==) with it as a tensor ----
+def test_numpy_operands_as_in_pytorch():
+    """`torch_tensor * np.array(2.0)` is computed by numpy in PyTorch (Tensor.__mul__ gives NotImplemented, then
+    ndarray.__rmul__ runs and wraps the result back): NEP 50 treats a 0-d array like any array, so a float32
+    tensor times a float64 0-d array is float64, as here. A numpy scalar (np.float64(2.0)) is a Python number to
+    PyTorch: float32. `==` converts the array to a tensor, so the 0-d rule applies: float32 [0.1] ==
+    np.array(0.1) is True."""
+    f = ag.tensor(np.array([1.5], np.float32))
+    assert (f * np.array(2.0)).dtype == np.float64
+    assert (f * np.float64(2.0)).dtype == np.float32
+    assert (ag.tensor(np.array([1, 2], np.int32)) * np.array(2)).dtype == np.int64
+    assert (ag.tensor(np.array([0.1], np.float32)) == np.array(0.1)).tolist() == [True]
+    assert (ag.tensor(np.array([0.1], np.float32)) == np.array([0.1])).tolist() == [False]  # float64 vector
+    if torch is not None:
+        import warnings
+        tf = torch.tensor(np.array([1.5], np.float32))
+        with warnings.catch_warnings():  # numpy 2 warns about torch's __array_wrap__ signature
+            warnings.simplefilter("ignore", DeprecationWarning)
+            assert (tf * np.array(2.0)).dtype == torch.float64
+            assert (torch.tensor(np.array([1, 2], np.int32)) * np.array(2)).dtype == torch.int64
+        assert (tf * np.float64(2.0)).dtype == torch.float32
+        assert (torch.tensor(np.array([0.1], np.float32)) == np.array(0.1)).tolist() == [True]
+        assert (torch.tensor(np.array([0.1], np.float32)) == np.array([0.1])).tolist() == [False]
