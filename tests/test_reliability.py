@@ -978,6 +978,19 @@ CUMPROD_LINES = [[2.0, 0.0, NAN], [2.0, 0.0, INF], [NAN, 0.0, 1.0], [2.0, INF, 0
                  [1e300, 1e300, 0.0, 0.0], [-1e300, 1e300, -0.0, 5.0], [NAN, 1.0, 2.0], [0.5, 1e300, 0.0, 1e-300]]
 
 
+def _cumprod_and_grad_both(torch, x, axis):
+    """(cumprod of x along axis, the gradient of its sum) from us and from PyTorch, as arrays."""
+    ours = ag.tensor(x, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # overflows and inf * 0 on purpose
+        out = ag.cumprod(ours, axis)
+        out.backward(ag.ones_like(out))
+    theirs = torch.tensor(x, requires_grad=True)
+    t_out = torch.cumprod(theirs, axis)
+    t_out.backward(torch.ones_like(t_out))
+    return (out.numpy(), ours.grad.numpy()), (t_out.detach().numpy(), theirs.grad.numpy())
+
+
 @pytest.mark.parametrize("axis", [0, 1])
 def test_cumprod_gradient_at_special_values_with_a_zero_matches_pytorch(axis):
     # lines with one zero after values whose product overflows, or with inf or NaN about the zero: NaN before the
@@ -985,16 +998,9 @@ def test_cumprod_gradient_at_special_values_with_a_zero_matches_pytorch(axis):
     torch = pytest.importorskip("torch")
     for line in CUMPROD_LINES:
         x = np.array([line, line[::-1]]) if axis == 1 else np.array([line, line[::-1]]).T
-        ours = ag.tensor(x, requires_grad=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = ag.cumprod(ours, axis)
-            out.backward(ag.ones_like(out))
-        theirs = torch.tensor(x, requires_grad=True)
-        t_out = torch.cumprod(theirs, axis)
-        t_out.backward(torch.ones_like(t_out))
-        np.testing.assert_array_equal(out.numpy(), t_out.detach().numpy())
-        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-15, atol=0, err_msg=str(line))
+        (out, grad), (t_out, t_grad) = _cumprod_and_grad_both(torch, x, axis)
+        np.testing.assert_array_equal(out, t_out)
+        np.testing.assert_allclose(grad, t_grad, rtol=1e-15, atol=0, err_msg=str(line))
 
 
 def test_sweep_kept_loss_differences_are_still_differences():
@@ -1032,15 +1038,8 @@ def test_cumprod_gradient_at_the_first_zero_stops_at_the_second_zero_as_pytorch(
         with np.errstate(over="ignore"):  # 1e300 is inf in float32
             x = np.array([line, line[::-1]], dtype=dtype)
         x = x if axis == 1 else x.T.copy()
-        ours = ag.tensor(x, requires_grad=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out = ag.cumprod(ours, axis)
-            out.backward(ag.ones_like(out))
-        theirs = torch.tensor(x, requires_grad=True)
-        t_out = torch.cumprod(theirs, axis)
-        t_out.backward(torch.ones_like(t_out))
-        np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-6, atol=0, err_msg=str(line))
+        (_, grad), (_, t_grad) = _cumprod_and_grad_both(torch, x, axis)
+        np.testing.assert_allclose(grad, t_grad, rtol=1e-6, atol=0, err_msg=str(line))
     x = ag.tensor(np.array([0.0, 1e300, 1.0, -1.0, -0.0, np.nan]), requires_grad=True)  # float64, exactly
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
