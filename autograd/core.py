@@ -621,16 +621,7 @@ def _zero_d_promotion(op: Primitive, out: Any, args: tuple, edges: tuple | None,
     engine does. The rare path: _result comes here only for an array result next to a numpy scalar operand."""
     if op.name in _NOT_ELEMENTWISE or not op.broadcasts:
         return out, args, edges
-    dims = zeros = wrapped = None
-    for a in args:
-        kind = a.__class__
-        if kind is _ndarray and a.ndim:
-            dims = a.dtype if dims is None else _promote(dims, a.dtype)
-        elif kind is _ndarray or isinstance(a, _generic):
-            zeros = a.dtype if zeros is None else _promote(zeros, a.dtype)
-        elif kind is bool or kind is int or kind is float or kind is complex:  # PyTorch's types for Python numbers
-            dtype = _WRAPPED[kind]
-            wrapped = dtype if wrapped is None else _promote(wrapped, dtype)
+    dims, zeros, wrapped = _dtype_groups(args)
     if dims is None or zeros is None:
         return out, args, edges
     target = _combine(dims, _combine(zeros, wrapped))
@@ -658,21 +649,28 @@ def _zero_d_promotion(op: Primitive, out: Any, args: tuple, edges: tuple | None,
 def pytorch_result_dtype(*operands: Any) -> np.dtype:
     """The dtype PyTorch gives an elementwise operation of `operands` (tensors, arrays, Python numbers; None is
     skipped), by the rule of _CATEGORY: for functions made of several primitives (clamp with tensor bounds)."""
-    dims = zeros = wrapped = None
-    for a in operands:
-        if a is None:
-            continue
-        kind = a.__class__
-        if kind is bool or kind is int or kind is float or kind is complex:
-            dtype = _WRAPPED[kind]
-            wrapped = dtype if wrapped is None else _promote(wrapped, dtype)
-            continue
-        dtype = np.result_type(a._data if isinstance(a, Tensor) else a)
-        if np.ndim(a):
-            dims = dtype if dims is None else _promote(dims, dtype)
-        else:
-            zeros = dtype if zeros is None else _promote(zeros, dtype)
+    dims, zeros, wrapped = _dtype_groups(operands)
     return _combine(dims, _combine(zeros, wrapped))
+
+
+def _dtype_groups(operands: Any) -> tuple[np.dtype | None, np.dtype | None, np.dtype | None]:
+    """The promoted dtypes of the dimensioned operands, of the 0-d ones (0-d arrays, numpy scalars) and of the
+    Python numbers (PyTorch's types for them, _WRAPPED) among `operands`, each None where there is none."""
+    groups: list = [None, None, None]
+    for a in operands:
+        kind = a.__class__
+        if kind in _WRAPPED:
+            group, dtype = 2, _WRAPPED[kind]
+        elif a is None:
+            continue
+        else:
+            if isinstance(a, Tensor):
+                a = a._data
+            elif not isinstance(a, (_ndarray, _generic)):
+                a = np.asarray(a)
+            group, dtype = (0 if a.__class__ is _ndarray and a.ndim else 1), a.dtype
+        groups[group] = dtype if groups[group] is None else _promote(groups[group], dtype)
+    return groups[0], groups[1], groups[2]
 
 
 _WRAPPED = {bool: np.dtype(np.bool_), int: np.dtype(np.int64), float: np.dtype(np.float32),
